@@ -1,0 +1,90 @@
+"""The one exception family headwater raises for problems a user can fix.
+
+    HeadwaterError
+     ├── ScenarioError        a scenario file is wrong (carries every problem, each with its YAML path)
+     ├── PluginError          an unknown generator / sink / fault name
+     ├── MissingExtra         an optional client library is not installed (names the pip extra)
+     ├── SinkError            a sink failed while writing (names the sink)
+     │    └── SinkUnavailable a sink's system cannot be reached (names the sink and address)
+     └── VerifyError          verify could not read its ledger or target
+
+The CLI turns any HeadwaterError into its message and exit code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class HeadwaterError(Exception):
+    """Base of every error a user can cause and fix."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a scenario, located by its YAML path and position."""
+
+    path: str
+    message: str
+    line: int | None = None
+    col: int | None = None
+    file: str | None = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file and self.line:
+            where = f"{self.file}:{self.line}:{self.col or 1}: "
+        elif self.line:
+            where = f"line {self.line}: "
+        path = f"{self.path}: " if self.path else ""
+        return f"{where}{path}{self.message}"
+
+
+class ScenarioError(HeadwaterError):
+    """A scenario did not validate; `problems` lists all of them at once."""
+
+    def __init__(self, problems: list[Problem] | Problem | str):
+        if isinstance(problems, str):
+            problems = [Problem("", problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = list(problems)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if len(self.problems) == 1:
+            return f"invalid scenario: {self.problems[0]}"
+        lines = [f"invalid scenario: {len(self.problems)} problems"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class PluginError(HeadwaterError):
+    """An unknown plug-in name (generator, sink kind, fault)."""
+
+
+class MissingExtra(HeadwaterError):
+    """An optional client library is missing; the message names the extra to install."""
+
+    def __init__(self, what: str, extra: str, module: str):
+        self.extra = extra
+        super().__init__(
+            f"{what} needs the Python package '{module}', which is not installed: "
+            f'pip install "headwater[{extra}]"'
+        )
+
+
+class SinkError(HeadwaterError):
+    """A sink failed; the message starts with the sink's name."""
+
+    def __init__(self, sink: str, message: str):
+        self.sink = sink
+        super().__init__(f"sink '{sink}': {message}")
+
+
+class SinkUnavailable(SinkError):
+    """A sink's system cannot be reached (down, refused, wrong address or credentials)."""
+
+
+class VerifyError(HeadwaterError):
+    """verify could not read its ledger or target."""
