@@ -1,0 +1,96 @@
+"""The generator contract: an immutable spec that returns one Arrow column for n rows.
+
+A field in YAML is a mapping with exactly one generator name (`{lognormal: {...}}`) plus
+shared modifiers (`null_rate`) and the generator's own sibling options (`skew` for ref).
+Each generator is a pydantic model of that whole mapping, so its repr shows how it was built
+and its JSON Schema documents it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+class Spec(BaseModel):
+    """Base of every scenario model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class KeySource(Protocol):
+    """Where references find the keys that exist at the moment of generation."""
+
+    def sample_keys(self, entity: str, n: int, rng: np.random.Generator, skew: Any) -> pa.Array: ...
+
+    def key_type(self, entity: str) -> pa.DataType: ...
+
+
+@dataclass
+class GenContext:
+    """Everything a generator may read to produce n values of one field."""
+
+    n: int
+    rng: np.random.Generator
+    event_time: pa.Array
+    columns: dict[str, pa.Array] = field(default_factory=dict)
+    keys: KeySource | None = None
+    seed: int = 0
+    locale: str = "en_US"
+    parent_keys: pa.Array | None = None  # for child entities: the parent key of each row
+    position: int = 0  # how many rows of this entity were generated before this batch
+
+
+class TypeEnv(Protocol):
+    """Resolves the Arrow type of another field of the row, or of another entity's key."""
+
+    def field_type(self, name: str) -> pa.DataType: ...
+
+    def key_type(self, entity: str) -> pa.DataType: ...
+
+
+class FieldGen(Spec):
+    """A field's generator; subclasses define one attribute named after the generator."""
+
+    name: ClassVar[str]
+    null_rate: float = Field(0.0, ge=0.0, le=1.0, description="fraction of rows set to null")
+
+    def depends(self) -> set[str]:
+        """Fields of the same row this generator reads (ordering and cycle checks)."""
+        return set()
+
+    def references(self) -> set[str]:
+        """Other entities this generator takes keys from."""
+        return set()
+
+    def arrow_type(self, env: TypeEnv) -> pa.DataType:
+        raise NotImplementedError
+
+    def generate(self, ctx: GenContext) -> pa.Array:
+        raise NotImplementedError
+
+    def column(self, ctx: GenContext) -> pa.Array:
+        """The generated values with the null rate applied."""
+        values = self.generate(ctx)
+        if self.null_rate > 0 and ctx.n:
+            mask = ctx.rng.random(ctx.n) < self.null_rate
+            values = pc.if_else(pa.array(mask), pa.scalar(None, values.type), values)
+        return values
+
+
+def as_array(values: np.ndarray, type: pa.DataType | None = None) -> pa.Array:
+    return pa.array(values, type=type)
+
+
+def take_pool(pool: pa.Array, rng: np.random.Generator, n: int) -> pa.Array:
+    """n uniform picks from a value pool, as a vectorized take."""
+    if len(pool) == 0:
+        return pa.nulls(n, pool.type)
+    return pool.take(pa.array(rng.integers(0, len(pool), n)))

@@ -1,0 +1,68 @@
+"""Categorical values: a weighted choice, and a constant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pydantic import field_validator
+
+from headwater.generators.base import FieldGen, GenContext, TypeEnv
+
+
+def _infer_type(values: list[Any]) -> pa.DataType:
+    return pa.array(values).type if values else pa.string()
+
+
+class Choice(FieldGen):
+    """One of the given values: `{US: 6, DE: 2}` (weights) or `[a, b, c]` (uniform).
+
+    Values are dictionary-encoded while sampling, so a choice over strings costs a take.
+    """
+
+    name = "choice"
+    choice: dict[str | int | float | bool, float] | list[str | int | float | bool]
+
+    @field_validator("choice")
+    @classmethod
+    def _weights(cls, v: Any) -> Any:
+        if not v:
+            raise ValueError("needs at least one value")
+        if isinstance(v, dict):
+            if any(w < 0 for w in v.values()):
+                raise ValueError("weights must be >= 0")
+            if sum(v.values()) <= 0:
+                raise ValueError("at least one weight must be > 0")
+        return v
+
+    def values(self) -> list[Any]:
+        return list(self.choice) if isinstance(self.choice, dict) else list(self.choice)
+
+    def probabilities(self) -> np.ndarray:
+        if isinstance(self.choice, dict):
+            w = np.array(list(self.choice.values()), dtype=float)
+        else:
+            w = np.ones(len(self.choice))
+        return w / w.sum()
+
+    def arrow_type(self, env: TypeEnv) -> pa.DataType:
+        return _infer_type(self.values())
+
+    def generate(self, ctx: GenContext) -> pa.Array:
+        pool = pa.array(self.values(), type=self.arrow_type(None))  # type: ignore[arg-type]
+        idx = ctx.rng.choice(len(pool), size=ctx.n, p=self.probabilities())
+        return pool.take(pa.array(idx))
+
+
+class Const(FieldGen):
+    """The same value on every row."""
+
+    name = "const"
+    const: str | int | float | bool | None
+
+    def arrow_type(self, env: TypeEnv) -> pa.DataType:
+        return pa.string() if self.const is None else _infer_type([self.const])
+
+    def generate(self, ctx: GenContext) -> pa.Array:
+        return pa.repeat(pa.scalar(self.const, self.arrow_type(None)), ctx.n)  # type: ignore[arg-type]

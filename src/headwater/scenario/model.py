@@ -1,0 +1,233 @@
+"""The scenario language as typed models: clock, entities with lifecycles, sinks.
+
+Field generators and sink configurations are validated in a second pass (see load.py) so
+their errors keep exact YAML paths; here they are plain mappings with a JSON Schema.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
+
+from headwater.generators.base import FieldGen, Spec
+from headwater.scenario.types import Duration, Rate, Timestamp
+
+_SPEED = re.compile(r"^(max|realtime|(\d+(\.\d+)?)x)$")
+
+
+def _speed(v: Any) -> str:
+    if not isinstance(v, str) or not _SPEED.match(v):
+        raise ValueError(f"invalid speed {v!r}: expected 'max', 'realtime' or a factor like '60x'")
+    if v.endswith("x") and float(v[:-1]) <= 0:
+        raise ValueError("a speed factor must be positive")
+    return v
+
+
+Speed = Annotated[
+    str, BeforeValidator(_speed), WithJsonSchema({"type": "string", "pattern": _SPEED.pattern})
+]
+
+
+class Clock(Spec):
+    """Simulated time: where it starts, how long it runs, how fast against the wall clock."""
+
+    start: Timestamp = datetime(2026, 1, 1, tzinfo=UTC)
+    duration: Duration | None = None
+    end: Timestamp | None = None
+    speed: Speed = "max"
+    step: Duration | None = Field(
+        None, description="simulated time per batch; default: sized from the rates"
+    )
+
+    @model_validator(mode="after")
+    def _span(self) -> Clock:
+        if self.duration is not None and self.end is not None:
+            raise ValueError("give either duration or end, not both")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.duration is not None and self.duration <= timedelta(0):
+            raise ValueError("duration must be positive")
+        if self.step is not None and self.step <= timedelta(0):
+            raise ValueError("step must be positive")
+        return self
+
+    @property
+    def span(self) -> timedelta:
+        if self.end is not None:
+            return self.end - self.start
+        return self.duration if self.duration is not None else timedelta(hours=1)
+
+    @property
+    def factor(self) -> float | None:
+        """Simulated seconds per wall second, or None for as fast as possible."""
+        if self.speed == "max":
+            return None
+        return 1.0 if self.speed == "realtime" else float(self.speed[:-1])
+
+
+class Diurnal(Spec):
+    """A daily cosine between trough and peak, highest at peak_hour (UTC)."""
+
+    peak: Rate
+    trough: Rate
+    peak_hour: float = Field(12.0, ge=0, lt=24)
+
+
+class ScheduleItem(Spec):
+    at: str = Field(description="time of day HH:MM (UTC) from which this rate applies")
+    rate: Rate
+
+    @field_validator("at")
+    @classmethod
+    def _hhmm(cls, v: Any) -> str:
+        v = str(v)
+        m = re.match(r"^([01]?\d|2[0-3]):([0-5]\d)$", v)
+        if not m:
+            raise ValueError(f"expected a time of day HH:MM, got {v!r}")
+        return v
+
+    @property
+    def seconds(self) -> int:
+        h, m = self.at.split(":")
+        return int(h) * 3600 + int(m) * 60
+
+
+class Burst(Spec):
+    """A spike: the rate is multiplied by factor for `length`, every `every` (or once `at`)."""
+
+    factor: float = Field(gt=0)
+    length: Duration
+    every: Duration | None = None
+    at: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _when(self) -> Burst:
+        if (self.every is None) == (self.at is None):
+            raise ValueError("give either every (repeating) or at (once)")
+        return self
+
+
+class Arrivals(Spec):
+    """How often new rows appear: a constant rate, a diurnal curve or a daily schedule, plus bursts."""
+
+    rate: Rate | None = None
+    diurnal: Diurnal | None = None
+    schedule: list[ScheduleItem] | None = None
+    bursts: list[Burst] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, v: Any) -> Any:
+        return {"rate": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _one(self) -> Arrivals:
+        given = [x for x in (self.rate, self.diurnal, self.schedule) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of rate (e.g. '5/s'), diurnal or schedule")
+        if self.schedule is not None and not self.schedule:
+            raise ValueError("schedule needs at least one entry")
+        return self
+
+
+class Count(Spec):
+    """How many children each parent gets: uniform in [min, max]."""
+
+    min: int = Field(1, ge=0)
+    max: int = Field(1, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, v: Any) -> Any:
+        return {"min": v, "max": v} if isinstance(v, int) else v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Count:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        return self
+
+
+class Parent(Spec):
+    """Children are created with their parent, in the same transaction."""
+
+    entity: str
+    count: Count = Count()
+
+
+class Update(Spec):
+    """Random live rows get new values for these fields at this rate."""
+
+    rate: Rate
+    fields: list[str] = Field(min_length=1)
+
+
+class Deletes(Spec):
+    """Random live rows are deleted at this rate (rows still referenced are kept)."""
+
+    rate: Rate
+
+
+FieldSpec = Annotated[dict[str, Any], WithJsonSchema({"$ref": "#/$defs/Field"})]
+SinkSpec = Annotated[dict[str, Any], WithJsonSchema({"$ref": "#/$defs/Sink"})]
+
+
+class Entity(Spec):
+    """A table of the simulated world and its lifecycle."""
+
+    key: str | None = Field(None, description="the key field; default: the first field")
+    write: Literal["crud", "insert_only"] = Field(
+        "crud",
+        description="crud: rows change in place; insert_only: every change is a new version row (SCD2)",
+    )
+    initial: int = Field(0, ge=0, description="rows present at the start (the snapshot)")
+    arrivals: Arrivals | None = None
+    parent: Parent | None = None
+    fields: dict[str, FieldSpec] = Field(min_length=1)
+    updates: list[Update] = []
+    deletes: Deletes | None = None
+    indexes: list[list[str]] = []
+
+    @field_validator("updates", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, dict) else v
+
+    @field_validator("indexes", mode="before")
+    @classmethod
+    def _index_lists(cls, v: Any) -> Any:
+        return [[i] if isinstance(i, str) else i for i in v] if isinstance(v, list) else v
+
+    @model_validator(mode="after")
+    def _child(self) -> Entity:
+        if self.parent is not None and (self.arrivals is not None or self.initial):
+            raise ValueError(
+                "a child entity (with parent) is created with its parent: remove arrivals/initial"
+            )
+        return self
+
+    @property
+    def key_field(self) -> str:
+        return self.key or next(iter(self.fields))
+
+    def generators(self) -> dict[str, FieldGen]:
+        """The parsed field generators (load() replaces the mappings with them)."""
+        return self.fields  # type: ignore[return-value]
+
+
+class Scenario(Spec):
+    """A simulated world and the sinks it writes into."""
+
+    name: str = "scenario"
+    seed: int = 0
+    locale: str = "en_US"
+    clock: Clock = Clock()
+    entities: dict[str, Entity] = Field(min_length=1)
+    sinks: dict[str, SinkSpec] = {}
+
+    def sink_configs(self) -> dict[str, Any]:
+        """The validated sink configurations (load() replaces the mappings with them)."""
+        return self.sinks

@@ -1,0 +1,18 @@
+"""Sinks by kind: one module each, imported only when a scenario uses it."""
+
+from __future__ import annotations
+
+from headwater._plugins import Registry
+from headwater.sinks.base import Sink, SinkConfig, SinkContext, SinkStats
+
+SINKS: Registry[type[Sink]] = Registry(
+    "sink kind",
+    {
+        "memory": "headwater.sinks.memory:MemorySink",
+        "sqlite": "headwater.sinks.sqlite:SqliteSink",
+        "files": "headwater.sinks.files:FilesSink",
+        "cdc": "headwater.sinks.cdc:CdcSink",
+    },
+)
+
+__all__ = ["SINKS", "Sink", "SinkConfig", "SinkContext", "SinkStats"]

@@ -1,0 +1,107 @@
+"""The sink contract. A sink simulates one source system by projecting the world's changes.
+
+Lifecycle: `validate()` is pure (done by `headwater validate`); `open()` connects and checks
+health; `write(changes)` is called once per step of simulated time; `flush()` makes what was
+written durable/visible; `close()` releases everything. Capabilities are declared as data so
+the engine, faults and tests can ask what a sink does without knowing its class.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from headwater.generators.base import Spec
+from headwater.world.changes import Changes
+from headwater.world.schema import EntitySchema
+
+
+class SinkConfig(Spec):
+    """Options every sink shares."""
+
+    kind: str
+    entities: list[str] | None = Field(
+        None, description="entities this sink receives; default: all"
+    )
+
+
+@dataclass
+class SinkStats:
+    """What a sink wrote, per entity and op (c/u/d/r), plus bytes when it knows them."""
+
+    counts: dict[str, dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
+    bytes: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, changes: Changes) -> None:
+        for entity, ops in changes.counts().items():
+            for op, n in ops.items():
+                self.counts[entity][op] += n
+
+    def total(self) -> int:
+        return sum(sum(ops.values()) for ops in self.counts.values())
+
+
+@dataclass(frozen=True)
+class SinkContext:
+    """What a sink may know about the run: schemas, where outputs go, the seed."""
+
+    schemas: dict[str, EntitySchema]
+    out_dir: Path
+    seed: int
+    scenario_name: str
+
+
+class Sink(ABC):
+    """Base of every sink; subclasses set `kind`, `Config` and `capabilities`."""
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[SinkConfig]]
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, name: str, config: SinkConfig, context: SinkContext):
+        self.name = name
+        self.config = config
+        self.context = context
+        self.stats = SinkStats()
+
+    @classmethod
+    def check(
+        cls, name: str, config: SinkConfig, scenario: Any
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Pure cross-checks against the scenario: (path under the sink, message) pairs."""
+        return []
+
+    @property
+    def entities(self) -> list[str]:
+        """The entities this sink receives, parents before children."""
+        wanted = self.config.entities
+        return [e for e in self.context.schemas if wanted is None or e in wanted]
+
+    def schemas(self) -> dict[str, EntitySchema]:
+        return {e: self.context.schemas[e] for e in self.entities}
+
+    def resolve(self, path: str | Path) -> Path:
+        """A relative path is under the run's output folder."""
+        p = Path(path)
+        return p if p.is_absolute() else self.context.out_dir / p
+
+    def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect, create what is missing, check health."""
+
+    @abstractmethod
+    def write(self, changes: Changes) -> None:
+        """Deliver one step's changes (already filtered to this sink's entities)."""
+
+    def flush(self) -> None:  # noqa: B027 - optional hook
+        """Make everything written so far durable and visible."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and files; called once, also after errors."""

@@ -1,0 +1,614 @@
+"""The simulated world: advances a clock in steps and emits each step's changes.
+
+Per step [t0, t1): new rows arrive (children with their parent, in one transaction), due
+state transitions fire, random rows are updated and deleted. A row changes at most once per
+step, so before/after images chain exactly; a transition that falls due twice in one step
+fires again at the start of the next. References only reach rows that existed when the
+step began, and deletes spare rows still referenced, so foreign keys always hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from headwater.generators.base import TIMESTAMP, FieldGen, GenContext
+from headwater.generators.ref import Ref, pick
+from headwater.generators.states import State
+from headwater.generators.times import EventTime
+from headwater.random import stream
+from headwater.scenario.load import field_order
+from headwater.scenario.model import Entity, Scenario
+from headwater.world.changes import Changes, change_schema
+from headwater.world.rates import US, arrival_times, peak_rate
+from headwater.world.schema import EntitySchema, world_schemas
+from headwater.world.state import NEVER, EntityState
+
+OP_CODES = {"r": 0, "c": 1, "u": 2, "d": 3}
+OP_NAMES = pa.array(["r", "c", "u", "d"])
+
+
+def to_us(t: datetime) -> int:
+    return int(t.timestamp()) * US + t.microsecond
+
+
+@dataclass
+class _Piece:
+    """Changes of one entity made by one action, before global ordering."""
+
+    entity: str
+    op: np.ndarray  # op codes
+    time: np.ndarray  # event time, µs
+    group: np.ndarray  # provisional transaction
+    intra: np.ndarray  # order inside the transaction
+    key: pa.Array
+    before: pa.Array | None
+    after: pa.Array | None
+
+
+class _Plan:
+    """Per-entity facts the engine asks every step, computed once."""
+
+    def __init__(self, name: str, ent: Entity, schema: EntitySchema, scenario: Scenario):
+        self.name, self.ent, self.schema = name, ent, schema
+        self.gens: dict[str, FieldGen] = ent.generators()
+        self.order = field_order(self.gens)
+        self.refs = {f: g for f, g in self.gens.items() if isinstance(g, Ref)}
+        self.states = {f: g for f, g in self.gens.items() if isinstance(g, State)}
+        self.state_values = {f: pa.array(g.states()) for f, g in self.states.items()}
+        self.on_update = [
+            f for f, g in self.gens.items() if isinstance(g, EventTime) and g.event_time.on_update
+        ]
+        self.parent = ent.parent.entity if ent.parent else None
+        self.deletable = ent.deletes is not None
+        self.children: list[str] = []
+        self.targeted = False  # another entity references its keys
+        self.insert_only = ent.write == "insert_only"
+
+
+class World:
+    """A scenario's world. Iterate `steps()` to get Changes, snapshot first."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        seed: int | None = None,
+        duration: timedelta | None = None,
+        step: timedelta | None = None,
+    ):
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.schemas = world_schemas(scenario)
+        self.start_us = to_us(scenario.clock.start)
+        span = duration if duration is not None else scenario.clock.span
+        self.end_us = self.start_us + int(span.total_seconds() * US)
+        self.plans = {
+            n: _Plan(n, e, self.schemas[n], scenario) for n, e in scenario.entities.items()
+        }
+        for p in self.plans.values():
+            if p.parent:
+                self.plans[p.parent].children.append(p.name)
+            for g in p.refs.values():
+                if g.entity != p.parent:
+                    self.plans[g.entity].targeted = True
+        self.order = self._creation_order()
+        self.states = {
+            n: EntityState(self.schemas[n].row_type, self._side(p)) for n, p in self.plans.items()
+        }
+        self.step_us = int((step or scenario.clock.step or self._auto_step()).total_seconds() * US)
+        self.seq = 0
+        self.txn = 0
+        self._candidates: dict[str, np.ndarray] = {}
+
+    # -- set-up -----------------------------------------------------------------------------
+    def _creation_order(self) -> list[str]:
+        """Parents before children, referenced entities before referencing ones (when acyclic)."""
+        done: list[str] = []
+
+        def visit(name: str, path: tuple[str, ...]) -> None:
+            if name in done or name in path:
+                return
+            p = self.plans[name]
+            for dep in [*(g.entity for g in p.refs.values()), *([p.parent] if p.parent else [])]:
+                visit(dep, (*path, name))
+            done.append(name)
+
+        for name in self.plans:
+            visit(name, ())
+        return done
+
+    def _side(self, p: _Plan) -> dict[str, np.dtype]:
+        side: dict[str, np.dtype] = {}
+        if p.deletable:
+            side["refcount"] = np.dtype(np.int32)
+        if p.parent:
+            side["parent"] = np.dtype(np.int64)
+        for f, g in p.refs.items():
+            if g.entity != p.parent:
+                side[f"ref:{f}"] = np.dtype(np.int64)
+        for f in p.states:
+            side[f"due:{f}"] = np.dtype(np.int64)
+            side[f"code:{f}"] = np.dtype(np.int16)
+        if p.insert_only:
+            side["version"] = np.dtype(np.int64)
+        return side
+
+    def _auto_step(self) -> timedelta:
+        rate = 0.0
+        for p in self.plans.values():
+            if p.ent.arrivals is not None:
+                rate += peak_rate(p.ent.arrivals) * (1 + len(p.states))
+            rate += sum(u.rate for u in p.ent.updates) + (
+                p.ent.deletes.rate if p.ent.deletes else 0
+            )
+        seconds = 20_000 / rate if rate > 0 else 300
+        if self.scenario.clock.factor is not None:
+            seconds = min(seconds, max(self.scenario.clock.factor, 1.0))
+        return timedelta(seconds=float(np.clip(seconds, 1, 300)))
+
+    def _retained(self, p: _Plan) -> bool:
+        return bool(p.ent.updates or p.deletable or p.states or p.targeted) or (
+            p.parent is not None and self.plans[p.parent].deletable
+        )
+
+    # -- generation -------------------------------------------------------------------------
+    def _rng(self, *names: object) -> np.random.Generator:
+        return stream(self.seed, *names)
+
+    def _sample_refs(
+        self, target: str, n: int, rng: np.random.Generator, skew
+    ) -> tuple[pa.Array, np.ndarray]:  # type: ignore[no-untyped-def]
+        cands = self._candidates.get(target)
+        if cands is None or len(cands) == 0:
+            return pa.nulls(n, self.schemas[target].key_type), np.full(n, -1, dtype=np.int64)
+        slots = cands[pick(rng, len(cands), n, skew)]
+        state = self.states[target]
+        keys = state.column(self.schemas[target].key).take(pa.array(slots))
+        if self.plans[target].deletable:
+            np.add.at(state.side["refcount"], slots, 1)
+        return keys, state.rowid[slots]
+
+    def _fields(
+        self,
+        p: _Plan,
+        names: list[str],
+        n: int,
+        times: np.ndarray,
+        tag: tuple[object, ...],
+        columns: dict[str, pa.Array],
+        parent_keys: pa.Array | None = None,
+        parent_rowids: np.ndarray | None = None,
+    ) -> tuple[dict[str, pa.Array], dict[str, np.ndarray]]:
+        """Generate `names` for n rows, in dependency order, reading `columns` for the rest."""
+        cols = dict(columns)
+        side: dict[str, np.ndarray] = {}
+        event_time = pa.array(times, pa.int64()).cast(TIMESTAMP)
+        wanted = set(names)
+        for f in p.order:
+            if f not in wanted:
+                continue
+            gen = p.gens[f]
+            rng = self._rng(p.name, f, *tag)
+            if isinstance(gen, Ref) and gen.entity == p.parent and parent_keys is not None:
+                cols[f] = parent_keys
+                continue
+            if isinstance(gen, Ref):
+                keys, rowids = self._sample_refs(gen.entity, n, rng, gen.skew)
+                if gen.null_rate > 0:
+                    mask = rng.random(n) < gen.null_rate
+                    keys = pc.if_else(pa.array(mask), pa.scalar(None, keys.type), keys)
+                    rowids = np.where(mask, -1, rowids)
+                cols[f] = keys
+                if f"ref:{f}" in self.states[p.name].side:
+                    side[f"ref:{f}"] = rowids
+                continue
+            ctx = GenContext(
+                n,
+                rng,
+                event_time,
+                cols,
+                None,
+                self.seed,
+                self.scenario.locale,
+                parent_keys,
+                self.states[p.name].created,
+            )
+            cols[f] = gen.column(ctx)
+        if parent_rowids is not None and "parent" in self.states[p.name].side:
+            side["parent"] = parent_rowids
+        return cols, side
+
+    def _create(
+        self,
+        name: str,
+        times: np.ndarray,
+        groups: np.ndarray,
+        op: int,
+        tag: tuple[object, ...],
+        parent_keys: pa.Array | None = None,
+        parent_rowids: np.ndarray | None = None,
+    ) -> list[_Piece]:
+        """New rows (and, recursively, their children) as pieces; appended to the state."""
+        p, state, n = self.plans[name], self.states[name], len(times)
+        if n == 0:
+            return []
+        cols, side = self._fields(p, list(p.gens), n, times, tag, {}, parent_keys, parent_rowids)
+        rowids = np.arange(state.created, state.created + n, dtype=np.int64)
+        if p.insert_only:
+            cols["version"] = pa.array(np.ones(n, dtype=np.int64))
+            cols["valid_from"] = pa.array(times).cast(TIMESTAMP)
+            cols["valid_to"] = pa.nulls(n, TIMESTAMP)
+            side["version"] = np.ones(n, dtype=np.int64)
+        if "refcount" in state.side:
+            side["refcount"] = np.zeros(n, dtype=np.int32)
+        for f, g in p.states.items():
+            side[f"code:{f}"] = np.zeros(n, dtype=np.int16)
+            first = g.state[g.initial]
+            side[f"due:{f}"] = np.maximum(times, self.start_us) + first.after.sample_us(
+                self._rng(name, f, "delay", *tag), n
+            )
+        state.created += n
+        if self._retained(p):
+            state.append(cols, side, rowids)
+        after = pa.StructArray.from_arrays(
+            [cols[f.name] for f in p.schema.row_type], fields=list(p.schema.row_type)
+        )
+        key = cols[p.schema.key]
+        pieces = [
+            _Piece(
+                name, np.full(n, op), times, groups, np.zeros(n, dtype=np.int64), key, None, after
+            )
+        ]
+        for child in p.children:
+            cp = self.plans[child]
+            assert cp.ent.parent is not None
+            cnt = cp.ent.parent.count
+            counts = self._rng(child, "count", *tag).integers(cnt.min, cnt.max, n, endpoint=True)
+            owner = np.repeat(np.arange(n), counts)
+            sub = self._create(
+                child,
+                times[owner],
+                groups[owner],
+                op,
+                tag,
+                key.take(pa.array(owner)),
+                rowids[owner],
+            )
+            for piece in sub:
+                piece.intra = piece.intra + 1
+            pieces += sub
+        return pieces
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def _change(
+        self,
+        name: str,
+        slots: np.ndarray,
+        times: np.ndarray,
+        groups: np.ndarray,
+        values: dict[str, pa.Array],
+        side: dict[str, np.ndarray],
+    ) -> list[_Piece]:
+        """Update rows in place (CRUD) or as a new version (insert-only); slots sorted, unique."""
+        p, state = self.plans[name], self.states[name]
+        n = len(slots)
+        before = state.rows(slots)
+        ts = pa.array(times).cast(TIMESTAMP)
+        for f in p.on_update:
+            values[f] = ts
+        key = before.field(p.schema.key)
+        zeros = np.zeros(n, dtype=np.int64)
+        pieces = []
+        if p.insert_only:
+            closed = _with(before, {"valid_to": ts})
+            pieces.append(
+                _Piece(name, np.full(n, OP_CODES["u"]), times, groups, zeros, key, before, closed)
+            )
+            version = state.side["version"][slots] + 1
+            side["version"] = version
+            values = {
+                **values,
+                "version": pa.array(version),
+                "valid_from": ts,
+                "valid_to": pa.nulls(n, TIMESTAMP),
+            }
+            after = _with(before, values)
+            pieces.append(
+                _Piece(name, np.full(n, OP_CODES["c"]), times, groups, zeros + 1, key, None, after)
+            )
+        else:
+            after = _with(before, values)
+            pieces.append(
+                _Piece(name, np.full(n, OP_CODES["u"]), times, groups, zeros, key, before, after)
+            )
+        state.replace(slots, values)
+        for k, v in side.items():
+            state.side[k][slots] = v
+        return pieces
+
+    def _transitions(
+        self, name: str, t0: int, t1: int, touched: np.ndarray, step: int
+    ) -> list[_Piece]:
+        """Due state changes; rows created in this step may already move on."""
+        p, state = self.plans[name], self.states[name]
+        pieces = []
+        for f, g in p.states.items():
+            due, codes = state.side[f"due:{f}"], state.side[f"code:{f}"]
+            slots = np.flatnonzero(state.live & (due < t1) & ~touched)
+            if len(slots) == 0:
+                continue
+            rng = self._rng(name, f, "transition", step)
+            names = g.states()
+            new_codes = codes[slots].copy()
+            for code, state_name in enumerate(names):
+                trans = g.state.get(state_name)
+                at = np.flatnonzero(codes[slots] == code)
+                if trans is None or len(at) == 0:
+                    continue
+                targets = np.array([names.index(s) for s in trans.to], dtype=np.int16)
+                w = np.array(list(trans.to.values()), dtype=float)
+                new_codes[at] = targets[rng.choice(len(targets), len(at), p=w / w.sum())]
+            times = np.maximum(due[slots], t0)
+            new_due = np.full(len(slots), NEVER, dtype=np.int64)
+            for code, state_name in enumerate(names):
+                trans = g.state.get(state_name)
+                at = np.flatnonzero(new_codes == code)
+                if trans is not None and len(at):
+                    new_due[at] = times[at] + trans.after.sample_us(rng, len(at))
+            groups = self._groups(len(slots))
+            values = {f: p.state_values[f].take(pa.array(new_codes))}
+            pieces += self._change(
+                name, slots, times, groups, values, {f"due:{f}": new_due, f"code:{f}": new_codes}
+            )
+            touched[slots] = True
+        return pieces
+
+    def _updates(self, name: str, t0: int, t1: int, touched: np.ndarray, step: int) -> list[_Piece]:
+        """Random updates of rows that existed when the step began (`touched` marks the rest)."""
+        p, state = self.plans[name], self.states[name]
+        pieces = []
+        for i, upd in enumerate(p.ent.updates):
+            rng = self._rng(name, "update", i, step)
+            cands = np.flatnonzero(state.live & ~touched)
+            n = min(rng.poisson(upd.rate * (t1 - t0) / US), len(cands))
+            if n == 0:
+                continue
+            slots = np.unique(cands[rng.integers(0, len(cands), n)])
+            times = np.sort(rng.integers(t0, t1, len(slots)))
+            rng.shuffle(times)  # which row changes when is random, but times stay within the step
+            current = {
+                f.name: c
+                for f, c in zip(p.schema.row_type, state.rows(slots).flatten(), strict=True)
+            }
+            fields = _dependents(p, set(upd.fields))
+            cols, _ = self._fields(p, fields, len(slots), times, ("update", i, step), current)
+            pieces += self._change(
+                name, slots, times, self._groups(len(slots)), {f: cols[f] for f in fields}, {}
+            )
+            touched[slots] = True
+        return pieces
+
+    def _deletes(self, name: str, t0: int, t1: int, touched: np.ndarray, step: int) -> list[_Piece]:
+        p, state = self.plans[name], self.states[name]
+        if p.ent.deletes is None:
+            return []
+        rng = self._rng(name, "delete", step)
+        ok = state.live & ~touched & (state.side["refcount"] == 0)
+        cands = np.flatnonzero(ok)
+        n = min(rng.poisson(p.ent.deletes.rate * (t1 - t0) / US), len(cands))
+        if n == 0:
+            return []
+        slots = np.unique(cands[rng.integers(0, len(cands), n)])
+        times = rng.integers(t0, t1, len(slots))
+        return self._delete(name, slots, times, self._groups(len(slots)), 0)
+
+    def _delete(
+        self, name: str, slots: np.ndarray, times: np.ndarray, groups: np.ndarray, depth: int
+    ) -> list[_Piece]:
+        """Delete rows and, first, their children (cascade), releasing the keys they referenced."""
+        p, state = self.plans[name], self.states[name]
+        pieces: list[_Piece] = []
+        rowids = state.rowid[slots]
+        for child in p.children:
+            cs = self.states[child]
+            hit = cs.live & np.isin(cs.side["parent"], rowids)
+            cslots = np.flatnonzero(hit)
+            if len(cslots):
+                owner = np.searchsorted(rowids, cs.side["parent"][cslots])
+                pieces += self._delete(child, cslots, times[owner], groups[owner], depth + 1)
+        for f, g in p.refs.items():
+            col = f"ref:{f}"
+            if col in state.side and self.plans[g.entity].deletable:
+                target = self.states[g.entity]
+                held = state.side[col][slots]
+                held = held[held >= 0]
+                np.subtract.at(target.side["refcount"], target.slots_of(held), 1)
+        before = state.rows(slots)
+        key = before.field(p.schema.key)
+        intra = np.full(len(slots), -depth, dtype=np.int64)
+        if p.insert_only:
+            closed = _with(before, {"valid_to": pa.array(times).cast(TIMESTAMP)})
+            pieces.append(
+                _Piece(
+                    name,
+                    np.full(len(slots), OP_CODES["u"]),
+                    times,
+                    groups,
+                    intra,
+                    key,
+                    before,
+                    closed,
+                )
+            )
+        else:
+            pieces.append(
+                _Piece(
+                    name,
+                    np.full(len(slots), OP_CODES["d"]),
+                    times,
+                    groups,
+                    intra,
+                    key,
+                    before,
+                    None,
+                )
+            )
+        state.kill(slots)
+        return pieces
+
+    def _groups(self, n: int) -> np.ndarray:
+        start = self._next_group
+        self._next_group += n
+        return np.arange(start, start + n, dtype=np.int64)
+
+    # -- assembling a step ------------------------------------------------------------------
+    def _assemble(
+        self, step: int, t0: int, t1: int, pieces: list[_Piece], snapshot: bool
+    ) -> Changes:
+        if not pieces:
+            return Changes(step, t0, t1, {})
+        rank = {n: i for i, n in enumerate(self.order)}
+        time = np.concatenate([pc_ for pc_ in (p.time for p in pieces)])
+        group = np.concatenate([p.group for p in pieces])
+        intra = np.concatenate([p.intra for p in pieces])
+        ent = np.concatenate([np.full(len(p.time), rank[p.entity]) for p in pieces])
+        order = (
+            np.lexsort((intra, group, time, ent))
+            if snapshot
+            else np.lexsort((ent, intra, group, time))
+        )
+        seq = np.empty(len(order), dtype=np.int64)
+        seq[order] = np.arange(self.seq, self.seq + len(order))
+        self.seq += len(order)
+        if snapshot:
+            txn = np.zeros(len(order), dtype=np.int64)
+        else:
+            g_sorted = group[order]
+            new = np.concatenate([[True], g_sorted[1:] != g_sorted[:-1]])
+            txn_sorted = self.txn + np.cumsum(new)
+            self.txn = int(txn_sorted[-1]) if len(txn_sorted) else self.txn
+            txn = np.empty(len(order), dtype=np.int64)
+            txn[order] = txn_sorted
+        tables: dict[str, list[pa.Table]] = {}
+        offset = 0
+        for p in pieces:
+            n = len(p.time)
+            sch = self.schemas[p.entity]
+            schema = change_schema(sch.key_type, sch.row_type)
+            t = pa.Table.from_arrays(
+                [
+                    pa.array(seq[offset : offset + n]),
+                    pa.array(txn[offset : offset + n]),
+                    OP_NAMES.take(pa.array(p.op)),
+                    pa.array(p.time, pa.int64()).cast(TIMESTAMP),
+                    p.key.cast(sch.key_type),
+                    p.before if p.before is not None else pa.nulls(n, sch.row_type),
+                    p.after if p.after is not None else pa.nulls(n, sch.row_type),
+                ],
+                schema=schema,
+            )
+            tables.setdefault(p.entity, []).append(t)
+            offset += n
+        out = {}
+        for name in self.order:
+            if name in tables:
+                t = pa.concat_tables(tables[name])
+                out[name] = t.take(pc.sort_indices(t["seq"])).combine_chunks()
+        return Changes(step, t0, t1, out)
+
+    # -- public -----------------------------------------------------------------------------
+    def steps(self) -> Iterator[Changes]:
+        """The snapshot (op r, step 0), then one Changes per step until the end of the clock."""
+        self._next_group = 0
+        pieces: list[_Piece] = []
+        for name in self.order:
+            p = self.plans[name]
+            n = p.ent.initial
+            if n and p.parent is None:
+                self._candidates = {k: np.flatnonzero(s.live) for k, s in self.states.items()}
+                times = np.full(n, self.start_us, dtype=np.int64)
+                pieces += self._create(name, times, self._groups(n), OP_CODES["r"], ("initial",))
+        yield self._assemble(0, self.start_us, self.start_us, pieces, snapshot=True)
+        step, t0 = 1, self.start_us
+        while t0 < self.end_us:
+            t1 = min(t0 + self.step_us, self.end_us)
+            yield self._step(step, t0, t1)
+            step, t0 = step + 1, t1
+
+    def _step(self, step: int, t0: int, t1: int) -> Changes:
+        self._candidates = {k: np.flatnonzero(s.live) for k, s in self.states.items()}
+        existing = {k: s.slots for k, s in self.states.items()}
+        pieces: list[_Piece] = []
+        for name in self.order:
+            p = self.plans[name]
+            if p.ent.arrivals is None:
+                continue
+            times = arrival_times(
+                p.ent.arrivals, self._rng(name, "arrivals", step), t0, t1, self.start_us
+            )
+            pieces += self._create(
+                name, times, self._groups(len(times)), OP_CODES["c"], ("create", step)
+            )
+        touched = {}
+        for name in self.order:
+            state = self.states[name]
+            if not state.slots:
+                continue
+            touched[name] = np.zeros(state.slots, dtype=bool)
+            pieces += self._transitions(name, t0, t1, touched[name], step)
+            touched[name][existing[name] :] = (
+                True  # new rows: no update or delete in their first step
+            )
+            pieces += self._updates(name, t0, t1, touched[name], step)
+        for name in reversed(self.order):  # children first: their deletes free parent rows
+            if name in touched and self.plans[name].deletable:
+                pieces += self._deletes(name, t0, t1, touched[name], step)
+        changes = self._assemble(step, t0, t1, pieces, snapshot=False)
+        self._compact()
+        return changes
+
+    def _compact(self) -> None:
+        for name, state in self.states.items():
+            p = self.plans[name]
+            keep = state.live.copy()
+            if not (p.ent.updates or p.deletable or p.targeted):
+                for f in p.states:
+                    keep &= state.side[f"due:{f}"] != NEVER
+                if not p.states and not (p.parent and self.plans[p.parent].deletable):
+                    keep[:] = False
+            dropped = state.slots - int(keep.sum())
+            if dropped and dropped >= max(4096, state.slots // 4):
+                state.compact(keep)
+
+    def current(self, entity: str) -> pa.Table:
+        """Live rows of a retained entity right now (the world's view of the final state)."""
+        state = self.states[entity]
+        return state.table.filter(pa.array(state.live))
+
+
+def _with(rows: pa.StructArray, values: dict[str, pa.Array]) -> pa.StructArray:
+    """A struct array with some fields replaced."""
+    fields = list(rows.type)
+    arrays = [
+        values[f.name].cast(f.type) if f.name in values else rows.field(f.name) for f in fields
+    ]
+    return pa.StructArray.from_arrays(arrays, fields=fields)
+
+
+def _dependents(p: _Plan, fields: set[str]) -> list[str]:
+    """Fields to regenerate on update: the updated ones and every field derived from them."""
+    out = set(fields)
+    changed = True
+    while changed:
+        changed = False
+        for f, g in p.gens.items():
+            if f not in out and g.depends() & out and not isinstance(g, Ref):
+                out.add(f)
+                changed = True
+    return [f for f in p.order if f in out]
