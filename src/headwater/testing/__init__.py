@@ -1,0 +1,1 @@
+"""Test helpers shipped with headwater; `servers` starts private real servers for tests."""
