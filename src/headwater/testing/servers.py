@@ -186,12 +186,14 @@ class Server:
 
     @property
     def running(self) -> bool:
+        """Whether the server process is alive (a killed server is not)."""
         return self.pid is not None
 
     def start(self) -> Self:
         """Start on `port` in a new private folder; wait until a client can connect."""
         if self.running:
             return self
+        self.stop()  # a server that crashed still has its folder: start afresh
         self._locate()
         self.folder = self._make_folder()
         _RUNNING.add(self)
