@@ -171,8 +171,10 @@ class Deletes(Spec):
     rate: Rate
 
 
-FieldSpec = Annotated[dict[str, Any], WithJsonSchema({"$ref": "#/$defs/Field"})]
-SinkSpec = Annotated[dict[str, Any], WithJsonSchema({"$ref": "#/$defs/Sink"})]
+FieldSpec = Annotated[
+    dict[str, Any], WithJsonSchema({"type": "object", "x-headwater-ref": "Field"})
+]
+SinkSpec = Annotated[dict[str, Any], WithJsonSchema({"type": "object", "x-headwater-ref": "Sink"})]
 
 
 class Entity(Spec):

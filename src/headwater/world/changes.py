@@ -72,8 +72,8 @@ class Changes:
             {e: t for e, t in self.tables.items() if e in entities},
         )
 
-    def transactions(self) -> Iterator[list[tuple[str, pa.Table]]]:
-        """Transactions in commit order; each is a list of (entity, contiguous rows) in seq order."""
+    def transactions(self) -> Iterator[list[tuple[str, int, int]]]:
+        """Transactions in commit order; each lists (entity, start, stop) row ranges in seq order."""
         parts = [(e, t) for e, t in self.tables.items() if t.num_rows]
         if not parts:
             return
@@ -87,14 +87,14 @@ class Changes:
         cut = np.flatnonzero((txns[1:] != txns[:-1]) | (owner[1:] != owner[:-1])) + 1
         starts = np.concatenate([[0], cut])
         ends = np.concatenate([cut, [len(txns)]])
-        current: list[tuple[str, pa.Table]] = []
+        current: list[tuple[str, int, int]] = []
         current_txn = None
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
             if current and txns[s] != current_txn:
                 yield current
                 current = []
             current_txn = txns[s]
-            entity, table = parts[owner[s]]
-            current.append((entity, table.slice(int(rows[s]), e - s)))
+            entity = parts[owner[s]][0]
+            current.append((entity, int(rows[s]), int(rows[s]) + e - s))
         if current:
             yield current

@@ -1,0 +1,235 @@
+"""The command line: the one place where a HeadwaterError becomes a message and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from headwater.errors import HeadwaterError
+from headwater.scenario.units import format_duration, parse_duration
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """HeadwaterError → its message on stderr, exit 2; --debug shows the traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except HeadwaterError as exc:
+            if click.get_current_context().find_root().params.get("debug"):
+                raise
+            err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            sys.exit(130)
+
+    return wrapper
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="headwater")
+def main(debug: bool) -> None:
+    """headwater: simulate the source systems data engineers ingest from."""
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seed", type=int, help="Override the scenario's seed.")
+@click.option("--duration", callback=_duration, help="Override the simulated duration, e.g. 6h.")
+@click.option("--speed", help="max (default), realtime or a factor like 60x.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default out/<name>).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_user_errors
+def run(
+    scenario: Path,
+    seed: int | None,
+    duration: Any,
+    speed: str | None,
+    out_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Run SCENARIO on its simulated clock and write into its sinks."""
+    from headwater.runner import run as run_world
+    from headwater.scenario.load import load
+    from headwater.scenario.model import _speed
+
+    sc = load(scenario)
+    if speed is not None:
+        try:
+            _speed(speed)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--speed") from None
+    with _progress(as_json) as on_step:
+        report = run_world(
+            sc, seed=seed, duration=duration, speed=speed, out_dir=out_dir, on_step=on_step
+        )
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+    else:
+        _print_report(report)
+
+
+class _progress:
+    """A live line of simulated time and events/s while a run goes (stderr, only on a terminal)."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet or not err.is_terminal
+
+    def __enter__(self) -> Callable[..., None] | None:
+        if self.quiet:
+            return None
+        from rich.live import Live
+
+        self.live = Live(console=err, transient=True, refresh_per_second=4)
+        self.live.__enter__()
+        return self.update
+
+    def update(self, changes: Any, report: Any) -> None:
+        import time
+
+        from headwater.world.rates import US
+
+        done = (changes.end_us - changes.start_us) / US
+        del done
+        self.live.update(
+            f"step {report.steps}  simulated {changes.end_us // US}  events {report.events:,}  ({time.strftime('%X')})"
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.quiet:
+            self.live.__exit__(None, None, None)
+
+
+def _print_report(report: Any) -> None:
+    t = Table(title=f"headwater run: {report.scenario} (seed {report.seed})")
+    for col in ("entity", "snapshot (r)", "creates (c)", "updates (u)", "deletes (d)", "total"):
+        t.add_column(col, justify="left" if col == "entity" else "right")
+    for entity, ops in report.entities.items():
+        t.add_row(entity, *(f"{ops.get(o, 0):,}" for o in "rcud"), f"{sum(ops.values()):,}")
+    out.print(t)
+    s = Table(title="sinks")
+    for col in ("sink", "kind", "events written", "bytes", "detail"):
+        s.add_column(col, justify="right" if col in ("events written", "bytes") else "left")
+    for name, info in report.sinks.items():
+        total = sum(sum(ops.values()) for ops in info["counts"].values())
+        detail = ", ".join(
+            f"{k}={v}" for k, v in info.items() if k not in ("kind", "counts", "bytes")
+        )
+        s.add_row(
+            name, info["kind"], f"{total:,}", f"{info['bytes']:,}" if info["bytes"] else "-", detail
+        )
+    out.print(s)
+    out.print(
+        f"simulated {format_duration(report.simulated)} in {report.wall_seconds:.2f}s wall "
+        f"({report.events:,} events, {report.events_per_second:,.0f} events/s) → {report.out_dir}"
+    )
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@_user_errors
+def validate(scenario: Path) -> None:
+    """Check SCENARIO without connecting to anything; list every problem."""
+    from headwater.scenario.load import load
+
+    sc = load(scenario)
+    out.print(f"{scenario}: ok ({len(sc.entities)} entities, {len(sc.sinks)} sinks)")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--entity", "-e", required=True, help="Entity to sample.")
+@click.option(
+    "-n",
+    "rows",
+    type=click.IntRange(1, 10_000),
+    default=20,
+    show_default=True,
+    help="Rows to show.",
+)
+@click.option("--seed", type=int, help="Override the scenario's seed.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "jsonl", "csv"]),
+    default="table",
+    show_default=True,
+)
+@_user_errors
+def preview(scenario: Path, entity: str, rows: int, seed: int | None, fmt: str) -> None:
+    """Print sample rows of one entity of SCENARIO."""
+    from headwater._plugins import suggest
+    from headwater.scenario.load import load
+    from headwater.world.sample import sample
+
+    sc = load(scenario)
+    if entity not in sc.entities:
+        raise HeadwaterError(f"--entity: unknown entity '{entity}'{suggest(entity, sc.entities)}")
+    table = sample(sc, entity, rows, seed=seed)
+    if fmt == "jsonl":
+        for row in table.to_pylist():
+            out.print(json.dumps(row, default=str), soft_wrap=True)
+        return
+    if fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        sink = sys.stdout.buffer
+        pacsv.write_csv(table, sink)
+        return
+    t = Table(title=f"{entity} ({rows} rows)")
+    for f in table.schema:
+        t.add_column(f.name, overflow="fold")
+    for row in table.to_pylist():
+        t.add_row(*("" if v is None else str(v) for v in row.values()))
+    out.print(t)
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to a file instead of stdout.",
+)
+@_user_errors
+def schema(out_file: Path | None) -> None:
+    """Print the JSON Schema of the scenario language (for editor completion)."""
+    from headwater.scenario.jsonschema import scenario_json_schema
+
+    text = json.dumps(scenario_json_schema(), indent=2)
+    if out_file:
+        out_file.write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

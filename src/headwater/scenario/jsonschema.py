@@ -1,0 +1,51 @@
+"""The JSON Schema of the scenario language, assembled from the models themselves.
+
+Field generators and sink kinds are open registries, so their schemas are gathered from every
+registered plug-in and referenced as `#/$defs/Field` and `#/$defs/Sink`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from headwater.generators import GENERATORS
+from headwater.scenario.model import Scenario
+from headwater.sinks import SINKS
+
+
+def _union(classes: list[type], title: str) -> dict[str, Any]:
+    adapters = [TypeAdapter(c).json_schema(ref_template="#/$defs/{model}") for c in classes]
+    defs: dict[str, Any] = {}
+    variants = []
+    for s in adapters:
+        defs.update(s.pop("$defs", {}))
+        variants.append(s)
+    return {"title": title, "anyOf": variants, "$defs": defs}
+
+
+def _link(node: Any) -> Any:
+    """Replace the model's placeholders with references to the gathered unions."""
+    if isinstance(node, dict):
+        if "x-headwater-ref" in node:
+            return {"$ref": f"#/$defs/{node['x-headwater-ref']}"}
+        return {k: _link(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_link(v) for v in node]
+    return node
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    schema = Scenario.model_json_schema(ref_template="#/$defs/{model}")
+    defs = schema.setdefault("$defs", {})
+    fields = _union([GENERATORS.get(n) for n in GENERATORS.names()], "Field")
+    sinks = _union([SINKS.get(n).Config for n in SINKS.names()], "Sink")
+    for part in (fields, sinks):
+        defs.update(part.pop("$defs"))
+    defs["Field"] = fields
+    defs["Sink"] = sinks
+    schema = _link(schema)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "headwater scenario"
+    return schema

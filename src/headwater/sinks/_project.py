@@ -1,0 +1,132 @@
+"""Projections of the change stream into records that transports carry.
+
+Every message, line or file row headwater delivers is one of these projections of a change
+table (see world/changes.py):
+    rows      the row after the change (deletes carry the row before), plus `_op`
+    changes   flat change events: _seq, _txn, _op, _event_time, then the row's fields
+    debezium  the Debezium envelope: before, after, source, op, ts_ms, transaction
+A transport sink (files, kafka, nats…) receives `Records` and needs no knowledge of entities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from headwater.world.schema import EntitySchema
+
+Projection = Literal["rows", "changes", "debezium"]
+
+
+@dataclass(frozen=True)
+class Records:
+    """Records of one stream (an entity, or a CDC table) ready for a transport."""
+
+    stream: str
+    values: pa.Table  # one row per record
+    key: pa.Array  # the record key (the entity key)
+    event_time: pa.Array  # timestamp[us, UTC]
+    seq: pa.Array  # int64, unique per change: the basis of event ids
+    op: pa.Array  # r/c/u/d
+
+    def __len__(self) -> int:
+        return self.values.num_rows
+
+    @property
+    def event_ids(self) -> pa.Array:
+        """Stable ids for de-duplication downstream: '<stream>-<seq>'."""
+        return pc.binary_join_element_wise(f"{self.stream}-", pc.cast(self.seq, pa.string()), "")
+
+
+def _image(table: pa.Table) -> pa.StructArray:
+    """After image, or the before image for deletes."""
+    after = table["after"].combine_chunks()
+    before = table["before"].combine_chunks()
+    is_delete = pc.equal(table["op"], "d").combine_chunks()
+    if not pc.any(is_delete).as_py():
+        return after
+    return pc.if_else(is_delete, before, after)
+
+
+def _flat(struct: pa.StructArray) -> list[tuple[str, pa.Array]]:
+    return [(f.name, struct.field(i)) for i, f in enumerate(struct.type)]
+
+
+def project(
+    table: pa.Table, schema: EntitySchema, how: Projection, *, source: dict[str, str] | None = None
+) -> Records:
+    """One entity's change table as records of the chosen projection."""
+    op = table["op"].combine_chunks()
+    if how == "rows":
+        values = pa.table(dict([*_flat(_image(table)), ("_op", op)]))
+    elif how == "changes":
+        head = [
+            ("_seq", table["seq"]),
+            ("_txn", table["txn"]),
+            ("_op", op),
+            ("_event_time", table["event_time"]),
+        ]
+        values = pa.table(dict([*head, *_flat(_image(table))]))
+    else:
+        values = debezium(table, schema, source or {})
+    return Records(
+        schema.name,
+        values,
+        table["key"].combine_chunks(),
+        table["event_time"].combine_chunks(),
+        table["seq"].combine_chunks(),
+        op,
+    )
+
+
+def debezium(table: pa.Table, schema: EntitySchema, source: dict[str, str]) -> pa.Table:
+    """The Debezium change-event envelope as Arrow columns (JSON encoders nest it as-is)."""
+    n = table.num_rows
+    ts_ms = pc.cast(pc.divide(pc.cast(table["event_time"], pa.int64()), 1000), pa.int64())
+    snapshot = pc.if_else(pc.equal(table["op"], "r"), "true", "false")
+    src = pa.StructArray.from_arrays(
+        [
+            pa.repeat(pa.scalar(source.get("version", "headwater-0.1")), n),
+            pa.repeat(pa.scalar(source.get("connector", "headwater")), n),
+            pa.repeat(pa.scalar(source.get("name", "headwater")), n),
+            ts_ms.combine_chunks(),
+            snapshot.combine_chunks(),
+            pa.repeat(pa.scalar(source.get("db", "app")), n),
+            pa.repeat(pa.scalar(schema.name), n),
+            table["seq"].combine_chunks(),
+            table["txn"].combine_chunks(),
+        ],
+        names=[
+            "version",
+            "connector",
+            "name",
+            "ts_ms",
+            "snapshot",
+            "db",
+            "table",
+            "sequence",
+            "txId",
+        ],
+    )
+    is_snapshot = pc.equal(table["op"], "r").combine_chunks()
+    txn_id = pc.binary_join_element_wise(
+        "txn-", pc.cast(table["txn"], pa.string()), ""
+    ).combine_chunks()
+    transaction = pa.StructArray.from_arrays(
+        [txn_id, table["seq"].combine_chunks(), table["seq"].combine_chunks()],
+        names=["id", "total_order", "data_collection_order"],
+        mask=is_snapshot,
+    )
+    return pa.table(
+        {
+            "before": table["before"],
+            "after": table["after"],
+            "source": src,
+            "op": table["op"],
+            "ts_ms": ts_ms,
+            "transaction": transaction,
+        }
+    )
