@@ -37,7 +37,7 @@ class Choice(FieldGen):
         return v
 
     def values(self) -> list[Any]:
-        return list(self.choice) if isinstance(self.choice, dict) else list(self.choice)
+        return list(self.choice)
 
     def probabilities(self) -> np.ndarray:
         if isinstance(self.choice, dict):
