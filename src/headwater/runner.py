@@ -57,7 +57,9 @@ class RunReport:
 
 def build_sinks(scenario: Scenario, world: World, out_dir: Path) -> dict[str, Sink]:
     """Instantiate the scenario's sinks (no I/O yet)."""
-    context = SinkContext(world.schemas, out_dir, world.seed, scenario.name)
+    context = SinkContext(
+        world.schemas, out_dir, world.seed, scenario.name, dict(scenario.sink_configs())
+    )
     return {
         name: SINKS.get(cfg.kind)(name, cfg, context)
         for name, cfg in scenario.sink_configs().items()

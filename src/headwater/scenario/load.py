@@ -16,6 +16,7 @@ from headwater.generators import GENERATORS, generator_name, parse_field
 from headwater.generators.base import FieldGen
 from headwater.generators.identity import Seq, Uuid
 from headwater.generators.ref import Ref
+from headwater.generators.text import Format
 from headwater.scenario.errors import problems as pyd_problems
 from headwater.scenario.model import Scenario
 from headwater.scenario.yamlio import Document, Loc, load_yaml, load_yaml_file
@@ -202,6 +203,16 @@ class _Checker:
         for sub, message in cls.check(name, config, scenario):
             self.add(loc + sub, message)
         return config
+
+
+def _unique(gens: dict[str, FieldGen], name: str) -> bool:
+    """Keys must be unique by construction: seq, uuid, or a template over one of them."""
+    gen = gens[name]
+    if isinstance(gen, Seq | Uuid):
+        return True
+    return isinstance(gen, Format) and any(
+        isinstance(gens.get(d), Seq | Uuid) for d in gen.depends()
+    )
 
 
 def _refs(gen: FieldGen) -> list[Ref]:

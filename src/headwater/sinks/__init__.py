@@ -10,7 +10,7 @@ SINKS: Registry[type[Sink]] = Registry(
     {
         "memory": "headwater.sinks.memory:MemorySink",
         "sqlite": "headwater.sinks.sqlite:SqliteSink",
-        "files": "headwater.sinks.files:FilesSink",
+        "files": "headwater.sinks.files.sink:FilesSink",
         "cdc": "headwater.sinks.cdc:CdcSink",
     },
 )

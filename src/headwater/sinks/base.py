@@ -57,6 +57,9 @@ class SinkContext:
     out_dir: Path
     seed: int
     scenario_name: str
+    sinks: dict[str, SinkConfig] = field(
+        default_factory=dict
+    )  # every sink of the scenario, by name
 
 
 class Sink(ABC):
@@ -99,6 +102,13 @@ class Sink(ABC):
     @abstractmethod
     def write(self, changes: Changes) -> None:
         """Deliver one step's changes (already filtered to this sink's entities)."""
+
+    def write_records(self, records: Any) -> None:
+        """Transports (capability 'records') deliver projected Records; see sinks/_project.py."""
+        raise NotImplementedError(f"sink kind '{self.kind}' does not carry records")
+
+    def advance(self, until_us: int) -> None:  # noqa: B027 - optional hook
+        """Simulated time reached `until_us` (µs): publish what is due (files of ended intervals)."""
 
     def flush(self) -> None:  # noqa: B027 - optional hook
         """Make everything written so far durable and visible."""

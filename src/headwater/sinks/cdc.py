@@ -1,0 +1,131 @@
+"""Change data capture: the change stream of an application database, as Debezium events.
+
+`from:` names the OLTP sink whose commits are captured; `to:` is the transport the events go
+to (files now, a broker when configured). For SQLite, which has no replication log, the
+events are derived from the very transactions the sqlite sink commits (simulated CDC: same
+rows, same transaction boundaries and order). One stream per table, the initial snapshot as
+op `r` first.
+
+```yaml
+sinks:
+  app_db: {kind: sqlite, path: shop.db}
+  changes: {kind: cdc, from: app_db, to: {kind: files, format: jsonl, path: cdc}}
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from headwater._plugins import suggest
+from headwater.sinks._project import project
+from headwater.sinks.base import Sink, SinkConfig
+from headwater.world.changes import Changes
+
+SIMULATED_FROM = {"sqlite", "memory"}
+
+
+class CdcConfig(SinkConfig):
+    kind: Literal["cdc"] = "cdc"
+    from_: str = Field(alias="from", description="the OLTP sink whose changes are captured")
+    to: dict[str, Any] = Field(
+        description="the transport sink the events are written to (kind: files, kafka…)"
+    )
+    server_name: str | None = Field(
+        None, description="Debezium source.name / topic prefix; default: the scenario name"
+    )
+
+
+class CdcSink(Sink):
+    kind = "cdc"
+    Config = CdcConfig
+    capabilities = frozenset({"cdc"})
+    config: CdcConfig
+
+    @classmethod
+    def check(
+        cls, name: str, config: SinkConfig, scenario: Any
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        from headwater.sinks import SINKS
+
+        assert isinstance(config, CdcConfig)
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        sinks = scenario.sinks
+        source = sinks.get(config.from_)
+        if source is None:
+            problems.append(
+                (
+                    ("from",),
+                    f"unknown sink '{config.from_}'{suggest(config.from_, [s for s in sinks if s != name])}",
+                )
+            )
+        elif isinstance(source, dict) and source.get("kind") not in SIMULATED_FROM | {
+            "postgres",
+            "mysql",
+        }:
+            problems.append(
+                (
+                    ("from",),
+                    f"sink '{config.from_}' is a {source.get('kind')} sink; CDC captures sqlite, postgres or mysql",
+                )
+            )
+        kind = config.to.get("kind")
+        if kind not in SINKS:
+            problems.append(
+                (("to", "kind"), f"unknown sink kind '{kind}'{suggest(str(kind), SINKS.names())}")
+            )
+            return problems
+        target = SINKS.get(kind)
+        if "records" not in target.capabilities:
+            problems.append(
+                (
+                    ("to", "kind"),
+                    f"a {kind} sink cannot carry CDC events; use files, kafka, nats, redis_streams, rabbitmq or mqtt",
+                )
+            )
+            return problems
+        try:
+            target.Config.model_validate(config.to)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                problems.append((("to", *err["loc"]), err["msg"].removeprefix("Value error, ")))
+        return problems
+
+    def __init__(self, name: str, config: SinkConfig, context: Any):
+        super().__init__(name, config, context)
+        from headwater.sinks import SINKS
+
+        source = context.sinks.get(self.config.from_)
+        if self.config.entities is None and source is not None and source.entities is not None:
+            self.config = self.config.model_copy(update={"entities": source.entities})
+        to = dict(self.config.to)
+        to.setdefault("entities", self.config.entities)
+        cls = SINKS.get(to["kind"])
+        self.transport = cls(f"{name}.to", cls.Config.model_validate(to), context)
+        self.source = {
+            "name": self.config.server_name or context.scenario_name,
+            "connector": "headwater-simulated",
+        }
+
+    def open(self) -> None:
+        self.transport.open()
+
+    def write(self, changes: Changes) -> None:
+        for entity, table in changes.tables.items():
+            self.transport.write_records(
+                project(table, self.context.schemas[entity], "debezium", source=self.source)
+            )
+        self.transport.advance(changes.end_us)
+        self.stats.add(changes)
+        self.stats.bytes = self.transport.stats.bytes
+        self.stats.extra.update(self.transport.stats.extra)
+
+    def flush(self) -> None:
+        self.transport.flush()
+        self.stats.bytes = self.transport.stats.bytes
+        self.stats.extra.update(self.transport.stats.extra)
+
+    def close(self) -> None:
+        self.transport.close()

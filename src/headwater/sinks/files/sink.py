@@ -1,0 +1,248 @@
+"""The `files` sink: entities or change streams dropped as files on a simulated schedule.
+
+One file per stream per interval (`every: 1h` of simulated time), named with time
+partitions, published atomically (temporary name, then rename), optionally compressed and
+listed in a per-interval manifest. Modes:
+    events       every change as a record (append-only event files), streamed as it happens
+    incremental  at each interval's end, the last state of every row changed in it (with _op)
+    snapshot     at each interval's end, the full current table
+
+```yaml
+sinks:
+  exports: {kind: files, entities: [orders], format: csv, every: 1h, mode: incremental, path: exports}
+```
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, model_validator
+
+from headwater.scenario.types import Duration
+from headwater.sinks._live import LiveTable, last_per_key
+from headwater.sinks._project import Projection, Records, project
+from headwater.sinks.base import Sink, SinkConfig
+from headwater.sinks.files.formats import FORMATS, format_class
+from headwater.sinks.files.publish import Manifest, PublishedFile, clean_stale_temp
+from headwater.world.changes import Changes
+from headwater.world.rates import US
+
+DEFAULT_NAMING = "{stream}/dt={date}/hour={hour}/{stream}-{index:05d}.{ext}"
+
+
+class FilesConfig(SinkConfig):
+    kind: Literal["files"] = "files"
+    path: str = Field(
+        "files", description="folder; relative paths are under the run's output folder"
+    )
+    format: str = Field("jsonl", description=f"one of: {', '.join(sorted(FORMATS))}")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="options of the format (delimiter, compression…)"
+    )
+    every: Duration = Field(timedelta(hours=1), description="simulated time per file")
+    mode: Literal["events", "incremental", "snapshot"] = "events"
+    payload: Projection = Field(
+        "rows", description="events mode: rows, changes or debezium envelopes"
+    )
+    naming: str = Field(
+        DEFAULT_NAMING,
+        description="file name template: {stream} {date} {hour} {minute} {index} {ext}",
+    )
+    compression: Literal["none", "gzip", "zstd"] = "none"
+    manifest: bool = Field(
+        True, description="write _manifest.json and _SUCCESS per interval folder"
+    )
+
+    @model_validator(mode="after")
+    def _known(self) -> FilesConfig:
+        cls = format_class(self.format)
+        cls.parse_options(self.options, sink="files")
+        if self.every < timedelta(seconds=1):
+            raise ValueError("every must be at least 1s")
+        return self
+
+
+class _Stream:
+    """The file currently open for one stream, and the interval it belongs to."""
+
+    def __init__(self) -> None:
+        self.interval: int | None = None
+        self.file: PublishedFile | None = None
+
+
+class FilesSink(Sink):
+    kind = "files"
+    Config = FilesConfig
+    capabilities = frozenset({"records", "files", "batches"})
+    config: FilesConfig
+
+    def open(self) -> None:
+        self.root = self.resolve(self.config.path)
+        self.root.mkdir(parents=True, exist_ok=True)
+        clean_stale_temp(self.root)
+        self.every_us = int(self.config.every.total_seconds() * US)
+        self.streams: dict[str, _Stream] = {}
+        self.manifests: dict[Path, Manifest] = {}
+        self.index = 0
+        self.live = (
+            {e: LiveTable(s.schema, s.key) for e, s in self.schemas().items()}
+            if self.config.mode == "snapshot"
+            else {}
+        )
+        self.pending: dict[str, list[pa.Table]] = {}
+        self.interval: int | None = None
+
+    # -- naming and publication --------------------------------------------------------------
+    def _name(self, stream: str, interval: int) -> Path:
+        start = datetime.fromtimestamp(interval * self.every_us / US, UTC)
+        self.index += 1
+        ext = (
+            FORMATS[self.config.format].extension
+            + {"none": "", "gzip": ".gz", "zstd": ".zst"}[self.config.compression]
+        )
+        name = self.config.naming.format(
+            stream=stream,
+            date=start.strftime("%Y-%m-%d"),
+            hour=start.strftime("%H"),
+            minute=start.strftime("%M"),
+            index=self.index,
+            ext=ext,
+            interval=interval,
+        )
+        return self.root / name
+
+    def _open_file(self, stream: str, interval: int, schema: pa.Schema) -> PublishedFile:
+        path = self._name(stream, interval)
+        return PublishedFile(
+            path,
+            self.config.format,
+            schema,
+            self.config.options,
+            compression=None if self.config.compression == "none" else self.config.compression,
+            sink=self.name,
+        )
+
+    def _publish(self, f: PublishedFile) -> None:
+        info = f.publish()
+        self.stats.bytes += info.bytes
+        self.stats.extra["files"] = self.stats.extra.get("files", 0) + 1
+        if self.config.manifest:
+            folder = info.path.parent
+            self.manifests.setdefault(folder, Manifest(folder)).add(info)
+
+    def _write_file(self, stream: str, interval: int, table: pa.Table) -> None:
+        f = self._open_file(stream, interval, table.schema)
+        try:
+            f.write(table)
+        except BaseException:
+            f.abort()
+            raise
+        self._publish(f)
+
+    # -- events mode ---------------------------------------------------------------------------
+    def write_records(self, records: Records) -> None:
+        """Append records to the stream's current file, splitting them at interval boundaries."""
+        if len(records) == 0:
+            return
+        st = self.streams.setdefault(records.stream, _Stream())
+        intervals = pc.divide(pc.cast(records.event_time, pa.int64()), self.every_us).to_numpy(
+            zero_copy_only=False
+        )
+        values = records.values
+        start = 0
+        while start < len(intervals):
+            k = int(intervals[start])
+            stop = (
+                start + int((intervals[start:] == k).argmin())
+                if (intervals[start:] != k).any()
+                else len(intervals)
+            )
+            if st.interval != k and st.file is not None:
+                self._publish(st.file)
+                st.file = None
+            if st.file is None:
+                st.file, st.interval = self._open_file(records.stream, k, values.schema), k
+            st.file.write(values.slice(start, stop - start))
+            start = stop
+
+    def advance(self, until_us: int) -> None:
+        """Simulated time reached `until_us`: publish every file whose interval has ended."""
+        for st in self.streams.values():
+            if (
+                st.file is not None
+                and st.interval is not None
+                and (st.interval + 1) * self.every_us <= until_us
+            ):
+                self._publish(st.file)
+                st.file = None
+        self._flush_manifests()
+
+    # -- all modes ------------------------------------------------------------------------------
+    def write(self, changes: Changes) -> None:
+        if self.config.mode == "events":
+            for entity, table in changes.tables.items():
+                self.write_records(
+                    project(table, self.context.schemas[entity], self.config.payload)
+                )
+        else:
+            self._collect(changes)
+        self.advance(changes.end_us)
+        self.stats.add(changes)
+
+    def _collect(self, changes: Changes) -> None:
+        """incremental/snapshot: files are cut at interval ends from what the interval changed."""
+        k = (
+            changes.end_us // self.every_us
+            if changes.end_us % self.every_us
+            else changes.end_us // self.every_us - 1
+        )
+        if self.interval is None:
+            self.interval = k
+        while self.interval < k:
+            self._cut(self.interval)
+            self.interval += 1
+        for entity, table in changes.tables.items():
+            if self.config.mode == "snapshot":
+                self.live[entity].apply(table)
+            else:
+                self.pending.setdefault(entity, []).append(table)
+        if changes.end_us % self.every_us == 0 and changes.end_us > changes.start_us:
+            self._cut(self.interval)
+            self.interval += 1
+
+    def _cut(self, interval: int) -> None:
+        for entity in self.entities:
+            if self.config.mode == "snapshot":
+                self._write_file(entity, interval, self.live[entity].rows)
+                continue
+            parts = self.pending.pop(entity, [])
+            if not parts:
+                continue
+            last = last_per_key(pa.concat_tables(parts))
+            image = project(last, self.context.schemas[entity], "rows").values
+            self._write_file(entity, interval, image)
+
+    def _flush_manifests(self) -> None:
+        for m in self.manifests.values():
+            m.write()
+
+    def flush(self) -> None:
+        if self.config.mode != "events" and self.interval is not None:
+            self._cut(self.interval)
+            self.interval = None
+        for st in self.streams.values():
+            if st.file is not None:
+                self._publish(st.file)
+                st.file = None
+        self._flush_manifests()
+
+    def close(self) -> None:
+        for st in getattr(self, "streams", {}).values():
+            if st.file is not None:
+                st.file.abort()
+                st.file = None
