@@ -6,6 +6,7 @@ import pytest
 
 from headwater.errors import ScenarioError
 from headwater.scenario.load import loads
+
 from tests.helpers import SHOP
 
 

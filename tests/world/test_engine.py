@@ -8,6 +8,7 @@ import pyarrow.compute as pc
 import pytest
 
 from headwater.world.engine import World
+
 from tests.helpers import scenario
 
 
