@@ -93,10 +93,10 @@ class _Checker:
         fields = list(gens)
         if ent.key is not None and ent.key not in gens:
             self.add(base + ("key",), f"unknown field '{ent.key}'{suggest(ent.key, fields)}")
-        elif not isinstance(gens[ent.key_field], Seq | Uuid):
+        elif not _unique(gens, ent.key_field):
             self.add(
                 base + ("fields", ent.key_field),
-                f"the key field '{ent.key_field}' must use seq or uuid so keys are unique",
+                f"the key field '{ent.key_field}' must use seq or uuid (or a format of one) so keys are unique",
             )
         for fname, gen in gens.items():
             floc = base + ("fields", fname)

@@ -35,12 +35,20 @@ class StaticKeys:
     def keys(self, entity: str) -> pa.Array:
         ent = self.scenario.entities[entity]
         n = max(ent.initial, 1000)
-        key = ent.key_field
-        gen = ent.generators()[key]
+        gens = ent.generators()
+        needed = {ent.key_field}
+        while True:  # the key and whatever it is derived from
+            more = {d for f in needed for d in gens[f].depends() if d in gens} - needed
+            if not more:
+                break
+            needed |= more
         times = pa.array(np.full(n, to_us(self.scenario.clock.start)), pa.int64()).cast(TIMESTAMP)
-        return gen.generate(
-            GenContext(n, stream(self.seed, entity, key, "keys"), times, {}, self, self.seed)
-        )
+        cols: dict[str, pa.Array] = {}
+        for f in field_order(gens):
+            if f in needed:
+                rng = stream(self.seed, entity, f, "keys")
+                cols[f] = gens[f].generate(GenContext(n, rng, times, cols, self, self.seed))
+        return cols[ent.key_field]
 
     def sample_keys(
         self, entity: str, n: int, rng: np.random.Generator, skew: Skew | None
