@@ -1,0 +1,304 @@
+"""CSV and TSV: pyarrow's CSV writer where it can express the options, else a vectorized encoder.
+
+pyarrow.csv writes `all`, `nonnumeric` and `none` quoting, and `minimal` quoting for the
+chunks that have nothing to quote. Everything else (a quote character other than '"',
+chunks under `minimal` that hold delimiters, quotes, line breaks or empty strings) goes
+through the same per-column pyarrow.compute encoding the other text formats use. Both
+paths write values in the same lexical forms, so a file never mixes styles. Encodings
+other than UTF-8 are transcoded a chunk at a time, never per row.
+
+Null and empty string differ: with the default null string '' an empty string is
+written quoted ("") so readers can tell them apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, BinaryIO, ClassVar, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+from pydantic import field_validator, model_validator
+
+from headwater.sinks.files.formats._base import (
+    FormatOptions,
+    FormatWriter,
+    chunks,
+    single_char,
+)
+from headwater.sinks.files.formats._text import (
+    STRING,
+    any_true,
+    data_buffer,
+    first_match,
+    is_numeric,
+    is_textual,
+    merge_literals,
+    preview,
+    to_text,
+)
+
+BOM = b"\xef\xbb\xbf"
+# Characters that numbers, booleans, dates and timestamps can print; a delimiter or quote
+# among them means non-text columns could need quoting too.
+_LEXICAL = set("0123456789+-.:eEinfatrulsTZ ")
+# Rows pyarrow.csv converts per internal step; its default of 1024 is measurably slower.
+CHUNK_BATCH = 16_384
+
+
+def _re2_char(c: str) -> str:
+    """One character as an RE2 escape, safe inside a character class."""
+    return f"\\x{{{ord(c):X}}}"
+
+
+class CsvOptions(FormatOptions):
+    """How a CSV file is spelled; defaults follow RFC 4180 and Python's csv module.
+
+    quoting: `minimal` quotes a value only when it holds the delimiter, the quote
+    character, a line break, or is an empty string; `all` quotes every non-null value;
+    `nonnumeric` quotes every non-null value that is not a number; `none` never quotes
+    and refuses values that would need it.
+    encoding: `utf-8-sig` starts the file with a BOM (what Excel wants); with `latin-1`,
+    a character outside it is an error unless `errors: replace` writes '?' instead.
+    """
+
+    delimiter: str = ","
+    quote_char: str = '"'
+    quoting: Literal["minimal", "all", "none", "nonnumeric"] = "minimal"
+    header: bool = True
+    encoding: Literal["utf-8", "utf-8-sig", "latin-1"] = "utf-8"
+    errors: Literal["strict", "replace"] = "strict"
+    line_terminator: Literal["\n", "\r\n"] = "\n"
+    null: str = ""
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, v: str) -> str:
+        return single_char(v, "delimiter")
+
+    @field_validator("quote_char")
+    @classmethod
+    def _quote_char(cls, v: str) -> str:
+        return single_char(v, "quote_char")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CsvOptions:
+        if self.delimiter == self.quote_char:
+            raise ValueError("delimiter and quote_char must differ")
+        if {self.delimiter, self.quote_char} & {"\r", "\n"}:
+            raise ValueError("delimiter and quote_char cannot be line breaks")
+        bad = {self.delimiter, self.quote_char, "\r", "\n"} & set(self.null)
+        if bad:
+            raise ValueError(f"null string {self.null!r} cannot contain {sorted(bad)!r}")
+        return self
+
+
+class TsvOptions(CsvOptions):
+    """CSV options with a tab as the delimiter."""
+
+    delimiter: str = "\t"
+
+
+class CsvWriter(FormatWriter):
+    """Comma-separated values (RFC 4180), streamed chunk by chunk."""
+
+    extension: ClassVar[str] = "csv"
+    options_model: ClassVar[type[FormatOptions]] = CsvOptions
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        schema: pa.Schema,
+        options: CsvOptions | Mapping[str, Any] | None = None,
+        *,
+        sink: str = "files",
+    ):
+        super().__init__(stream, schema, options, sink=sink)
+        o: CsvOptions = self.options
+        self._started = False
+        self._special = "[" + "".join(_re2_char(c) for c in o.delimiter + o.quote_char) + r"\r\n]"
+        self._lexical_clash = bool({o.delimiter, o.quote_char} & _LEXICAL)
+        # pyarrow.csv always quotes with '"' and cannot tell which numbers need quoting.
+        self._native = o.quote_char == '"' and not self._lexical_clash
+        self._doubled = o.quote_char * 2
+        self._write_options = {
+            style: pa_csv.WriteOptions(
+                include_header=False,
+                batch_size=CHUNK_BATCH,
+                delimiter=o.delimiter,
+                eol=o.line_terminator,
+                null_string=o.null,
+                quoting_style=style,
+            )
+            for style in ("needed", "all_valid", "none")
+        }
+
+    # -- writing ---------------------------------------------------------------------
+
+    def _write(self, batch: pa.Table | pa.RecordBatch) -> None:
+        self._start()
+        for chunk in chunks(batch):
+            self._emit(self._encode(chunk))
+
+    def _close(self) -> None:
+        self._start()
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        o: CsvOptions = self.options
+        if o.encoding == "utf-8-sig":
+            self.stream.write(BOM)
+        if o.header:
+            names = self.schema.names
+            line = o.delimiter.join(self._header_field(n) for n in names) + o.line_terminator
+            self._emit(line.encode("utf-8"), header=True)
+
+    def _header_field(self, name: str) -> str:
+        o: CsvOptions = self.options
+        needs = not name or any(c in name for c in (o.delimiter, o.quote_char, "\r", "\n"))
+        if o.quoting == "none":
+            if needs:
+                raise self.error(
+                    f"column name {name!r} needs quoting, which quoting: none cannot write"
+                )
+            return name
+        if needs or o.quoting in ("all", "nonnumeric"):
+            return o.quote_char + name.replace(o.quote_char, self._doubled) + o.quote_char
+        return name
+
+    def _encode(self, chunk: pa.RecordBatch) -> pa.Buffer:
+        o: CsvOptions = self.options
+        names = chunk.schema.names
+        columns = chunk.columns
+        if self._native:
+            texts = [self._prepare(col) for col in columns]
+            masks = (
+                self._quote_masks(names, columns, texts) if o.quoting in ("minimal", "none") else []
+            )
+            if all(m is None for m in masks):
+                style = {"all": "all_valid", "nonnumeric": "needed"}.get(o.quoting, "none")
+                out = pa.BufferOutputStream()
+                pa_csv.write_csv(
+                    pa.RecordBatch.from_arrays(texts, names), out, self._write_options[style]
+                )
+                return out.getvalue()
+            return self._encode_vectorized(names, columns, texts, masks)
+        return self._encode_vectorized(names, columns, columns, None)
+
+    def _prepare(self, col: pa.Array) -> pa.Array:
+        """Columns as pyarrow.csv should see them: text where our lexical form differs."""
+        t = col.type
+        if self.options.quoting == "nonnumeric" and not is_numeric(t):
+            return to_text(col)
+        if is_numeric(t) and not pa.types.is_float16(t):
+            return col
+        if pa.types.is_boolean(t) or pa.types.is_date32(t) or pa.types.is_time(t):
+            return col
+        return to_text(col)
+
+    def _candidates(self, col: pa.Array) -> bool:
+        """Whether this column's text could ever need quoting."""
+        return self._lexical_clash or is_textual(col.type)
+
+    def _quote_masks(
+        self, names: list[str], columns: list[pa.Array], texts: list[pa.Array]
+    ) -> list[pa.Array | None]:
+        """Per column, which values need quotes (None when none do); `none` raises instead."""
+        o: CsvOptions = self.options
+        pattern = self._special if o.quoting == "none" or o.null else f"^$|{self._special}"
+        masks: list[pa.Array | None] = []
+        for name, col, text in zip(names, columns, texts, strict=True):
+            if not self._candidates(col):
+                masks.append(None)
+                continue
+            text = text if text.type == STRING else to_text(col)
+            mask = pc.fill_null(pc.match_substring_regex(text, pattern), False)
+            if not any_true(mask):
+                masks.append(None)
+                continue
+            if o.quoting == "none":
+                row = first_match(text, pattern)
+                value = text[row].as_py() if row is not None else None
+                raise self.error(
+                    f"column '{name}' row {self.rows + (row or 0)} value {preview(value)} "
+                    "holds the delimiter, the quote character or a line break, which "
+                    "quoting: none cannot write; use quoting: minimal"
+                )
+            masks.append(mask)
+        return masks
+
+    def _encode_vectorized(
+        self,
+        names: list[str],
+        columns: list[pa.Array],
+        prepared: list[pa.Array],
+        masks: list[pa.Array | None] | None,
+    ) -> pa.Buffer:
+        """Quote, join and terminate every row with pyarrow.compute (masks reused if known)."""
+        o: CsvOptions = self.options
+        q = o.quote_char
+        texts = [to_text(col) for col in prepared]
+        if masks is None:
+            masks = (
+                self._quote_masks(names, columns, texts)
+                if o.quoting in ("minimal", "none")
+                else [None] * len(texts)
+            )
+        parts: list[pa.Array | str] = []
+        for i, (col, text, mask) in enumerate(zip(columns, texts, masks, strict=True)):
+            if i:
+                parts.append(o.delimiter)
+            quote_all = o.quoting == "all" or (
+                o.quoting == "nonnumeric" and not is_numeric(col.type)
+            )
+            if quote_all:
+                if is_textual(col.type) or self._lexical_clash:
+                    text = pc.replace_substring(text, q, self._doubled)
+                if text.null_count:
+                    parts.append(pc.binary_join_element_wise(q, text, q, ""))
+                else:  # leave the quotes to the row join: one pass less
+                    parts += [q, text, q]
+            elif mask is not None:
+                parts.append(pc.replace_with_mask(text, mask, self._quoted(pc.filter(text, mask))))
+            else:
+                parts.append(text)
+        parts.append(o.line_terminator)
+        rows = pc.binary_join_element_wise(
+            *merge_literals(parts), "", null_handling="replace", null_replacement=o.null
+        )
+        return data_buffer(rows)
+
+    def _quoted(self, text: pa.Array) -> pa.Array:
+        q = self.options.quote_char
+        return pc.binary_join_element_wise(q, pc.replace_substring(text, q, self._doubled), q, "")
+
+    # -- bytes out -------------------------------------------------------------------
+
+    def _emit(self, data: pa.Buffer | bytes, *, header: bool = False) -> None:
+        o: CsvOptions = self.options
+        if o.encoding == "latin-1":
+            text = str(data, "utf-8")
+            try:
+                data = text.encode("latin-1", "replace" if o.errors == "replace" else "strict")
+            except UnicodeEncodeError as exc:
+                char = exc.object[exc.start]
+                if header:
+                    where = "a column name"
+                else:
+                    row = self.rows + exc.object.count(o.line_terminator, 0, exc.start)
+                    where = f"a value near row {row}"
+                raise self.error(
+                    f"{where} holds {char!r} (U+{ord(char):04X}), which latin-1 cannot "
+                    "encode; use encoding: utf-8, or errors: replace to write '?' instead"
+                ) from None
+        self.stream.write(data)
+
+
+class TsvWriter(CsvWriter):
+    """Tab-separated values: CSV with a tab delimiter and the same quoting rules."""
+
+    extension: ClassVar[str] = "tsv"
+    options_model: ClassVar[type[FormatOptions]] = TsvOptions
