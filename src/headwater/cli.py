@@ -16,8 +16,8 @@ from rich.table import Table
 from headwater.errors import HeadwaterError
 from headwater.scenario.units import format_duration, parse_duration
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 
 def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

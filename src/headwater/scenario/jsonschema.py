@@ -36,6 +36,35 @@ def _link(node: Any) -> Any:
     return node
 
 
+def _shorthands(defs: dict[str, Any]) -> None:
+    """The short forms the models accept before validation ('5/s' for {rate: 5/s}…)."""
+    from headwater.scenario.types import Duration, Rate
+
+    rate = TypeAdapter(Rate).json_schema()
+    duration = TypeAdapter(Duration).json_schema()
+    for name, short in (
+        ("Arrivals", rate),
+        ("Delay", duration),
+        ("Count", {"type": "integer", "minimum": 0}),
+    ):
+        if name in defs:
+            defs[name] = {"anyOf": [short, defs[name]], "title": defs[name].get("title", name)}
+    if "Transition" in defs:
+        short_transition = {
+            "type": "object",
+            "properties": {"after": {"$ref": "#/$defs/Delay"}},
+            "additionalProperties": {"type": "number", "minimum": 0},
+            "required": ["after"],
+        }
+        defs["Transition"] = {
+            "anyOf": [short_transition, defs["Transition"]],
+            "title": "Transition",
+        }
+    entity = defs["Entity"]["properties"]
+    entity["updates"] = {"anyOf": [{"$ref": "#/$defs/Update"}, entity["updates"]]}
+    entity["indexes"]["items"] = {"anyOf": [{"type": "string"}, entity["indexes"]["items"]]}
+
+
 def scenario_json_schema() -> dict[str, Any]:
     schema = Scenario.model_json_schema(ref_template="#/$defs/{model}")
     defs = schema.setdefault("$defs", {})
@@ -45,6 +74,7 @@ def scenario_json_schema() -> dict[str, Any]:
         defs.update(part.pop("$defs"))
     defs["Field"] = fields
     defs["Sink"] = sinks
+    _shorthands(defs)
     schema = _link(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "headwater scenario"

@@ -21,7 +21,7 @@ _SPEED = re.compile(r"^(max|realtime|(\d+(\.\d+)?)x)$")
 def _speed(v: Any) -> str:
     if not isinstance(v, str) or not _SPEED.match(v):
         raise ValueError(f"invalid speed {v!r}: expected 'max', 'realtime' or a factor like '60x'")
-    if v.endswith("x") and float(v[:-1]) <= 0:
+    if v not in ("max", "realtime") and float(v[:-1]) <= 0:
         raise ValueError("a speed factor must be positive")
     return v
 
