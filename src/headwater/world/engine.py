@@ -150,7 +150,7 @@ class World:
         seconds = 20_000 / rate if rate > 0 else 300
         if self.scenario.clock.factor is not None:
             seconds = min(seconds, max(self.scenario.clock.factor, 1.0))
-        return timedelta(seconds=float(np.clip(seconds, 1, 300)))
+        return timedelta(seconds=float(np.clip(seconds, 1, 60)))
 
     def _retained(self, p: _Plan) -> bool:
         return bool(p.ent.updates or p.deletable or p.states or p.targeted) or (
