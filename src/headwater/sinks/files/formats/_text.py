@@ -153,15 +153,17 @@ def escape_rows(text: pa.Array, pattern: str, escape: Callable[[pa.Array], pa.Ar
 
 
 def _json_escape_all(text: pa.Array) -> pa.Array:
-    text = pc.replace_substring(text, "\\", "\\\\")
-    text = pc.replace_substring(text, '"', '\\"')
-    text = pc.replace_substring(text, "\n", "\\n")
-    text = pc.replace_substring(text, "\r", "\\r")
-    text = pc.replace_substring(text, "\t", "\\t")
-    rare = pc.match_substring_regex(text, _JSON_RARE_CONTROL)
+    rare = pc.fill_null(pc.match_substring_regex(text, _JSON_RARE_CONTROL), False)
+    escaped = pc.replace_substring(text, "\\", "\\\\")
+    escaped = pc.replace_substring(escaped, '"', '\\"')
+    escaped = pc.replace_substring(escaped, "\n", "\\n")
+    escaped = pc.replace_substring(escaped, "\r", "\\r")
+    escaped = pc.replace_substring(escaped, "\t", "\\t")
     if any_true(rare):
-        text = _fix_rows(text, rare, lambda s: json.dumps(s, ensure_ascii=False)[1:-1])
-    return text
+        # \u00XX escapes need the code point: Python, for the few values that have one.
+        fixed = [json.dumps(v, ensure_ascii=False)[1:-1] for v in pc.filter(text, rare).to_pylist()]
+        escaped = pc.replace_with_mask(escaped, rare, pa.array(fixed, STRING))
+    return escaped
 
 
 def json_escape(text: pa.Array) -> pa.Array:
@@ -172,14 +174,6 @@ def json_escape(text: pa.Array) -> pa.Array:
 def json_string(text: pa.Array) -> pa.Array:
     """JSON string literals (quoted, escaped); nulls stay null."""
     return pc.binary_join_element_wise('"', json_escape(text), '"', "")
-
-
-def _fix_rows(text: pa.Array, mask: pa.Array, fix: Callable[[str], str]) -> pa.Array:
-    """Apply a Python function to the few rows a kernel cannot handle."""
-    values = text.to_pylist()
-    for i in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
-        values[i] = fix(values[i])
-    return pa.array(values, STRING)
 
 
 def _wrapped(text: pa.Array, before: str, after: str, nulls: bool) -> Parts:
@@ -274,9 +268,11 @@ def _json_struct(arr: pa.StructArray, decimals: Decimals) -> pa.Array:
 def _list_parts(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(offsets, values) of any list array; offsets index into values."""
     if pa.types.is_fixed_size_list(arr.type):
+        # flatten() would drop the slots of null lists; slice the child instead.
         size = arr.type.list_size
         offsets = pa.array(range(0, (len(arr) + 1) * size, size) if size else [0] * (len(arr) + 1))
-        return offsets.cast(pa.int32()), arr.flatten()
+        values = arr.values.slice(arr.offset * size, len(arr) * size)
+        return offsets.cast(pa.int32()), values
     return arr.offsets.cast(pa.int32()), arr.values
 
 

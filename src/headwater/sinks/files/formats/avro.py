@@ -74,11 +74,7 @@ class AvroWriter(FormatWriter):
         except ImportError:
             raise MissingExtra("avro files", "files", "fastavro") from None
         o: AvroOptions = self.options
-        if o.codec == "zstandard":
-            try:
-                import zstandard  # noqa: F401
-            except ImportError:
-                raise MissingExtra("avro zstandard codec", "files", "zstandard") from None
+        _check_codec(o.codec)
         self._schema = avro_schema(schema, o.name, o.namespace, error=self.error)
         self._maps = [_has_map(f.type) for f in schema]
         try:
@@ -121,6 +117,40 @@ class AvroWriter(FormatWriter):
 
     def _close(self) -> None:
         self._writer.flush()
+
+
+def _check_codec(codec: str) -> None:
+    """fastavro accepts a codec name even when its library is missing and fails at the
+    first block; find out up front. (fastavro ≥ 1.10 compresses zstandard with
+    backports.zstd, or compression.zstd on Python ≥ 3.14, not with `zstandard`.)"""
+    if codec != "zstandard":
+        return
+    import importlib.util
+
+    for module in ("compression.zstd", "backports.zstd", "zstandard"):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found and _zstd_works():
+            return
+    raise MissingExtra("the Avro zstandard codec", "files", "backports.zstd")
+
+
+def _zstd_works() -> bool:
+    import io
+
+    from fastavro.write import Writer
+
+    try:
+        w = Writer(
+            io.BytesIO(), {"type": "record", "name": "probe", "fields": []}, codec="zstandard"
+        )
+        w.write({})
+        w.flush()
+    except ValueError:
+        return False
+    return True
 
 
 def _avro_values(col: pa.Array) -> pa.Array:

@@ -129,7 +129,7 @@ class XlsxWriter(FormatWriter):
             return col.cast(pa.time64("us"), safe=False).to_pylist()
         if pa.types.is_integer(t) and t.bit_width == 64:
             values = col.to_pylist()
-            big = pc.greater_equal(pc.abs(col.cast(pa.float64())), float(_EXACT))
+            big = pc.greater_equal(pc.abs(col.cast(pa.float64(), safe=False)), float(_EXACT))
             for i in pc.indices_nonzero(pc.fill_null(big, False)).to_pylist():
                 values[i] = str(values[i])
             return values
