@@ -1,0 +1,69 @@
+"""headwater: simulate the source systems data engineers ingest from.
+
+The public API is what `__all__` lists; everything else is internal.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from headwater.errors import (
+    HeadwaterError,
+    MissingExtra,
+    PluginError,
+    ScenarioError,
+    SinkError,
+    SinkUnavailable,
+    VerifyError,
+)
+from headwater.runner import RunReport
+from headwater.scenario.load import load, loads
+from headwater.scenario.model import Scenario
+from headwater.scenario.units import parse_duration
+from headwater.world.changes import Changes
+from headwater.world.engine import World
+from headwater.world.sample import sample
+
+
+def run(
+    scenario: Scenario | str | Path,
+    *,
+    seed: int | None = None,
+    duration: str | timedelta | None = None,
+    speed: str | None = None,
+    out_dir: str | Path | None = None,
+    **kwargs: Any,
+) -> RunReport:
+    """Run a scenario (a loaded Scenario or a path) into its sinks and return the report."""
+    from headwater.runner import run as _run
+
+    sc = scenario if isinstance(scenario, Scenario) else load(scenario)
+    span = parse_duration(duration) if isinstance(duration, str) else duration
+    return _run(sc, seed=seed, duration=span, speed=speed, out_dir=out_dir, **kwargs)
+
+
+def validate(path: str | Path) -> Scenario:
+    """Load and validate a scenario file without connecting to anything."""
+    return load(path)
+
+
+__all__ = [
+    "Changes",
+    "HeadwaterError",
+    "MissingExtra",
+    "PluginError",
+    "RunReport",
+    "Scenario",
+    "ScenarioError",
+    "SinkError",
+    "SinkUnavailable",
+    "VerifyError",
+    "World",
+    "load",
+    "loads",
+    "run",
+    "sample",
+    "validate",
+]
