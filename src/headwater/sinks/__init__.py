@@ -12,6 +12,8 @@ SINKS: Registry[type[Sink]] = Registry(
         "sqlite": "headwater.sinks.sqlite:SqliteSink",
         "files": "headwater.sinks.files.sink:FilesSink",
         "cdc": "headwater.sinks.cdc:CdcSink",
+        "postgres": "headwater.sinks.postgres:PostgresSink",
+        "kafka": "headwater.sinks.kafka:KafkaSink",
     },
 )
 

@@ -1,0 +1,556 @@
+"""What every message sink shares: Kafka, NATS JetStream, Redis Streams, RabbitMQ, MQTT.
+
+A stream sink projects each entity's changes into `Records` (rows, flat changes or the
+Debezium envelope), encodes them in chunks (`_encode`: JSON, Avro or a text template) and
+hands a `Batch` of plain Python lists to its transport, which sends one message per record.
+The parts that only differ by name across brokers live here:
+
+    payload / encoding / template    what a message body holds
+    key / key_format                 the message key (a field, several fields, the entity key)
+    topic, subject, stream, …        where a message goes: a template over fields (`Route`)
+    headers                          event id, event time, schema version, content type
+    max_in_flight                    the bounded buffer: messages sent but not yet acknowledged
+    retry                            backoff while the broker is unreachable, then give up
+
+Delivery is at-least-once. A broker that goes away makes `write()` block (the world waits:
+memory stays bounded by `max_in_flight`) while the transport reconnects with exponential
+backoff; what was sent but not acknowledged is sent again. `stats.extra` tells what the
+broker acknowledged, per route or partition, and how many messages were sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, model_validator
+
+from headwater.errors import MissingExtra, SinkError, SinkUnavailable
+from headwater.generators.base import Spec
+from headwater.scenario.types import Duration
+from headwater.sinks import _encode as enc
+from headwater.sinks._project import Projection, Records, project
+from headwater.sinks.base import Sink, SinkConfig
+from headwater.world.changes import Changes
+from headwater.world.schema import VERSION_FIELDS
+
+T = TypeVar("T")
+
+CONTENT_TYPES = {
+    "json": "application/json",
+    "avro": "application/avro",
+    "string": "text/plain; charset=utf-8",
+}
+SCHEMA_VERSION = "1"
+CHUNK = 20_000  # records encoded at once: large enough for the kernels, small enough for memory
+# Columns of the `changes` projection that are not fields of the entity.
+CHANGE_COLUMNS = ("_seq", "_txn", "_op", "_event_time")
+
+
+class RetryConfig(Spec):
+    """How long a sink keeps trying an unreachable broker, and how it backs off."""
+
+    timeout: Duration = Field(
+        timedelta(minutes=2), description="give up (fail the run) after this long without success"
+    )
+    backoff: Duration = Field(timedelta(milliseconds=100), description="first wait between tries")
+    max_backoff: Duration = Field(timedelta(seconds=5), description="longest wait between tries")
+
+
+class StreamConfig(SinkConfig):
+    """Options shared by the message sinks."""
+
+    payload: Projection = Field(
+        "rows",
+        description="rows: the row after the change (+ _op); changes: flat change events; "
+        "debezium: the Debezium envelope",
+    )
+    encoding: Literal["json", "avro", "string"] = Field(
+        "json", description="message body: JSON object, Avro record, or text from `template`"
+    )
+    template: str | None = Field(
+        None, description="the message text for encoding: string, e.g. '{order_id},{status}'"
+    )
+    key: str | list[str] | None = Field(
+        None, description="field(s) whose values make the message key; default: the entity key"
+    )
+    key_format: Literal["string", "json"] = Field(
+        "string",
+        description="string: the value's text (fields joined by key_separator); "
+        'json: an object like {"order_id": 1}',
+    )
+    key_separator: str = Field(":", description="joins the fields of a composite string key")
+    headers: bool = Field(
+        True, description="send event_id, event_time, schema_version and content-type headers"
+    )
+    max_in_flight: int = Field(
+        10_000, ge=1, description="messages sent but not yet acknowledged (the bounded buffer)"
+    )
+    connect_timeout: Duration = Field(
+        timedelta(seconds=10), description="how long open() waits for the broker"
+    )
+    retry: RetryConfig = Field(default_factory=RetryConfig)  # type: ignore[arg-type]
+
+    #: The option whose template says where each message goes (topic, subject…).
+    route_option: ClassVar[str] = ""
+
+    @model_validator(mode="after")
+    def _templates(self) -> StreamConfig:
+        if self.encoding == "string" and not self.template:
+            raise ValueError("encoding: string needs a template, e.g. template: '{id},{status}'")
+        if self.template is not None and self.encoding != "string":
+            raise ValueError("template is only used with encoding: string")
+        for text in self.templates().values():
+            enc.Template.parse(text)  # raises ValueError with the problem
+        return self
+
+    def templates(self) -> dict[str, str]:
+        """Option name → template text, for every template option that is set."""
+        out = {self.route_option: getattr(self, self.route_option)} if self.route_option else {}
+        if self.template is not None:
+            out["template"] = self.template
+        return out
+
+
+# -- batches -----------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    """One chunk of encoded records as the Python values a client library takes."""
+
+    stream: str
+    values: list[bytes]
+    keys: list[bytes | None]
+    routes: list[str] | str  # one route per message, or one for all
+    event_ids: list[str]
+    event_times: list[str]  # ISO 8601, for headers
+    ops: list[str]
+    content_type: str
+    size: int  # payload bytes
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def route_list(self) -> list[str]:
+        return [self.routes] * len(self) if isinstance(self.routes, str) else self.routes
+
+    def distinct_routes(self) -> list[str]:
+        return [self.routes] if isinstance(self.routes, str) else list(dict.fromkeys(self.routes))
+
+
+def slice_records(records: Records, start: int, stop: int) -> Records:
+    n = stop - start
+    return Records(
+        records.stream,
+        records.values.slice(start, n),
+        records.key.slice(start, n),
+        records.event_time.slice(start, n),
+        records.seq.slice(start, n),
+        records.op.slice(start, n),
+    )
+
+
+def field_column(records: Records, name: str) -> pa.Array:
+    """A field of the records: a column, or for Debezium envelopes the row's field."""
+    values = records.values
+    if name in values.column_names:
+        return values[name].combine_chunks()
+    if "after" in values.column_names and "before" in values.column_names:
+        after = values["after"].combine_chunks()
+        if name in [f.name for f in after.type]:
+            before = values["before"].combine_chunks()
+            return pc.coalesce(after.field(name), before.field(name))
+    raise KeyError(name)
+
+
+# -- delivery accounting -------------------------------------------------------------------
+
+
+class Delivery:
+    """What the broker acknowledged, kept live in `stats.extra` so progress can show it.
+
+    acknowledged  messages the broker confirmed
+    routes        acknowledged messages per topic/subject/stream key (top 20; `distinct_routes`
+                  counts them all) so hot keys show
+    retries       failed attempts to reach the broker
+    resent        messages sent again after a failure (possible duplicates where the broker
+                  cannot de-duplicate)
+    duplicates    messages the broker reported as duplicates and dropped (de-duplicated)
+    """
+
+    TOP = 20
+
+    def __init__(self, extra: dict[str, Any]):
+        self.extra = extra
+        self.acknowledged = 0
+        self.retries = 0
+        self.resent = 0
+        self.duplicates = 0
+        self.routes: Counter[str] = Counter()
+        self.publish()
+
+    def ack(self, route: str, n: int = 1) -> None:
+        self.acknowledged += n
+        self.routes[route] += n
+
+    def ack_batch(self, routes: list[str] | str, n: int) -> None:
+        self.acknowledged += n
+        if isinstance(routes, str):
+            self.routes[routes] += n
+        else:
+            self.routes.update(routes)
+
+    def publish(self) -> None:
+        self.extra["acknowledged"] = self.acknowledged
+        self.extra["retries"] = self.retries
+        self.extra["resent"] = self.resent
+        self.extra["duplicates"] = self.duplicates
+        self.extra["routes"] = dict(self.routes.most_common(self.TOP))
+        self.extra["distinct_routes"] = len(self.routes)
+
+
+class Backoff:
+    """Exponential backoff under a deadline; `delay()` raises SinkUnavailable when it passes."""
+
+    def __init__(
+        self, sink: str, where: str, config: RetryConfig, delivery: Delivery | None = None
+    ):
+        self.sink, self.where, self.config, self.delivery = sink, where, config, delivery
+        self.reset()
+
+    def reset(self) -> None:
+        self._deadline: float | None = None
+        self._next = self.config.backoff.total_seconds()
+
+    def delay(self, exc: BaseException | str) -> float:
+        """The next wait; counts a retry, or raises when the broker has been gone too long."""
+        now = time.monotonic()
+        if self._deadline is None:
+            self._deadline = now + self.config.timeout.total_seconds()
+        if now >= self._deadline:
+            raise SinkUnavailable(
+                self.sink,
+                f"{self.where} unreachable for {self.config.timeout.total_seconds():g} s, "
+                f"giving up: {describe(exc)}",
+            ) from (exc if isinstance(exc, BaseException) else None)
+        if self.delivery is not None:
+            self.delivery.retries += 1
+        wait = min(self._next, self._deadline - now)
+        self._next = min(self._next * 2, self.config.max_backoff.total_seconds())
+        return wait
+
+    def wait(self, exc: BaseException | str) -> None:
+        time.sleep(self.delay(exc))
+
+    async def async_wait(self, exc: BaseException | str) -> None:
+        await asyncio.sleep(self.delay(exc))
+
+
+def describe(exc: BaseException | str) -> str:
+    if isinstance(exc, str):
+        return exc
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def address(url: str) -> str:
+    """A URL fit for messages: the password is removed."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid address>"
+    if parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def require(module: str, extra: str, what: str) -> Any:
+    """Import a client library, or raise MissingExtra naming the pip extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(what, extra, module.split(".")[0]) from None
+
+
+# -- a private asyncio loop for asyncio clients -----------------------------------------------
+
+
+class AsyncLoop:
+    """An asyncio event loop on a private thread; the synchronous runner submits coroutines.
+
+    The runner is synchronous; clients such as nats-py need a loop that keeps running
+    between calls (heartbeats, reconnects, acknowledgements arriving), so it lives here.
+    """
+
+    def __init__(self, name: str):
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=f"headwater-{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run `coro` on the loop and wait for its result (its exception is re-raised)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self, cleanup: Callable[[], Awaitable[None]] | None = None) -> None:
+        if self.loop.is_closed():
+            return
+        if cleanup is not None and self._thread.is_alive():
+            # Closing after a failure: the first error is the one to report.
+            with contextlib.suppress(Exception):
+                self.run(cleanup(), timeout=10)  # type: ignore[arg-type]
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+# -- the sink ------------------------------------------------------------------------------
+
+
+class StreamSink(Sink):
+    """Base of the message sinks: projection, encoding, keys, routes, headers, accounting.
+
+    Subclasses set `Config` (whose `route_option` names the route template), implement
+    `connect()`, `send(batch)`, `drain()` and `disconnect()`, and may override
+    `avro_prefix()` (schema registry) and `prepare(batch)`.
+    """
+
+    capabilities = frozenset({"ordering", "headers", "keys", "deletes", "at_least_once"})
+    Config: ClassVar[type[StreamConfig]]
+    config: StreamConfig
+    #: The broker's address for messages (no password); set by subclasses in open().
+    where: str = ""
+
+    # -- pure checks ---------------------------------------------------------------------
+
+    @classmethod
+    def check(
+        cls, name: str, config: SinkConfig, scenario: Any
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every field a template or the key names exists in every entity the sink receives."""
+        assert isinstance(config, StreamConfig)
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        entities = [e for e in scenario.entities if config.entities is None or e in config.entities]
+        uses: list[tuple[tuple[str | int, ...], list[str]]] = [
+            ((option,), enc.Template.parse(text).fields)
+            for option, text in config.templates().items()
+        ]
+        if isinstance(config.key, str):
+            uses.append((("key",), [config.key]))
+        elif config.key is not None:
+            uses += [(("key", i), [k]) for i, k in enumerate(config.key)]
+        for entity in entities:
+            known = _known_fields(scenario.entities[entity], config.payload)
+            for path, fields in uses:
+                for f in fields:
+                    if f not in known:
+                        problems.append(
+                            (
+                                path,
+                                f"entity '{entity}' has no field '{f}' (fields: {', '.join(known)})",
+                            )
+                        )
+        return problems
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.delivery = Delivery(self.stats.extra)
+        self.route = enc.Template.parse(getattr(self.config, self.config.route_option))
+        self.text = (
+            enc.Template.parse(self.config.template) if self.config.template is not None else None
+        )
+        self._avro: dict[str, enc.AvroEncoder] = {}
+        self.content_type = CONTENT_TYPES[self.config.encoding]
+        self.backoff = Backoff(self.name, self.where, self.config.retry, self.delivery)
+        self.connect()
+
+    def write(self, changes: Changes) -> None:
+        schemas = self.context.schemas
+        for entity, table in changes.tables.items():
+            if table.num_rows:
+                self.write_records(project(table, schemas[entity], self.config.payload))
+
+    def write_records(self, records: Records) -> None:
+        """Deliver records (the CDC sink sends Debezium envelopes through here)."""
+        if not len(records):
+            return
+        counts = self.stats.counts[records.stream]
+        for item in pc.value_counts(records.op).to_pylist():
+            counts[item["values"]] += item["counts"]
+        for start in range(0, len(records), CHUNK):
+            chunk = slice_records(records, start, min(start + CHUNK, len(records)))
+            batch = self.encode(chunk)
+            self.stats.bytes += batch.size
+            self.send(batch)
+        self.delivery.publish()
+
+    def flush(self) -> None:
+        self.drain()
+        self.delivery.publish()
+
+    def close(self) -> None:
+        try:
+            self.disconnect()
+        finally:
+            if hasattr(self, "delivery"):
+                self.delivery.publish()
+
+    # -- for subclasses ----------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Connect and create what is missing; raise SinkUnavailable naming `self.where`."""
+        raise NotImplementedError
+
+    def send(self, batch: Batch) -> None:
+        """Send every message of the batch; may return before all are acknowledged."""
+        raise NotImplementedError
+
+    def drain(self) -> None:
+        """Wait until every message sent is acknowledged (or raise)."""
+        raise NotImplementedError
+
+    def disconnect(self) -> None:
+        """Release the connection; called once, also after errors."""
+
+    def avro_prefix(self, stream: str, schema: dict[str, Any]) -> bytes:
+        """Bytes before each Avro body (Kafka's schema registry wire format)."""
+        return b""
+
+    def unavailable(self, exc: BaseException | str) -> SinkUnavailable:
+        """The error for a broker that cannot be reached at open()."""
+        return SinkUnavailable(self.name, f"cannot reach {self.where}: {describe(exc)}")
+
+    # -- encoding ------------------------------------------------------------------------------
+
+    def encode(self, records: Records) -> Batch:
+        n = len(records)
+
+        def column(name: str) -> pa.Array:
+            try:
+                return field_column(records, name)
+            except KeyError:
+                raise SinkError(
+                    self.name, f"records of '{records.stream}' have no field '{name}'"
+                ) from None
+
+        if self.config.encoding == "json":
+            body = enc.json_objects(records.values)
+            values = enc.as_bytes(body)
+            size = _data_size(body)
+        elif self.config.encoding == "avro":
+            values = self._avro_encoder(records).encode(records.values)
+            size = sum(map(len, values))
+        else:
+            assert self.text is not None
+            rendered = self.text.render(records.stream, column, n)
+            if isinstance(rendered, str):
+                rendered = pa.repeat(pa.scalar(rendered), n)
+            values = enc.as_bytes(rendered)
+            size = _data_size(rendered)
+        routes = self.route.render(records.stream, column, n)
+        return Batch(
+            stream=records.stream,
+            values=values,
+            keys=self._keys(records, column),
+            routes=routes if isinstance(routes, str) else enc.as_str(routes),
+            event_ids=enc.as_str(records.event_ids) if self.config.headers else [],
+            event_times=(
+                enc.as_str(enc.iso_timestamps(records.event_time)) if self.config.headers else []
+            ),
+            ops=enc.as_str(records.op),
+            content_type=self.content_type,
+            size=size,
+        )
+
+    def _keys(self, records: Records, column: Callable[[str], pa.Array]) -> list[bytes | None]:
+        key = self.config.key
+        if key is None:
+            schema = self.context.schemas.get(records.stream)
+            names = [schema.key if schema is not None else "key"]
+            columns = [records.key]
+        else:
+            names = [key] if isinstance(key, str) else list(key)
+            columns = [column(k) for k in names]
+        if self.config.key_format == "json":
+            table = pa.table(dict(zip(names, columns, strict=True)))
+            return enc.as_bytes(enc.json_objects(table))  # type: ignore[return-value]
+        texts = [enc.text(c) for c in columns]
+        if len(texts) == 1:
+            keys = texts[0]
+        else:
+            keys = pc.binary_join_element_wise(
+                *[pc.fill_null(t, "") for t in texts], self.config.key_separator
+            )
+        out: list[bytes | None] = keys.cast(pa.binary()).to_numpy(zero_copy_only=False).tolist()
+        return out
+
+    def _avro_encoder(self, records: Records) -> enc.AvroEncoder:
+        encoder = self._avro.get(records.stream)
+        if encoder is None or encoder.arrow_schema != records.values.schema:
+            name = records.stream if self.config.payload != "debezium" else "Envelope"
+            schema = enc.avro_schema(name, records.values.schema, f"headwater.{records.stream}")
+            self.write_schema(records.stream, schema)
+            encoder = enc.AvroEncoder(
+                schema, self.avro_prefix(records.stream, schema), records.values.schema
+            )
+            self._avro[records.stream] = encoder
+        return encoder
+
+    def write_schema(self, stream: str, schema: dict[str, Any]) -> Path:
+        """The Avro schema of a stream, beside the run's outputs: <out>/<sink>/<stream>.avsc."""
+        import json
+
+        path = self.resolve(Path(self.name) / f"{stream}.avsc")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(schema, indent=2) + "\n")
+        return path
+
+    # -- helpers for subclasses ------------------------------------------------------------
+
+    def header_pairs(self, batch: Batch) -> Iterator[list[tuple[str, str]]]:
+        """Per message: [(event_id, …), (event_time, …), (schema_version, …), (content-type, …)]."""
+        ct = ("content-type", batch.content_type)
+        sv = ("schema_version", SCHEMA_VERSION)
+        for event_id, event_time in zip(batch.event_ids, batch.event_times, strict=True):
+            yield [("event_id", event_id), ("event_time", event_time), sv, ct]
+
+
+def _data_size(arr: pa.Array) -> int:
+    """Bytes of all values of a string array (what its offsets span)."""
+    return int(pc.sum(pc.binary_length(arr)).as_py() or 0)
+
+
+def _known_fields(entity: Any, payload: str) -> list[str]:
+    names = list(entity.fields)
+    if entity.write == "insert_only":
+        names += [n for n, _ in VERSION_FIELDS]
+    if payload == "rows":
+        names.append("_op")
+    elif payload == "changes":
+        names += list(CHANGE_COLUMNS)
+    return names
