@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, mo
 
 from headwater.generators.base import FieldGen, Spec
 from headwater.scenario.types import Duration, Rate, Timestamp
+from headwater.serve.config import Serve
 
 _SPEED = re.compile(r"^(max|realtime|(\d+(\.\d+)?)x)$")
 
@@ -229,6 +230,7 @@ class Scenario(Spec):
     clock: Clock = Clock()
     entities: dict[str, Entity] = Field(min_length=1)
     sinks: dict[str, SinkSpec] = {}
+    serve: Serve | None = Field(None, description="APIs serving the world while it runs")
 
     def sink_configs(self) -> dict[str, Any]:
         """The validated sink configurations (load() replaces the mappings with them)."""

@@ -1,0 +1,142 @@
+"""Rows of a snapshot as JSON-ready Python values, and their JSON Schema.
+
+Conversion is columnar: a page is taken from the Arrow table, timestamps and dates become
+ISO-8601 strings and decimals strings (no float rounding of money) with Arrow kernels, and
+only then does the page become Python dicts for `json.dumps`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from headwater.generators.base import TIMESTAMP
+from headwater.serve.store import Snapshot
+
+ISO = "%Y-%m-%dT%H:%M:%SZ"
+META = ("_created_at", "_updated_at")
+
+
+def jsonable(arr: pa.Array) -> pa.Array:
+    """The same values in types that to_pylist turns into plain JSON values."""
+    t = arr.type
+    if pa.types.is_timestamp(t):
+        if t.tz is None:
+            arr = arr.cast(pa.timestamp(t.unit, tz="UTC"))
+        return pc.strftime(arr, format=ISO)
+    if pa.types.is_date(t) or pa.types.is_decimal(t) or pa.types.is_time(t):
+        return arr.cast(pa.string())
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return pc.binary_join_element_wise(arr, "", "").cast(pa.string())  # pragma: no cover
+    if pa.types.is_struct(t):
+        if not any(_needs(f.type) for f in t):
+            return arr
+        children = [jsonable(arr.field(i)) for i in range(t.num_fields)]
+        return pa.StructArray.from_arrays(
+            children, names=[f.name for f in t], mask=arr.is_null() if arr.null_count else None
+        )
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        if not _needs(t.value_type):
+            return arr
+        values = jsonable(arr.values)
+        return pa.ListArray.from_arrays(
+            arr.offsets, values, mask=arr.is_null() if arr.null_count else None
+        )
+    return arr
+
+
+def _needs(t: pa.DataType) -> bool:
+    if pa.types.is_struct(t):
+        return any(_needs(f.type) for f in t)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _needs(t.value_type)
+    return (
+        pa.types.is_timestamp(t)
+        or pa.types.is_date(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_time(t)
+    )
+
+
+def iso(us: np.ndarray) -> list[str]:
+    return pc.strftime(pa.array(us, pa.int64()).cast(TIMESTAMP), format=ISO).to_pylist()
+
+
+def rows(
+    snap: Snapshot,
+    positions: np.ndarray,
+    key: str,
+    columns: list[str],
+    renames: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Items for positions of a view: live rows with metadata, or tombstones."""
+    if len(positions) == 0:
+        return []
+    if (positions >= 0).all():
+        return _live(snap, positions, columns, renames)
+    out: list[dict[str, Any]] = [{} for _ in range(len(positions))]
+    live_at = np.flatnonzero(positions >= 0)
+    for i, item in zip(
+        live_at.tolist(), _live(snap, positions[live_at], columns, renames), strict=True
+    ):
+        out[i] = item
+    dead_at = np.flatnonzero(positions < 0)
+    di = -1 - positions[dead_at]
+    d = snap.dead
+    keys = d.keys[di].tolist()
+    created, deleted = iso(d.created[di]), iso(d.deleted[di])
+    for j, i in enumerate(dead_at.tolist()):
+        out[i] = {
+            key: keys[j],
+            "_deleted": True,
+            "_created_at": created[j],
+            "_updated_at": deleted[j],
+            "_deleted_at": deleted[j],
+        }
+    return out
+
+
+def _live(
+    snap: Snapshot, positions: np.ndarray, columns: list[str], renames: dict[str, str] | None
+) -> list[dict[str, Any]]:
+    idx = pa.array(positions)
+    table = snap.table.select(columns).take(idx)
+    arrays = [jsonable(c.combine_chunks()) for c in table.columns]
+    names = [renames.get(c, c) for c in columns] if renames else list(columns)
+    arrays += [
+        pc.strftime(pa.array(snap.created[positions]).cast(TIMESTAMP), format=ISO),
+        pc.strftime(pa.array(snap.updated[positions]).cast(TIMESTAMP), format=ISO),
+    ]
+    return pa.Table.from_arrays(arrays, names=[*names, *META]).to_pylist()
+
+
+def json_schema(t: pa.DataType) -> dict[str, Any]:
+    """JSON Schema of one Arrow type as the API renders it."""
+    if pa.types.is_boolean(t):
+        return {"type": "boolean"}
+    if pa.types.is_integer(t):
+        return {"type": "integer", "format": "int64" if t.bit_width == 64 else "int32"}
+    if pa.types.is_floating(t):
+        return {"type": "number", "format": "double"}
+    if pa.types.is_decimal(t):
+        return {"type": "string", "format": "decimal", "pattern": r"^-?\d+(\.\d+)?$"}
+    if pa.types.is_timestamp(t):
+        return {"type": "string", "format": "date-time"}
+    if pa.types.is_date(t):
+        return {"type": "string", "format": "date"}
+    if pa.types.is_struct(t):
+        return {
+            "type": "object",
+            "properties": {f.name: nullable(json_schema(f.type)) for f in t},
+            "required": [f.name for f in t],
+        }
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return {"type": "array", "items": nullable(json_schema(t.value_type))}
+    return {"type": "string"}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}

@@ -1,0 +1,220 @@
+"""`Serving`: the world running on a background thread, its changes folded into the live
+store, and the APIs (REST and GraphQL over HTTP, gRPC) serving that store meanwhile.
+
+```python
+from headwater.scenario.load import load
+from headwater.serve.runtime import Serving
+
+with Serving(load("shop.yaml"), port=0) as s:
+    print(s.url)              # http://127.0.0.1:<port>
+    s.wait(timeout=60)        # until the world's clock ends
+```
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from headwater.errors import HeadwaterError, MissingExtra, Problem, ScenarioError
+from headwater.scenario.model import Scenario
+from headwater.serve.config import Serve
+from headwater.serve.store import LiveStore, StoreSink
+from headwater.world.rates import US
+
+
+class _Stopped(HeadwaterError):
+    """Raised inside the world thread when the servers are stopped."""
+
+
+def check_config(scenario: Scenario, config: Serve, source: str | Path | None = None) -> None:
+    """Cross-check the serve section against the scenario; ScenarioError with positions."""
+    problems = config.check(scenario)
+    if not problems:
+        return
+    doc = None
+    if source is not None:
+        from headwater.scenario.yamlio import load_yaml_file
+
+        try:
+            doc = load_yaml_file(source)
+        except HeadwaterError:
+            doc = None
+    out = []
+    for loc, message in problems:
+        full = ("serve", *loc)
+        if doc is not None:
+            out.append(doc.problem(full, message))
+        else:
+            from headwater.scenario.yamlio import dotted
+
+            out.append(Problem(dotted(full), message))
+    raise ScenarioError(out)
+
+
+def _need_api() -> None:
+    for module in ("fastapi", "uvicorn"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise MissingExtra("headwater serve", "api", module) from None
+
+
+class Serving:
+    """Run the world and serve it; a context manager (`start()`/`stop()` otherwise)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        config: Serve | None = None,
+        *,
+        seed: int | None = None,
+        duration: timedelta | None = None,
+        out_dir: str | Path | None = None,
+        port: int | None = None,
+        grpc_port: int | None = None,
+        speed: str | None = None,
+        sinks: bool = True,
+        source: str | Path | None = None,
+    ):
+        _need_api()
+        config = config or getattr(scenario, "serve", None) or Serve()
+        update: dict[str, Any] = {}
+        if port is not None:
+            update["port"] = port
+        if speed is not None:
+            update["speed"] = Serve.model_validate({"speed": speed}).speed
+        if grpc_port is not None:
+            update["grpc"] = (config.grpc or _grpc_default()).model_copy(update={"port": grpc_port})
+        self.config = config.model_copy(update=update) if update else config
+        check_config(scenario, self.config, source)
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.duration = duration
+        self.out_dir = Path(out_dir) if out_dir is not None else Path("out") / scenario.name
+        self.with_sinks = sinks
+        from headwater.world.engine import World
+
+        self.world = World(scenario, seed=self.seed, duration=duration)
+        names = self.config.entities or list(scenario.entities)
+        self.entities = [e for e in self.world.schemas if e in names]
+        self.store = LiveStore(
+            {e: self.world.schemas[e] for e in self.entities},
+            seed=self.seed,
+            start_us=self.world.start_us,
+            drift=self.config.drift,
+            tombstones_us=int(self.config.tombstones.total_seconds() * US),
+            changes_kept=self.config.changes_kept,
+        )
+        self.factor = _factor(self.config.speed)
+        self._stopping = threading.Event()
+        self.http: Any = None
+        self.grpc: Any = None
+        self.report: Any = None
+        self.proto_path: Path | None = None
+        self._thread = threading.Thread(target=self._run_world, name="headwater-world", daemon=True)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> Serving:
+        from headwater.serve._http import ThreadedServer
+        from headwater.serve.app import build_app
+
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        app = build_app(self)
+        self.http = ThreadedServer(app, self.config.host, self.config.port, what="http")
+        if self.config.grpc is not None and self.config.grpc.enabled:
+            from headwater.serve.rpc import GrpcServer
+
+            self.grpc = GrpcServer(self, self.config.host, self.config.grpc.port)
+            self.proto_path = self.grpc.proto_path
+        try:
+            self.http.start()
+            if self.grpc is not None:
+                self.grpc.start()
+        except BaseException:
+            self.stop()
+            raise
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        if self.http is not None:
+            self.http.stop()
+        if self.grpc is not None:
+            self.grpc.stop()
+
+    def __enter__(self) -> Serving:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the world's clock to end; True when it did. Raises the world's error."""
+        self._thread.join(timeout)
+        if self.store.error is not None and not isinstance(self.store.error, _Stopped):
+            err = self.store.error
+            raise (
+                err
+                if isinstance(err, HeadwaterError)
+                else HeadwaterError(f"the world failed: {err}")
+            )
+        return not self._thread.is_alive()
+
+    @property
+    def url(self) -> str:
+        return self.http.url
+
+    @property
+    def grpc_address(self) -> str | None:
+        return None if self.grpc is None else f"{self.config.host}:{self.grpc.port}"
+
+    # -- the world thread ----------------------------------------------------------------------
+    def _run_world(self) -> None:
+        from headwater.runner import build_sinks, run
+        from headwater.sinks import SinkContext
+
+        context = SinkContext(self.world.schemas, self.out_dir, self.seed, self.scenario.name)
+        sinks = build_sinks(self.scenario, self.world, self.out_dir) if self.with_sinks else {}
+        sinks["_serve"] = _Feed(self, context)
+        error: BaseException | None = None
+        try:
+            self.report = run(
+                self.scenario,
+                seed=self.seed,
+                duration=self.duration,
+                speed=self.config.speed,
+                out_dir=self.out_dir,
+                sinks=sinks,
+            )
+        except _Stopped as exc:
+            error = exc
+        except BaseException as exc:  # reported by wait() and /health
+            error = exc
+        self.store.finish(error)
+
+
+class _Feed(StoreSink):
+    def __init__(self, serving: Serving, context: Any):
+        super().__init__("_serve", serving.store, context)
+        self.serving = serving
+
+    def write(self, changes: Any) -> None:
+        if self.serving._stopping.is_set():
+            raise _Stopped("stopped")
+        super().write(changes)
+
+
+def _factor(speed: str) -> float:
+    return 1.0 if speed == "realtime" else float(speed[:-1])
+
+
+def _grpc_default() -> Any:
+    from headwater.serve.config import Grpc
+
+    return Grpc()
