@@ -202,7 +202,22 @@ class _Checker:
                 )
         for sub, message in cls.check(name, config, scenario):
             self.add(loc + sub, message)
+        if config.faults is not None:
+            self.check_faults(scenario, loc, config, cls)
         return config
+
+    def check_faults(self, scenario: Scenario, loc: Loc, config: Any, cls: Any) -> None:
+        from headwater.faults import check_faults
+        from headwater.world.schema import world_schemas
+
+        try:
+            every = world_schemas(scenario)
+        except ScenarioError:  # already reported as field problems
+            return
+        wanted = config.entities
+        schemas = {e: s for e, s in every.items() if not wanted or e in wanted}
+        for sub, message in check_faults(config.faults, schemas, cls.capabilities, cls.kind):
+            self.add(loc + ("faults", *sub), message)
 
 
 def _unique(gens: dict[str, FieldGen], name: str) -> bool:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from headwater.faults.config import FaultsConfig
 from headwater.generators.base import Spec
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
@@ -27,6 +28,9 @@ class SinkConfig(Spec):
     kind: str
     entities: list[str] | None = Field(
         None, description="entities this sink receives; default: all"
+    )
+    faults: FaultsConfig | None = Field(
+        None, description="how this sink misbehaves: late, duplicate, drift, outage… (faults/)"
     )
 
 

@@ -1,0 +1,176 @@
+"""The fault contract and the in-flight frame faults act on.
+
+A sink's change stream passes through its faults in two stages:
+    arrive   when the world produces a change: its delivery (ingestion) time is decided
+             (skew, late, reorder, duplicate, outage) and it waits in a bounded buffer;
+    emit     when its delivery time comes: its representation is decided (zones, drift,
+             malformed) and the sink receives it.
+A frame is a change table (world/changes.py) plus private columns:
+    _time    int64   true event time (µs); `event_time` may be skewed
+    _ingest  int64   delivery (ingestion) time (µs)
+    _flags   uint16  fault bits (LATE, REORDER, DUPLICATE, OUTAGE, MALFORMED)
+    _copy    int8    0 for the original delivery, 1 for a redelivered duplicate
+    _kind    string  malformed kind, null when intact
+Every random choice comes from (seed, sink, fault, entity, step), so the same seed gives the
+same faults however the run is split.
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from headwater.random import stream
+from headwater.world.schema import EntitySchema
+
+LATE, REORDER, DUPLICATE, OUTAGE, MALFORMED = 1, 2, 4, 8, 16
+LABELS = {LATE: "late", REORDER: "reorder", DUPLICATE: "duplicate", OUTAGE: "outage"}
+PRIVATE = ("_time", "_ingest", "_flags", "_copy", "_kind", "_row")
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class FaultContext:
+    """What a fault may know: its sink, the seed, the entities' schemas and the run's span."""
+
+    sink: str
+    seed: int
+    schemas: dict[str, EntitySchema]
+    start_us: int
+    end_us: int
+
+
+@dataclass(frozen=True)
+class Part:
+    """A slice of delivery time [start_us, end_us) emitted together (one schema version)."""
+
+    step: int
+    index: int
+    start_us: int
+    end_us: int
+
+
+class Fault(ABC):
+    """A seeded transform of one sink's frames; subclasses override arrive() or emit()."""
+
+    name: ClassVar[str]
+    stage: ClassVar[Literal["arrive", "emit"]]
+    order: ClassVar[int]  # position within its stage
+
+    def __init__(self, config: Any, ctx: FaultContext):
+        self.config = config
+        self.ctx = ctx
+        self.counts: dict[str, int] = {}
+
+    def rng(self, *names: object) -> np.random.Generator:
+        return stream(self.ctx.seed, "fault", self.ctx.sink, self.name, *names)
+
+    def count(self, what: str, n: int) -> None:
+        if n:
+            self.counts[what] = self.counts.get(what, 0) + int(n)
+
+    def arrive(self, entity: str, frame: pa.Table, step: int) -> pa.Table:
+        return frame
+
+    def emit(self, entity: str, frame: pa.Table, part: Part) -> pa.Table:
+        return frame
+
+    def boundaries(self) -> list[int]:
+        """Delivery times (µs) where the representation changes (drift): parts split there."""
+        return []
+
+    def summary(self) -> dict[str, Any]:
+        return dict(self.counts)
+
+
+# -- frame helpers ----------------------------------------------------------------------------
+def enter(table: pa.Table) -> pa.Table:
+    """A change table as a frame: delivery at event time, no faults yet."""
+    n = table.num_rows
+    t = pc.cast(table["event_time"], pa.int64())
+    return (
+        table.append_column("_time", t)
+        .append_column("_ingest", t)
+        .append_column("_flags", pa.array(np.zeros(n, dtype=np.uint16)))
+        .append_column("_copy", pa.array(np.zeros(n, dtype=np.int8)))
+        .append_column("_kind", pa.nulls(n, pa.string()))
+    )
+
+
+def numpy(frame: pa.Table, name: str) -> np.ndarray:
+    """A private numeric column as a writable numpy array."""
+    return frame[name].to_numpy().copy()
+
+
+def put(frame: pa.Table, name: str, values: Any) -> pa.Table:
+    """Replace (or add) a column."""
+    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values)
+    i = frame.schema.get_field_index(name)
+    if i < 0:
+        return frame.append_column(name, arr)
+    return frame.set_column(i, pa.field(name, arr.type), arr)
+
+
+def flag(frame: pa.Table, mask: np.ndarray, bit: int) -> pa.Table:
+    flags = numpy(frame, "_flags")
+    flags[mask] |= bit
+    return put(frame, "_flags", flags)
+
+
+def labels(flags: np.ndarray, kinds: pa.Array) -> pa.Array:
+    """'late,duplicate', 'malformed:truncate'… per row; null when nothing happened."""
+    flags = np.asarray(flags)
+    kinds_list = kinds.to_pylist() if kinds.null_count < len(kinds) else None
+    if kinds_list is None:
+        uniq, inverse = np.unique(flags, return_inverse=True)
+        names = [_label(int(f), None) for f in uniq]
+        return pa.array(names, pa.string()).take(pa.array(inverse))
+    return pa.array(
+        [_label(int(f), k) for f, k in zip(flags.tolist(), kinds_list, strict=True)], pa.string()
+    )
+
+
+def _label(f: int, kind: str | None) -> str | None:
+    parts = [name for bit, name in LABELS.items() if f & bit]
+    if f & MALFORMED:
+        parts.append(f"malformed:{kind}" if kind else "malformed")
+    return ",".join(parts) or None
+
+
+def image(frame: pa.Table) -> pa.Array:
+    """The after image, or the before image for deletes (what the change says the row is)."""
+    after = frame["after"].combine_chunks()
+    is_delete = pc.equal(frame["op"], "d").combine_chunks()
+    if frame.num_rows == 0 or not pc.any(is_delete).as_py():
+        return after
+    return pc.if_else(is_delete, frame["before"].combine_chunks(), after)
+
+
+def map_struct(arr: pa.Array, fn: Any) -> pa.Array:
+    """Rebuild a struct array from fn(list of (name, child)) → list of (name, child); nulls kept."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    children = list(zip([f.name for f in arr.type], arr.flatten(), strict=True))
+    out = fn(children)
+    mask = arr.is_null() if arr.null_count else None
+    if not out:
+        return pa.nulls(len(arr), pa.struct([]))
+    names = [n for n, _ in out]
+    return pa.StructArray.from_arrays([c for _, c in out], names=names, mask=mask)
+
+
+def timestamp_fields(schema: EntitySchema) -> list[str]:
+    return [f.name for f in schema.row_type if pa.types.is_timestamp(f.type)]
+
+
+def suggest_in(name: str, choices: Iterable[str]) -> str:
+    from headwater._plugins import suggest
+
+    return suggest(name, choices)

@@ -1,0 +1,60 @@
+"""Duplicates: at-least-once redelivery; a copy carries the same event (same seq, same id).
+
+```yaml
+faults:
+  duplicate: 0.01                                # 1% of events delivered twice, right away
+  # duplicate: {rate: 0.01, after: {max: 5m, min: 0s}}  # the copy comes up to 5 minutes later
+```
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, model_validator
+
+from headwater.faults._delay import Delay
+from headwater.faults.base import DUPLICATE, Fault, flag, numpy, put
+from headwater.generators.base import Spec
+
+
+class DuplicateConfig(Spec):
+    rate: float = Field(ge=0, le=1, description="fraction of events delivered a second time")
+    after: Delay = Field(
+        Delay(fixed=timedelta(0)), description="how long after the original the copy comes"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, v: Any) -> Any:
+        return {"rate": v} if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+
+class Duplicate(Fault):
+    name = "duplicate"
+    stage = "arrive"
+    order = 3
+    config: DuplicateConfig
+
+    def arrive(self, entity: str, frame: pa.Table, step: int) -> pa.Table:
+        n = frame.num_rows
+        if n == 0 or self.config.rate == 0:
+            return frame
+        rng = self.rng(entity, step)
+        mask = rng.random(n) < self.config.rate
+        k = int(mask.sum())
+        if k == 0:
+            return frame
+        copies = frame.filter(pa.array(mask))
+        ingest = numpy(copies, "_ingest") + self.config.after.sample_us(rng, k)
+        copies = put(copies, "_ingest", ingest)
+        copies = put(copies, "_copy", np.ones(k, dtype=np.int8))
+        copies = flag(copies, np.ones(k, dtype=bool), DUPLICATE)
+        self.count("events", k)
+        return pa.concat_tables([frame, copies])
+
+    def summary(self) -> dict[str, Any]:
+        return {"events": self.counts.get("events", 0), "rate": self.config.rate}
