@@ -7,8 +7,11 @@ new database is a new table of names, not a new code path.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,6 +26,8 @@ class Dialect:
     placeholder: str
     types: dict[str, str]  # arrow type family → SQL type; "decimal" may use {p},{s}
     text_key: str  # type for string keys (indexes need bounded lengths in MySQL)
+    timestamp_format: str = "%Y-%m-%dT%H:%M:%S"  # how sql_values renders timestamps…
+    timestamp_suffix: str = "Z"  # …and what it appends (MySQL DATETIME takes no zone)
 
     def q(self, ident: str) -> str:
         return f"{self.quote}{ident}{self.quote}"
@@ -63,15 +68,52 @@ SQLITE = Dialect(
     "TEXT",
 )
 
+POSTGRES = Dialect(
+    "postgres",
+    '"',
+    "%s",
+    {
+        "bool": "BOOLEAN",
+        "int": "BIGINT",
+        "float": "DOUBLE PRECISION",
+        "timestamp": "TIMESTAMPTZ",
+        "date": "DATE",
+        "decimal": "NUMERIC({p},{s})",
+        "string": "TEXT",
+        "json": "JSONB",
+    },
+    "TEXT",
+)
+
+MYSQL = Dialect(
+    "mysql",
+    "`",
+    "%s",
+    {
+        "bool": "BOOLEAN",
+        "int": "BIGINT",
+        "float": "DOUBLE",
+        "timestamp": "DATETIME(6)",  # UTC by convention: TIMESTAMP would stop in 2038
+        "date": "DATE",
+        "decimal": "DECIMAL({p},{s})",
+        "string": "TEXT",
+        "json": "JSON",
+    },
+    "VARCHAR(255)",  # keys and indexed columns: 255 utf8mb4 chars fit InnoDB's index limit
+    "%Y-%m-%d %H:%M:%S",
+    "",
+)
+
 
 def create_table(d: Dialect, s: EntitySchema, schemas: dict[str, EntitySchema]) -> list[str]:
     """CREATE TABLE (with primary and foreign keys, NOT NULL on keys) and CREATE INDEX statements."""
     pk = set(s.primary_key)
+    keyed = pk | {c for ix in s.indexes for c in ix}
     cols = []
     for f in s.row_type:
         null = " NOT NULL" if f.name in pk else ""
         cols.append(
-            f"{d.q(f.name)} {d.sql_type(f.type, key=f.name in pk or _is_fk(s, f.name))}{null}"
+            f"{d.q(f.name)} {d.sql_type(f.type, key=f.name in keyed or _is_fk(s, f.name))}{null}"
         )
     cols.append(f"PRIMARY KEY ({', '.join(d.q(k) for k in s.primary_key)})")
     if s.write == "crud":  # an SCD2 history keeps versions whose parents may be gone
@@ -113,11 +155,12 @@ def delete_sql(d: Dialect, s: EntitySchema) -> str:
     return f"DELETE FROM {d.q(s.name)} WHERE {where}"
 
 
-def sql_values(col: pa.Array) -> list[object]:
+def sql_values(col: pa.Array, d: Dialect | None = None) -> list[object]:
     """A column as Python values a DB-API driver accepts (timestamps as ISO text with Z, nested as JSON)."""
     t = col.type
     if pa.types.is_timestamp(t):
-        col = pc.binary_join_element_wise(pc.strftime(col, "%Y-%m-%dT%H:%M:%S"), "Z", "")
+        fmt, suffix = (d.timestamp_format, d.timestamp_suffix) if d else ("%Y-%m-%dT%H:%M:%S", "Z")
+        col = pc.binary_join_element_wise(pc.strftime(col, fmt), suffix, "")
     elif pa.types.is_date(t) or pa.types.is_decimal(t):
         col = pc.cast(col, pa.string())
     elif pa.types.is_struct(t) or pa.types.is_list(t):
@@ -125,9 +168,11 @@ def sql_values(col: pa.Array) -> list[object]:
     return col.to_pylist()
 
 
-def row_params(rows: pa.StructArray, names: list[str]) -> list[tuple[object, ...]]:
+def row_params(
+    rows: pa.StructArray, names: list[str], d: Dialect | None = None
+) -> list[tuple[object, ...]]:
     """Parameter tuples, one per row, of the named fields in order."""
-    cols = [sql_values(rows.field(n)) for n in names]
+    cols = [sql_values(rows.field(n), d) for n in names]
     return list(zip(*cols, strict=True)) if cols else []
 
 
@@ -141,6 +186,7 @@ class Statements:
     insert_cols: list[str]
     update_cols: list[str]
     key_cols: list[str]
+    dialect: Dialect | None = None
 
     @classmethod
     def of(cls, d: Dialect, s: EntitySchema) -> Statements:
@@ -153,6 +199,7 @@ class Statements:
             names,
             [n for n in names if n not in pk] + pk,
             pk,
+            d,
         )
 
 
@@ -161,9 +208,10 @@ def change_params(stmts: Statements, table: pa.Table) -> list[tuple[str, tuple[o
     ops = table["op"].to_pylist()
     after = table["after"].combine_chunks()
     before = table["before"].combine_chunks()
-    ins = row_params(after, stmts.insert_cols) if any(o in "rcu" for o in ops) else []
-    upd = row_params(after, stmts.update_cols) if "u" in ops else []
-    dele = row_params(before, stmts.key_cols) if "d" in ops else []
+    d = stmts.dialect
+    ins = row_params(after, stmts.insert_cols, d) if any(o in "rc" for o in ops) else []
+    upd = row_params(after, stmts.update_cols, d) if "u" in ops else []
+    dele = row_params(before, stmts.key_cols, d) if "d" in ops else []
     out = []
     for i, op in enumerate(ops):
         if op in "rc":
@@ -173,3 +221,80 @@ def change_params(stmts: Statements, table: pa.Table) -> list[tuple[str, tuple[o
         else:
             out.append((stmts.delete, dele[i]))
     return out
+
+
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class DbUrl:
+    """A database URL split into connection arguments, with `${VAR}` taken from the environment.
+
+    The password is only ever handed to the driver as an argument; `masked` is the URL to
+    show in messages, and `scrub()` removes the password from any text (a driver's error).
+    """
+
+    scheme: str
+    host: str
+    port: int | None
+    user: str | None
+    password: str | None = field(repr=False)
+    database: str | None
+    params: dict[str, str]
+    masked: str
+
+    @classmethod
+    def parse(
+        cls, url: str, *, password_env: str | None = None, environ: Mapping[str, str] | None = None
+    ) -> DbUrl:
+        """Split and expand `url`; ValueError names a missing variable (never its value)."""
+        env = os.environ if environ is None else environ
+
+        def expand(text: str | None, where: str) -> str | None:
+            if text is None:
+                return None
+
+            def one(m: re.Match[str]) -> str:
+                if m.group(1) not in env:
+                    raise ValueError(
+                        f"environment variable {m.group(1)} is not set (used in the URL's {where})"
+                    )
+                return env[m.group(1)]
+
+            return _ENV_VAR.sub(one, unquote(text))
+
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"invalid port in {_mask(url)}") from None
+        password = expand(parts.password, "password")
+        if password_env is not None:
+            if password_env not in env:
+                raise ValueError(f"environment variable {password_env} (password_env) is not set")
+            password = env[password_env]
+        database = parts.path.lstrip("/") or None
+        return cls(
+            parts.scheme,
+            expand(parts.hostname, "host") or "localhost",
+            port,
+            expand(parts.username, "user"),
+            password,
+            expand(database, "database"),
+            {k: expand(v, k) or "" for k, v in parse_qsl(parts.query)},
+            _mask(url),
+        )
+
+    def scrub(self, text: str) -> str:
+        """`text` with the password replaced by ***."""
+        return text.replace(self.password, "***") if self.password else text
+
+
+def _mask(url: str) -> str:
+    """The URL with any password shown as *** (an unexpanded ${VAR} is shown as written)."""
+    parts = urlsplit(url)
+    if parts.password is None or _ENV_VAR.fullmatch(unquote(parts.password)):
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))

@@ -1,0 +1,816 @@
+"""PostgreSQL as the application database: normalized tables, changes as real transactions.
+
+The schema comes from the scenario (types, primary keys, foreign keys, indexes, NOT NULL on
+keys) or, with `if_exists: attach`, is an existing one that must match it (every mismatch
+is listed in one error). The initial population loads with binary COPY, encoded from Arrow
+columns without per-row Python. Every later world transaction (an order with its items, an
+update, a delete) commits as one database transaction, pipelined on `connections` parallel
+connections.
+
+Parallel connections keep the meaning of the serial stream: steps are barriers, and inside
+a step the world touches every row at most once, so transactions of one step are
+independent except through foreign keys. A transaction is routed to a connection by the
+hash of its root key (an order and its items go together); deletes of rows other rows point
+to run in a later phase of the step than the deletes of the rows pointing to them.
+
+Exactly once: a bookkeeping table `headwater_applied` holds, per sink and connection, the id
+of the last world transaction committed, updated inside that same transaction. When the
+database goes away, the sink reconnects with backoff (for up to `reconnect_for`), reads that
+id and resumes after it, so an ambiguous commit is neither lost nor applied twice;
+`stats.extra` reports reconnects and transactions resent. Tables get REPLICA IDENTITY FULL
+so logical decoding (the `cdc` sink, headwater.capture.postgres) sees before-images.
+
+The password comes from the URL (`${PG_PASSWORD}` is expanded at run time) or from
+`password_env`; it is passed to the driver as an argument and never printed: messages show
+the URL with `***`.
+
+```yaml
+sinks:
+  app_db:
+    kind: postgres
+    url: postgresql://app@127.0.0.1:5432/shop
+    password_env: PG_PASSWORD
+    connections: 4
+```
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+
+from headwater.errors import MissingExtra, SinkError, SinkUnavailable
+from headwater.scenario.types import Duration
+from headwater.sinks._sql import POSTGRES, DbUrl, Statements, change_params, create_table
+from headwater.sinks.base import Sink, SinkConfig
+from headwater.world.changes import Changes
+from headwater.world.schema import EntitySchema
+
+BOOKKEEPING = "headwater_applied"
+PIPELINE_DEPTH = 200  # transactions sent before waiting for their results
+COPY_CHUNK = 65_536  # rows per binary COPY buffer
+
+
+class PostgresConfig(SinkConfig):
+    kind: Literal["postgres"] = "postgres"
+    url: str = Field(
+        description="postgresql://user@host:port/database; ${VAR} is read from the environment"
+    )
+    password_env: str | None = Field(
+        None, description="environment variable holding the password (instead of the URL)"
+    )
+    db_schema: str = Field("public", alias="schema", description="the PostgreSQL schema")
+    if_exists: Literal["replace", "fail", "attach"] = Field(
+        "replace",
+        description="tables already there: drop and recreate them, fail, or attach (they must "
+        "match the scenario; their rows are removed)",
+    )
+    connections: int = Field(1, ge=1, le=64, description="concurrent connections applying changes")
+    commit: Literal["transaction", "step"] = Field(
+        "transaction",
+        description="commit every world transaction (realistic) or once per step (faster)",
+    )
+    reconnect_for: Duration = Field(
+        timedelta(seconds=60), description="how long to keep reconnecting when the server is gone"
+    )
+    connect_timeout: Duration = Field(timedelta(seconds=5))
+    replica_identity: Literal["full", "default"] = Field(
+        "full", description="full: UPDATE/DELETE log the whole old row (CDC before-images)"
+    )
+
+
+def import_psycopg(sink: str) -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise MissingExtra(f"sink '{sink}' (postgres)", "postgres", "psycopg") from None
+    return psycopg
+
+
+def connect_args(url: DbUrl, timeout: timedelta) -> dict[str, Any]:
+    """psycopg.connect keyword arguments; the password never goes into a conninfo string."""
+    args: dict[str, Any] = {
+        "host": url.host,
+        "port": url.port or 5432,
+        "dbname": url.database or "postgres",
+        "connect_timeout": max(1, round(timeout.total_seconds())),
+        "application_name": "headwater",
+        **url.params,
+    }
+    if url.user:
+        args["user"] = url.user
+    if url.password is not None:
+        args["password"] = url.password
+    return args
+
+
+def explain_connect_error(url: DbUrl, exc: Exception, password_hint: str) -> str:
+    """A connection failure as what to change, with the password scrubbed."""
+    text = url.scrub(str(exc)).strip()
+    where = f"cannot connect to {url.masked}"
+    low = text.lower()
+    if "password authentication failed" in low or "no password supplied" in low:
+        return f"{where}: the server rejected the password of user '{url.user}'; {password_hint}"
+    if "role" in low and "does not exist" in low:
+        return f"{where}: user '{url.user}' does not exist on the server (CREATE ROLE … LOGIN)"
+    if "database" in low and "does not exist" in low:
+        return f"{where}: database '{url.database}' does not exist (CREATE DATABASE {url.database})"
+    if "connection refused" in low:
+        return (
+            f"{where}: nothing accepts connections at {url.host}:{url.port or 5432} "
+            "(is the server running, and are host and port right?)"
+        )
+    if "could not translate host name" in low or "name or service not known" in low:
+        return f"{where}: unknown host '{url.host}'"
+    if "timeout" in low or "timed out" in low:
+        return f"{where}: no answer from {url.host}:{url.port or 5432} within the connect timeout"
+    if "pg_hba.conf" in low:
+        return f"{where}: the server's pg_hba.conf does not allow this user/host ({text})"
+    return f"{where}: {text}"
+
+
+def password_hint(config: PostgresConfig) -> str:
+    if config.password_env:
+        return f"check the environment variable {config.password_env} (password_env)"
+    return "set the password with password_env: PG_PASSWORD or ${PG_PASSWORD} in the URL"
+
+
+class Backoff:
+    """Waits 0.05 s, doubling up to 2 s, until `limit` has passed since the first failure."""
+
+    def __init__(self, limit: timedelta):
+        self.limit = limit.total_seconds()
+        self.started: float | None = None
+        self.delay = 0.05
+
+    def wait(self) -> bool:
+        """Sleep before the next attempt; False once the time is up."""
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        if now - self.started >= self.limit:
+            return False
+        time.sleep(min(self.delay, self.limit - (now - self.started)))
+        self.delay = min(self.delay * 2, 2.0)
+        return True
+
+
+# -- binary COPY, encoded from Arrow columns ---------------------------------------------------
+
+PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01, PostgreSQL's epoch, in µs since 1970
+PG_EPOCH_DAYS = 10_957
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+COPY_TRAILER = b"\xff\xff"
+_FIXED = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "float4": ">f4", "float8": ">f8"}
+
+
+@dataclass
+class _Field:
+    """One column of a COPY row: byte length per row (-1 null) and where its bytes are."""
+
+    lengths: np.ndarray  # int32
+    data: np.ndarray  # uint8
+    starts: np.ndarray  # int64 offset into data per row
+
+
+def _fixed(values: np.ndarray, valid: np.ndarray) -> _Field:
+    width = values.dtype.itemsize
+    n = len(values)
+    return _Field(
+        np.where(valid, width, -1).astype(np.int32),
+        np.ascontiguousarray(values).view(np.uint8),
+        np.arange(n, dtype=np.int64) * width,
+    )
+
+
+def _valid(col: pa.Array) -> np.ndarray:
+    if col.null_count == 0:
+        return np.ones(len(col), dtype=bool)
+    return np.asarray(pc.is_valid(col))
+
+
+def _text(col: pa.Array) -> _Field:
+    col = col.cast(pa.large_string()) if not pa.types.is_large_string(col.type) else col
+    offsets = np.frombuffer(col.buffers()[1], dtype=np.int64)[
+        col.offset : col.offset + len(col) + 1
+    ]
+    data = col.buffers()[2]
+    lengths = np.diff(offsets).astype(np.int32)
+    lengths[~_valid(col)] = -1
+    return _Field(
+        lengths,
+        np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8),
+        offsets[:-1],
+    )
+
+
+def _numeric(col: pa.Array) -> _Field:
+    """NUMERIC's binary form (base-10000 digits), vectorized from decimal128 ≤ 18 digits."""
+    t = col.type
+    scale = t.scale
+    words = np.frombuffer(col.buffers()[1], dtype=np.int64).reshape(-1, 2)
+    unscaled = words[col.offset : col.offset + len(col), 0]
+    mag = np.abs(unscaled).astype(np.uint64)
+    int_part, frac_part = mag // np.uint64(10**scale), mag % np.uint64(10**scale)
+    frac_groups = -(-scale // 4)
+    frac = frac_part * np.uint64(10 ** (4 * frac_groups - scale))
+    groups = []
+    for _ in range(5):  # 10000**5 > 10**18: the integer part in 5 base-10000 digits
+        groups.append(int_part % np.uint64(10000))
+        int_part //= np.uint64(10000)
+    digits = groups[::-1]
+    frac_digits = []
+    for _ in range(frac_groups):
+        frac_digits.append(frac % np.uint64(10000))
+        frac //= np.uint64(10000)
+    digits += frac_digits[::-1]
+    n = len(col)
+    head = np.empty((n, 4), dtype=">i2")
+    head[:, 0] = len(digits)
+    head[:, 1] = 4  # weight of the first digit: 10000**4
+    head[:, 2] = np.where(unscaled < 0, 0x4000, 0)
+    head[:, 3] = scale
+    body = np.stack(digits, axis=1).astype(">i2")
+    values = np.ascontiguousarray(np.concatenate([head, body], axis=1)).view(np.uint8)
+    width = values.shape[1]
+    valid = _valid(col)
+    return _Field(
+        np.where(valid, width, -1).astype(np.int32),
+        values.reshape(-1),
+        np.arange(n, dtype=np.int64) * width,
+    )
+
+
+def encode_field(col: pa.Array, pg_type: str) -> _Field:
+    """One Arrow column in the binary COPY form of `pg_type` (a pg_type.typname)."""
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    valid = _valid(col)
+    if pg_type in _FIXED:
+        target = np.dtype(_FIXED[pg_type])
+        filled = pc.fill_null(col, 0) if col.null_count else col
+        values = np.asarray(filled.to_numpy(zero_copy_only=False)).astype(target)
+        return _fixed(values, valid)
+    if pg_type == "bool":
+        filled = pc.fill_null(col, False) if col.null_count else col
+        return _fixed(np.asarray(filled.to_numpy(zero_copy_only=False)).astype(np.uint8), valid)
+    if pg_type in ("timestamptz", "timestamp"):
+        us = pc.cast(col.cast(pa.timestamp("us", tz=getattr(col.type, "tz", None))), pa.int64())
+        us = pc.fill_null(us, 0) if us.null_count else us
+        return _fixed((us.to_numpy() - PG_EPOCH_US).astype(">i8"), valid)
+    if pg_type == "date":
+        days = pc.cast(col.cast(pa.date32()), pa.int32())
+        days = pc.fill_null(days, 0) if days.null_count else days
+        return _fixed((days.to_numpy() - PG_EPOCH_DAYS).astype(">i4"), valid)
+    if pg_type == "numeric":
+        if not pa.types.is_decimal(col.type) or col.type.precision > 18:
+            col = pc.cast(col, pa.decimal128(18, getattr(col.type, "scale", 6)))
+        return _numeric(col)
+    if pa.types.is_struct(col.type) or pa.types.is_list(col.type):
+        col = json_strings(col)
+    elif not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        col = pc.cast(col, pa.string())
+    if pg_type == "jsonb":  # binary jsonb is a version byte, then the text
+        col = pc.binary_join_element_wise("\x01", col, "")
+    return _text(col)
+
+
+def json_strings(col: pa.Array) -> pa.Array:
+    import json
+
+    return pa.array(
+        [None if v is None else json.dumps(v, default=str) for v in col.to_pylist()], pa.string()
+    )
+
+
+def copy_buffer(table: pa.Table, pg_types: list[str]) -> bytes:
+    """A complete binary COPY stream (header, rows, trailer) for the table's rows."""
+    n = table.num_rows
+    fields = [encode_field(c, t) for c, t in zip(table.columns, pg_types, strict=True)]
+    sizes = np.full(n, 2, dtype=np.int64)
+    for f in fields:
+        sizes += 4 + np.maximum(f.lengths, 0)
+    starts = np.empty(n, dtype=np.int64)
+    starts[0:1] = len(COPY_HEADER)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    starts[1:] += len(COPY_HEADER)
+    total = len(COPY_HEADER) + int(sizes.sum()) + len(COPY_TRAILER)
+    buf = np.empty(total, dtype=np.uint8)
+    buf[: len(COPY_HEADER)] = np.frombuffer(COPY_HEADER, np.uint8)
+    buf[-2:] = 0xFF
+    ncols = np.array([len(fields)], dtype=">i2").view(np.uint8)
+    buf[starts] = ncols[0]
+    buf[starts + 1] = ncols[1]
+    cursor = starts + 2
+    four = np.arange(4)
+    for f in fields:
+        buf[cursor[:, None] + four] = f.lengths.astype(">i4").view(np.uint8).reshape(n, 4)
+        cursor = cursor + 4
+        lens = np.maximum(f.lengths, 0).astype(np.int64)
+        width = int(lens.max()) if n else 0
+        if width and np.all((lens == width) | (lens == 0)) and np.all(np.diff(f.starts) == width):
+            rows = np.flatnonzero(lens)  # fixed width: a 2-D scatter
+            span = np.arange(width)
+            buf[cursor[rows, None] + span] = f.data[f.starts[rows, None] + span]
+        elif width:
+            total_bytes = int(lens.sum())
+            first = np.repeat(np.cumsum(lens) - lens, lens)
+            within = np.arange(total_bytes, dtype=np.int64) - first
+            buf[np.repeat(cursor, lens) + within] = f.data[np.repeat(f.starts, lens) + within]
+        cursor = cursor + lens
+    return buf.tobytes()
+
+
+# -- the sink ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Txn:
+    """One world transaction ready to send: its id and (statement, parameter rows) groups."""
+
+    txn: int
+    groups: list[tuple[str, list[tuple[object, ...]]]]
+    lane: int = 0
+    phase: int = 0
+
+
+@dataclass
+class _Lane:
+    """One connection and where it stands."""
+
+    index: int
+    conn: Any = None
+    applied: int = -1
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class PostgresSink(Sink):
+    kind = "postgres"
+    Config = PostgresConfig
+    capabilities = frozenset(
+        {"transactions", "deletes", "updates", "foreign_keys", "sql", "log_cdc"}
+    )
+    config: PostgresConfig
+
+    # -- connecting ------------------------------------------------------------------------
+    def _connect(self) -> Any:
+        try:
+            conn = self.pg.connect(
+                **connect_args(self.url, self.config.connect_timeout), autocommit=True
+            )
+        except self.pg.Error as exc:
+            raise SinkUnavailable(
+                self.name, explain_connect_error(self.url, exc, password_hint(self.config))
+            ) from None
+        conn.execute("SET TIME ZONE 'UTC'")
+        conn.execute("SELECT set_config('search_path', %s, false)", (self.config.db_schema,))
+        return conn
+
+    def _reconnect(self, lane: _Lane, cause: BaseException) -> None:
+        """Reconnect with backoff after the server went away; SinkUnavailable when time is up."""
+        backoff = Backoff(self.config.reconnect_for)
+        with self._stats_lock:
+            self.stats.extra["reconnects"] = self.stats.extra.get("reconnects", 0) + 1
+        if lane.conn is not None:
+            lane.conn.close()
+            lane.conn = None
+        last: BaseException = cause
+        while backoff.wait():
+            try:
+                lane.conn = self._connect()
+                return
+            except SinkUnavailable as exc:
+                last = exc
+        detail = self.url.scrub(str(last))
+        raise SinkUnavailable(
+            self.name,
+            f"{self.url.masked} went away and did not come back within "
+            f"{self.config.reconnect_for}: {detail}",
+        )
+
+    def _err(self, exc: BaseException, doing: str) -> SinkError:
+        return SinkError(self.name, f"{doing} on {self.url.masked}: {self.url.scrub(str(exc))}")
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        self.pg = import_psycopg(self.name)
+        try:
+            self.url = DbUrl.parse(self.config.url, password_env=self.config.password_env)
+        except ValueError as exc:
+            raise SinkError(self.name, str(exc)) from None
+        self._stats_lock = threading.Lock()
+        self.stats.extra.update(
+            {"reconnects": 0, "resent": 0, "confirmed_after_reconnect": 0, "connections": 0}
+        )
+        schemas = self.schemas()
+        self.stmts = {e: Statements.of(POSTGRES, s) for e, s in schemas.items()}
+        self.lanes = [_Lane(i) for i in range(self.config.connections)]
+        main = self.lanes[0]
+        main.conn = self._connect()
+        try:
+            with main.conn.transaction():
+                self._prepare(main.conn, schemas)
+        except self.pg.OperationalError as exc:
+            raise SinkUnavailable(self.name, self._err(exc, "preparing tables").args[0]) from None
+        except self.pg.Error as exc:
+            raise self._err(exc, "preparing tables") from None
+        self.copy_types = {e: self._column_types(main.conn, e) for e in schemas}
+        for lane in self.lanes[1:]:
+            lane.conn = self._connect()
+        self.stats.extra["connections"] = len(self.lanes)
+        self.pool = (
+            ThreadPoolExecutor(len(self.lanes), thread_name_prefix=f"hw-{self.name}")
+            if len(self.lanes) > 1
+            else None
+        )
+        self.phase_of = delete_phases(schemas)
+        self.routes = {e: root_field(s, schemas) for e, s in schemas.items()}
+
+    def _prepare(self, conn: Any, schemas: dict[str, EntitySchema]) -> None:
+        d, ns = POSTGRES, self.config.db_schema
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {d.q(ns)}")
+        existing = {
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s", (ns,)
+            ).fetchall()
+        }
+        present = [e for e in schemas if e in existing]
+        mode = self.config.if_exists
+        if mode == "fail" and present:
+            raise SinkError(
+                self.name,
+                f"table(s) {', '.join(present)} already exist in {self.url.masked} schema {ns} "
+                "(set if_exists: replace to recreate them, or attach to use them)",
+            )
+        if mode == "attach":
+            missing = [e for e in schemas if e not in existing]
+            problems = [f"table {e} does not exist" for e in missing]
+            for e in present:
+                problems += check_table(conn, ns, schemas[e], schemas)
+            if problems:
+                raise SinkError(
+                    self.name,
+                    f"cannot attach to {self.url.masked} schema {ns}: the tables do not match "
+                    "the scenario:\n  - " + "\n  - ".join(problems),
+                )
+            tables = ", ".join(d.q(e) for e in schemas)
+            conn.execute(f"TRUNCATE {tables}")
+        else:
+            for e in reversed(present):
+                conn.execute(f"DROP TABLE {d.q(e)} CASCADE")
+            for s in schemas.values():
+                for stmt in create_table(d, s, schemas):
+                    conn.execute(stmt)
+        if self.config.replica_identity == "full":
+            for e in schemas:
+                conn.execute(f"ALTER TABLE {d.q(e)} REPLICA IDENTITY FULL")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {BOOKKEEPING} (sink TEXT, lane INT, txn BIGINT NOT NULL,"
+            " committed_at TIMESTAMPTZ, PRIMARY KEY (sink, lane))"
+        )
+        conn.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.name,))
+        cur = conn.cursor()
+        cur.executemany(
+            f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, -1, now())",
+            [(self.name, lane.index) for lane in self.lanes],
+        )
+
+    def _column_types(self, conn: Any, entity: str) -> list[str]:
+        """pg_type names of the table's columns in the scenario's field order."""
+        rows = conn.execute(
+            "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+            " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+            (f'"{self.config.db_schema}"."{entity}"',),
+        ).fetchall()
+        types = dict(rows)
+        return [types[f.name] for f in self.context.schemas[entity].row_type]
+
+    def write(self, changes: Changes) -> None:
+        tables = {e: t for e, t in changes.tables.items() if e in self.stmts and t.num_rows}
+        if not tables:
+            return
+        snapshot = {e: t for e, t in tables.items() if pc.all(pc.equal(t["op"], "r")).as_py()}
+        if snapshot:
+            self._load(snapshot)
+        rest = {e: t for e, t in tables.items() if e not in snapshot}
+        if rest:
+            self._apply(Changes(changes.step, changes.start_us, changes.end_us, rest))
+        self.stats.add(Changes(changes.step, changes.start_us, changes.end_us, tables))
+
+    def close(self) -> None:
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            pool.shutdown(wait=True)
+        for lane in getattr(self, "lanes", []):
+            if lane.conn is not None:
+                lane.conn.close()
+                lane.conn = None
+
+    # -- initial load ----------------------------------------------------------------------
+    def _load(self, tables: dict[str, pa.Table]) -> None:
+        """Binary COPY of the snapshot in one transaction; marks lane 0 as having applied txn 0."""
+        lane = self.lanes[0]
+        marker = max(int(pc.max(t["txn"]).as_py()) for t in tables.values())
+        while True:
+            try:
+                if self._applied(lane) >= marker:
+                    return  # committed before the connection dropped
+                with lane.conn.transaction():
+                    cur = lane.conn.cursor()
+                    for entity, t in tables.items():
+                        self._copy(cur, entity, t)
+                    self._mark(cur, lane, marker)
+                return
+            except self.pg.Error as exc:
+                if not (lane.conn is None or lane.conn.closed or lane.conn.broken):
+                    raise self._err(exc, "loading the initial rows") from None
+                self._reconnect(lane, exc)
+
+    def _copy(self, cur: Any, entity: str, changes: pa.Table) -> None:
+        after = changes["after"].combine_chunks()
+        rows = pa.Table.from_arrays(after.flatten(), names=[f.name for f in after.type])
+        cols = ", ".join(POSTGRES.q(f.name) for f in after.type)
+        types = self.copy_types[entity]
+        with cur.copy(f"COPY {POSTGRES.q(entity)} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+            for start in range(0, rows.num_rows, COPY_CHUNK):
+                copy.write(copy_buffer(rows.slice(start, COPY_CHUNK), types))
+
+    # -- transactions ----------------------------------------------------------------------
+    def _mark(self, cur: Any, lane: _Lane, txn: int) -> None:
+        cur.execute(
+            f"UPDATE {BOOKKEEPING} SET txn = %s, committed_at = now() WHERE sink = %s AND lane = %s",
+            (txn, self.name, lane.index),
+        )
+
+    def _applied(self, lane: _Lane) -> int:
+        row = lane.conn.execute(
+            f"SELECT txn FROM {BOOKKEEPING} WHERE sink = %s AND lane = %s", (self.name, lane.index)
+        ).fetchone()
+        if row is None:
+            raise SinkError(
+                self.name,
+                f"the bookkeeping row of connection {lane.index} in {BOOKKEEPING} disappeared; "
+                "another run may be writing to the same tables",
+            )
+        return int(row[0])
+
+    def _apply(self, changes: Changes) -> None:
+        txns = build_transactions(changes, self.stmts, self.routes, self.phase_of, len(self.lanes))
+        per_step = self.config.commit == "step"
+        for _phase, group in itertools.groupby(
+            sorted(txns, key=lambda t: t.phase), key=lambda t: t.phase
+        ):
+            work = list(group)
+            if self.pool is None:
+                self._run_lane(self.lanes[0], work, per_step)
+                continue
+            by_lane: dict[int, list[_Txn]] = {}
+            for t in work:
+                by_lane.setdefault(t.lane, []).append(t)
+            futures = [
+                self.pool.submit(self._run_lane, self.lanes[i], ts, per_step)
+                for i, ts in by_lane.items()
+            ]
+            errors = [f.exception() for f in futures]
+            for exc in errors:
+                if exc is not None:
+                    raise exc
+
+    def _run_lane(self, lane: _Lane, txns: list[_Txn], per_step: bool) -> None:
+        """Send this connection's transactions in order; after a disconnect, resume exactly."""
+        with lane.lock:
+            pending, check, conflicts = txns, False, 0
+            while pending:
+                try:
+                    if lane.conn is None or lane.conn.closed:
+                        self._reconnect(lane, ConnectionError("connection closed"))
+                    if check:  # which of the unconfirmed transactions did commit?
+                        done = self._applied(lane)
+                        left = [t for t in pending if t.txn > done]
+                        with self._stats_lock:
+                            self.stats.extra["confirmed_after_reconnect"] += len(pending) - len(
+                                left
+                            )
+                            self.stats.extra["resent"] += len(left)
+                        pending, check = left, False
+                        if not pending:
+                            break
+                    if per_step:
+                        self._send_step(lane, pending)
+                    else:
+                        self._send_pipelined(lane, pending)
+                    pending = []
+                except self.pg.Error as exc:
+                    conn = lane.conn
+                    if conn is None or conn.closed or conn.broken:
+                        self._reconnect(lane, exc)
+                    elif isinstance(exc, self.pg.errors.TransactionRollbackError) and conflicts < 5:
+                        conflicts += 1  # deadlock or serialization failure: roll back, resend
+                        conn.execute("ROLLBACK")
+                    else:
+                        raise self._data_error(lane, exc, pending) from None
+                    check = True
+
+    def _send_pipelined(self, lane: _Lane, txns: list[_Txn]) -> None:
+        conn = lane.conn
+        cur = conn.cursor()
+        mark = (
+            f"UPDATE {BOOKKEEPING} SET txn = %s, committed_at = now() WHERE sink = %s AND lane = %s"
+        )
+        for start in range(0, len(txns), PIPELINE_DEPTH):
+            with conn.pipeline():
+                for t in txns[start : start + PIPELINE_DEPTH]:
+                    cur.execute("BEGIN")
+                    for sql, params in t.groups:
+                        cur.executemany(sql, params)
+                    cur.execute(mark, (t.txn, self.name, lane.index))
+                    cur.execute("COMMIT")
+
+    def _send_step(self, lane: _Lane, txns: list[_Txn]) -> None:
+        conn = lane.conn
+        with conn.pipeline(), conn.transaction():
+            cur = conn.cursor()
+            for t in txns:
+                for sql, params in t.groups:
+                    cur.executemany(sql, params)
+            self._mark(cur, lane, txns[-1].txn)
+
+    def _data_error(self, lane: _Lane, exc: BaseException, pending: list[_Txn]) -> SinkError:
+        """A statement failed (constraint, type): roll back and say which transaction."""
+        conn = lane.conn
+        if conn is not None and not conn.closed:
+            try:
+                conn.execute("ROLLBACK")
+                done = self._applied(lane)
+            except self.pg.Error:
+                done = None
+        else:
+            done = None
+        failed = next((t.txn for t in pending if done is not None and t.txn > done), None)
+        which = f"world transaction {failed}" if failed is not None else "a transaction"
+        diag = getattr(exc, "diag", None)
+        table = f" (table {diag.table_name})" if diag is not None and diag.table_name else ""
+        return SinkError(
+            self.name,
+            f"{which}{table} failed on {self.url.masked} and was rolled back: "
+            f"{self.url.scrub(str(exc)).strip()}",
+        )
+
+
+def build_transactions(
+    changes: Changes,
+    stmts: dict[str, Statements],
+    routes: dict[str, Callable[[pa.Table], pa.Array]],
+    phase_of: dict[str, int],
+    lanes: int,
+) -> list[_Txn]:
+    """The step's world transactions in commit order, each routed to a lane and a phase."""
+    params = {e: change_params(stmts[e], t) for e, t in changes.tables.items()}
+    txn_ids = {e: t["txn"].to_numpy() for e, t in changes.tables.items()}
+    lane_of = {e: route_hashes(routes[e](t), lanes) for e, t in changes.tables.items()}
+    deletes = {e: t["op"].to_numpy(zero_copy_only=False) == "d" for e, t in changes.tables.items()}
+    out: list[_Txn] = []
+    for ranges in changes.transactions():
+        entity, start, _ = ranges[0]
+        t = _Txn(int(txn_ids[entity][start]), [], int(lane_of[entity][start]))
+        for e, a, b in ranges:
+            for sql, group in itertools.groupby(params[e][a:b], key=lambda p: p[0]):
+                t.groups.append((sql, [p for _, p in group]))
+            if deletes[e][a:b].any():
+                t.phase = max(t.phase, phase_of[e])
+        out.append(t)
+    return out
+
+
+def route_hashes(keys: pa.Array, lanes: int) -> np.ndarray:
+    """A stable lane per key (crc32 of its text), the same in every process."""
+    if lanes == 1:
+        return np.zeros(len(keys), dtype=np.int64)
+    text = pc.cast(keys, pa.string()).to_pylist()
+    return np.array([zlib.crc32(str(k).encode()) % lanes for k in text], dtype=np.int64)
+
+
+def root_field(s: EntitySchema, schemas: dict[str, EntitySchema]) -> Callable[[pa.Table], pa.Array]:
+    """Per change row, the key a transaction is routed by: the parent's key for children."""
+    parent_fk = next((fk for fk in s.foreign_keys if fk.entity == s.parent), None)
+    name = parent_fk.field if parent_fk is not None and s.parent in schemas else s.key
+
+    def keys(t: pa.Table) -> pa.Array:
+        after, before = t["after"].combine_chunks(), t["before"].combine_chunks()
+        return pc.coalesce(after.field(name), before.field(name))
+
+    return keys
+
+
+def delete_phases(schemas: dict[str, EntitySchema]) -> dict[str, int]:
+    """Phase of a delete per entity: after the deletes of every entity that references it."""
+    referrers: dict[str, set[str]] = {e: set() for e in schemas}
+    for e, s in schemas.items():
+        for fk in s.foreign_keys:
+            if fk.entity in referrers and fk.entity != e:
+                referrers[fk.entity].add(e)
+    phase: dict[str, int] = {}
+
+    def visit(e: str, path: frozenset[str]) -> int:
+        if e in phase:
+            return phase[e]
+        deeper = [visit(r, path | {e}) + 1 for r in referrers[e] if r not in path]
+        phase[e] = max(deeper, default=0)
+        return phase[e]
+
+    for e in schemas:
+        visit(e, frozenset())
+    return phase
+
+
+# -- attaching to an existing schema -----------------------------------------------------------
+
+_COMPATIBLE = {
+    "int": {"int2", "int4", "int8"},
+    "float": {"float4", "float8"},
+    "bool": {"bool"},
+    "timestamp": {"timestamptz", "timestamp"},
+    "date": {"date"},
+    "decimal": {"numeric"},
+    "string": {"text", "varchar", "bpchar"},
+    "json": {"jsonb", "json"},
+}
+
+
+def _family(t: pa.DataType) -> str:
+    if pa.types.is_decimal(t):
+        return "decimal"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    for family, test in (
+        ("bool", pa.types.is_boolean),
+        ("int", pa.types.is_integer),
+        ("float", pa.types.is_floating),
+        ("timestamp", pa.types.is_timestamp),
+        ("date", pa.types.is_date),
+    ):
+        if test(t):
+            return family
+    return "json"
+
+
+def check_table(conn: Any, ns: str, s: EntitySchema, schemas: dict[str, EntitySchema]) -> list[str]:
+    """What differs between an existing table and the scenario's entity (empty when it fits)."""
+    rows = conn.execute(
+        "SELECT a.attname, t.typname, format_type(a.atttypid, a.atttypmod), a.attnotnull,"
+        " a.atthasdef FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+        " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped",
+        (ns, s.name),
+    ).fetchall()
+    have = {r[0]: r for r in rows}
+    problems = []
+    for f in s.row_type:
+        if f.name not in have:
+            problems.append(
+                f"{s.name}.{f.name} is missing (expected {POSTGRES.sql_type(f.type).lower()})"
+            )
+            continue
+        _, typname, shown, _, _ = have[f.name]
+        family = _family(f.type)
+        if typname not in _COMPATIBLE[family]:
+            problems.append(
+                f"{s.name}.{f.name} is {shown}, the scenario needs "
+                f"{POSTGRES.sql_type(f.type).lower()}"
+            )
+    wanted = {f.name for f in s.row_type}
+    for name, (_, _, shown, notnull, hasdef) in have.items():
+        if name not in wanted and notnull and not hasdef:
+            problems.append(
+                f"{s.name}.{name} ({shown}) is NOT NULL without a default and not in the "
+                "scenario: inserts would fail"
+            )
+    pk = [
+        r[0]
+        for r in conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+            " AND a.attnum = ANY(i.indkey) JOIN pg_class c ON c.oid = i.indrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s AND i.indisprimary",
+            (ns, s.name),
+        ).fetchall()
+    ]
+    if sorted(pk) != sorted(s.primary_key):
+        shown_pk = f"({', '.join(pk)})" if pk else "missing"
+        problems.append(
+            f"{s.name}: primary key is {shown_pk}, the scenario's key is "
+            f"({', '.join(s.primary_key)})"
+        )
+    return problems
