@@ -7,14 +7,16 @@ only then does the page become Python dicts for `json.dumps`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from headwater.generators.base import TIMESTAMP
-from headwater.serve.store import Snapshot
+
+if TYPE_CHECKING:
+    from headwater.serve.store import Snapshot
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 META = ("_created_at", "_updated_at")

@@ -55,8 +55,8 @@ Long = strawberry.scalar(
 class PageInfo:
     hasNextPage: bool
     hasPreviousPage: bool
-    startCursor: Optional[str]
-    endCursor: Optional[str]
+    startCursor: str | None
+    endCursor: str | None
 
 
 def _py_type(t: pa.DataType) -> Any:
@@ -242,10 +242,10 @@ class _Builder:
             root: Any,
             info: strawberry.Info,
             first: int = 50,
-            after: Optional[str] = None,
+            after: str | None = None,
             where: Any = None,
-            sort: Optional[str] = None,
-            updated_since: Optional[dt.datetime] = None,
+            sort: str | None = None,
+            updated_since: dt.datetime | None = None,
         ) -> Any:
             builder._check(info, entity)
             if first < 0:
