@@ -1,0 +1,234 @@
+"""What every capture returns: batches of change tables in the world's layout, and a position.
+
+A `CaptureBatch` holds, per entity, a table with the columns of world/changes.py (seq, txn,
+op, event_time, key, before, after), so `sinks/_project.project(table, schema, 'debezium')`
+encodes captured changes exactly as it encodes simulated ones. Here:
+    seq         a counter of captured changes, continued from the checkpoint, so a batch
+                re-read after a crash gets the same numbers (stable event ids)
+    txn         the database's transaction id (PostgreSQL xid, MariaDB GTID sequence number)
+    op          r (snapshot), c, u, d
+    event_time  the commit time the database logged (µs, UTC)
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from headwater.generators.base import TIMESTAMP
+from headwater.world.changes import Changes, change_schema
+from headwater.world.schema import EntitySchema
+
+
+@dataclass(frozen=True)
+class CaptureBatch:
+    """Whole committed transactions, per entity; `position` goes back to `Capture.ack()`."""
+
+    tables: dict[str, pa.Table]
+    position: dict[str, Any]
+    transactions: int = 0
+
+    def __len__(self) -> int:
+        return sum(t.num_rows for t in self.tables.values())
+
+    def changes(self) -> Changes:
+        """The batch as a world `Changes` (step -1), for code written against the world."""
+        times = [pc.min(t["event_time"]) for t in self.tables.values() if t.num_rows]
+        start = min((int(s.cast(pa.int64()).as_py()) for s in times), default=0)
+        end = max(
+            (
+                int(pc.max(t["event_time"]).cast(pa.int64()).as_py())
+                for t in self.tables.values()
+                if t.num_rows
+            ),
+            default=0,
+        )
+        return Changes(-1, start, end + 1, dict(self.tables))
+
+
+@dataclass
+class CaptureStats:
+    events: int = 0
+    transactions: int = 0
+    snapshot_rows: int = 0
+    reconnects: int = 0
+    polls: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class Capture(ABC):
+    """A reader of one database's change log (see the package docstring for the protocol)."""
+
+    #: Debezium `source` fields (connector, name, db) for project(..., source=)
+    source: dict[str, str]
+
+    def __init__(self) -> None:
+        self.stats = CaptureStats()
+
+    @abstractmethod
+    def snapshot(self) -> Iterator[CaptureBatch]:
+        """The tables' rows as op r, consistent with where the stream starts; nothing on resume."""
+
+    @abstractmethod
+    def poll(self, timeout: float = 1.0) -> CaptureBatch:
+        """Transactions committed since the last poll (waits up to `timeout`; may be empty)."""
+
+    @abstractmethod
+    def catch_up(self, timeout: float = 60.0) -> Iterator[CaptureBatch]:
+        """Batches until everything committed before the call was returned."""
+
+    @abstractmethod
+    def ack(self, position: dict[str, Any]) -> None:
+        """Everything up to `position` was delivered: checkpoint it, let the database forget."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; unacknowledged changes are re-read by the next capture."""
+
+    def __enter__(self) -> Capture:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def text_to_arrow(values: list[Any] | pa.Array, t: pa.DataType) -> pa.Array:
+    """Values as the database's client rendered them (text or Python objects) → type `t`."""
+    if pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
+        items = values.to_pylist() if isinstance(values, pa.Array) else values
+        objs = [json.loads(v) if isinstance(v, str | bytes) else v for v in items]
+        return pa.array(objs, type=t)
+    if isinstance(values, pa.Array):
+        arr = values
+    else:
+        try:
+            arr = pa.array(values, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return _objects_to_arrow(values, t)
+    if pa.types.is_boolean(t):
+        truth = pc.is_in(pc.utf8_lower(arr), value_set=pa.array(["t", "true", "1"]))
+        return pc.if_else(pc.is_valid(arr), truth, pa.scalar(None, pa.bool_()))
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return arr.cast(t)
+    return pc.cast(arr, t)
+
+
+def _objects_to_arrow(values: list[Any], t: pa.DataType) -> pa.Array:
+    if pa.types.is_timestamp(t):
+        naive = [v.replace(tzinfo=None) if getattr(v, "tzinfo", None) else v for v in values]
+        return pa.array(naive, pa.timestamp("us")).cast(t)
+    if pa.types.is_boolean(t):
+        return pa.array([None if v is None else bool(v) for v in values], t)
+    if pa.types.is_string(t):
+        return pa.array([None if v is None else str(v) for v in values], t)
+    return pa.array(values, type=t)
+
+
+@dataclass
+class ChangeBuilder:
+    """Decoded row changes of one entity, collected column by column, built into a change table."""
+
+    schema: EntitySchema
+    seq: list[int] = field(default_factory=list)
+    txn: list[int] = field(default_factory=list)
+    op: list[str] = field(default_factory=list)
+    times: list[int | str] = field(default_factory=list)  # µs, or text the database rendered
+    before: dict[str, list[Any]] = field(default_factory=dict)
+    after: dict[str, list[Any]] = field(default_factory=dict)
+    has_before: list[bool] = field(default_factory=list)
+    has_after: list[bool] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.schema.row_type]
+        self.before = {n: [] for n in names}
+        self.after = {n: [] for n in names}
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def add(
+        self,
+        seq: int,
+        txn: int,
+        op: str,
+        time: int | str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        self.seq.append(seq)
+        self.txn.append(txn)
+        self.op.append(op)
+        self.times.append(time)
+        for image, cols, flags in (
+            (before, self.before, self.has_before),
+            (after, self.after, self.has_after),
+        ):
+            flags.append(image is not None)
+            if image is None:
+                for values in cols.values():
+                    values.append(None)
+            else:
+                for name, values in cols.items():
+                    values.append(image.get(name))
+
+    def build(self) -> pa.Table:
+        s = self.schema
+        n = len(self.seq)
+        images = []
+        for cols, flags in ((self.before, self.has_before), (self.after, self.has_after)):
+            arrays = [text_to_arrow(cols[f.name], f.type) for f in s.row_type]
+            mask = pa.array([not x for x in flags], pa.bool_())
+            images.append(
+                pa.StructArray.from_arrays(arrays, fields=list(s.row_type), mask=mask)
+                if n
+                else pa.nulls(0, s.row_type)
+            )
+        before, after = images
+        key = pc.coalesce(after.field(s.key), before.field(s.key)) if n else pa.nulls(0, s.key_type)
+        return pa.Table.from_arrays(
+            [
+                pa.array(self.seq, pa.int64()),
+                pa.array(self.txn, pa.int64()),
+                pa.array(self.op, pa.string()),
+                _times(self.times),
+                key.cast(s.key_type),
+                before,
+                after,
+            ],
+            schema=change_schema(s.key_type, s.row_type),
+        )
+
+
+def _times(values: list[int | str]) -> pa.Array:
+    if values and isinstance(values[0], str):
+        return pc.cast(pa.array(values, pa.string()), TIMESTAMP)
+    return pa.array(values, pa.int64()).cast(TIMESTAMP)
+
+
+def snapshot_table(schema: EntitySchema, rows: pa.Table, first_seq: int, time_us: int) -> pa.Table:
+    """Current rows (one column per field, already typed) as op r changes."""
+    n = rows.num_rows
+    after = pa.StructArray.from_arrays(
+        [rows[f.name].combine_chunks().cast(f.type) for f in schema.row_type],
+        fields=list(schema.row_type),
+    )
+    return pa.Table.from_arrays(
+        [
+            pa.array(range(first_seq, first_seq + n), pa.int64()),
+            pa.repeat(pa.scalar(0, pa.int64()), n),
+            pa.repeat(pa.scalar("r"), n),
+            pa.repeat(pa.scalar(time_us, pa.int64()), n).cast(TIMESTAMP),
+            after.field(schema.key).cast(schema.key_type),
+            pa.nulls(n, schema.row_type),
+            after,
+        ],
+        schema=change_schema(schema.key_type, schema.row_type),
+    )
