@@ -231,5 +231,11 @@ def schema(out_file: Path | None) -> None:
         click.echo(text)
 
 
+from headwater.serve.commands import receive, serve  # noqa: E402 - they use the helpers above
+
+main.add_command(serve)
+main.add_command(receive)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from headwater.errors import HeadwaterError
+from headwater.serve.errors import ServeError
 
 
 class ThreadedServer:
@@ -23,9 +23,7 @@ class ThreadedServer:
             self.sock.bind((host, port))
         except OSError as exc:
             self.sock.close()
-            raise HeadwaterError(
-                f"{what}: cannot listen on {host}:{port}: {exc.strerror}"
-            ) from None
+            raise ServeError(f"{what}: cannot listen on {host}:{port}: {exc.strerror}") from None
         self.host = host
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(
@@ -51,7 +49,7 @@ class ThreadedServer:
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise HeadwaterError(f"the server on {self.url} did not start")
+                raise ServeError(f"the server on {self.url} did not start")
             time.sleep(0.01)
         return self
 

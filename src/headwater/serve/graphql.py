@@ -16,7 +16,7 @@ scenario's (no camel-casing), so REST, GraphQL and gRPC say the same words.
 # no `from __future__ import annotations`: strawberry reads these types at run time
 import datetime as dt
 import decimal
-from typing import TYPE_CHECKING, Any, NewType, Optional
+from typing import TYPE_CHECKING, Any, NewType
 
 import numpy as np
 import pyarrow as pa
@@ -108,7 +108,7 @@ class _Builder:
         for e in names:
             self.nodes[e] = type(_camel(e), (), {"__module__": __name__})
         for e in names:
-            ann = {f: Optional[t] for f, t in self.filterable(e).items()}
+            ann = {f: t | None for f, t in self.filterable(e).items()}
             cls = type(f"{_camel(e)}Filter", (), {"__annotations__": ann, **dict.fromkeys(ann)})
             self.filters[e] = strawberry.input(cls, description=f"{e} whose fields equal these")
             edge = self.edges[e] = strawberry.type(
@@ -150,7 +150,7 @@ class _Builder:
         ann: dict[str, Any] = {}
         for f in s.row_type:
             t = _py_type(f.type)
-            ann[f.name] = t if f.name == s.key else Optional[t]
+            ann[f.name] = t if f.name == s.key else t | None
         ann["_created_at"] = dt.datetime
         ann["_updated_at"] = dt.datetime
         cls.__annotations__ = ann
@@ -207,7 +207,7 @@ class _Builder:
             i = snap.find(id)
             return builder._make(entity, np.array([i]), snap)[0] if i >= 0 else None
 
-        resolve.__annotations__ = {"info": strawberry.Info, "id": key_t, "return": Optional[node]}
+        resolve.__annotations__ = {"info": strawberry.Info, "id": key_t, "return": node | None}
         resolve.__name__ = self._singular(entity)
         return resolve
 
@@ -226,7 +226,7 @@ class _Builder:
         resolve.__annotations__ = {
             "root": Any,
             "info": strawberry.Info,
-            "return": Optional[self.nodes[target]],
+            "return": self.nodes[target] | None,
         }
         return resolve
 
@@ -292,10 +292,10 @@ class _Builder:
             "root": Any,
             "info": strawberry.Info,
             "first": int,
-            "after": Optional[str],
-            "where": Optional[self.filters[entity]],
-            "sort": Optional[str],
-            "updated_since": Optional[dt.datetime],
+            "after": str | None,
+            "where": self.filters[entity] | None,
+            "sort": str | None,
+            "updated_since": dt.datetime | None,
             "return": self.connections[entity],
         }
         return resolve

@@ -38,7 +38,7 @@ def _item_schema(api: RestApi, entity: str) -> dict[str, Any]:
         if f.name not in moved:
             required.append(f.name)
     for d in drift:
-        for f, gen in d.add.items():
+        for f in d.add:
             props[f] = encode.nullable(
                 encode.json_schema(api.store.table_schemas[entity].field(f).type)
             )

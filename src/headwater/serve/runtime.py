@@ -21,6 +21,7 @@ from typing import Any
 from headwater.errors import HeadwaterError, MissingExtra, Problem, ScenarioError
 from headwater.scenario.model import Scenario
 from headwater.serve.config import Serve
+from headwater.serve.errors import ServeError
 from headwater.serve.store import LiveStore, StoreSink
 from headwater.world.rates import US
 
@@ -85,7 +86,10 @@ class Serving:
         if port is not None:
             update["port"] = port
         if speed is not None:
-            update["speed"] = Serve.model_validate({"speed": speed}).speed
+            try:
+                update["speed"] = Serve.model_validate({"speed": speed}).speed
+            except ValueError as exc:
+                raise ServeError(f"speed: {exc.errors()[0]['msg']}") from None  # type: ignore[attr-defined]
         if grpc_port is not None:
             update["grpc"] = (config.grpc or _grpc_default()).model_copy(update={"port": grpc_port})
         self.config = config.model_copy(update=update) if update else config

@@ -144,7 +144,7 @@ class LiveStore:
                 new[entity] = self._fold(snap, None, changes.end_us)
         with self.changed:
             self.version += 1
-            for entity, snap in new.items():
+            for snap in new.values():
                 snap.version = self.version
             self.snapshots = {**self.snapshots, **new}
             self.clock_us = changes.end_us
