@@ -46,9 +46,8 @@ from headwater.capture.base import (
 )
 from headwater.capture.checkpoint import Checkpoint
 from headwater.errors import SinkError, SinkUnavailable
-from headwater.sinks._sql import POSTGRES, DbUrl
+from headwater.sinks._sql import POSTGRES, Backoff, DbUrl
 from headwater.sinks.postgres import (
-    Backoff,
     PostgresConfig,
     connect_args,
     explain_connect_error,

@@ -9,13 +9,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
 
@@ -298,3 +303,119 @@ def _mask(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)
     user = netloc[0].split(":", 1)[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+class Backoff:
+    """Waits 0.05 s, doubling up to 2 s, until `limit` has passed since the first failure."""
+
+    def __init__(self, limit: timedelta):
+        self.limit = limit.total_seconds()
+        self.started: float | None = None
+        self.delay = 0.05
+
+    def wait(self) -> bool:
+        """Sleep before the next attempt; False once the time is up."""
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        if now - self.started >= self.limit:
+            return False
+        time.sleep(min(self.delay, self.limit - (now - self.started)))
+        self.delay = min(self.delay * 2, 2.0)
+        return True
+
+
+# -- applying one step's transactions on several connections -----------------------------------
+
+
+@dataclass
+class PlannedTxn:
+    """One world transaction: its id, its row ranges, the connection and phase it runs in."""
+
+    txn: int
+    ranges: list[tuple[str, int, int]]
+    lane: int = 0
+    phase: int = 0
+
+
+class TxnPlanner:
+    """Routes a step's transactions to `lanes` connections without changing what they mean.
+
+    Steps are barriers, and inside a step the world changes every row at most once, so the
+    step's transactions only depend on each other through foreign keys: a transaction goes
+    to the lane of its root key (an order and its items together), and deletes of rows that
+    other rows point to run in a later phase than the deletes of the rows pointing to them.
+    Phases run one after the other; the lanes of a phase run in parallel.
+    """
+
+    def __init__(self, schemas: dict[str, EntitySchema], lanes: int):
+        self.lanes = lanes
+        self.routes = {e: _root_field(s, schemas) for e, s in schemas.items()}
+        self.phase_of = delete_phases(schemas)
+
+    def plan(self, changes: Changes) -> list[list[PlannedTxn]]:
+        """The step's transactions in commit order, grouped by phase (phases in order)."""
+        tables = changes.tables
+        txn_ids = {e: t["txn"].to_numpy() for e, t in tables.items()}
+        lane_of = {e: self._lanes(self.routes[e](t)) for e, t in tables.items()}
+        deletes = {
+            e: pc.equal(t["op"], "d").to_numpy(zero_copy_only=False) for e, t in tables.items()
+        }
+        phases: dict[int, list[PlannedTxn]] = {}
+        for ranges in changes.transactions():
+            entity, start, _ = ranges[0]
+            t = PlannedTxn(int(txn_ids[entity][start]), ranges, int(lane_of[entity][start]))
+            for e, a, b in ranges:
+                if deletes[e][a:b].any():
+                    t.phase = max(t.phase, self.phase_of[e])
+            phases.setdefault(t.phase, []).append(t)
+        return [phases[p] for p in sorted(phases)]
+
+    def _lanes(self, keys: pa.Array) -> np.ndarray:
+        """A stable lane per key (crc32 of its text), the same in every process."""
+        if self.lanes == 1:
+            return np.zeros(len(keys), dtype=np.int64)
+        text = pc.cast(keys, pa.string()).to_pylist()
+        return np.array([zlib.crc32(str(k).encode()) % self.lanes for k in text], dtype=np.int64)
+
+    @staticmethod
+    def by_lane(txns: list[PlannedTxn]) -> dict[int, list[PlannedTxn]]:
+        out: dict[int, list[PlannedTxn]] = {}
+        for t in txns:
+            out.setdefault(t.lane, []).append(t)
+        return out
+
+
+def _root_field(
+    s: EntitySchema, schemas: dict[str, EntitySchema]
+) -> Callable[[pa.Table], pa.Array]:
+    """Per change row, the key a transaction is routed by: the parent's key for children."""
+    parent_fk = next((fk for fk in s.foreign_keys if fk.entity == s.parent), None)
+    name = parent_fk.field if parent_fk is not None and s.parent in schemas else s.key
+
+    def keys(t: pa.Table) -> pa.Array:
+        after, before = t["after"].combine_chunks(), t["before"].combine_chunks()
+        return pc.coalesce(after.field(name), before.field(name))
+
+    return keys
+
+
+def delete_phases(schemas: dict[str, EntitySchema]) -> dict[str, int]:
+    """Phase of a delete per entity: after the deletes of every entity that references it."""
+    referrers: dict[str, set[str]] = {e: set() for e in schemas}
+    for e, s in schemas.items():
+        for fk in s.foreign_keys:
+            if fk.entity in referrers and fk.entity != e:
+                referrers[fk.entity].add(e)
+    phase: dict[str, int] = {}
+
+    def visit(e: str, path: frozenset[str]) -> int:
+        if e in phase:
+            return phase[e]
+        deeper = [visit(r, path | {e}) + 1 for r in referrers[e] if r not in path]
+        phase[e] = max(deeper, default=0)
+        return phase[e]
+
+    for e in schemas:
+        visit(e, frozenset())
+    return phase

@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
-import zlib
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -53,7 +51,16 @@ from pydantic import Field
 
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.scenario.types import Duration
-from headwater.sinks._sql import POSTGRES, DbUrl, Statements, change_params, create_table
+from headwater.sinks._sql import (
+    POSTGRES,
+    Backoff,
+    DbUrl,
+    PlannedTxn,
+    Statements,
+    TxnPlanner,
+    change_params,
+    create_table,
+)
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
@@ -145,26 +152,6 @@ def password_hint(config: PostgresConfig) -> str:
     if config.password_env:
         return f"check the environment variable {config.password_env} (password_env)"
     return "set the password with password_env: PG_PASSWORD or ${PG_PASSWORD} in the URL"
-
-
-class Backoff:
-    """Waits 0.05 s, doubling up to 2 s, until `limit` has passed since the first failure."""
-
-    def __init__(self, limit: timedelta):
-        self.limit = limit.total_seconds()
-        self.started: float | None = None
-        self.delay = 0.05
-
-    def wait(self) -> bool:
-        """Sleep before the next attempt; False once the time is up."""
-        now = time.monotonic()
-        if self.started is None:
-            self.started = now
-        if now - self.started >= self.limit:
-            return False
-        time.sleep(min(self.delay, self.limit - (now - self.started)))
-        self.delay = min(self.delay * 2, 2.0)
-        return True
 
 
 # -- binary COPY, encoded from Arrow columns ---------------------------------------------------
@@ -336,16 +323,6 @@ def copy_buffer(table: pa.Table, pg_types: list[str]) -> bytes:
 
 
 @dataclass
-class _Txn:
-    """One world transaction ready to send: its id and (statement, parameter rows) groups."""
-
-    txn: int
-    groups: list[tuple[str, list[tuple[object, ...]]]]
-    lane: int = 0
-    phase: int = 0
-
-
-@dataclass
 class _Lane:
     """One connection and where it stands."""
 
@@ -434,8 +411,7 @@ class PostgresSink(Sink):
             if len(self.lanes) > 1
             else None
         )
-        self.phase_of = delete_phases(schemas)
-        self.routes = {e: root_field(s, schemas) for e, s in schemas.items()}
+        self.planner = TxnPlanner(schemas, len(self.lanes))
 
     def _prepare(self, conn: Any, schemas: dict[str, EntitySchema]) -> None:
         d, ns = POSTGRES, self.config.db_schema
@@ -567,28 +543,24 @@ class PostgresSink(Sink):
         return int(row[0])
 
     def _apply(self, changes: Changes) -> None:
-        txns = build_transactions(changes, self.stmts, self.routes, self.phase_of, len(self.lanes))
+        params = {e: change_params(self.stmts[e], t) for e, t in changes.tables.items()}
         per_step = self.config.commit == "step"
-        for _phase, group in itertools.groupby(
-            sorted(txns, key=lambda t: t.phase), key=lambda t: t.phase
-        ):
-            work = list(group)
+        for phase in self.planner.plan(changes):
             if self.pool is None:
-                self._run_lane(self.lanes[0], work, per_step)
+                self._run_lane(self.lanes[0], phase, params, per_step)
                 continue
-            by_lane: dict[int, list[_Txn]] = {}
-            for t in work:
-                by_lane.setdefault(t.lane, []).append(t)
             futures = [
-                self.pool.submit(self._run_lane, self.lanes[i], ts, per_step)
-                for i, ts in by_lane.items()
+                self.pool.submit(self._run_lane, self.lanes[i], txns, params, per_step)
+                for i, txns in TxnPlanner.by_lane(phase).items()
             ]
             errors = [f.exception() for f in futures]
             for exc in errors:
                 if exc is not None:
                     raise exc
 
-    def _run_lane(self, lane: _Lane, txns: list[_Txn], per_step: bool) -> None:
+    def _run_lane(
+        self, lane: _Lane, txns: list[PlannedTxn], params: _Params, per_step: bool
+    ) -> None:
         """Send this connection's transactions in order; after a disconnect, resume exactly."""
         with lane.lock:
             pending, check, conflicts = txns, False, 0
@@ -608,9 +580,9 @@ class PostgresSink(Sink):
                         if not pending:
                             break
                     if per_step:
-                        self._send_step(lane, pending)
+                        self._send_step(lane, pending, params)
                     else:
-                        self._send_pipelined(lane, pending)
+                        self._send_pipelined(lane, pending, params)
                     pending = []
                 except self.pg.Error as exc:
                     conn = lane.conn
@@ -623,7 +595,7 @@ class PostgresSink(Sink):
                         raise self._data_error(lane, exc, pending) from None
                     check = True
 
-    def _send_pipelined(self, lane: _Lane, txns: list[_Txn]) -> None:
+    def _send_pipelined(self, lane: _Lane, txns: list[PlannedTxn], params: _Params) -> None:
         conn = lane.conn
         cur = conn.cursor()
         mark = (
@@ -633,21 +605,21 @@ class PostgresSink(Sink):
             with conn.pipeline():
                 for t in txns[start : start + PIPELINE_DEPTH]:
                     cur.execute("BEGIN")
-                    for sql, params in t.groups:
-                        cur.executemany(sql, params)
+                    for sql, rows in statements(t, params):
+                        cur.executemany(sql, rows)
                     cur.execute(mark, (t.txn, self.name, lane.index))
                     cur.execute("COMMIT")
 
-    def _send_step(self, lane: _Lane, txns: list[_Txn]) -> None:
+    def _send_step(self, lane: _Lane, txns: list[PlannedTxn], params: _Params) -> None:
         conn = lane.conn
         with conn.pipeline(), conn.transaction():
             cur = conn.cursor()
             for t in txns:
-                for sql, params in t.groups:
-                    cur.executemany(sql, params)
+                for sql, rows in statements(t, params):
+                    cur.executemany(sql, rows)
             self._mark(cur, lane, txns[-1].txn)
 
-    def _data_error(self, lane: _Lane, exc: BaseException, pending: list[_Txn]) -> SinkError:
+    def _data_error(self, lane: _Lane, exc: BaseException, pending: list[PlannedTxn]) -> SinkError:
         """A statement failed (constraint, type): roll back and say which transaction."""
         conn = lane.conn
         if conn is not None and not conn.closed:
@@ -669,70 +641,14 @@ class PostgresSink(Sink):
         )
 
 
-def build_transactions(
-    changes: Changes,
-    stmts: dict[str, Statements],
-    routes: dict[str, Callable[[pa.Table], pa.Array]],
-    phase_of: dict[str, int],
-    lanes: int,
-) -> list[_Txn]:
-    """The step's world transactions in commit order, each routed to a lane and a phase."""
-    params = {e: change_params(stmts[e], t) for e, t in changes.tables.items()}
-    txn_ids = {e: t["txn"].to_numpy() for e, t in changes.tables.items()}
-    lane_of = {e: route_hashes(routes[e](t), lanes) for e, t in changes.tables.items()}
-    deletes = {e: t["op"].to_numpy(zero_copy_only=False) == "d" for e, t in changes.tables.items()}
-    out: list[_Txn] = []
-    for ranges in changes.transactions():
-        entity, start, _ = ranges[0]
-        t = _Txn(int(txn_ids[entity][start]), [], int(lane_of[entity][start]))
-        for e, a, b in ranges:
-            for sql, group in itertools.groupby(params[e][a:b], key=lambda p: p[0]):
-                t.groups.append((sql, [p for _, p in group]))
-            if deletes[e][a:b].any():
-                t.phase = max(t.phase, phase_of[e])
-        out.append(t)
-    return out
+_Params = dict[str, list[tuple[str, tuple[object, ...]]]]
 
 
-def route_hashes(keys: pa.Array, lanes: int) -> np.ndarray:
-    """A stable lane per key (crc32 of its text), the same in every process."""
-    if lanes == 1:
-        return np.zeros(len(keys), dtype=np.int64)
-    text = pc.cast(keys, pa.string()).to_pylist()
-    return np.array([zlib.crc32(str(k).encode()) % lanes for k in text], dtype=np.int64)
-
-
-def root_field(s: EntitySchema, schemas: dict[str, EntitySchema]) -> Callable[[pa.Table], pa.Array]:
-    """Per change row, the key a transaction is routed by: the parent's key for children."""
-    parent_fk = next((fk for fk in s.foreign_keys if fk.entity == s.parent), None)
-    name = parent_fk.field if parent_fk is not None and s.parent in schemas else s.key
-
-    def keys(t: pa.Table) -> pa.Array:
-        after, before = t["after"].combine_chunks(), t["before"].combine_chunks()
-        return pc.coalesce(after.field(name), before.field(name))
-
-    return keys
-
-
-def delete_phases(schemas: dict[str, EntitySchema]) -> dict[str, int]:
-    """Phase of a delete per entity: after the deletes of every entity that references it."""
-    referrers: dict[str, set[str]] = {e: set() for e in schemas}
-    for e, s in schemas.items():
-        for fk in s.foreign_keys:
-            if fk.entity in referrers and fk.entity != e:
-                referrers[fk.entity].add(e)
-    phase: dict[str, int] = {}
-
-    def visit(e: str, path: frozenset[str]) -> int:
-        if e in phase:
-            return phase[e]
-        deeper = [visit(r, path | {e}) + 1 for r in referrers[e] if r not in path]
-        phase[e] = max(deeper, default=0)
-        return phase[e]
-
-    for e in schemas:
-        visit(e, frozenset())
-    return phase
+def statements(t: PlannedTxn, params: _Params) -> Iterator[tuple[str, list[tuple[object, ...]]]]:
+    """A transaction's statements: runs of the same statement with their parameter rows."""
+    for e, a, b in t.ranges:
+        for sql, group in itertools.groupby(params[e][a:b], key=lambda p: p[0]):
+            yield sql, [p for _, p in group]
 
 
 # -- attaching to an existing schema -----------------------------------------------------------
