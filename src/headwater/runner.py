@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from headwater.errors import HeadwaterError, SinkError
+from headwater.faults.base import FaultContext
+from headwater.faults.pipeline import Delivery, FaultPipeline
 from headwater.scenario.model import Scenario
 from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.world.changes import Changes
@@ -75,8 +77,13 @@ def run(
     out_dir: str | Path | None = None,
     sinks: dict[str, Sink] | None = None,
     on_step: Callable[[Changes, RunReport], None] | None = None,
+    ledger: bool = True,
 ) -> RunReport:
-    """Run the world to the end of its clock, writing every step into every sink."""
+    """Run the world to the end of its clock, writing every step into every sink.
+
+    Each sink's faults act between the world and the sink; with `ledger`, what every sink
+    accepted is appended to <out>/ledger as the run goes (see headwater.ledger).
+    """
     if speed is not None:
         scenario = scenario.model_copy(
             update={"clock": scenario.clock.model_copy(update={"speed": speed})}
@@ -89,8 +96,41 @@ def run(
         scenario.name, world.seed, out, timedelta(microseconds=world.end_us - world.start_us)
     )
     factor = scenario.clock.factor
+    pipes = {
+        name: FaultPipeline(
+            name,
+            sink.config.faults,
+            FaultContext(name, world.seed, sink.schemas(), world.start_us, world.end_us),
+        )
+        for name, sink in sinks.items()
+    }
+    book = None
+    if ledger:
+        from headwater.ledger import LedgerWriter
+
+        book = LedgerWriter.for_run(
+            out / "ledger",
+            scenario=scenario.name,
+            seed=world.seed,
+            start_us=world.start_us,
+            end_us=world.end_us,
+            sinks=sinks,
+            flush_steps=1 if factor is not None else 8,  # paced runs: every step
+        )
+
+    def deliver(name: str, sink: Sink, delivery: Delivery) -> None:
+        try:
+            sink.write(delivery)
+        except HeadwaterError:
+            raise
+        except Exception as exc:  # a driver error the sink did not translate
+            raise SinkError(sink.name, f"{type(exc).__name__}: {exc}") from exc
+        if book is not None:
+            book.record(name, delivery)
+
     wall0 = time.perf_counter()
     opened: list[Sink] = []
+    finished = False
     try:
         for sink in sinks.values():
             sink.open()
@@ -101,24 +141,29 @@ def run(
                 delay = due - (time.perf_counter() - wall0)
                 if delay > 0:
                     time.sleep(delay)
-            for sink in sinks.values():
-                try:
-                    sink.write(changes.only(set(sink.entities)))
-                except HeadwaterError:
-                    raise
-                except Exception as exc:  # a driver error the sink did not translate
-                    raise SinkError(sink.name, f"{type(exc).__name__}: {exc}") from exc
+            for name, sink in sinks.items():
+                for delivery in pipes[name].deliver(changes.only(set(sink.entities))):
+                    deliver(name, sink, delivery)
+            if book is not None:
+                book.tick()
             for entity, ops in changes.counts().items():
                 for op, n in ops.items():
                     report.entities[entity][op] += n
             report.steps += 1
             if on_step is not None:
                 on_step(changes, report)
+        for name, sink in sinks.items():
+            for delivery in pipes[name].drain():  # late beyond the end of the world
+                deliver(name, sink, delivery)
         for sink in sinks.values():
             sink.flush()
+        finished = True
     finally:
         for sink in reversed(opened):
             sink.close()
+        faults = {name: p.summary() for name, p in pipes.items() if not p.clean}
+        if book is not None:
+            book.close(complete=finished, summary={"faults": faults} if faults else None)
         report.wall_seconds = time.perf_counter() - wall0
         for name, sink in sinks.items():
             report.sinks[name] = {
@@ -127,4 +172,6 @@ def run(
                 "bytes": sink.stats.bytes,
                 **sink.stats.extra,
             }
+            if name in faults:
+                report.sinks[name]["faults"] = faults[name]
     return report
