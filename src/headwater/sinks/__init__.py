@@ -15,6 +15,10 @@ SINKS: Registry[type[Sink]] = Registry(
         "webhook": "headwater.sinks.webhook:WebhookSink",
         "postgres": "headwater.sinks.postgres:PostgresSink",
         "kafka": "headwater.sinks.kafka:KafkaSink",
+        "mqtt": "headwater.sinks.mqtt:MqttSink",
+        "rabbitmq": "headwater.sinks.rabbitmq:RabbitMQSink",
+        "nats": "headwater.sinks.nats:NatsSink",
+        "redis_streams": "headwater.sinks.redis_streams:RedisStreamsSink",
     },
 )
 

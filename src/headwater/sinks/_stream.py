@@ -234,8 +234,8 @@ class Backoff:
         self._deadline: float | None = None
         self._next = self.config.backoff.total_seconds()
 
-    def delay(self, exc: BaseException | str) -> float:
-        """The next wait; counts a retry, or raises when the broker has been gone too long."""
+    def check(self, exc: BaseException | str) -> float:
+        """Start the clock on the first failure; raise once it has run for `timeout`."""
         now = time.monotonic()
         if self._deadline is None:
             self._deadline = now + self.config.timeout.total_seconds()
@@ -245,9 +245,14 @@ class Backoff:
                 f"{self.where} unreachable for {self.config.timeout.total_seconds():g} s, "
                 f"giving up: {describe(exc)}",
             ) from (exc if isinstance(exc, BaseException) else None)
+        return self._deadline - now
+
+    def delay(self, exc: BaseException | str) -> float:
+        """The next wait; counts a retry, or raises when the broker has been gone too long."""
+        left = self.check(exc)
         if self.delivery is not None:
             self.delivery.retries += 1
-        wait = min(self._next, self._deadline - now)
+        wait = min(self._next, left)
         self._next = min(self._next * 2, self.config.max_backoff.total_seconds())
         return wait
 
@@ -478,7 +483,7 @@ class StreamSink(Sink):
             values=values,
             keys=self._keys(records, column),
             routes=routes if isinstance(routes, str) else enc.as_str(routes),
-            event_ids=enc.as_str(records.event_ids) if self.config.headers else [],
+            event_ids=enc.as_str(records.event_ids),
             event_times=(
                 enc.as_str(enc.iso_timestamps(records.event_time)) if self.config.headers else []
             ),

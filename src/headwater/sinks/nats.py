@@ -1,0 +1,283 @@
+"""NATS JetStream: acknowledged publishes on subjects built from fields (`orders.{country}`).
+
+The sink creates the JetStream stream when missing (named by `stream`, default the sink's
+name) with one subject pattern per entity (`orders.*` for `orders.{country}`), or adds
+those patterns to an existing stream. Every message carries `Nats-Msg-Id` (the event id),
+so within `duplicate_window` the server stores a message once however often it is sent;
+other headers: event_time, schema_version, content-type, key.
+
+Publishing is asynchronous with up to `max_in_flight` messages awaiting their
+acknowledgement. A message not acknowledged within `ack_timeout` (the server restarted,
+the connection dropped) is sent again with the same id; the server's de-duplication makes
+that safe, and the duplicates it dropped are counted. The client reconnects by itself;
+the sink gives up after `retry.timeout` without progress. A resent message may arrive
+after later messages of the same subject (ordering holds while nothing fails).
+
+nats-py is an asyncio client; the sink runs it on a private event loop thread, since the
+runner is synchronous.
+
+```yaml
+sinks:
+  bus:
+    kind: nats
+    url: nats://127.0.0.1:4222
+    entities: [orders]
+    subject: orders.{country}
+    stream: ORDERS
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from datetime import timedelta
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from headwater.errors import SinkError
+from headwater.scenario.types import Duration
+from headwater.sinks._stream import (
+    SCHEMA_VERSION,
+    AsyncLoop,
+    Batch,
+    StreamConfig,
+    StreamSink,
+    address,
+    describe,
+    require,
+)
+
+log = logging.getLogger(__name__)
+
+# A message waiting to be (re)sent: subject, payload, headers.
+Message = tuple[str, bytes, dict[str, str]]
+
+
+class NatsConfig(StreamConfig):
+    kind: Literal["nats"] = "nats"
+    url: str = Field("nats://localhost:4222", description="server URL(s), comma-separated")
+    subject: str = Field(
+        "{entity}", description="subject; a template over fields, e.g. 'orders.{country}'"
+    )
+    stream: str | None = Field(None, description="JetStream stream name; default: the sink's name")
+    storage: Literal["file", "memory"] = Field("file", description="where the stream keeps data")
+    replicas: int = Field(1, ge=1, description="replicas of a stream the sink creates")
+    duplicate_window: Duration = Field(
+        timedelta(minutes=2), description="how long the server remembers message ids"
+    )
+    max_age: Duration | None = Field(None, description="retention of a stream the sink creates")
+    ack_timeout: Duration = Field(
+        timedelta(seconds=5), description="send a message again when unacknowledged this long"
+    )
+    max_in_flight: int = Field(
+        2000, ge=1, description="messages published but not yet acknowledged"
+    )
+
+    route_option: ClassVar[str] = "subject"
+
+
+def _stream_name(name: str) -> str:
+    """JetStream names may not hold '.', '*', '>', whitespace or path separators."""
+    return "".join("_" if c in ".*>/\\ \t" else c for c in name).upper()
+
+
+class NatsSink(StreamSink):
+    """Publishes one JetStream message per record (nats-py, on a private asyncio loop)."""
+
+    kind = "nats"
+    Config = NatsConfig
+    capabilities = StreamSink.capabilities | {"deduplication"}
+    config: NatsConfig
+
+    # -- connection ------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        self._nats = require("nats", "nats", f"sink '{self.name}' (kind: nats)")
+        c = self.config
+        self.servers = [s.strip() for s in c.url.split(",") if s.strip()]
+        self.where = f"NATS at {', '.join(address(s) for s in self.servers)}"
+        self.backoff.where = self.where
+        self.stream_name = c.stream or _stream_name(self.name)
+        self._last_error: str | None = None
+        self._inflight: dict[asyncio.Future[Any], tuple[Message, float]] = {}
+        self._retry: deque[Message] = deque()
+        self._failure: BaseException | str | None = None
+        self.loop = AsyncLoop(self.name)
+        timeout = c.connect_timeout.total_seconds()
+        try:
+            self.loop.run(asyncio.wait_for(self._connect(), timeout), timeout + 5)
+        except (TimeoutError, OSError, self._nats.errors.Error) as exc:
+            self.loop.close(self._close)
+            raise self.unavailable(self._last_error or exc) from exc
+        except BaseException:
+            self.loop.close(self._close)
+            raise
+
+    async def _connect(self) -> None:
+        c = self.config
+
+        async def on_error(exc: Exception) -> None:
+            self._last_error = describe(exc)
+            log.debug("%s: %s", self.where, exc)
+
+        self.nc = await self._nats.connect(
+            servers=self.servers,
+            name=f"headwater-{self.name}",
+            connect_timeout=c.connect_timeout.total_seconds(),
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=c.retry.backoff.total_seconds(),
+            error_cb=on_error,
+        )
+        self.js = self.nc.jetstream(publish_async_max_pending=c.max_in_flight)
+        await self._ensure_stream()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def _ensure_stream(self) -> None:
+        c = self.config
+        errors = self._nats.js.errors
+        wanted = list(dict.fromkeys(self.route.wildcard("*", e) for e in self.entities))
+        try:
+            info = await self.js.stream_info(self.stream_name)
+        except errors.NotFoundError:
+            info = None
+        try:
+            if info is None:
+                await self.js.add_stream(
+                    name=self.stream_name,
+                    subjects=wanted,
+                    storage=c.storage,
+                    num_replicas=c.replicas,
+                    duplicate_window=c.duplicate_window.total_seconds(),
+                    max_age=c.max_age.total_seconds() if c.max_age else None,
+                )
+                return
+            have = list(info.config.subjects or [])
+            missing = [s for s in wanted if s not in have]
+            if missing:
+                await self.js.update_stream(info.config.evolve(subjects=have + missing))
+        except errors.APIError as exc:
+            raise SinkError(
+                self.name,
+                f"cannot set up JetStream stream '{self.stream_name}' with subjects "
+                f"{', '.join(wanted)} on {self.where}: {exc.description or exc}",
+            ) from exc
+
+    def disconnect(self) -> None:
+        loop = getattr(self, "loop", None)
+        if loop is not None:
+            loop.close(self._close)
+
+    async def _close(self) -> None:
+        sweeper = getattr(self, "_sweeper", None)
+        if sweeper is not None:
+            sweeper.cancel()
+        nc = getattr(self, "nc", None)
+        if nc is not None and not nc.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.close(), 5)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(self, batch: Batch) -> None:
+        self.loop.run(self._publish_batch(self._messages(batch)))
+
+    def _messages(self, batch: Batch) -> list[Message]:
+        routes = batch.route_list()
+        ids = batch.event_ids
+        if not self.config.headers:
+            return [
+                (s, v, {"Nats-Msg-Id": i})
+                for s, v, i in zip(routes, batch.values, ids, strict=True)
+            ]
+        ct, keys, times = batch.content_type, batch.keys, batch.event_times
+        return [
+            (routes[n], batch.values[n], {"Nats-Msg-Id": ids[n], "event_time": times[n],
+             "schema_version": SCHEMA_VERSION, "content-type": ct,
+             "key": (keys[n] or b"").decode()})
+            for n in range(len(batch))
+        ]  # fmt: skip
+
+    async def _publish_batch(self, messages: list[Message]) -> None:
+        for message in messages:
+            await self._resend_failed()
+            await self._publish(message)
+        self._raise_failure()
+
+    async def _publish(self, message: Message) -> None:
+        subject, payload, headers = message
+        while True:
+            try:
+                future = await self.js.publish_async(subject, payload, headers=headers)
+            except (self._nats.errors.Error, OSError) as exc:
+                # Disconnected with a full reconnect buffer, or closed: wait and try again.
+                await self.backoff.async_wait(exc)
+                continue
+            self._inflight[future] = (message, time.monotonic())
+            future.add_done_callback(self._done)
+            return
+
+    def _done(self, future: asyncio.Future[Any]) -> None:
+        message, _ = self._inflight.pop(future, (None, 0.0))
+        if message is None:
+            return
+        if future.cancelled():  # not acknowledged in time (see _sweep)
+            self._retry.append(message)
+            return
+        exc = future.exception()
+        if exc is not None:
+            if isinstance(exc, self._nats.js.errors.BadRequestError):
+                self._failure = exc  # the message itself was refused: sending again won't help
+            else:  # no responders while JetStream restarts, a server error: send again
+                self._last_error = describe(exc)
+                self._retry.append(message)
+            return
+        self.backoff.reset()
+        if future.result().duplicate:
+            self.delivery.duplicates += 1
+        self.delivery.ack(message[0])
+
+    async def _sweep(self) -> None:
+        """Gives up on acknowledgements older than ack_timeout; their messages go again."""
+        timeout = self.config.ack_timeout.total_seconds()
+        while True:
+            await asyncio.sleep(min(timeout / 4, 1.0))
+            now = time.monotonic()
+            stale = [f for f, (_, sent) in self._inflight.items() if now - sent > timeout]
+            for future in stale:
+                future.cancel()
+
+    async def _resend_failed(self) -> None:
+        if not self._retry:
+            return
+        await self.backoff.async_wait(self._last_error or "messages not acknowledged")
+        while self._retry:
+            message = self._retry.popleft()
+            self.delivery.resent += 1
+            await self._publish(message)
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise SinkError(self.name, f"{self.where} refused a message: {describe(self._failure)}")
+
+    def drain(self) -> None:
+        self.loop.run(self._drain())
+
+    async def _drain(self) -> None:
+        self.backoff.reset()
+        last = self.delivery.acknowledged
+        while self._inflight or self._retry:
+            self._raise_failure()
+            await self._resend_failed()
+            await asyncio.sleep(0.01)
+            if self.delivery.acknowledged != last:
+                last = self.delivery.acknowledged
+                self.backoff.reset()
+            else:
+                self.backoff.check(self._last_error or "waiting for acknowledgements")
+        self._raise_failure()
