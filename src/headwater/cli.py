@@ -113,15 +113,12 @@ class _progress:
         return self.update
 
     def update(self, changes: Any, report: Any) -> None:
-        import time
+        from datetime import UTC, datetime
 
         from headwater.world.rates import US
 
-        done = (changes.end_us - changes.start_us) / US
-        del done
-        self.live.update(
-            f"step {report.steps}  simulated {changes.end_us // US}  events {report.events:,}  ({time.strftime('%X')})"
-        )
+        now = datetime.fromtimestamp(changes.end_us / US, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        self.live.update(f"simulated {now}  step {report.steps}  {report.events:,} events")
 
     def __exit__(self, *exc: object) -> None:
         if not self.quiet:

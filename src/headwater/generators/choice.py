@@ -51,7 +51,10 @@ class Choice(FieldGen):
 
     def generate(self, ctx: GenContext) -> pa.Array:
         pool = pa.array(self.values(), type=self.arrow_type(None))  # type: ignore[arg-type]
-        idx = ctx.rng.choice(len(pool), size=ctx.n, p=self.probabilities())
+        cumulative = np.cumsum(self.probabilities())
+        idx = np.minimum(
+            np.searchsorted(cumulative, ctx.rng.random(ctx.n), side="right"), len(pool) - 1
+        )
         return pool.take(pa.array(idx))
 
 

@@ -60,6 +60,8 @@ _POOLED = {
     "hostname",
 }
 KINDS = sorted(_COMPOSED | _POOLED)
+# 60% of addresses carry no number, the rest 0..99, as people pick them
+_DIGITS = pa.array([""] * 150 + [str(i) for i in range(100)])
 
 
 @lru_cache(maxsize=256)
@@ -149,17 +151,19 @@ class Fake(FieldGen):
         if kind == "name":
             return self._full_names(ctx)
         if kind in ("email", "user_name"):
+            sep = "_" if kind == "user_name" else "."
             if self.name_field:
-                local = slugify(ctx.columns[self.name_field])
+                local: list[pa.Array | str] = [
+                    pc.replace_substring(slugify(ctx.columns[self.name_field]), ".", sep)
+                ]
             else:
-                local = pc.binary_join_element_wise(*self._name_parts(ctx, slugify), ".")
-            suffix = rng.integers(0, 100, n)
-            digits = pc.if_else(pa.array(suffix < 60), "", pa.array(suffix).cast(pa.string()))
-            local = pc.binary_join_element_wise(local, digits, "")
+                first, last = self._name_parts(ctx, slugify)
+                local = [first, sep, last]
+            digits = _DIGITS.take(pa.array(rng.integers(0, len(_DIGITS), n)))
             if kind == "user_name":
-                return pc.replace_substring(local, ".", "_")
+                return pc.binary_join_element_wise(*local, digits, "")
             domains = take_pool(self._pool("free_email_domain", ctx), rng, n)
-            return pc.binary_join_element_wise(local, domains, "@")
+            return pc.binary_join_element_wise(*local, digits, "@", domains, "")
         if kind == "address":
             street = take_pool(self._pool("street_address", ctx), rng, n)
             code = take_pool(self._pool("postcode", ctx), rng, n)

@@ -21,7 +21,7 @@ from headwater.world.engine import to_us
 from headwater.world.rates import US, peak_rate
 from headwater.world.schema import world_schemas
 
-CHUNK = 1 << 18
+CHUNK = 1 << 16  # rows per random-stream chunk: fixed, so any slice of the output is stable
 
 
 class StaticKeys:
@@ -76,9 +76,9 @@ def sample_chunks(
     pos = start
     while pos < start + n:
         chunk = pos // CHUNK
-        lo, hi = chunk * CHUNK, min((chunk + 1) * CHUNK, start + n)
-        first = max(pos, lo)
-        m = hi - lo
+        lo, hi = chunk * CHUNK, (chunk + 1) * CHUNK
+        first, last = max(pos, lo), min(hi, start + n)
+        m = CHUNK
         # increasing event times at the entity's arrival rate, as if rows kept arriving
         times = t0 + np.arange(lo, hi, dtype=np.int64) * gap
         event_time = pa.array(times, pa.int64()).cast(TIMESTAMP)
@@ -101,13 +101,30 @@ def sample_chunks(
             cols["valid_from"] = event_time
             cols["valid_to"] = pa.nulls(m, TIMESTAMP)
         table = pa.Table.from_arrays([cols[f.name] for f in schema.row_type], schema=schema.schema)
-        yield table.slice(first - lo, hi - first)
-        pos = hi
+        yield table.slice(first - lo, last - first)
+        pos = last
 
 
-def sample(scenario: Scenario, entity: str, n: int, *, seed: int | None = None) -> pa.Table:
-    """n rows of one entity as a single Arrow table (`.to_pandas()`, `polars.from_arrow`)."""
-    parts = list(sample_chunks(scenario, entity, n, seed=seed))
+def _chunk(args: tuple[Scenario, str, int, int | None, int]) -> pa.Table:
+    scenario, entity, n, seed, start = args
+    return pa.concat_tables(list(sample_chunks(scenario, entity, n, seed=seed, start=start)))
+
+
+def sample(
+    scenario: Scenario, entity: str, n: int, *, seed: int | None = None, workers: int = 1
+) -> pa.Table:
+    """n rows of one entity as a single Arrow table (`.to_pandas()`, `polars.from_arrow`).
+
+    With workers > 1, chunks are generated in parallel processes; the rows are identical.
+    """
+    if workers > 1 and n > CHUNK:
+        from concurrent.futures import ProcessPoolExecutor
+
+        jobs = [(scenario, entity, min(CHUNK, n - s), seed, s) for s in range(0, n, CHUNK)]
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(_chunk, jobs))
+    else:
+        parts = list(sample_chunks(scenario, entity, n, seed=seed))
     return (
         pa.concat_tables(parts) if parts else world_schemas(scenario)[entity].schema.empty_table()
     )
