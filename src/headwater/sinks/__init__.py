@@ -12,6 +12,7 @@ SINKS: Registry[type[Sink]] = Registry(
         "sqlite": "headwater.sinks.sqlite:SqliteSink",
         "files": "headwater.sinks.files.sink:FilesSink",
         "cdc": "headwater.sinks.cdc:CdcSink",
+        "mysql": "headwater.sinks.mysql:MysqlSink",
         "webhook": "headwater.sinks.webhook:WebhookSink",
         "postgres": "headwater.sinks.postgres:PostgresSink",
         "kafka": "headwater.sinks.kafka:KafkaSink",
