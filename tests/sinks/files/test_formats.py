@@ -294,18 +294,37 @@ def test_csv_quoting_styles_round_trip_through_python_csv(quoting: str, quote_ch
 
 
 @pytest.mark.parametrize("quoting", ["minimal", "all", "nonnumeric", "none"])
+@pytest.mark.parametrize("specials", [True, False])
 def test_csv_pyarrow_path_and_vectorized_path_write_identical_bytes(
-    quoting: str, monkeypatch: pytest.MonkeyPatch
+    quoting: str, specials: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from headwater.sinks.files.formats.csv import CsvWriter
 
-    table = TABLE.filter(
-        pc.invert(pc.fill_null(pc.match_substring_regex(TABLE["name"], '[,"\r\n]|^$'), False))
-    )
-    native, _ = write("csv", table, {"quoting": quoting})
-    monkeypatch.setattr(CsvWriter, "__init__", _force_vectorized(CsvWriter.__init__))
-    vectorized, _ = write("csv", table, {"quoting": quoting})
-    assert native == vectorized
+    needs_quotes = pc.fill_null(pc.match_substring_regex(TABLE["name"], '[,"\r\n]|^$'), False)
+    table = TABLE if specials else TABLE.filter(pc.invert(needs_quotes))
+    if specials:  # values that look like the placeholders used on the pyarrow path
+        table = pa.concat_tables(
+            [table, table.slice(0, 1).set_column(4, "name", pa.array(["\ue000,"]))]
+        )
+    if quoting == "none" and specials:
+        return
+    variants = [{"quoting": quoting}, {"quoting": quoting, "delimiter": "\t", "null": "NA"}]
+    for options in variants[:1] if quoting == "none" else variants:
+        native, _ = write("csv", table, options)
+        with monkeypatch.context() as m:
+            m.setattr(CsvWriter, "__init__", _force_vectorized(CsvWriter.__init__))
+            vectorized, _ = write("csv", table, options)
+        assert native == vectorized
+        if specials:
+            rows = list(
+                py_csv.reader(
+                    io.StringIO(native.decode(), newline=""),
+                    delimiter=options.get("delimiter", ","),
+                )
+            )
+            null = options.get("null", "")
+            names = table["name"].to_pylist()
+            assert [r[4] for r in rows[1:]] == [null if v is None else v for v in names]
 
 
 def _force_vectorized(init: Any) -> Any:

@@ -43,6 +43,10 @@ BOM = b"\xef\xbb\xbf"
 # Characters that numbers, booleans, dates and timestamps can print; a delimiter or quote
 # among them means non-text columns could need quoting too.
 _LEXICAL = set("0123456789+-.:eEinfatrulsTZ ")
+# Private-use characters standing in for quote, delimiter, LF and CR inside values we
+# quote ourselves before pyarrow writes them (chunks holding any are encoded otherwise).
+_PLACEHOLDER = {"q": "\ue000", "d": "\ue001", "n": "\ue002", "r": "\ue003"}
+_PLACEHOLDER_PREFIX = ["\ue000".encode()[:2]]
 # Rows pyarrow.csv converts per internal step; its default of 1024 is measurably slower.
 CHUNK_BATCH = 16_384
 
@@ -118,10 +122,17 @@ class CsvWriter(FormatWriter):
         o: CsvOptions = self.options
         self._started = False
         self._special = "[" + "".join(_re2_char(c) for c in o.delimiter + o.quote_char) + r"\r\n]"
+        self._special_bytes = [c.encode() for c in (o.delimiter, o.quote_char, "\r", "\n")]
         self._lexical_clash = bool({o.delimiter, o.quote_char} & _LEXICAL)
-        # pyarrow.csv always quotes with '"' and cannot tell which numbers need quoting.
+        # pyarrow.csv quotes only with '"' (and refuses it unquoted), and cannot tell which
+        # numbers would need quoting.
         self._native = o.quote_char == '"' and not self._lexical_clash
         self._doubled = o.quote_char * 2
+        # What the placeholders stand for, in the bytes pyarrow wrote.
+        self._restore = [
+            (_PLACEHOLDER[k].encode(), real.encode())
+            for k, real in (("q", o.quote_char), ("d", o.delimiter), ("n", "\n"), ("r", "\r"))
+        ]
         self._write_options = {
             style: pa_csv.WriteOptions(
                 include_header=False,
@@ -169,24 +180,65 @@ class CsvWriter(FormatWriter):
             return o.quote_char + name.replace(o.quote_char, self._doubled) + o.quote_char
         return name
 
-    def _encode(self, chunk: pa.RecordBatch) -> pa.Buffer:
+    def _encode(self, chunk: pa.RecordBatch) -> pa.Buffer | bytes:
         o: CsvOptions = self.options
         names = chunk.schema.names
         columns = chunk.columns
-        if self._native:
-            texts = [self._prepare(col) for col in columns]
-            masks = (
-                self._quote_masks(names, columns, texts) if o.quoting in ("minimal", "none") else []
-            )
-            if all(m is None for m in masks):
-                style = {"all": "all_valid", "nonnumeric": "needed"}.get(o.quoting, "none")
-                out = pa.BufferOutputStream()
-                pa_csv.write_csv(
-                    pa.RecordBatch.from_arrays(texts, names), out, self._write_options[style]
-                )
-                return out.getvalue()
+        if not self._native:
+            return self._encode_vectorized(names, columns, columns, None)
+        texts = [self._prepare(col) for col in columns]
+        masks = self._quote_masks(names, columns, texts) if o.quoting in ("minimal", "none") else []
+        style = {"all": "all_valid", "nonnumeric": "needed"}.get(o.quoting, "none")
+        if all(m is None for m in masks):
+            return self._pyarrow_csv(names, texts, style)
+        if any(self._holds(text, _PLACEHOLDER_PREFIX) for text in texts if text.type == STRING):
             return self._encode_vectorized(names, columns, texts, masks)
-        return self._encode_vectorized(names, columns, columns, None)
+        # `minimal` with values to quote: quote them ourselves, with placeholders for the
+        # quotes, delimiters and line breaks that pyarrow's quoting "none" refuses, and
+        # put the real characters back in the bytes it writes.
+        used: set[int] = set()
+        for i, mask in enumerate(masks):
+            if mask is not None:
+                texts[i] = pc.replace_with_mask(
+                    texts[i], mask, self._placeheld(pc.filter(texts[i], mask), used)
+                )
+        data = self._pyarrow_csv(names, texts, "none").to_pybytes()
+        for k in sorted(used):
+            placeholder, real = self._restore[k]
+            data = data.replace(placeholder, real)
+        return data
+
+    def _pyarrow_csv(self, names: list[str], texts: list[pa.Array], style: str) -> pa.Buffer:
+        out = pa.BufferOutputStream()
+        batch = pa.RecordBatch.from_arrays(texts, names)
+        pa_csv.write_csv(batch, out, self._write_options[style])
+        return out.getvalue()
+
+    def _placeheld(self, values: pa.Array, used: set[int]) -> pa.Array:
+        """Quoted values (few) spelled with placeholders instead of structural characters."""
+        o: CsvOptions = self.options
+        q = _PLACEHOLDER["q"]
+        used.add(0)
+        values = pc.replace_substring(values, o.quote_char, q + q)
+        for k, (key, real) in enumerate((("d", o.delimiter), ("n", "\n"), ("r", "\r")), 1):
+            if any_true(pc.match_substring(values, real)):
+                values = pc.replace_substring(values, real, _PLACEHOLDER[key])
+                used.add(k)
+        return pc.binary_join_element_wise(q, values, q, "")
+
+    @staticmethod
+    def _holds(text: pa.Array, needles: list[bytes]) -> bool:
+        """Whether any value's bytes contain a needle: one memchr-speed scan, no regex."""
+        _, _, data = text.buffers()
+        if data is None or len(text) == 0:
+            return False
+        raw = data_buffer(text).to_pybytes()
+        return any(needle in raw for needle in needles)
+
+    @staticmethod
+    def _has_empty(text: pa.Array) -> bool:
+        lengths = pc.binary_length(text)
+        return bool(pc.any(pc.equal(lengths, 0)).as_py())
 
     def _prepare(self, col: pa.Array) -> pa.Array:
         """Columns as pyarrow.csv should see them: text where our lexical form differs."""
@@ -215,6 +267,11 @@ class CsvWriter(FormatWriter):
                 masks.append(None)
                 continue
             text = text if text.type == STRING else to_text(col)
+            if not self._holds(text, self._special_bytes) and (
+                "^$" not in pattern or not self._has_empty(text)
+            ):
+                masks.append(None)
+                continue
             mask = pc.fill_null(pc.match_substring_regex(text, pattern), False)
             if not any_true(mask):
                 masks.append(None)
