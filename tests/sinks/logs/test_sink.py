@@ -1,0 +1,88 @@
+"""The logs sink end to end: the world's events become parseable access, JSON and syslog lines."""
+
+import json
+import re
+from datetime import datetime
+
+import pytest
+
+from headwater.runner import run
+from headwater.scenario.load import loads
+
+SCENARIO = """
+name: web
+seed: 3
+clock: {start: 2026-01-01T00:00:00Z, duration: 2h}
+entities:
+  page_views:
+    write: insert_only
+    arrivals: 5/s
+    fields:
+      view_id: {seq: {}}
+      url: {fake: uri_path}
+      user_agent: {fake: user_agent}
+      ip: {fake: ipv4}
+      status: {choice: {200: 97, 404: 2.5, 500: 0.5}}
+      latency_ms: {lognormal: {mu: 3, sigma: 1}, round: 1}
+sinks:
+  access: {kind: logs, format: combined, path: access, rotate: {every: 1h},
+           incidents: [{at: 2026-01-01T01:00:00Z, length: 10m, error_rate: 0.5}]}
+  app: {kind: logs, format: json, path: app, message: "GET {url} -> {status} in {latency_ms}ms", min_level: WARN}
+  sys: {kind: logs, format: rfc5424, path: sys}
+"""
+COMBINED = re.compile(
+    r'^(\S+) (\S+) (\S+) \[([^\]]+)\] "(\S+) (\S+) (\S+)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)"$'
+)
+RFC5424 = re.compile(r"^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|\[.*\]) ?(.*)$")
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("logs")
+    run(loads(SCENARIO), out_dir=folder)
+    return folder
+
+
+def lines(folder):
+    return [line for p in sorted(folder.iterdir()) for line in p.read_text().splitlines()]
+
+
+def test_access_lines_parse_and_rotate_hourly(out):
+    files = sorted(p.name for p in (out / "access").iterdir())
+    assert files == ["page_views-20260101T000000.log", "page_views.log"]
+    parsed = [COMBINED.match(line) for line in lines(out / "access")]
+    assert parsed and all(parsed)
+    assert all(m.group(6).startswith("/") for m in parsed)
+    assert pytest.approx(len(parsed), rel=0.05) == 5 * 7200
+
+
+def test_incident_window_raises_the_error_share(out):
+    inside, outside = [], []
+    for line in lines(out / "access"):
+        m = COMBINED.match(line)
+        t = datetime.strptime(m.group(4), "%d/%b/%Y:%H:%M:%S %z")
+        (inside if t.hour == 1 and t.minute < 10 else outside).append(int(m.group(8)) >= 500)
+    assert sum(inside) / len(inside) > 0.4
+    assert sum(outside) / len(outside) < 0.02
+
+
+def test_json_lines_are_valid_and_filtered_by_level(out):
+    records = [json.loads(line) for line in lines(out / "app")]
+    assert records and {r["level"] for r in records} <= {"WARN", "ERROR"}
+    errors = [r for r in records if r["level"] == "ERROR"]
+    assert errors and all("stack_trace" in r for r in errors)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", r["trace_id"]) for r in records)
+    assert all(" -> 404 " in r["message"] for r in records if r["level"] == "WARN")
+
+
+def test_syslog_lines_parse_as_rfc5424(out):
+    parsed = [RFC5424.match(line) for line in lines(out / "sys")]
+    assert parsed and all(parsed)
+    assert {m.group(1) for m in parsed} <= {"11", "12", "14"}
+
+
+def test_bad_log_config_is_a_scenario_error():
+    from headwater.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match="sinks.access.format"):
+        loads(SCENARIO.replace("format: combined", "format: apache"))
