@@ -84,5 +84,5 @@ def test_syslog_lines_parse_as_rfc5424(out):
 def test_bad_log_config_is_a_scenario_error():
     from headwater.errors import ScenarioError
 
-    with pytest.raises(ScenarioError, match="sinks.access.format"):
+    with pytest.raises(ScenarioError, match=r"sinks\.access\.format"):
         loads(SCENARIO.replace("format: combined", "format: apache"))
