@@ -1,0 +1,86 @@
+"""verify: compare what a pipeline landed (the target) with what headwater delivered (the ledger).
+
+    report = verify("out/shop/ledger", "landing.duckdb", sink="changes")
+    report.ok            # False when a row is missing, unexpected, duplicated or wrong
+    report.as_dict()     # the JSON report
+
+Per entity it reports rows expected vs found, missing and unexpected keys, duplicates,
+rows whose final state differs (field by field, and whether an older version landed),
+values of the wrong type, late data past a watermark, and freshness percentiles when the
+target has a processing-time column. See compare.py for the rules and targets.py for the
+kinds of target.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from headwater.errors import MissingExtra, VerifyError
+from headwater.ledger.reader import LedgerReader
+from headwater.verify.compare import EntityCheck, EntityResult, Options
+from headwater.verify.report import VerifyReport
+from headwater.verify.targets import Target, open_target
+
+
+def verify(
+    ledger: str | Path,
+    target: str | Path,
+    *,
+    sink: str | None = None,
+    entities: list[str] | None = None,
+    tables: dict[str, str] | None = None,
+    watermark_s: float | None = None,
+    processing_time: str | None = None,
+    deleted_column: str | None = None,
+    samples: int = 5,
+) -> VerifyReport:
+    """Check a landing against a run's ledger; raises VerifyError for unusable input."""
+    try:
+        import duckdb
+    except ImportError:
+        raise MissingExtra("verify", "verify", "duckdb") from None
+    book = LedgerReader(ledger)
+    info = book.sink(sink)
+    chosen = entities or list(info.entities)
+    for e in chosen:
+        if e not in info.entities:
+            from headwater._plugins import suggest
+
+            raise VerifyError(
+                f"--entity: sink '{info.name}' has no entity '{e}'{suggest(e, info.entities)}"
+            )
+    tables = dict(tables or {})
+    for e in tables:
+        if e not in info.entities:
+            from headwater._plugins import suggest
+
+            raise VerifyError(f"--table: unknown entity '{e}'{suggest(e, info.entities)}")
+    tgt: Target = open_target(str(target))
+    options = Options(watermark_s, processing_time, deleted_column, samples)
+    report = VerifyReport(str(book.root), info.name, tgt.describe(), book.complete)
+    if not book.complete:
+        report.notes.append(
+            "the ledger is incomplete (the run did not finish): expectations cover what was "
+            "delivered up to its last flush"
+        )
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'").fetchall()
+        for e in chosen:
+            check = EntityCheck(
+                con, book, info.name, info.entities[e], tgt, tables.get(e, e), options
+            )
+            try:
+                report.entities.append(check.run())
+            except VerifyError:
+                raise
+            except duckdb.Error as exc:
+                result = EntityResult(e, tables.get(e, e), error=f"cannot compare: {exc}")
+                report.entities.append(result)
+        tgt.close(con)
+    finally:
+        con.close()
+    return report
+
+
+__all__ = ["VerifyReport", "verify"]
