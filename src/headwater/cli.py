@@ -138,16 +138,40 @@ def _print_report(report: Any) -> None:
     for name, info in report.sinks.items():
         total = sum(sum(ops.values()) for ops in info["counts"].values())
         detail = ", ".join(
-            f"{k}={v}" for k, v in info.items() if k not in ("kind", "counts", "bytes")
+            f"{k}={v}" for k, v in info.items() if k not in ("kind", "counts", "bytes", "faults")
         )
         s.add_row(
             name, info["kind"], f"{total:,}", f"{info['bytes']:,}" if info["bytes"] else "-", detail
         )
     out.print(s)
+    _print_faults(report)
     out.print(
         f"simulated {format_duration(report.simulated)} in {report.wall_seconds:.2f}s wall "
         f"({report.events:,} events, {report.events_per_second:,.0f} events/s) → {report.out_dir}"
     )
+
+
+def _print_faults(report: Any) -> None:
+    """One row per fault a sink applied, with what it did (from faults' summaries)."""
+    rows = [
+        (name, fault, summary)
+        for name, info in report.sinks.items()
+        for fault, summary in info.get("faults", {}).items()
+        if fault != "delivered"
+    ]
+    if not rows:
+        return
+    t = Table(title="faults")
+    for col in ("sink", "fault", "what happened"):
+        t.add_column(col)
+    for name, fault, summary in rows:
+        text = (
+            ", ".join(f"{k}={v}" for k, v in summary.items())
+            if isinstance(summary, dict)
+            else str(summary)
+        )
+        t.add_row(name, fault, text)
+    out.print(t)
 
 
 @main.command()
@@ -226,6 +250,84 @@ def schema(out_file: Path | None) -> None:
         out_file.write_text(text + "\n", encoding="utf-8")
     else:
         click.echo(text)
+
+
+@main.command()
+@click.option(
+    "--ledger",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The run's ledger folder (<out>/ledger).",
+)
+@click.option(
+    "--target",
+    required=True,
+    help="Where the pipeline landed: a DuckDB/SQLite file, a Parquet/CSV/JSONL folder "
+    "(parquet:PATH…), or postgresql://…",
+)
+@click.option("--sink", help="Which sink's deliveries to expect (needed when the run had several).")
+@click.option("--entity", "-e", "entities", multiple=True, help="Only these entities (repeatable).")
+@click.option(
+    "--table",
+    "tables",
+    multiple=True,
+    help="ENTITY=TABLE when a table (or file group) is not named after its entity.",
+)
+@click.option(
+    "--watermark",
+    callback=_duration,
+    help="Allowed lateness, e.g. 5m: report events delivered later than that.",
+)
+@click.option(
+    "--processing-time",
+    help="Target column holding when the pipeline landed a row (default: _processed_at, "
+    "processed_at, _loaded_at or loaded_at if present).",
+)
+@click.option(
+    "--deleted-column",
+    help="Target column marking soft-deleted rows (default: __deleted, _deleted, _is_deleted or _op).",
+)
+@click.option("--samples", type=click.IntRange(0, 1000), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_user_errors
+def verify(
+    ledger: Path,
+    target: str,
+    sink: str | None,
+    entities: tuple[str, ...],
+    tables: tuple[str, ...],
+    watermark: Any,
+    processing_time: str | None,
+    deleted_column: str | None,
+    samples: int,
+    as_json: bool,
+) -> None:
+    """Check what a pipeline landed against what a run delivered; exit 1 when it is wrong."""
+    from headwater.verify import verify as check
+
+    mapping = {}
+    for item in tables:
+        entity, sep, table = item.partition("=")
+        if not sep or not entity or not table:
+            raise click.BadParameter(f"expected ENTITY=TABLE, got {item!r}", param_hint="--table")
+        mapping[entity] = table
+    report = check(
+        ledger,
+        target,
+        sink=sink,
+        entities=list(entities) or None,
+        tables=mapping,
+        watermark_s=watermark.total_seconds() if watermark is not None else None,
+        processing_time=processing_time,
+        deleted_column=deleted_column,
+        samples=samples,
+    )
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        report.render(out)
+    if not report.ok:
+        sys.exit(1)
 
 
 from headwater.serve.commands import receive, serve  # noqa: E402 - they use the helpers above
