@@ -1,0 +1,165 @@
+"""Shared by the message-sink tests: a small world, a run beside a memory sink, and checks.
+
+Each broker test consumes what its sink sent with an independent client, turns every
+message into a `Received` (event id, key, route, decoded body, headers) and compares the
+list with the world's own change stream taken from a memory sink in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from headwater.runner import RunReport, run
+from headwater.scenario.model import Scenario
+from headwater.sinks import SINKS, Sink, SinkContext
+from headwater.sinks._project import project
+from headwater.world.schema import world_schemas
+
+from tests.helpers import scenario
+
+# Customers change (updates, deletes) so per-key order matters; orders carry a skewed
+# country so routes and partitions are uneven.
+WORLD = """
+name: streams
+seed: 3
+clock: {start: 2026-01-01T00:00:00Z, duration: 10m, step: 1m}
+entities:
+  customers:
+    key: id
+    initial: 200
+    arrivals: 1/s
+    fields:
+      id: {seq: {}}
+      email: {fake: email}
+      country: {choice: {US: 6, DE: 2, FR: 2}}
+      vip: {bool: {p: 0.1}}
+      created_at: {event_time: {}}
+    updates: {rate: 2/s, fields: [email, vip]}
+    deletes: {rate: 0.3/s}
+  orders:
+    key: order_id
+    arrivals: 3/s
+    fields:
+      order_id: {seq: {}}
+      customer_id: {ref: customers.id, skew: {zipf: 1.2}}
+      country: {choice: {US: 8, DE: 1, FR: 1}}
+      amount: {lognormal: {mu: 3.5, sigma: 0.8}, round: 2}
+      note: {choice: ['plain', 'with "quotes"', "back\\\\slash", "line\\nbreak", "ünïcödé ✓"]}
+      placed_at: {event_time: {}}
+"""
+
+
+def world(sinks: str, **replace: str) -> Scenario:
+    return scenario(WORLD, sinks + "\nmem: {kind: memory}\n", **replace)
+
+
+@dataclass
+class Run:
+    report: RunReport
+    sinks: dict[str, Sink]
+    out: Path
+
+    @property
+    def memory(self) -> Any:
+        return self.sinks["mem"]
+
+    def stats(self, name: str) -> dict[str, Any]:
+        return self.report.sinks[name]
+
+
+def run_world(sc: Scenario, out: Path, **kwargs: Any) -> Run:
+    """Run `sc` with sinks we keep hold of (the memory sink holds the world's changes)."""
+    context = SinkContext(world_schemas(sc), out, sc.seed, sc.name)
+    sinks = {n: SINKS.get(c.kind)(n, c, context) for n, c in sc.sink_configs().items()}
+    report = run(sc, out_dir=out, sinks=sinks, ledger=False, **kwargs)
+    return Run(report, sinks, out)
+
+
+@dataclass
+class Event:
+    """One change of the world as the sink should have sent it (payload `rows`)."""
+
+    event_id: str
+    entity: str
+    key: str
+    op: str
+    row: dict[str, Any]
+
+
+def expected_events(r: Run, entities: list[str] | None = None) -> list[Event]:
+    """The world's changes, in seq order per entity, projected as `rows`."""
+    mem = r.memory
+    out: list[Event] = []
+    for entity, schema in mem.context.schemas.items():
+        if entities is not None and entity not in entities:
+            continue
+        records = project(mem.table(entity), schema, "rows")
+        ids = records.event_ids.to_pylist()
+        keys = [str(k) for k in records.key.to_pylist()]
+        ops = records.op.to_pylist()
+        for i, row in enumerate(records.values.to_pylist()):
+            out.append(Event(ids[i], entity, keys[i], ops[i], normalize(row)))
+    return out
+
+
+def normalize(value: Any) -> Any:
+    """A Python row as it reads back from JSON: ISO times with Z, decimals as floats."""
+    if isinstance(value, dict):
+        return {k: normalize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+@dataclass
+class Received:
+    """One message read back from a broker."""
+
+    event_id: str
+    key: str | None
+    route: str
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def check_same_events(received: list[Received], expected: list[Event]) -> None:
+    """Same set of events, each body equal to the world's row, each once."""
+    got = [m.event_id for m in received]
+    assert len(got) == len(set(got)), "duplicates delivered"
+    by_id = {e.event_id: e for e in expected}
+    assert set(got) == set(by_id), (
+        f"missing {len(set(by_id) - set(got))}, unexpected {len(set(got) - set(by_id))}"
+    )
+    for m in received:
+        e = by_id[m.event_id]
+        body = json.loads(m.body) if isinstance(m.body, bytes | str) else m.body
+        assert body == e.row, (m.event_id, body, e.row)
+        if m.key is not None:
+            assert m.key == e.key
+
+
+def check_order_per(
+    received: list[Received], expected: list[Event], group: Callable[[Received], Any]
+) -> None:
+    """Within each group (a key on its route, a route…), messages keep the world's order."""
+    rank = {e.event_id: i for i, e in enumerate(expected)}
+    seen: dict[Any, list[int]] = defaultdict(list)
+    for m in received:
+        seen[group(m)].append(rank[m.event_id])
+    for name, ranks in seen.items():
+        assert ranks == sorted(ranks), f"out of order within {name!r}"
+
+
+def by_key(m: Received) -> tuple[str, str | None]:
+    return m.route, m.key
