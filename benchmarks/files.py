@@ -24,11 +24,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generate import SCENARIO  # noqa: E402
+from generate import SCENARIO
 
-from headwater.scenario.load import loads  # noqa: E402
-from headwater.sinks.files.publish import PublishedFile  # noqa: E402
-from headwater.world.sample import sample  # noqa: E402
+from headwater.scenario.load import loads
+from headwater.sinks.files.publish import PublishedFile
+from headwater.world.sample import sample
 
 BATCH = 1 << 18
 
