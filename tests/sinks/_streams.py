@@ -8,6 +8,10 @@ list with the world's own change stream taken from a memory sink in the same run
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -163,3 +167,34 @@ def check_order_per(
 
 def by_key(m: Received) -> tuple[str, str | None]:
     return m.route, m.key
+
+
+class Outage:
+    """An `on_step` hook: at step `at`, stop the server with `sig`; start it `down` s later.
+
+    The restart runs on a thread, so the run goes on writing into a broker that is away.
+    """
+
+    def __init__(self, server: Any, at: int, down: float = 1.0, sig: int = signal.SIGTERM):
+        self.server, self.at, self.down, self.sig = server, at, down, sig
+        self.thread: threading.Thread | None = None
+
+    def __call__(self, changes: Any, report: RunReport) -> None:
+        if report.steps != self.at:
+            return
+        pid = self.server.pid
+        os.kill(pid, self.sig)
+        deadline = time.monotonic() + 30
+        while self.server.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+        def restart() -> None:
+            time.sleep(self.down)
+            self.server.restart()
+
+        self.thread = threading.Thread(target=restart)
+        self.thread.start()
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()

@@ -1,0 +1,109 @@
+"""Redis Streams sink against a private redis-server, read back with redis-py."""
+
+from __future__ import annotations
+
+import pytest
+
+from headwater.errors import SinkUnavailable
+from headwater.testing.servers import free_port
+
+from tests.sinks._streams import (
+    Outage,
+    Received,
+    check_order_per,
+    check_same_events,
+    expected_events,
+    run_world,
+    world,
+)
+
+redis = pytest.importorskip("redis")
+
+
+def read(server, pattern: str) -> dict[str, list[Received]]:
+    client = redis.Redis.from_url(server.url)
+    out = {}
+    for name in sorted(client.keys(pattern)):
+        entries = client.xrange(name)
+        out[name.decode()] = [
+            Received(
+                f[b"event_id"].decode(),
+                f[b"key"].decode(),
+                name.decode(),
+                f[b"value"],
+                {k.decode(): v.decode() for k, v in f.items() if k not in (b"value",)},
+            )
+            for _, f in entries
+        ]
+    client.close()
+    return out
+
+
+def test_entries_per_entity_with_groups(redis_server, tmp_path):
+    sc = world(
+        f"r: {{kind: redis_streams, url: '{redis_server.url}', stream: 'shop:{{entity}}', groups: [loader, audit]}}"
+    )
+    r = run_world(sc, tmp_path)
+    streams = read(redis_server, "shop:*")
+    assert set(streams) == {"shop:customers", "shop:orders"}
+    got = [m for entries in streams.values() for m in entries]
+    expected = expected_events(r)
+    check_same_events(got, expected)
+    check_order_per(got, expected, lambda m: m.route)
+    first = streams["shop:orders"][0].headers
+    assert first["content-type"] == "application/json" and first["schema_version"] == "1"
+    client = redis.Redis.from_url(redis_server.url)
+    groups = {g["name"].decode() for g in client.xinfo_groups("shop:customers")}
+    assert groups == {"loader", "audit"}
+    stats = r.stats("r")
+    assert stats["acknowledged"] == len(expected)
+    assert stats["routes"] == {k: len(v) for k, v in streams.items()}
+
+
+def test_stream_from_a_field_and_exact_trimming(redis_server, tmp_path):
+    sc = world(
+        f"r: {{kind: redis_streams, url: '{redis_server.url}', entities: [orders], "
+        "stream: 'orders:{country}', maxlen: 50, approximate: false, max_in_flight: 64}"
+    )
+    r = run_world(sc, tmp_path)
+    streams = read(redis_server, "orders:*")
+    assert set(streams) == {"orders:US", "orders:DE", "orders:FR"}
+    expected = expected_events(r, ["orders"])
+    for name, entries in streams.items():
+        mine = [e.event_id for e in expected if e.row["country"] == name.split(":")[1]]
+        assert [m.event_id for m in entries] == mine[-50:]
+    assert r.stats("r")["routes"]["orders:US"] == sum(
+        1 for e in expected if e.row["country"] == "US"
+    )
+
+
+def test_restart_mid_run_loses_and_duplicates_nothing(redis_server, tmp_path):
+    client = redis.Redis.from_url(redis_server.url)
+    client.config_set("save", "1 1")  # so the restart keeps what was acknowledged
+    client.close()
+    sc = world(
+        f"r: {{kind: redis_streams, url: '{redis_server.url}', stream: 'again:{{entity}}', "
+        "retry: {timeout: 30s, backoff: 50ms, max_backoff: 500ms}}"
+    )
+    outage = Outage(redis_server, at=3, down=1.0)
+    try:
+        r = run_world(sc, tmp_path, on_step=outage)
+    finally:
+        outage.join()
+    got = [m for entries in read(redis_server, "again:*").values() for m in entries]
+    check_same_events(got, expected_events(r))
+    stats = r.stats("r")
+    assert stats["retries"] > 0
+    assert stats["acknowledged"] == len(got)
+
+
+def test_unreachable_server_names_sink_and_address(tmp_path):
+    port = free_port()
+    sc = world(
+        f"r: {{kind: redis_streams, url: 'redis://:hunter2@127.0.0.1:{port}/0', connect_timeout: 2s}}"
+    )
+    with pytest.raises(SinkUnavailable) as err:
+        run_world(sc, tmp_path)
+    message = str(err.value)
+    assert "sink 'r'" in message and f"127.0.0.1:{port}" in message
+    assert "hunter2" not in message
