@@ -3,8 +3,11 @@
 `from:` names the OLTP sink whose commits are captured; `to:` is the transport the events go
 to (files now, a broker when configured). For SQLite, which has no replication log, the
 events are derived from the very transactions the sqlite sink commits (simulated CDC: same
-rows, same transaction boundaries and order). One stream per table, the initial snapshot as
-op `r` first.
+rows, same transaction boundaries and order). For postgres and mysql sinks the events come
+from the database's own log (headwater.capture: logical decoding with wal2json, the row
+binlog): the capture starts after the initial load, whose rows arrive as a snapshot, and
+the log is read up to its end when the run flushes. One stream per table, the initial
+snapshot as op `r` first.
 
 ```yaml
 sinks:
@@ -108,11 +111,46 @@ class CdcSink(Sink):
             "name": self.config.server_name or context.scenario_name,
             "connector": "headwater-simulated",
         }
+        # postgres/mysql: read the database's own log (headwater.capture), not the world
+        self.log_source = source if getattr(source, "kind", None) in ("postgres", "mysql") else None
+        self.capture: Any = None
 
     def open(self) -> None:
         self.transport.open()
 
+    def _start_capture(self) -> None:
+        """Open the log capture once the source holds its initial rows; deliver the snapshot."""
+        from headwater.capture import open_capture
+
+        self.capture = open_capture(
+            self.log_source,
+            {e: self.context.schemas[e] for e in self.entities},
+            name=self.name,
+            checkpoint=self.resolve(f"{self.name}.checkpoint.json"),
+        )
+        self.source = {**self.capture.source, "name": self.source["name"]}
+        self.stats.extra["capture"] = "log"
+        for batch in self.capture.snapshot():
+            self._deliver(batch)
+
+    def _deliver(self, batch: Any) -> None:
+        for entity, table in batch.tables.items():
+            self.transport.write_records(
+                project(table, self.context.schemas[entity], "debezium", source=self.source)
+            )
+        self.capture.ack(batch.position)
+        self.stats.add(batch.changes())
+        self.stats.extra.update(self.capture.stats.as_dict())
+
     def write(self, changes: Changes) -> None:
+        if self.log_source is not None:
+            if self.capture is None and changes.step >= 1:
+                self._start_capture()
+            if self.capture is not None:
+                self._deliver(self.capture.poll(timeout=0))
+            self.transport.advance(changes.end_us)
+            self.stats.bytes = self.transport.stats.bytes
+            return
         for entity, table in changes.tables.items():
             self.transport.write_records(
                 project(table, self.context.schemas[entity], "debezium", source=self.source)
@@ -123,9 +161,16 @@ class CdcSink(Sink):
         self.stats.extra.update(self.transport.stats.extra)
 
     def flush(self) -> None:
+        if self.log_source is not None:
+            if self.capture is None:
+                self._start_capture()
+            for batch in self.capture.catch_up():
+                self._deliver(batch)
         self.transport.flush()
         self.stats.bytes = self.transport.stats.bytes
         self.stats.extra.update(self.transport.stats.extra)
 
     def close(self) -> None:
+        if self.capture is not None:
+            self.capture.close()
         self.transport.close()
