@@ -37,22 +37,22 @@ class VerifyReport:
         from rich.table import Table
 
         t = Table(title=f"verify {self.sink} → {self.target}")
-        cols = ("entity", "expected", "found", "missing", "unexpected", "duplicates", "wrong", "")
+        cols = ("entity", "expected", "found", "missing", "unexpected", "dupes", "wrong")
         for c in cols:
-            t.add_column(c, justify="left" if c in ("entity", "") else "right", no_wrap=True)
+            t.add_column(c, justify="left" if c == "entity" else "right", no_wrap=True)
         for e in self.entities:
+            name = f"[green]✓[/] {e.entity}" if e.ok else f"[red]✗[/] {e.entity}"
             if e.error:
-                t.add_row(e.entity, f"{e.expected:,}", "-", "-", "-", "-", "-", "[red]ERROR[/]")
+                t.add_row(name, f"{e.expected:,}", "-", "-", "-", "-", "[red]error[/]")
                 continue
             t.add_row(
-                e.entity,
+                name,
                 f"{e.expected:,}",
                 f"{e.found:,}",
                 _bad(e.missing),
                 _bad(e.unexpected),
                 _bad(e.duplicates),
                 _bad(e.wrong),
-                "[green]ok[/]" if e.ok else "[red]WRONG[/]",
             )
         console.print(t)
         for e in self.entities:
@@ -119,4 +119,9 @@ def _details(e: EntityResult) -> list[str]:
             f"p99 {ev['p99_s']}s max {ev['max_s']}s; since ingestion p50 {ing['p50_s']}s "
             f"p99 {ing['p99_s']}s"
         )
+        if ev["p50_s"] > 86_400:
+            out.append(
+                "  (processing time is wall-clock time: lag is meaningful for runs paced at "
+                "realtime, or when the pipeline stamps simulated time)"
+            )
     return out
