@@ -131,9 +131,10 @@ def kinds_of(table: pa.Table) -> pa.Array | None:
     fault = table["fault"].combine_chunks()
     if fault.null_count == len(fault):
         return None
-    kind = pc.extract_regex(fault, r"malformed:(?P<kind>truncate|type|encoding)")
-    kind = kind.field("kind") if kind.null_count < len(kind) else None
-    return kind
+    found = pc.extract_regex(fault, r"malformed:(?P<kind>truncate|type|encoding)")
+    if found.null_count == len(found):
+        return None
+    return found.flatten()[0]  # flatten keeps the struct's nulls (rows without a match)
 
 
 def _mix(seed: int, seqs: np.ndarray) -> np.ndarray:
