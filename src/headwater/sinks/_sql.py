@@ -336,6 +336,7 @@ class PlannedTxn:
     ranges: list[tuple[str, int, int]]
     lane: int = 0
     phase: int = 0
+    ordinal: int = 0  # its number among the transactions sent on its lane (bookkeeping)
 
 
 class TxnPlanner:
@@ -379,9 +380,16 @@ class TxnPlanner:
         return np.array([zlib.crc32(str(k).encode()) % self.lanes for k in text], dtype=np.int64)
 
     @staticmethod
-    def by_lane(txns: list[PlannedTxn]) -> dict[int, list[PlannedTxn]]:
+    def by_lane(txns: list[PlannedTxn], sent: list[int]) -> dict[int, list[PlannedTxn]]:
+        """The phase's transactions per lane, numbered on from `sent` (updated in place).
+
+        The numbers grow along each lane's order of execution (the world's txn ids do not,
+        once deletes move to later phases), so "the last one committed" is a single number.
+        """
         out: dict[int, list[PlannedTxn]] = {}
         for t in txns:
+            sent[t.lane] += 1
+            t.ordinal = sent[t.lane]
             out.setdefault(t.lane, []).append(t)
         return out
 

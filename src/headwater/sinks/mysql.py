@@ -4,8 +4,9 @@ Same behaviour as the postgres sink: the schema comes from the scenario (or, wit
 `if_exists: attach`, an existing one is checked against it), the initial population loads
 with multi-row INSERTs in one transaction, and every later world transaction commits as one
 database transaction, on `connections` parallel connections routed by root key, with a
-`headwater_applied` row per connection updated inside each transaction so that a reconnect
-after the server went away resumes exactly after the last committed one.
+`headwater_applied` row per connection (the number of the last transaction committed on it,
+and its world transaction id) updated inside each transaction, so that a reconnect after the
+server went away resumes exactly after the last committed one.
 
 SQL text is built from Arrow columns (literals escaped with vectorized string kernels), and
 several transactions travel in one round trip (multi-statement `BEGIN; …; COMMIT; BEGIN; …`),
@@ -307,6 +308,7 @@ class MysqlSink(Sink):
         )
         schemas = self.schemas()
         self.lanes = [_Lane(i) for i in range(self.config.connections)]
+        self.sent = [0] * len(self.lanes)  # transactions handed to each lane so far
         self.lanes[0].conn = self._connect()
         try:
             self._prepare(self.lanes[0].conn, schemas)
@@ -362,13 +364,14 @@ class MysqlSink(Sink):
                             stmt + (" ENGINE=InnoDB" if stmt.startswith("CREATE TABLE") else "")
                         )
             cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {BOOKKEEPING} (sink VARCHAR(255), lane INT,"
-                " txn BIGINT NOT NULL, committed_at DATETIME(6), PRIMARY KEY (sink, lane))"
+                f"CREATE TABLE IF NOT EXISTS {BOOKKEEPING} (sink VARCHAR(255), lane INT, ordinal"
+                " BIGINT NOT NULL, txn BIGINT NOT NULL, committed_at DATETIME(6),"
+                " PRIMARY KEY (sink, lane))"
                 " ENGINE=InnoDB"
             )
             cur.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.name,))
             cur.executemany(
-                f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, -1, UTC_TIMESTAMP(6))",
+                f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, 0, -1, UTC_TIMESTAMP(6))",
                 [(self.name, lane.index) for lane in self.lanes],
             )
 
@@ -395,17 +398,17 @@ class MysqlSink(Sink):
                 lane.conn = None
 
     # -- bookkeeping -----------------------------------------------------------------------
-    def _mark_sql(self, lane: _Lane, txn: int) -> str:
+    def _mark_sql(self, lane: _Lane, t: PlannedTxn) -> str:
         name = self.my.converters.escape_string(self.name)
         return (
-            f"UPDATE {BOOKKEEPING} SET txn = {txn}, committed_at = UTC_TIMESTAMP(6)"
-            f" WHERE sink = '{name}' AND lane = {lane.index}"
+            f"UPDATE {BOOKKEEPING} SET ordinal = {t.ordinal}, txn = {t.txn},"
+            f" committed_at = UTC_TIMESTAMP(6) WHERE sink = '{name}' AND lane = {lane.index}"
         )
 
     def _applied(self, lane: _Lane) -> int:
         with lane.conn.cursor() as cur:
             cur.execute(
-                f"SELECT txn FROM {BOOKKEEPING} WHERE sink = %s AND lane = %s",
+                f"SELECT ordinal FROM {BOOKKEEPING} WHERE sink = %s AND lane = %s",
                 (self.name, lane.index),
             )
             row = cur.fetchone()
@@ -427,12 +430,14 @@ class MysqlSink(Sink):
     # -- initial load ----------------------------------------------------------------------
     def _load(self, tables: dict[str, pa.Table]) -> None:
         lane = self.lanes[0]
-        marker = max(int(pc.max(t["txn"]).as_py()) for t in tables.values())
+        txn = max(int(pc.max(t["txn"]).as_py()) for t in tables.values())
+        self.sent[0] += 1
+        marker = PlannedTxn(txn, [], 0, 0, self.sent[0])
         while True:
             try:
                 if lane.conn is None or not lane.conn.open:
                     self._reconnect(lane, ConnectionError("connection closed"))
-                if self._applied(lane) >= marker:
+                if self._applied(lane) >= marker.ordinal:
                     return
                 lane.conn.begin()
                 for entity, t in tables.items():
@@ -457,11 +462,13 @@ class MysqlSink(Sink):
         per_step = self.config.commit == "step"
         for phase in self.planner.plan(changes):
             if self.pool is None:
-                self._run_lane(self.lanes[0], phase, sql, per_step)
+                self._run_lane(
+                    self.lanes[0], TxnPlanner.by_lane(phase, self.sent)[0], sql, per_step
+                )
                 continue
             futures = [
                 self.pool.submit(self._run_lane, self.lanes[i], txns, sql, per_step)
-                for i, txns in TxnPlanner.by_lane(phase).items()
+                for i, txns in TxnPlanner.by_lane(phase, self.sent).items()
             ]
             errors = [f.exception() for f in futures]
             for exc in errors:
@@ -480,14 +487,14 @@ class MysqlSink(Sink):
             if per_step:
                 parts += body
                 continue
-            text = ";".join(["BEGIN", *body, self._mark_sql(lane, t.txn), "COMMIT"])
+            text = ";".join(["BEGIN", *body, self._mark_sql(lane, t), "COMMIT"])
             parts.append(text)
             size += len(text)
             if size >= ROUND_TRIP_BYTES:
                 out.append((";".join(parts), i))
                 parts, size = [], 0
         if per_step and txns:
-            parts = ["BEGIN", *parts, self._mark_sql(lane, txns[-1].txn), "COMMIT"]
+            parts = ["BEGIN", *parts, self._mark_sql(lane, txns[-1]), "COMMIT"]
             out.append((";".join(parts), len(txns) - 1))
         elif parts:
             out.append((";".join(parts), len(txns) - 1))
@@ -504,7 +511,7 @@ class MysqlSink(Sink):
                         self._reconnect(lane, ConnectionError("connection closed"))
                     if check:
                         done = self._applied(lane)
-                        left = [t for t in pending if t.txn > done]
+                        left = [t for t in pending if t.ordinal > done]
                         with self._stats_lock:
                             self.stats.extra["confirmed_after_reconnect"] += len(pending) - len(
                                 left
@@ -532,7 +539,7 @@ class MysqlSink(Sink):
             done: int | None = self._applied(lane)
         except self.my.Error:
             done = None
-        failed = next((t.txn for t in pending if done is not None and t.txn > done), None)
+        failed = next((t.txn for t in pending if done is not None and t.ordinal > done), None)
         which = f"world transaction {failed}" if failed is not None else "a transaction"
         return SinkError(
             self.name,

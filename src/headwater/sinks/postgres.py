@@ -13,10 +13,10 @@ independent except through foreign keys. A transaction is routed to a connection
 hash of its root key (an order and its items go together); deletes of rows other rows point
 to run in a later phase of the step than the deletes of the rows pointing to them.
 
-Exactly once: a bookkeeping table `headwater_applied` holds, per sink and connection, the id
-of the last world transaction committed, updated inside that same transaction. When the
-database goes away, the sink reconnects with backoff (for up to `reconnect_for`), reads that
-id and resumes after it, so an ambiguous commit is neither lost nor applied twice;
+Exactly once: a bookkeeping table `headwater_applied` holds, per sink and connection, the
+number of the last transaction committed on that connection (and its world transaction id),
+updated inside that same transaction. When the database goes away, the sink reconnects with
+backoff (for up to `reconnect_for`), reads that number and resumes after it, so an ambiguous commit is neither lost nor applied twice;
 `stats.extra` reports reconnects and transactions resent. Tables get REPLICA IDENTITY FULL
 so logical decoding (the `cdc` sink, headwater.capture.postgres) sees before-images.
 
@@ -66,6 +66,10 @@ from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
 BOOKKEEPING = "headwater_applied"
+MARK = (
+    f"UPDATE {BOOKKEEPING} SET ordinal = %s, txn = %s, committed_at = now()"
+    " WHERE sink = %s AND lane = %s"
+)
 PIPELINE_DEPTH = 200  # transactions sent before waiting for their results
 COPY_CHUNK = 65_536  # rows per binary COPY buffer
 
@@ -224,13 +228,14 @@ def _numeric(col: pa.Array) -> _Field:
         frac //= np.uint64(10000)
     digits += frac_digits[::-1]
     n = len(col)
-    head = np.empty((n, 4), dtype=">i2")
+    head = np.empty((n, 4), dtype=np.int16)
     head[:, 0] = len(digits)
     head[:, 1] = 4  # weight of the first digit: 10000**4
     head[:, 2] = np.where(unscaled < 0, 0x4000, 0)
     head[:, 3] = scale
-    body = np.stack(digits, axis=1).astype(">i2")
-    values = np.ascontiguousarray(np.concatenate([head, body], axis=1)).view(np.uint8)
+    body = np.stack(digits, axis=1).astype(np.int16)
+    words = np.concatenate([head, body], axis=1).astype(">i2")  # big-endian last
+    values = np.ascontiguousarray(words).view(np.uint8)
     width = values.shape[1]
     valid = _valid(col)
     return _Field(
@@ -328,7 +333,6 @@ class _Lane:
 
     index: int
     conn: Any = None
-    applied: int = -1
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -393,6 +397,7 @@ class PostgresSink(Sink):
         schemas = self.schemas()
         self.stmts = {e: Statements.of(POSTGRES, s) for e, s in schemas.items()}
         self.lanes = [_Lane(i) for i in range(self.config.connections)]
+        self.sent = [0] * len(self.lanes)  # transactions handed to each lane so far
         main = self.lanes[0]
         main.conn = self._connect()
         try:
@@ -415,7 +420,8 @@ class PostgresSink(Sink):
 
     def _prepare(self, conn: Any, schemas: dict[str, EntitySchema]) -> None:
         d, ns = POSTGRES, self.config.db_schema
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {d.q(ns)}")
+        if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (ns,)).fetchone():
+            conn.execute(f"CREATE SCHEMA {d.q(ns)}")
         existing = {
             r[0]
             for r in conn.execute(
@@ -453,13 +459,13 @@ class PostgresSink(Sink):
             for e in schemas:
                 conn.execute(f"ALTER TABLE {d.q(e)} REPLICA IDENTITY FULL")
         conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {BOOKKEEPING} (sink TEXT, lane INT, txn BIGINT NOT NULL,"
-            " committed_at TIMESTAMPTZ, PRIMARY KEY (sink, lane))"
+            f"CREATE TABLE IF NOT EXISTS {BOOKKEEPING} (sink TEXT, lane INT, ordinal BIGINT"
+            " NOT NULL, txn BIGINT NOT NULL, committed_at TIMESTAMPTZ, PRIMARY KEY (sink, lane))"
         )
         conn.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.name,))
         cur = conn.cursor()
         cur.executemany(
-            f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, -1, now())",
+            f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, 0, -1, now())",
             [(self.name, lane.index) for lane in self.lanes],
         )
 
@@ -496,12 +502,16 @@ class PostgresSink(Sink):
 
     # -- initial load ----------------------------------------------------------------------
     def _load(self, tables: dict[str, pa.Table]) -> None:
-        """Binary COPY of the snapshot in one transaction; marks lane 0 as having applied txn 0."""
+        """Binary COPY of the snapshot in one transaction, counted as one on lane 0."""
         lane = self.lanes[0]
-        marker = max(int(pc.max(t["txn"]).as_py()) for t in tables.values())
+        txn = max(int(pc.max(t["txn"]).as_py()) for t in tables.values())
+        self.sent[0] += 1
+        marker = PlannedTxn(txn, [], 0, 0, self.sent[0])
         while True:
             try:
-                if self._applied(lane) >= marker:
+                if lane.conn is None or lane.conn.closed:
+                    self._reconnect(lane, ConnectionError("connection closed"))
+                if self._applied(lane) >= marker.ordinal:
                     return  # committed before the connection dropped
                 with lane.conn.transaction():
                     cur = lane.conn.cursor()
@@ -524,15 +534,13 @@ class PostgresSink(Sink):
                 copy.write(copy_buffer(rows.slice(start, COPY_CHUNK), types))
 
     # -- transactions ----------------------------------------------------------------------
-    def _mark(self, cur: Any, lane: _Lane, txn: int) -> None:
-        cur.execute(
-            f"UPDATE {BOOKKEEPING} SET txn = %s, committed_at = now() WHERE sink = %s AND lane = %s",
-            (txn, self.name, lane.index),
-        )
+    def _mark(self, cur: Any, lane: _Lane, t: PlannedTxn) -> None:
+        cur.execute(MARK, (t.ordinal, t.txn, self.name, lane.index))
 
     def _applied(self, lane: _Lane) -> int:
         row = lane.conn.execute(
-            f"SELECT txn FROM {BOOKKEEPING} WHERE sink = %s AND lane = %s", (self.name, lane.index)
+            f"SELECT ordinal FROM {BOOKKEEPING} WHERE sink = %s AND lane = %s",
+            (self.name, lane.index),
         ).fetchone()
         if row is None:
             raise SinkError(
@@ -547,11 +555,13 @@ class PostgresSink(Sink):
         per_step = self.config.commit == "step"
         for phase in self.planner.plan(changes):
             if self.pool is None:
-                self._run_lane(self.lanes[0], phase, params, per_step)
+                self._run_lane(
+                    self.lanes[0], TxnPlanner.by_lane(phase, self.sent)[0], params, per_step
+                )
                 continue
             futures = [
                 self.pool.submit(self._run_lane, self.lanes[i], txns, params, per_step)
-                for i, txns in TxnPlanner.by_lane(phase).items()
+                for i, txns in TxnPlanner.by_lane(phase, self.sent).items()
             ]
             errors = [f.exception() for f in futures]
             for exc in errors:
@@ -570,7 +580,7 @@ class PostgresSink(Sink):
                         self._reconnect(lane, ConnectionError("connection closed"))
                     if check:  # which of the unconfirmed transactions did commit?
                         done = self._applied(lane)
-                        left = [t for t in pending if t.txn > done]
+                        left = [t for t in pending if t.ordinal > done]
                         with self._stats_lock:
                             self.stats.extra["confirmed_after_reconnect"] += len(pending) - len(
                                 left
@@ -598,16 +608,13 @@ class PostgresSink(Sink):
     def _send_pipelined(self, lane: _Lane, txns: list[PlannedTxn], params: _Params) -> None:
         conn = lane.conn
         cur = conn.cursor()
-        mark = (
-            f"UPDATE {BOOKKEEPING} SET txn = %s, committed_at = now() WHERE sink = %s AND lane = %s"
-        )
         for start in range(0, len(txns), PIPELINE_DEPTH):
             with conn.pipeline():
                 for t in txns[start : start + PIPELINE_DEPTH]:
                     cur.execute("BEGIN")
                     for sql, rows in statements(t, params):
                         cur.executemany(sql, rows)
-                    cur.execute(mark, (t.txn, self.name, lane.index))
+                    self._mark(cur, lane, t)
                     cur.execute("COMMIT")
 
     def _send_step(self, lane: _Lane, txns: list[PlannedTxn], params: _Params) -> None:
@@ -617,7 +624,7 @@ class PostgresSink(Sink):
             for t in txns:
                 for sql, rows in statements(t, params):
                     cur.executemany(sql, rows)
-            self._mark(cur, lane, txns[-1].txn)
+            self._mark(cur, lane, txns[-1])
 
     def _data_error(self, lane: _Lane, exc: BaseException, pending: list[PlannedTxn]) -> SinkError:
         """A statement failed (constraint, type): roll back and say which transaction."""
@@ -630,7 +637,7 @@ class PostgresSink(Sink):
                 done = None
         else:
             done = None
-        failed = next((t.txn for t in pending if done is not None and t.txn > done), None)
+        failed = next((t.txn for t in pending if done is not None and t.ordinal > done), None)
         which = f"world transaction {failed}" if failed is not None else "a transaction"
         diag = getattr(exc, "diag", None)
         table = f" (table {diag.table_name})" if diag is not None and diag.table_name else ""

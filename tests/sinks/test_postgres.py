@@ -1,0 +1,228 @@
+"""PostgreSQL sink against a real server: schema, final state, parallel connections, outages."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from headwater.errors import SinkError, SinkUnavailable
+from headwater.runner import run
+from headwater.sinks.postgres import copy_buffer
+from headwater.testing.servers import PostgresServer, free_port
+from headwater.world.engine import World
+
+from tests.capture._db import SHORT, pg_database, pg_rows, shop, world_final
+from tests.conftest import start_or_skip
+
+psycopg = pytest.importorskip("psycopg")
+
+
+def _sink(url: str, **opts: object) -> str:
+    extra = "".join(f", {k}: {v}" for k, v in opts.items())
+    return f"db: {{kind: postgres, url: '{url}'{extra}}}\n"
+
+
+@pytest.fixture(scope="module")
+def shop_run(pg_server, tmp_path_factory):
+    url = pg_database(pg_server, "hw_sink")
+    sc = shop(_sink(url, connections=3))
+    report = run(sc, duration=SHORT, out_dir=tmp_path_factory.mktemp("pg"), ledger=False)
+    return sc, url, report
+
+
+def test_tables_equal_the_world_final_state(shop_run):
+    sc, url, report = shop_run
+    expected = world_final(sc)
+    schemas = World(sc).schemas
+    for entity, rows in expected.items():
+        names = [f.name for f in schemas[entity].row_type]
+        assert pg_rows(url, entity, names) == rows, entity
+    assert report.sinks["db"]["connections"] == 3
+
+
+def test_schema_has_keys_foreign_keys_and_replica_identity(shop_run):
+    _, url, _ = shop_run
+    with psycopg.connect(url) as conn:
+        fks = conn.execute(
+            "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE contype = 'f' ORDER BY 1"
+        ).fetchall()
+        assert ("order_items", "FOREIGN KEY (order_id) REFERENCES orders(order_id)") in fks
+        assert ("orders", "FOREIGN KEY (customer_id) REFERENCES customers(id)") in fks
+        types = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_name = 'order_items'"
+            ).fetchall()
+        )
+        assert types["price"] == "numeric" and types["item_id"] == "bigint"
+        idents = {
+            r[0]
+            for r in conn.execute(
+                "SELECT relreplident FROM pg_class WHERE relname"
+                " IN ('customers', 'orders', 'order_items')"
+            )
+        }
+        assert idents == {"f"}
+        lanes = conn.execute("SELECT lane, ordinal FROM headwater_applied ORDER BY lane").fetchall()
+    assert [lane for lane, _ in lanes] == [0, 1, 2]
+    world = World(shop_run[0], duration=SHORT)
+    last_txn = max(max(t["txn"].to_pylist()) for ch in world.steps() for t in ch.tables.values())
+    # every world transaction committed once, plus the initial load (one transaction)
+    assert sum(n for _, n in lanes) == last_txn + 1
+
+
+def test_attach_checks_the_existing_tables(shop_run, tmp_path):
+    _, url, _ = shop_run
+    run(shop(_sink(url, if_exists="attach")), duration=SHORT, out_dir=tmp_path, ledger=False)
+    assert pg_rows(url, "orders", ["order_id"])  # attached, emptied and filled again
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE customers CASCADE")
+        conn.execute("ALTER TABLE orders ALTER COLUMN amount TYPE text")
+        conn.execute("ALTER TABLE customers DROP COLUMN email")
+        conn.execute("ALTER TABLE customers ADD COLUMN vip boolean NOT NULL")
+    with pytest.raises(SinkError) as err:
+        run(shop(_sink(url, if_exists="attach")), duration=SHORT, out_dir=tmp_path, ledger=False)
+    text = str(err.value)
+    assert "orders.amount is text, the scenario needs double precision" in text
+    assert "customers.email is missing" in text
+    assert "customers.vip (boolean) is NOT NULL without a default" in text
+
+
+def test_if_exists_fail_leaves_tables_alone(pg_server, tmp_path):
+    url = pg_database(pg_server, "hw_fail")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE orders (x int)")
+        conn.execute("INSERT INTO orders VALUES (7)")
+    with pytest.raises(SinkError, match="orders already exist"):
+        run(shop(_sink(url, if_exists="fail")), duration=SHORT, out_dir=tmp_path, ledger=False)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT x FROM orders").fetchall() == [(7,)]
+
+
+def test_restart_mid_run_loses_and_repeats_nothing(pg_server, tmp_path):
+    """The server stops and starts again while the run goes: every transaction lands once."""
+    url = pg_database(pg_server, "hw_restart")
+    sc = shop(
+        _sink(url, connections=2)
+        + "changes: {kind: cdc, from: db, to: {kind: files, format: jsonl, path: cdc}}\n",
+        **{"duration: 1h}": "duration: 1h, step: 20s}"},
+    )
+    restarts: list[threading.Thread] = []
+    txns_after: list[int] = []
+
+    def on_step(changes, report):
+        if changes.step == 3:
+            t = threading.Thread(target=pg_server.restart)
+            t.start()
+            restarts.append(t)
+        if changes.step >= 2:  # the capture's snapshot covers steps 0 and 1
+            txns_after.append(len(list(changes.transactions())))
+
+    report = run(sc, duration=SHORT, out_dir=tmp_path, ledger=False, on_step=on_step)
+    restarts[0].join()
+    db = report.sinks["db"]
+    assert db["reconnects"] >= 1
+    expected = world_final(sc)
+    schemas = World(sc).schemas
+    for entity, rows in expected.items():
+        assert pg_rows(url, entity, [f.name for f in schemas[entity].row_type]) == rows, entity
+    assert report.steps > 10
+    # The log holds each world transaction exactly once: none lost, none committed twice.
+    assert report.sinks["changes"]["transactions"] == sum(txns_after)
+
+
+def test_binary_copy_encodes_nulls_text_numeric_and_times(pg_server):
+    url = pg_database(pg_server, "hw_copy")
+    table = pa.table(
+        {
+            "i": pa.array([1, None, -3], pa.int64()),
+            "s": pa.array(["zoë", "", None]),
+            "n": pa.array([12345.67, -0.05, None]).cast(pa.decimal128(18, 2)),
+            "t": pa.array([0, 1_700_000_000_123_456, None], pa.timestamp("us", tz="UTC")),
+            "b": pa.array([True, False, None]),
+            "f": pa.array([0.1, None, 1e300]),
+        }
+    )
+    types = ["int8", "text", "numeric", "timestamptz", "bool", "float8"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE c (i int8, s text, n numeric(18,2), t timestamptz, b bool, f float8)"
+        )
+        with conn.cursor().copy("COPY c FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(copy_buffer(table, types))
+        got = conn.execute("SELECT * FROM c ORDER BY i NULLS LAST").fetchall()
+    expected = sorted(
+        zip(*[c.to_pylist() for c in table.columns], strict=True),
+        key=lambda r: (r[0] is None, r[0] or 0),
+    )
+    assert got == expected
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def auth_server():
+    """A private server with password authentication and wal_level=replica (no logical)."""
+    server = start_or_skip(PostgresServer(settings={"wal_level": "replica"}))
+    try:
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            conn.execute("ALTER ROLE postgres PASSWORD 'sup3r-s3cret'")
+            conn.execute("CREATE ROLE app LOGIN PASSWORD 'app-s3cret'")
+            conn.execute("GRANT ALL ON SCHEMA public TO app")
+            hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
+            hba.write_text(
+                "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+                "host replication all 127.0.0.1/32 scram-sha-256\n"
+            )
+            shutil.chown(hba, "postgres", "postgres")
+            conn.execute("SELECT pg_reload_conf()")
+        yield server
+    finally:
+        server.stop()
+
+
+def _app_url(server: PostgresServer, password: str = "${PG_TEST_PASSWORD}") -> str:
+    return f"postgresql://app:{password}@127.0.0.1:{server.port}/postgres"
+
+
+def test_wrong_password_is_clear_and_never_printed(auth_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("PG_TEST_PASSWORD", "not-the-password")
+    with pytest.raises(SinkUnavailable) as err:
+        run(shop(_sink(_app_url(auth_server))), duration=SHORT, out_dir=tmp_path, ledger=False)
+    text = str(err.value)
+    assert "rejected the password of user 'app'" in text and "not-the-password" not in text
+    with pytest.raises(SinkUnavailable) as err:
+        run(
+            shop(_sink(_app_url(auth_server, "wrong-literal"))),
+            duration=SHORT,
+            out_dir=tmp_path,
+            ledger=False,
+        )
+    assert "wrong-literal" not in str(err.value) and "app:***@" in str(err.value)
+
+
+def test_password_from_env_works(auth_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("PG_TEST_PASSWORD", "app-s3cret")
+    url = f"postgresql://app@127.0.0.1:{auth_server.port}/postgres"
+    report = run(
+        shop(_sink(url, password_env="PG_TEST_PASSWORD")),
+        duration=SHORT,
+        out_dir=tmp_path,
+        ledger=False,
+    )
+    assert report.sinks["db"]["counts"]["orders"]["c"] > 0
+    unset = _sink(url, password_env="PG_NOT_SET_ANYWHERE")
+    with pytest.raises(SinkError, match="PG_NOT_SET_ANYWHERE"):
+        run(shop(unset), duration=SHORT, out_dir=tmp_path, ledger=False)
+
+
+def test_unreachable_server_says_so(tmp_path):
+    url = f"postgresql://app:pw@127.0.0.1:{free_port()}/shop"
+    with pytest.raises(SinkUnavailable, match=r"nothing accepts connections at 127\.0\.0\.1"):
+        run(shop(_sink(url)), duration=SHORT, out_dir=tmp_path, ledger=False)
