@@ -1,0 +1,168 @@
+"""The ledger records exactly what each sink accepted, deterministically, and survives kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from headwater.errors import VerifyError
+from headwater.ledger import LedgerReader, checksum
+from headwater.runner import build_sinks, run
+from headwater.scenario.load import loads
+from headwater.world.engine import World
+
+SCENARIO = """
+name: l
+seed: 3
+clock: {start: 2026-01-01T00:00:00Z, duration: 40m, step: 20s}
+entities:
+  accounts:
+    key: id
+    initial: 100
+    arrivals: 1/s
+    fields:
+      id: {seq: {}}
+      plan: {choice: [free, pro]}
+      updated_at: {event_time: {on_update: true}}
+    updates: {rate: 2/s, fields: [plan]}
+    deletes: {rate: 0.2/s}
+  visits:
+    write: insert_only
+    arrivals: 4/s
+    fields:
+      visit_id: {seq: {}}
+      page: {choice: [a, b, c]}
+sinks:
+  faulty:
+    kind: memory
+    faults:
+      late: {rate: 0.1, delay: {mean: 3m}}
+      duplicate: 0.03
+      outage: [{at: 2026-01-01T00:15:00Z, length: 4m}]
+  plain: {kind: memory, entities: [accounts]}
+"""
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    out = tmp_path_factory.mktemp("run")
+    sc = loads(SCENARIO)
+    sinks = build_sinks(sc, World(sc), out)
+    run(sc, out_dir=out, sinks=sinks)
+    return out, sinks
+
+
+def test_ledger_matches_what_each_sink_received(finished):
+    out, sinks = finished
+    book = LedgerReader(out / "ledger")
+    assert book.complete and set(book.sinks) == {"faulty", "plain"}
+    assert list(book.sinks["plain"].entities) == ["accounts"]
+    info = book.sinks["faulty"].entities["accounts"]
+    assert info.key == "id" and info.primary_key == ("id",) and info.write == "crud"
+    assert book.sinks["faulty"].entities["visits"].primary_key == ("visit_id", "version")
+    assert book.sinks["faulty"].faults["duplicate"] == {"rate": 0.03}
+    for name in ("faulty", "plain"):
+        sink = sinks[name]
+        for entity in book.sinks[name].entities:
+            ev = book.events(name, entity)
+            got = sink.changes[entity]  # type: ignore[attr-defined]
+            received = pa.concat_tables([t.select(["seq"]) for t in got])
+            assert sorted(ev["seq"].to_pylist()) == sorted(received["seq"].to_pylist())
+    ev = book.events("faulty", "accounts")
+    assert set(ev.column_names) >= {"seq", "key", "op", "event_time", "ingest_time", "fault"}
+    assert pc.sum(pc.equal(ev["copy"], 1)).as_py() > 0
+    assert pc.sum(pc.match_substring(ev["fault"].fill_null(""), "outage")).as_py() > 0
+
+
+def test_intervals_add_up_and_checksums_match(finished):
+    out, _ = finished
+    book = LedgerReader(out / "ledger")
+    iv = book.intervals("faulty")
+    for entity in book.sinks["faulty"].entities:
+        ev = book.events("faulty", entity)
+        mine = iv.filter(pc.equal(iv["entity"], entity))
+        assert pc.sum(mine["events"]).as_py() == ev.num_rows
+        assert pc.sum(mine["duplicates"]).as_py() == pc.sum(pc.cast(ev["copy"], pa.int64())).as_py()
+        total = sum(mine["checksum"].to_pylist()) % 2**64
+        originals = ev.filter(pc.equal(ev["copy"], 0))["seq"]
+        assert total == checksum(originals)
+        assert mine["interval_start"].type == pa.timestamp("us", tz="UTC")
+
+
+def test_same_seed_same_ledger_bytes(finished, tmp_path):
+    out, _ = finished
+    run(loads(SCENARIO), out_dir=tmp_path)
+    for p in sorted((out / "ledger").rglob("*")):
+        if p.is_file():
+            assert (
+                p.read_bytes() == (tmp_path / "ledger" / p.relative_to(out / "ledger")).read_bytes()
+            ), p
+
+
+def test_run_without_ledger(tmp_path):
+    run(loads(SCENARIO), out_dir=tmp_path, ledger=False, duration=timedelta(minutes=2))
+    assert not (tmp_path / "ledger").exists()
+
+
+def test_unreadable_ledgers_are_user_errors(tmp_path):
+    with pytest.raises(VerifyError, match="no ledger at"):
+        LedgerReader(tmp_path)
+    (tmp_path / "manifest.json").write_text("{}")
+    with pytest.raises(VerifyError, match="not a headwater ledger"):
+        LedgerReader(tmp_path)
+
+
+def test_ledger_valid_after_kill_9(finished, tmp_path):
+    """A paced run killed with SIGKILL leaves a ledger that is a prefix of the full one."""
+    full, _ = finished
+    paced = SCENARIO.replace("duration: 40m, step: 20s}", "duration: 40m, step: 20s, speed: 120x}")
+    path = tmp_path / "paced.yaml"
+    path.write_text(paced)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from headwater.cli import main; main()"]
+        + ["run", str(path), "--out", str(out), "--json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    parts = out / "ledger" / "faulty" / "accounts"
+    deadline = time.monotonic() + 30
+    try:
+        while len(list(parts.glob("part-*.parquet"))) < 4:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the paced run wrote no ledger parts"
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    book = LedgerReader(out / "ledger")
+    assert not book.complete
+    whole = LedgerReader(full / "ledger")
+    for sink in ("faulty", "plain"):
+        for entity in book.sinks[sink].entities:
+            got = book.events(sink, entity)
+            if got is None:
+                continue
+            last = pc.max(got["ingest_time"])
+            ref = whole.events(sink, entity)
+            ref = ref.filter(pc.less_equal(ref["ingest_time"], last))
+            key = [("seq", "ascending"), ("copy", "ascending")]
+            assert got.sort_by(key).equals(ref.sort_by(key)), (sink, entity)
+    # the intervals are as complete as the events
+    iv = book.intervals("faulty")
+    ev = book.events("faulty", "accounts")
+    mine = iv.filter(pc.equal(iv["entity"], "accounts"))
+    assert pc.sum(mine["events"]).as_py() == ev.num_rows
