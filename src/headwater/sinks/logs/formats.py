@@ -11,13 +11,19 @@ low-cardinality columns (user agents, loggers, stack traces) cost almost nothing
 
 Formatters keep every row: drop rows first with `filter_level` (a minimum level).
 
-Column names are shared across formats (see `COLUMNS` for the full list per format):
+Column names are shared across formats; `COLUMNS` (per format name) lists them with
+their types as data. Required columns in capitals:
 
-    time          timestamp (any unit; tz-aware, or naive meaning UTC)   every format
-    message       string                                                  json, syslog
-    level         DEBUG / INFO / WARN / ERROR                             json (syslog: severity)
-    severity      int 0..7, syslog severity                               syslog (else from level)
-    ...
+    common/combined  TIME CLIENT_IP METHOD PATH STATUS user protocol bytes
+                     referrer user_agent (combined) request_time (request_time=True)
+    json             TIME LEVEL MESSAGE logger trace_id span_id stack_trace <extras>
+    rfc5424          TIME SEVERITY-or-LEVEL facility hostname app_name procid msgid
+                     message <structured-data columns>
+    rfc3164          TIME SEVERITY-or-LEVEL facility hostname app_name procid message
+
+`time` is a timestamp of any unit (tz-aware, or naive meaning UTC); a scalar may stand
+for any other column ("GET", "web-01", None). Columns that are absent, or null in a row,
+get the format's placeholder: '-' in access logs and syslog headers, no key in JSON.
 
 The line layouts follow the real software: Apache/nginx `common` and `combined` with
 nginx's `\\xHH` escaping, JSON as structured loggers write it, syslog as rsyslog writes it
