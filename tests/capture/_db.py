@@ -122,3 +122,7 @@ def my_rows(url: str, entity: str, columns: list[str]) -> set[tuple[Any, ...]]:
 
 def shop(sinks: str, **replace: str) -> Any:
     return build_scenario(sinks=sinks, **replace)
+
+
+def db_rows(kind: str, url: str, entity: str, columns: list[str]) -> set[tuple[Any, ...]]:
+    return (pg_rows if kind == "postgres" else my_rows)(url, entity, columns)

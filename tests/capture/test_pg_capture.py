@@ -1,0 +1,67 @@
+"""PostgreSQL logical decoding (wal2json) against a real server."""
+
+from __future__ import annotations
+
+import pytest
+
+from headwater.capture import open_capture
+from headwater.errors import SinkError, SinkUnavailable
+from headwater.testing.servers import PostgresServer
+
+from tests.capture._db import pg_database
+from tests.capture._flows import kill_flow, open_sink, replica_flow
+from tests.conftest import start_or_skip
+
+psycopg = pytest.importorskip("psycopg")
+
+
+def test_replica_from_the_captured_stream_equals_the_source(pg_server, tmp_path):
+    src = pg_database(pg_server, "hw_cap_src")
+    rep = pg_database(pg_server, "hw_cap_rep")
+    replica_flow("postgres", src, rep, tmp_path)
+
+
+def test_killed_capture_resumes_without_loss(pg_server, tmp_path):
+    kill_flow("postgres", pg_database(pg_server, "hw_cap_kill"), tmp_path)
+
+
+def test_resume_after_the_slot_was_dropped_says_what_is_lost(pg_server, tmp_path):
+    url = pg_database(pg_server, "hw_cap_gone")
+    sink, _ = open_sink("postgres", "db", url, tmp_path)
+    checkpoint = tmp_path / "cp.json"
+    cap = open_capture(sink.config, sink.schemas(), name="gone", checkpoint=checkpoint)
+    for batch in cap.snapshot():
+        cap.ack(batch.position)
+    cap.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_drop_replication_slot('headwater_gone')")
+    with pytest.raises(SinkError, match=r"no longer exists .* are lost; delete the checkpoint"):
+        open_capture(sink.config, sink.schemas(), name="gone", checkpoint=checkpoint, resume=True)
+    sink.close()
+
+
+def test_missing_tables_and_missing_replication_privilege(pg_server, tmp_path):
+    url = pg_database(pg_server, "hw_cap_priv")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS reader")
+        conn.execute("CREATE ROLE reader LOGIN")
+        conn.execute("GRANT ALL ON SCHEMA public TO reader")
+    sink, _ = open_sink("postgres", "db", url, tmp_path)
+    sink.close()
+    as_reader = sink.config.model_copy(update={"url": url.replace("postgres@", "reader@")})
+    with pytest.raises(SinkUnavailable, match="ALTER ROLE reader WITH REPLICATION"):
+        open_capture(as_reader, sink.schemas(), name="priv")
+    empty = sink.config.model_copy(update={"url": pg_database(pg_server, "hw_cap_empty")})
+    with pytest.raises(SinkError, match="customers, orders, order_items do not exist"):
+        open_capture(empty, sink.schemas(), name="empty")
+
+
+def test_wal_level_not_logical_says_what_to_change(tmp_path):
+    server = start_or_skip(PostgresServer(settings={"wal_level": "replica"}))
+    try:
+        sink, _ = open_sink("postgres", "db", server.url, tmp_path)
+        sink.close()
+        with pytest.raises(SinkUnavailable, match=r"wal_level = replica.*wal_level = logical"):
+            open_capture(sink.config, sink.schemas(), name="wal")
+    finally:
+        server.stop()
