@@ -86,3 +86,35 @@ def test_bad_log_config_is_a_scenario_error():
 
     with pytest.raises(ScenarioError, match=r"sinks\.access\.format"):
         loads(SCENARIO.replace("format: combined", "format: apache"))
+
+
+def test_lines_are_delivered_to_a_syslog_receiver(tmp_path):
+    import socket
+    import threading
+
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    received = bytearray()
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            while chunk := conn.recv(65536):
+                received.extend(chunk)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    text = SCENARIO.split("sinks:")[0].replace("duration: 2h", "duration: 5m")
+    text += f"sinks:\n  sys: {{kind: logs, format: rfc5424, path: sys, syslog: {{port: {port}, protocol: tcp}}}}\n"
+    run(loads(text), out_dir=tmp_path)
+    thread.join(10)
+    server.close()
+    written = (tmp_path / "sys" / "page_views.log").read_text().splitlines()
+    frames, data = [], bytes(received)
+    while data:  # RFC 6587 octet counting: "<length> <message>"
+        length, _, rest = data.partition(b" ")
+        frames.append(rest[: int(length)].decode())
+        data = rest[int(length) :]
+    assert frames == written and len(frames) > 1000

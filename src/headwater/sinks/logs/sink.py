@@ -163,6 +163,7 @@ class LogsSink(Sink):
 
             t = self.config.syslog
             self.sender = SyslogSender(t.host, t.port, protocol=t.protocol, sink=self.name)
+            self.sender.open()
 
     def _column(self, name: str, rows: pa.Table, ctx: GenContext, step: int) -> pa.Array | None:
         spec = self.config.columns.get(name)
