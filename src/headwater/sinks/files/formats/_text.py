@@ -323,12 +323,6 @@ def strip_pattern(text: pa.Array, pattern: str, replacement: str) -> pa.Array:
     return text
 
 
-def first_match(text: pa.Array, pattern: str) -> int | None:
-    """Index of the first value matching an RE2 pattern (for error messages)."""
-    hits = pc.indices_nonzero(pc.fill_null(pc.match_substring_regex(text, pattern), False))
-    return hits[0].as_py() if len(hits) else None
-
-
 def preview(value: Any, limit: int = 40) -> str:
     """A value shortened for an error message."""
     text = repr(value)

@@ -13,9 +13,10 @@ written quoted ("") so readers can tell them apart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, BinaryIO, ClassVar, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -31,7 +32,6 @@ from headwater.sinks.files.formats._text import (
     STRING,
     any_true,
     data_buffer,
-    first_match,
     is_numeric,
     is_textual,
     merge_literals,
@@ -43,17 +43,24 @@ BOM = b"\xef\xbb\xbf"
 # Characters that numbers, booleans, dates and timestamps can print; a delimiter or quote
 # among them means non-text columns could need quoting too.
 _LEXICAL = set("0123456789+-.:eEinfatrulsTZ ")
-# Private-use characters standing in for quote, delimiter, LF and CR inside values we
-# quote ourselves before pyarrow writes them (chunks holding any are encoded otherwise).
-_PLACEHOLDER = {"q": "\ue000", "d": "\ue001", "n": "\ue002", "r": "\ue003"}
-_PLACEHOLDER_PREFIX = ["\ue000".encode()[:2]]
+# Control characters (file/group/record/unit separators, never seen in real text) that
+# stand in for quote, delimiter, LF and CR inside the values we quote ourselves before
+# pyarrow writes them; one bytes.translate puts the real ones back. A chunk whose text
+# already holds one of them is encoded by the vectorized path instead.
+_PLACEHOLDERS = "\x1c\x1d\x1e\x1f"
+_FIRST_PLACEHOLDER = np.uint8(0x1C)
 # Rows pyarrow.csv converts per internal step; its default of 1024 is measurably slower.
 CHUNK_BATCH = 16_384
 
 
-def _re2_char(c: str) -> str:
-    """One character as an RE2 escape, safe inside a character class."""
-    return f"\\x{{{ord(c):X}}}"
+def _may_hold_empty(text: pa.Array) -> bool:
+    """Whether some slot has length 0 (an empty string, or a null): offsets only, no kernel."""
+    _, offsets, _ = text.buffers()
+    n = len(text)
+    if n == 0 or offsets is None:
+        return False
+    o = np.frombuffer(offsets, np.int32, n + 1, text.offset * 4)
+    return bool((o[1:] == o[:-1]).any())
 
 
 class CsvOptions(FormatOptions):
@@ -121,18 +128,16 @@ class CsvWriter(FormatWriter):
         super().__init__(stream, schema, options, sink=sink)
         o: CsvOptions = self.options
         self._started = False
-        self._special = "[" + "".join(_re2_char(c) for c in o.delimiter + o.quote_char) + r"\r\n]"
-        self._special_bytes = [c.encode() for c in (o.delimiter, o.quote_char, "\r", "\n")]
+        self._structural = (o.quote_char, o.delimiter, "\n", "\r")
         self._lexical_clash = bool({o.delimiter, o.quote_char} & _LEXICAL)
         # pyarrow.csv quotes only with '"' (and refuses it unquoted), and cannot tell which
         # numbers would need quoting.
         self._native = o.quote_char == '"' and not self._lexical_clash
+        self._placeholders_ok = o.delimiter.isascii() and o.delimiter not in _PLACEHOLDERS
+        # The real character for each placeholder (only used when they are all ASCII).
+        real = "".join(self._structural).encode() if self._placeholders_ok else bytes(4)
+        self._restore = np.frombuffer(real, np.uint8)
         self._doubled = o.quote_char * 2
-        # What the placeholders stand for, in the bytes pyarrow wrote.
-        self._restore = [
-            (_PLACEHOLDER[k].encode(), real.encode())
-            for k, real in (("q", o.quote_char), ("d", o.delimiter), ("n", "\n"), ("r", "\r"))
-        ]
         self._write_options = {
             style: pa_csv.WriteOptions(
                 include_header=False,
@@ -180,7 +185,7 @@ class CsvWriter(FormatWriter):
             return o.quote_char + name.replace(o.quote_char, self._doubled) + o.quote_char
         return name
 
-    def _encode(self, chunk: pa.RecordBatch) -> pa.Buffer | bytes:
+    def _encode(self, chunk: pa.RecordBatch) -> pa.Buffer | memoryview:
         o: CsvOptions = self.options
         names = chunk.schema.names
         columns = chunk.columns
@@ -188,25 +193,29 @@ class CsvWriter(FormatWriter):
             return self._encode_vectorized(names, columns, columns, None)
         texts = [self._prepare(col) for col in columns]
         masks = self._quote_masks(names, columns, texts) if o.quoting in ("minimal", "none") else []
-        style = {"all": "all_valid", "nonnumeric": "needed"}.get(o.quoting, "none")
         if all(m is None for m in masks):
+            style = {"all": "all_valid", "nonnumeric": "needed"}.get(o.quoting, "none")
             return self._pyarrow_csv(names, texts, style)
-        if any(self._holds(text, _PLACEHOLDER_PREFIX) for text in texts if text.type == STRING):
+        if not self._placeholders_ok or any(
+            self._found(text, _PLACEHOLDERS) for text in texts if text.type == STRING
+        ):
             return self._encode_vectorized(names, columns, texts, masks)
-        # `minimal` with values to quote: quote them ourselves, with placeholders for the
-        # quotes, delimiters and line breaks that pyarrow's quoting "none" refuses, and
-        # put the real characters back in the bytes it writes.
-        used: set[int] = set()
+        # `minimal` with values to quote: we quote those (usually few) ourselves, spelling
+        # their quotes, delimiters and line breaks with placeholders so pyarrow's quoting
+        # "none" accepts them, then restore the real characters in its output.
         for i, mask in enumerate(masks):
             if mask is not None:
-                texts[i] = pc.replace_with_mask(
-                    texts[i], mask, self._placeheld(pc.filter(texts[i], mask), used)
-                )
-        data = self._pyarrow_csv(names, texts, "none").to_pybytes()
-        for k in sorted(used):
-            placeholder, real = self._restore[k]
-            data = data.replace(placeholder, real)
-        return data
+                quoted = self._placeheld(pc.filter(texts[i], mask))
+                texts[i] = pc.replace_with_mask(texts[i], mask, quoted)
+        return self._restored(self._pyarrow_csv(names, texts, "none"))
+
+    def _restored(self, data: pa.Buffer) -> memoryview:
+        """The real characters back in place of placeholders (few: patched where found)."""
+        raw = np.frombuffer(data, np.uint8)
+        where = np.flatnonzero((raw - _FIRST_PLACEHOLDER) < len(_PLACEHOLDERS))
+        out = raw.copy()
+        out[where] = self._restore[raw[where] - _FIRST_PLACEHOLDER]
+        return memoryview(out)
 
     def _pyarrow_csv(self, names: list[str], texts: list[pa.Array], style: str) -> pa.Buffer:
         out = pa.BufferOutputStream()
@@ -214,31 +223,21 @@ class CsvWriter(FormatWriter):
         pa_csv.write_csv(batch, out, self._write_options[style])
         return out.getvalue()
 
-    def _placeheld(self, values: pa.Array, used: set[int]) -> pa.Array:
-        """Quoted values (few) spelled with placeholders instead of structural characters."""
-        o: CsvOptions = self.options
-        q = _PLACEHOLDER["q"]
-        used.add(0)
-        values = pc.replace_substring(values, o.quote_char, q + q)
-        for k, (key, real) in enumerate((("d", o.delimiter), ("n", "\n"), ("r", "\r")), 1):
-            if any_true(pc.match_substring(values, real)):
-                values = pc.replace_substring(values, real, _PLACEHOLDER[key])
-                used.add(k)
+    def _placeheld(self, values: pa.Array) -> pa.Array:
+        """Values quoted with placeholders standing for the structural characters."""
+        q, d, n, r = _PLACEHOLDERS
+        values = pc.replace_substring(values, self.options.quote_char, q + q)
+        for real, placeholder in ((self.options.delimiter, d), ("\n", n), ("\r", r)):
+            values = pc.replace_substring(values, real, placeholder)
         return pc.binary_join_element_wise(q, values, q, "")
 
     @staticmethod
-    def _holds(text: pa.Array, needles: list[bytes]) -> bool:
-        """Whether any value's bytes contain a needle: one memchr-speed scan, no regex."""
-        _, _, data = text.buffers()
-        if data is None or len(text) == 0:
-            return False
+    def _found(text: pa.Array, chars: Iterable[str]) -> list[str]:
+        """Which of `chars` occur in a string column: a memchr-speed scan of its bytes."""
+        if len(text) == 0 or text.buffers()[2] is None:
+            return []
         raw = data_buffer(text).to_pybytes()
-        return any(needle in raw for needle in needles)
-
-    @staticmethod
-    def _has_empty(text: pa.Array) -> bool:
-        lengths = pc.binary_length(text)
-        return bool(pc.any(pc.equal(lengths, 0)).as_py())
+        return [c for c in chars if c.encode() in raw]
 
     def _prepare(self, col: pa.Array) -> pa.Array:
         """Columns as pyarrow.csv should see them: text where our lexical form differs."""
@@ -258,29 +257,35 @@ class CsvWriter(FormatWriter):
     def _quote_masks(
         self, names: list[str], columns: list[pa.Array], texts: list[pa.Array]
     ) -> list[pa.Array | None]:
-        """Per column, which values need quotes (None when none do); `none` raises instead."""
+        """Per column, which values need quotes (None when none do); `none` raises instead.
+
+        A scan of the column's bytes says which structural characters occur at all, so
+        the per-value search runs only for those (and usually for no column).
+        """
         o: CsvOptions = self.options
-        pattern = self._special if o.quoting == "none" or o.null else f"^$|{self._special}"
+        empties_matter = o.quoting != "none" and not o.null
         masks: list[pa.Array | None] = []
         for name, col, text in zip(names, columns, texts, strict=True):
             if not self._candidates(col):
                 masks.append(None)
                 continue
             text = text if text.type == STRING else to_text(col)
-            if not self._holds(text, self._special_bytes) and (
-                "^$" not in pattern or not self._has_empty(text)
-            ):
+            mask = None
+            for char in self._found(text, self._structural):
+                hits = pc.match_substring(text, char)
+                mask = hits if mask is None else pc.or_(mask, hits)
+            if empties_matter and _may_hold_empty(text):
+                empty = pc.equal(pc.binary_length(text), 0)
+                if any_true(empty):
+                    mask = empty if mask is None else pc.or_(mask, empty)
+            if mask is None:
                 masks.append(None)
                 continue
-            mask = pc.fill_null(pc.match_substring_regex(text, pattern), False)
-            if not any_true(mask):
-                masks.append(None)
-                continue
+            mask = pc.fill_null(mask, False)
             if o.quoting == "none":
-                row = first_match(text, pattern)
-                value = text[row].as_py() if row is not None else None
+                row = pc.indices_nonzero(mask)[0].as_py()
                 raise self.error(
-                    f"column '{name}' row {self.rows + (row or 0)} value {preview(value)} "
+                    f"column '{name}' row {self.rows + row} value {preview(text[row].as_py())} "
                     "holds the delimiter, the quote character or a line break, which "
                     "quoting: none cannot write; use quoting: minimal"
                 )
@@ -334,7 +339,7 @@ class CsvWriter(FormatWriter):
 
     # -- bytes out -------------------------------------------------------------------
 
-    def _emit(self, data: pa.Buffer | bytes, *, header: bool = False) -> None:
+    def _emit(self, data: pa.Buffer | memoryview | bytes, *, header: bool = False) -> None:
         o: CsvOptions = self.options
         if o.encoding == "latin-1":
             text = str(data, "utf-8")
