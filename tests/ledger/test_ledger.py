@@ -145,9 +145,10 @@ def test_ledger_valid_after_kill_9(finished, tmp_path):
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        errors = proc.stderr.read().decode() if proc.stderr else ""
         if proc.stderr:
             proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL, errors
     book = LedgerReader(out / "ledger")
     assert not book.complete
     whole = LedgerReader(full / "ledger")
@@ -166,3 +167,19 @@ def test_ledger_valid_after_kill_9(finished, tmp_path):
     ev = book.events("faulty", "accounts")
     mine = iv.filter(pc.equal(iv["entity"], "accounts"))
     assert pc.sum(mine["events"]).as_py() == ev.num_rows
+
+
+def test_parts_of_an_unfinished_flush_are_ignored(finished, tmp_path):
+    import shutil
+
+    out, _ = finished
+    copy = tmp_path / "ledger"
+    shutil.copytree(out / "ledger", copy)
+    book = LedgerReader(copy)
+    before = book.events("faulty", "accounts").num_rows
+    last = book.parts("faulty", "accounts")[-1]
+    stray = last.with_name(f"part-{book.committed + 1:06d}.parquet")
+    shutil.copy(last, stray)  # written by a flush that was cut short
+    again = LedgerReader(copy)
+    assert again.events("faulty", "accounts").num_rows == before
+    assert stray not in again.parts("faulty", "accounts")

@@ -5,13 +5,15 @@ Layout under the run's output folder:
     ledger/
       manifest.json                        scenario, seed, span, sinks → entities (key, fields),
                                            faults; `complete` once the run ended normally
+      committed                            number of the last flush whose files are all written
       <sink>/<entity>/part-000001.parquet  every delivery: seq, txn, op, key, event_time,
                                            ingest_time, fault, copy, version, row (the image)
       <sink>/_intervals/part-000001.parquet  per ingest-time interval, entity and op: events,
                                            duplicates, faulted, checksum
 
-Parts are written whole under a temporary name and renamed, so after a crash (even
-`kill -9`) every part present is complete and the ledger is valid up to its last flush.
+Parts are written whole under a temporary name and renamed; a flush counts once
+`committed` names it. After a crash (even `kill -9`) readers see every flush up to the last
+committed one, whole, and nothing of a flush cut short.
 """
 
 from __future__ import annotations

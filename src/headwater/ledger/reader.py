@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from headwater._plugins import suggest
 from headwater.errors import VerifyError
-from headwater.ledger.writer import FORMAT, INTERVALS
+from headwater.ledger.writer import COMMITTED, FORMAT, INTERVALS
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class LedgerReader:
             raise VerifyError(f"--ledger: {manifest} is not a headwater ledger ({FORMAT})")
         self.root = root
         self.manifest = data
+        marker = root / COMMITTED
+        self.committed = int(marker.read_text().strip()) if marker.exists() else 0
         self.complete = bool(data.get("complete"))
         self.sinks = {
             name: SinkInfo(
@@ -78,8 +80,12 @@ class LedgerReader:
         return self.sinks[name]
 
     def parts(self, sink: str, entity: str) -> list[Path]:
-        """The complete parts, in write order (temporary files of a crashed flush are skipped)."""
-        return sorted((self.root / sink / entity).glob("part-*.parquet"))
+        """The committed parts, in write order (the files of a crashed flush are skipped)."""
+        return [
+            p
+            for p in sorted((self.root / sink / entity).glob("part-*.parquet"))
+            if int(p.stem.removeprefix("part-")) <= self.committed
+        ]
 
     def events(self, sink: str, entity: str) -> pa.Table | None:
         """Every delivery of an entity to a sink, or None when there was none."""

@@ -19,6 +19,7 @@ from headwater.world.rates import US
 
 FORMAT = "headwater-ledger/1"
 INTERVALS = "_intervals"
+COMMITTED = "committed"  # the number of the last part whose every file is written
 
 
 def checksum(seqs: np.ndarray | pa.Array) -> int:
@@ -174,6 +175,10 @@ class LedgerWriter:
         for sink, tables in self.intervals.items():
             if tables:
                 _write(self.root / sink / INTERVALS / name, pa.concat_tables(tables))
+        # the flush counts once every file of it is in place: readers ignore later parts
+        tmp = self.root / f".{COMMITTED}.tmp"
+        tmp.write_text(f"{self.part}\n", encoding="utf-8")
+        os.replace(tmp, self.root / COMMITTED)
         self.buffer.clear()
         self.intervals.clear()
         self.rows = 0
