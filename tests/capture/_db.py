@@ -15,6 +15,7 @@ from headwater.world.engine import World
 from tests.helpers import scenario as build_scenario
 
 SHORT = dt.timedelta(minutes=20)
+TINY = dt.timedelta(minutes=3)  # runs that only need to work
 
 
 def norm(v: Any) -> Any:
@@ -109,7 +110,8 @@ def my_query(url: str, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
     )
     try:
         with conn.cursor() as cur:
-            cur.execute(sql, args)
+            for statement in sql.split(";"):  # several statements: one session
+                cur.execute(statement, args)
             return list(cur.fetchall())
     finally:
         conn.close()

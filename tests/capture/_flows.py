@@ -23,8 +23,8 @@ from headwater.world.engine import World
 from tests.capture._db import db_rows, replay, shop
 
 ROOT = Path(__file__).resolve().parents[2]
-DURATION = timedelta(minutes=15)
-STEP = timedelta(minutes=1)
+DURATION = timedelta(minutes=8)
+STEP = timedelta(seconds=30)
 
 
 def open_sink(kind: str, name: str, url: str, out: Path, **opts: Any) -> tuple[Sink, World]:

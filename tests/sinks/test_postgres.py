@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,10 +16,13 @@ from headwater.sinks.postgres import copy_buffer
 from headwater.testing.servers import PostgresServer, free_port
 from headwater.world.engine import World
 
-from tests.capture._db import SHORT, pg_database, pg_rows, shop, world_final
+from tests.capture._db import SHORT, TINY, pg_database, pg_rows, shop, world_final
 from tests.conftest import start_or_skip
 
 psycopg = pytest.importorskip("psycopg")
+
+
+RESTART_RUN = timedelta(minutes=8)
 
 
 def _sink(url: str, **opts: object) -> str:
@@ -78,7 +82,7 @@ def test_schema_has_keys_foreign_keys_and_replica_identity(shop_run):
 
 def test_attach_checks_the_existing_tables(shop_run, tmp_path):
     _, url, _ = shop_run
-    run(shop(_sink(url, if_exists="attach")), duration=SHORT, out_dir=tmp_path, ledger=False)
+    run(shop(_sink(url, if_exists="attach")), duration=TINY, out_dir=tmp_path, ledger=False)
     assert pg_rows(url, "orders", ["order_id"])  # attached, emptied and filled again
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE customers CASCADE")
@@ -86,7 +90,7 @@ def test_attach_checks_the_existing_tables(shop_run, tmp_path):
         conn.execute("ALTER TABLE customers DROP COLUMN email")
         conn.execute("ALTER TABLE customers ADD COLUMN vip boolean NOT NULL")
     with pytest.raises(SinkError) as err:
-        run(shop(_sink(url, if_exists="attach")), duration=SHORT, out_dir=tmp_path, ledger=False)
+        run(shop(_sink(url, if_exists="attach")), duration=TINY, out_dir=tmp_path, ledger=False)
     text = str(err.value)
     assert "orders.amount is text, the scenario needs double precision" in text
     assert "customers.email is missing" in text
@@ -123,15 +127,15 @@ def test_restart_mid_run_loses_and_repeats_nothing(pg_server, tmp_path):
         if changes.step >= 2:  # the capture's snapshot covers steps 0 and 1
             txns_after.append(len(list(changes.transactions())))
 
-    report = run(sc, duration=SHORT, out_dir=tmp_path, ledger=False, on_step=on_step)
+    report = run(sc, duration=RESTART_RUN, out_dir=tmp_path, ledger=False, on_step=on_step)
     restarts[0].join()
     db = report.sinks["db"]
     assert db["reconnects"] >= 1
-    expected = world_final(sc)
+    expected = world_final(sc, RESTART_RUN)
     schemas = World(sc).schemas
     for entity, rows in expected.items():
         assert pg_rows(url, entity, [f.name for f in schemas[entity].row_type]) == rows, entity
-    assert report.steps > 10
+    assert report.steps > 20
     # The log holds each world transaction exactly once: none lost, none committed twice.
     assert report.sinks["changes"]["transactions"] == sum(txns_after)
 
@@ -212,7 +216,7 @@ def test_password_from_env_works(auth_server, tmp_path, monkeypatch):
     url = f"postgresql://app@127.0.0.1:{auth_server.port}/postgres"
     report = run(
         shop(_sink(url, password_env="PG_TEST_PASSWORD")),
-        duration=SHORT,
+        duration=TINY,
         out_dir=tmp_path,
         ledger=False,
     )

@@ -21,6 +21,7 @@ whose binlog file was purged cannot resume, and the error says so.
 from __future__ import annotations
 
 import time
+import warnings
 import zlib
 from collections.abc import Iterator
 from datetime import timedelta
@@ -303,7 +304,6 @@ class MysqlCapture(Capture):
             self.position = self._master_status()
         settings = connect_args(self.url, self.config.connect_timeout)
         settings.pop("autocommit", None)
-        settings["passwd"] = settings.pop("password")
         settings.pop("database", None)
         events = [QueryEvent, XidEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent]
         events.append(MariadbGtidEvent)
@@ -344,9 +344,12 @@ class MysqlCapture(Capture):
         backoff = Backoff(self.reconnect_for)
         while True:
             try:
-                if self.stream is None:
-                    self.stream = self._open_stream()
-                event = self.stream.fetchone()
+                with warnings.catch_warnings():
+                    # mysql-replication still passes PyMySQL's deprecated 'db' argument
+                    warnings.filterwarnings("ignore", "'db' is deprecated", DeprecationWarning)
+                    if self.stream is None:
+                        self.stream = self._open_stream()
+                    event = self.stream.fetchone()
             except self.my.err.OperationalError as exc:
                 self._close_stream()
                 if error_code(exc) in (1227, 1045):

@@ -1,0 +1,118 @@
+"""MariaDB/MySQL sink against a real server: schema, final state, attach, outages, bad input."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from headwater.errors import SinkError, SinkUnavailable
+from headwater.runner import run
+from headwater.testing.servers import free_port
+from headwater.world.engine import World
+
+from tests.capture._db import SHORT, TINY, my_database, my_query, my_rows, shop, world_final
+
+pytest.importorskip("pymysql")
+
+
+RESTART_RUN = timedelta(minutes=8)
+
+
+def _sink(url: str, **opts: object) -> str:
+    extra = "".join(f", {k}: {v}" for k, v in opts.items())
+    return f"db: {{kind: mysql, url: '{url}'{extra}}}\n"
+
+
+@pytest.fixture(scope="module")
+def shop_run(mariadb_server, tmp_path_factory):
+    url = my_database(mariadb_server, "hw_sink")
+    sc = shop(_sink(url, connections=2))
+    report = run(sc, duration=SHORT, out_dir=tmp_path_factory.mktemp("my"), ledger=False)
+    return sc, url, report
+
+
+def test_tables_equal_the_world_final_state_and_fks_are_declared(shop_run):
+    sc, url, report = shop_run
+    schemas = World(sc).schemas
+    for entity, rows in world_final(sc).items():
+        assert my_rows(url, entity, [f.name for f in schemas[entity].row_type]) == rows, entity
+    fks = my_query(
+        url,
+        "SELECT table_name, column_name, referenced_table_name FROM"
+        " information_schema.key_column_usage WHERE table_schema = DATABASE()"
+        " AND referenced_table_name IS NOT NULL",
+    )
+    assert set(fks) >= {
+        ("order_items", "order_id", "orders"),
+        ("orders", "customer_id", "customers"),
+    }
+    lanes = my_query(url, "SELECT SUM(ordinal) FROM headwater_applied WHERE sink = 'db'")
+    last_txn = max(
+        max(t["txn"].to_pylist())
+        for ch in World(sc, duration=SHORT).steps()
+        for t in ch.tables.values()
+    )
+    assert int(lanes[0][0]) == last_txn + 1  # each world transaction once, plus the load
+    assert report.sinks["db"]["connections"] == 2
+
+
+def test_attach_lists_every_mismatch(shop_run, tmp_path):
+    _, url, _ = shop_run
+    run(shop(_sink(url, if_exists="attach")), duration=TINY, out_dir=tmp_path, ledger=False)
+    my_query(url, "SET FOREIGN_KEY_CHECKS = 0; TRUNCATE customers")
+    my_query(url, "ALTER TABLE orders MODIFY amount VARCHAR(20)")
+    my_query(url, "ALTER TABLE customers DROP COLUMN email")
+    with pytest.raises(SinkError) as err:
+        run(shop(_sink(url, if_exists="attach")), duration=TINY, out_dir=tmp_path, ledger=False)
+    assert "orders.amount is varchar(20), the scenario needs double" in str(err.value)
+    assert "customers.email is missing" in str(err.value)
+
+
+def test_restart_mid_run_loses_and_repeats_nothing(mariadb_server, tmp_path):
+    url = my_database(mariadb_server, "hw_restart")
+    sc = shop(
+        _sink(url)
+        + "changes: {kind: cdc, from: db, to: {kind: files, format: jsonl, path: cdc}}\n",
+        **{"duration: 1h}": "duration: 1h, step: 20s}"},
+    )
+    restarts: list[threading.Thread] = []
+    txns_after: list[int] = []
+
+    def restart():
+        mariadb_server.restart()
+        my_database(mariadb_server, "hw_restart_scratch")  # fast commits again (test speed)
+
+    def on_step(changes, report):
+        if changes.step == 3:
+            restarts.append(threading.Thread(target=restart))
+            restarts[0].start()
+        if changes.step >= 2:
+            txns_after.append(len(list(changes.transactions())))
+
+    report = run(sc, duration=RESTART_RUN, out_dir=tmp_path, ledger=False, on_step=on_step)
+    restarts[0].join()
+    assert report.sinks["db"]["reconnects"] >= 1
+    schemas = World(sc).schemas
+    for entity, rows in world_final(sc, RESTART_RUN).items():
+        assert my_rows(url, entity, [f.name for f in schemas[entity].row_type]) == rows, entity
+    assert report.sinks["changes"]["transactions"] == sum(txns_after)
+
+
+def test_wrong_password_and_unreachable_server(mariadb_server, tmp_path, monkeypatch):
+    url = my_database(mariadb_server, "hw_auth")
+    my_query(url, "CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'app-s3cret'")
+    my_query(url, "GRANT ALL ON hw_auth.* TO 'app'@'%'")
+    monkeypatch.setenv("MY_TEST_PASSWORD", "not-the-password")
+    bad = f"mysql://app:${{MY_TEST_PASSWORD}}@127.0.0.1:{mariadb_server.port}/hw_auth"
+    with pytest.raises(SinkUnavailable) as err:
+        run(shop(_sink(bad)), duration=TINY, out_dir=tmp_path, ledger=False)
+    assert "rejected user 'app' and its password" in str(err.value)
+    assert "not-the-password" not in str(err.value)
+    monkeypatch.setenv("MY_TEST_PASSWORD", "app-s3cret")
+    run(shop(_sink(bad)), duration=TINY, out_dir=tmp_path, ledger=False)
+    assert my_rows(url, "customers", ["id"])
+    gone = f"mysql://app:pw@127.0.0.1:{free_port()}/hw_auth"
+    with pytest.raises(SinkUnavailable, match=r"nothing accepts connections at 127\.0\.0\.1"):
+        run(shop(_sink(gone)), duration=SHORT, out_dir=tmp_path, ledger=False)
