@@ -25,6 +25,8 @@ import pyarrow.compute as pc
 
 from headwater.faults.base import Fault, FaultContext, Part, enter, image, labels
 from headwater.faults.config import FaultsConfig
+from headwater.faults.drift import Drift
+from headwater.faults.outage import Outage
 from headwater.generators.base import TIMESTAMP
 from headwater.world.changes import Changes
 
@@ -89,8 +91,8 @@ class FaultPipeline:
         self.faults = faults
         self.pending: dict[str, list[pa.Table]] = {}
         self.cuts = sorted({b for f in faults for b in f.boundaries()})
-        self.drift = next((f for f in faults if f.name == "drift"), None)
-        self.outage = next((f for f in faults if f.name == "outage"), None)
+        self.drift = next((f for f in faults if isinstance(f, Drift)), None)
+        self.outage = next((f for f in faults if isinstance(f, Outage)), None)
         self.delivered = 0
         self.last_step = 0
 
@@ -171,8 +173,8 @@ class FaultPipeline:
             tables, events, versions = {}, {}, {}
             for entity, frame in due.items():
                 ingest = frame["_ingest"].to_numpy()
-                lo = np.searchsorted(ingest, ps, side="left") if index else 0
-                hi = len(ingest) if last else np.searchsorted(ingest, pe, side="left")
+                lo = int(np.searchsorted(ingest, ps, side="left")) if index else 0
+                hi = len(ingest) if last else int(np.searchsorted(ingest, pe, side="left"))
                 if hi <= lo:
                     continue
                 sub = frame.slice(lo, hi - lo)
@@ -180,7 +182,7 @@ class FaultPipeline:
                 tables[entity], events[entity] = self._emit(entity, sub, part, version)
                 versions[entity] = version
                 self.delivered += hi - lo
-            down = self.outage is not None and self.outage.down(ps, pe)  # type: ignore[attr-defined]
+            down = self.outage is not None and self.outage.down(ps, pe)
             out.append(Delivery(step, ps, pe, tables, versions, down, events))
         return out
 
