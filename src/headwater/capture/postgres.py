@@ -57,6 +57,8 @@ from headwater.sinks.postgres import (
 from headwater.world.schema import EntitySchema
 
 OPS = {"I": "c", "U": "u", "D": "d"}
+# Numbers stay text (Arrow casts them to the column's type): numeric keeps every digit.
+_DECODER = json.JSONDecoder(parse_int=str, parse_float=str)
 IDLE_SLEEP = 0.02  # seconds between empty polls
 
 
@@ -396,7 +398,7 @@ class PostgresCapture(Capture):
         pending: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
         xid, stamp, txns, out_rows = 0, "", 0, 0
         for lsn, data in rows:
-            msg = json.loads(data, parse_int=str, parse_float=str)
+            msg = _DECODER.decode(data)
             action = msg["action"]
             if action == "B":
                 xid, stamp, pending = int(msg["xid"]), msg["timestamp"], []

@@ -167,47 +167,47 @@ COPY_TRAILER = b"\xff\xff"
 _FIXED = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "float4": ">f4", "float8": ">f8"}
 
 
-@dataclass
-class _Field:
-    """One column of a COPY row: byte length per row (-1 null) and where its bytes are."""
-
-    lengths: np.ndarray  # int32
-    data: np.ndarray  # uint8
-    starts: np.ndarray  # int64 offset into data per row
-
-
-def _fixed(values: np.ndarray, valid: np.ndarray) -> _Field:
-    width = values.dtype.itemsize
-    n = len(values)
-    return _Field(
-        np.where(valid, width, -1).astype(np.int32),
-        np.ascontiguousarray(values).view(np.uint8),
-        np.arange(n, dtype=np.int64) * width,
-    )
-
-
 def _valid(col: pa.Array) -> np.ndarray:
     if col.null_count == 0:
         return np.ones(len(col), dtype=bool)
     return np.asarray(pc.is_valid(col))
 
 
-def _text(col: pa.Array) -> _Field:
-    col = col.cast(pa.large_string()) if not pa.types.is_large_string(col.type) else col
-    offsets = np.frombuffer(col.buffers()[1], dtype=np.int64)[
-        col.offset : col.offset + len(col) + 1
-    ]
-    data = col.buffers()[2]
-    lengths = np.diff(offsets).astype(np.int32)
-    lengths[~_valid(col)] = -1
-    return _Field(
-        lengths,
-        np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8),
-        offsets[:-1],
+def _binary(data: np.ndarray, sizes: np.ndarray) -> pa.Array:
+    """A binary array over `data` cut into pieces of `sizes` bytes (zero copy)."""
+    offsets = np.zeros(len(sizes) + 1, dtype=np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    return pa.Array.from_buffers(
+        pa.binary(), len(sizes), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
 
 
-def _numeric(col: pa.Array) -> _Field:
+def _fixed(values: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """Fields of a fixed-width type: 4-byte length (-1 for null), then the value's bytes."""
+    n = len(values)
+    width = values.dtype.itemsize
+    lengths = np.where(valid, width, -1).astype(">i4").view(np.uint8).reshape(n, 4)
+    matrix = np.concatenate(
+        [lengths, np.ascontiguousarray(values).view(np.uint8).reshape(n, width)], axis=1
+    )
+    if valid.all():
+        return _binary(matrix.reshape(-1), np.full(n, 4 + width, dtype=np.int32))
+    keep = np.ones(matrix.shape, dtype=bool)
+    keep[~valid, 4:] = False
+    return _binary(matrix[keep], np.where(valid, 4 + width, 4).astype(np.int32))
+
+
+def _text(col: pa.Array) -> pa.Array:
+    """Fields of a text-like type: 4-byte length (-1 for null), then the UTF-8 bytes."""
+    valid = _valid(col)
+    lengths = pc.binary_length(col).to_numpy(zero_copy_only=False)
+    lengths = np.where(valid, np.nan_to_num(lengths), -1).astype(">i4")
+    prefix = _binary(lengths.view(np.uint8), np.full(len(col), 4, dtype=np.int32))
+    body = pc.fill_null(col, "").cast(pa.binary())
+    return pc.binary_join_element_wise(prefix, body, pa.scalar(b"", pa.binary()))
+
+
+def _numeric(col: pa.Array) -> pa.Array:
     """NUMERIC's binary form (base-10000 digits), vectorized from decimal128 ≤ 18 digits."""
     t = col.type
     scale = t.scale
@@ -234,19 +234,13 @@ def _numeric(col: pa.Array) -> _Field:
     head[:, 2] = np.where(unscaled < 0, 0x4000, 0)
     head[:, 3] = scale
     body = np.stack(digits, axis=1).astype(np.int16)
-    words = np.concatenate([head, body], axis=1).astype(">i2")  # big-endian last
-    values = np.ascontiguousarray(words).view(np.uint8)
-    width = values.shape[1]
-    valid = _valid(col)
-    return _Field(
-        np.where(valid, width, -1).astype(np.int32),
-        values.reshape(-1),
-        np.arange(n, dtype=np.int64) * width,
-    )
+    words16 = np.concatenate([head, body], axis=1).astype(">i2")  # big-endian last
+    record = np.dtype((np.void, words16.shape[1] * 2))
+    return _fixed(np.ascontiguousarray(words16).view(record).reshape(n), _valid(col))
 
 
-def encode_field(col: pa.Array, pg_type: str) -> _Field:
-    """One Arrow column in the binary COPY form of `pg_type` (a pg_type.typname)."""
+def encode_field(col: pa.Array, pg_type: str) -> pa.Array:
+    """One Arrow column as binary COPY fields of `pg_type` (a pg_type.typname), one per row."""
     col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     valid = _valid(col)
     if pg_type in _FIXED:
@@ -286,42 +280,27 @@ def json_strings(col: pa.Array) -> pa.Array:
     )
 
 
-def copy_buffer(table: pa.Table, pg_types: list[str]) -> bytes:
-    """A complete binary COPY stream (header, rows, trailer) for the table's rows."""
+def copy_buffer(
+    table: pa.Table, pg_types: list[str], *, header: bool = True, trailer: bool = True
+) -> bytes:
+    """The table's rows in binary COPY form, with the stream's header and trailer if asked.
+
+    Each field is a binary array (length, bytes); Arrow's binary_join_element_wise lays the
+    rows out one after the other, so the joined array's data buffer is the COPY body.
+    """
     n = table.num_rows
+    head = COPY_HEADER if header else b""
+    tail = COPY_TRAILER if trailer else b""
+    if n == 0:
+        return head + tail
     fields = [encode_field(c, t) for c, t in zip(table.columns, pg_types, strict=True)]
-    sizes = np.full(n, 2, dtype=np.int64)
-    for f in fields:
-        sizes += 4 + np.maximum(f.lengths, 0)
-    starts = np.empty(n, dtype=np.int64)
-    starts[0:1] = len(COPY_HEADER)
-    np.cumsum(sizes[:-1], out=starts[1:])
-    starts[1:] += len(COPY_HEADER)
-    total = len(COPY_HEADER) + int(sizes.sum()) + len(COPY_TRAILER)
-    buf = np.empty(total, dtype=np.uint8)
-    buf[: len(COPY_HEADER)] = np.frombuffer(COPY_HEADER, np.uint8)
-    buf[-2:] = 0xFF
-    ncols = np.array([len(fields)], dtype=">i2").view(np.uint8)
-    buf[starts] = ncols[0]
-    buf[starts + 1] = ncols[1]
-    cursor = starts + 2
-    four = np.arange(4)
-    for f in fields:
-        buf[cursor[:, None] + four] = f.lengths.astype(">i4").view(np.uint8).reshape(n, 4)
-        cursor = cursor + 4
-        lens = np.maximum(f.lengths, 0).astype(np.int64)
-        width = int(lens.max()) if n else 0
-        if width and np.all((lens == width) | (lens == 0)) and np.all(np.diff(f.starts) == width):
-            rows = np.flatnonzero(lens)  # fixed width: a 2-D scatter
-            span = np.arange(width)
-            buf[cursor[rows, None] + span] = f.data[f.starts[rows, None] + span]
-        elif width:
-            total_bytes = int(lens.sum())
-            first = np.repeat(np.cumsum(lens) - lens, lens)
-            within = np.arange(total_bytes, dtype=np.int64) - first
-            buf[np.repeat(cursor, lens) + within] = f.data[np.repeat(f.starts, lens) + within]
-        cursor = cursor + lens
-    return buf.tobytes()
+    ncols = np.tile(np.array([len(fields)], dtype=">i2").view(np.uint8), n)
+    rows = pc.binary_join_element_wise(
+        _binary(ncols, np.full(n, 2, dtype=np.int32)), *fields, pa.scalar(b"", pa.binary())
+    )
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset : rows.offset + n + 1]
+    body = memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]]
+    return b"".join((head, body, tail))
 
 
 # -- the sink ----------------------------------------------------------------------------------
@@ -530,8 +509,11 @@ class PostgresSink(Sink):
         cols = ", ".join(POSTGRES.q(f.name) for f in after.type)
         types = self.copy_types[entity]
         with cur.copy(f"COPY {POSTGRES.q(entity)} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-            for start in range(0, rows.num_rows, COPY_CHUNK):
-                copy.write(copy_buffer(rows.slice(start, COPY_CHUNK), types))
+            starts = range(0, max(rows.num_rows, 1), COPY_CHUNK)
+            for start in starts:
+                chunk = rows.slice(start, COPY_CHUNK)
+                last = start == starts[-1]
+                copy.write(copy_buffer(chunk, types, header=start == 0, trailer=last))
 
     # -- transactions ----------------------------------------------------------------------
     def _mark(self, cur: Any, lane: _Lane, t: PlannedTxn) -> None:
