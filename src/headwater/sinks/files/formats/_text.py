@@ -141,6 +141,26 @@ Decimals = Literal["number", "string"]
 Parts = list[pa.Array | str]
 
 
+def raw_bytes(text: pa.Array) -> np.ndarray:
+    """All the UTF-8 bytes of a string array's values, zero-copy, for whole-column checks."""
+    return np.frombuffer(data_buffer(text), np.uint8)
+
+
+def holds_bytes(text: pa.Array, values: bytes, *, below: int = 0) -> bool:
+    """Whether any value contains one of the byte `values` or a byte < `below`.
+
+    A few vectorized compares over the column's bytes: ~10× cheaper than a regex over
+    its values, so the regex only runs for columns that may match.
+    """
+    raw = raw_bytes(text)
+    if raw.size == 0:
+        return False
+    hit = raw < below if below else np.zeros(raw.shape, bool)
+    for value in values:
+        hit |= raw == value
+    return bool(hit.any())
+
+
 def escape_rows(text: pa.Array, pattern: str, escape: Callable[[pa.Array], pa.Array]) -> pa.Array:
     """Run `escape` only on the values matching `pattern` (usually few) and put them back."""
     mask = pc.fill_null(pc.match_substring_regex(text, pattern), False)
@@ -168,6 +188,8 @@ def _json_escape_all(text: pa.Array) -> pa.Array:
 
 def json_escape(text: pa.Array) -> pa.Array:
     """The inside of JSON string literals (no quotes); nulls stay null."""
+    if not holds_bytes(text, b'"\\', below=0x20):
+        return text
     return escape_rows(text, _JSON_SPECIAL, _json_escape_all)
 
 
@@ -301,6 +323,9 @@ def xml_escape(text: pa.Array, *, attribute: bool) -> pa.Array:
     Characters XML 1.0 forbids become U+FFFD; CR (and in attributes TAB and LF) are
     written as character references so parsers do not normalize them away.
     """
+    # Control characters (< 0x20) and U+FFFE/U+FFFF (lead byte 0xEF) may need work.
+    if not holds_bytes(text, b'&<>"\xef', below=0x20):
+        return text
     specials = r'[&<>\r"\t\n]' if attribute else r"[&<>\r]"
     if any_true(pc.match_substring_regex(text, specials)):
         text = pc.replace_substring(text, "&", "&amp;")
