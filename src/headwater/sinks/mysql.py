@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.scenario.types import Duration
@@ -79,6 +79,16 @@ class MysqlConfig(SinkConfig):
         timedelta(seconds=60), description="how long to keep reconnecting when the server is gone"
     )
     connect_timeout: Duration = Field(timedelta(seconds=5))
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        scheme = v.split("://", 1)[0] if "://" in v else ""
+        if scheme not in ("mysql", "mariadb"):  # the URL itself may hold a password: not echoed
+            raise ValueError(
+                f"expected a URL like mysql://user@host:3306/database, not {scheme or 'no'} scheme"
+            )
+        return v
 
 
 def import_pymysql(sink: str) -> Any:

@@ -47,7 +47,7 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.scenario.types import Duration
@@ -97,6 +97,20 @@ class PostgresConfig(SinkConfig):
         timedelta(seconds=60), description="how long to keep reconnecting when the server is gone"
     )
     connect_timeout: Duration = Field(timedelta(seconds=5))
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        scheme = v.split("://", 1)[0] if "://" in v else ""
+        if scheme not in (
+            "postgresql",
+            "postgres",
+        ):  # the URL itself may hold a password: not echoed
+            raise ValueError(
+                f"expected a URL like postgresql://user@host:5432/database, not {scheme or 'no'} scheme"
+            )
+        return v
+
     replica_identity: Literal["full", "default"] = Field(
         "full", description="full: UPDATE/DELETE log the whole old row (CDC before-images)"
     )
