@@ -1,4 +1,4 @@
-"""Delay distributions shared by the faults that move delivery time (late, duplicate, outage).
+"""Delivery delays shared by the faults that move delivery time (late, duplicate).
 
 Same short form as a state's `after`: a bare duration is an exponential mean. A long tail is
 a lognormal around a median: `{median: 5m, sigma: 2}` delivers most events within minutes
@@ -19,7 +19,7 @@ from headwater.scenario.types import Duration
 _US = timedelta(microseconds=1)
 
 
-class Delay(Spec):
+class DeliveryDelay(Spec):
     """How long delivery waits: exponential (mean), uniform (min, max), fixed, or lognormal (median, sigma)."""
 
     mean: Duration | None = Field(None, description="exponential with this mean")
@@ -37,7 +37,7 @@ class Delay(Spec):
         return {"mean": v} if isinstance(v, str) else v
 
     @model_validator(mode="after")
-    def _one(self) -> Delay:
+    def _one(self) -> DeliveryDelay:
         kinds = [
             self.mean is not None,
             self.min is not None or self.max is not None,

@@ -16,15 +16,15 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from headwater.faults._delay import Delay
+from headwater.faults._delay import DeliveryDelay
 from headwater.faults.base import DUPLICATE, Fault, flag, numpy, put
 from headwater.generators.base import Spec
 
 
 class DuplicateConfig(Spec):
     rate: float = Field(ge=0, le=1, description="fraction of events delivered a second time")
-    after: Delay = Field(
-        Delay(fixed=timedelta(0)), description="how long after the original the copy comes"
+    after: DeliveryDelay = Field(
+        DeliveryDelay(fixed=timedelta(0)), description="how long after the original the copy comes"
     )
 
     @model_validator(mode="before")

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from headwater.faults._delay import _US, Delay
+from headwater.faults._delay import _US, DeliveryDelay
 from headwater.faults.base import LATE, Fault, flag, numpy, put
 from headwater.generators.base import Spec
 from headwater.scenario.types import Duration
@@ -26,7 +26,7 @@ from headwater.scenario.types import Duration
 
 class LateConfig(Spec):
     rate: float = Field(ge=0, le=1, description="fraction of events delivered late")
-    delay: Delay = Field(Delay(mean=timedelta(seconds=30)), description="how late")
+    delay: DeliveryDelay = Field(DeliveryDelay(mean=timedelta(seconds=30)), description="how late")
     max: Duration = Field(timedelta(days=1), description="no event is later than this")
 
     @model_validator(mode="before")
