@@ -84,7 +84,9 @@ class Oracle:
                     self.events.append((seq, entity, op, key))
                     self.rows.append(row)
             if len(changes):
-                self.boundaries.add(max(int(t["seq"][-1].as_py()) for t in changes.tables.values()) + 1)
+                self.boundaries.add(
+                    max(int(t["seq"][-1].as_py()) for t in changes.tables.values()) + 1
+                )
         order = sorted(range(len(self.events)), key=lambda i: self.events[i][0])
         self.events = [self.events[i] for i in order]
         self.rows = [self.rows[i] for i in order]

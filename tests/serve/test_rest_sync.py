@@ -52,7 +52,9 @@ def pages(
             return items
 
 
-def sync(client: httpx.Client, path: str, style: str, since: str, state: dict[Any, Any], key: str) -> str:
+def sync(
+    client: httpx.Client, path: str, style: str, since: str, state: dict[Any, Any], key: str
+) -> str:
     """One incremental pass from `since`: apply changes and tombstones; the next watermark."""
     params = {"updated_since": since, "include_deleted": "true", "sort": "updated_at"}
     mark = since

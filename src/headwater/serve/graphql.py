@@ -136,7 +136,9 @@ class _Builder:
             root_ns[e] = strawberry.field(resolver=self._connection_resolver(e, None))
             root_ns[self._singular(e)] = strawberry.field(resolver=self._lookup_resolver(e))
         root = strawberry.type(type("Query", (), root_ns))
-        return strawberry.Schema(query=root, config=StrawberryConfig(auto_camel_case=False, scalar_map={Long: LONG}))
+        return strawberry.Schema(
+            query=root, config=StrawberryConfig(auto_camel_case=False, scalar_map={Long: LONG})
+        )
 
     def _singular(self, e: str) -> str:
         base = e[:-1] if e.endswith("s") and len(e) > 1 else f"{e}_by_key"

@@ -82,10 +82,12 @@ class Snapshot:
         return -1
 
 
-def _empty_snapshot(name: str, schema: pa.Schema, key_type: pa.DataType, clock_us: int) -> Snapshot:
+def _empty_snapshot(
+    name: str, schema: pa.Schema, row_schema: pa.Schema, key_type: pa.DataType, clock_us: int
+) -> Snapshot:
     empty_keys = np_keys(pa.array([], key_type))
     z = np.zeros(0, dtype=np.int64)
-    dead = Tombstones(empty_keys, schema.empty_table(), z, z, z)
+    dead = Tombstones(empty_keys, row_schema.empty_table(), z, z, z)
     return Snapshot(name, 0, clock_us, empty_keys, schema.empty_table(), z, z, z, dead)
 
 
@@ -121,7 +123,9 @@ class LiveStore:
         self.done = False
         self.error: BaseException | None = None
         self.snapshots: dict[str, Snapshot] = {
-            n: _empty_snapshot(n, self.table_schemas[n], s.key_type, start_us)
+            n: _empty_snapshot(
+                n, self.table_schemas[n], pa.schema(list(s.row_type)), s.key_type, start_us
+            )
             for n, s in schemas.items()
         }
         self.log: deque[tuple[int, int, str, pa.Table]] = deque()
