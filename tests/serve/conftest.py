@@ -13,11 +13,11 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from headwater.scenario.load import loads  # noqa: E402
-from headwater.scenario.model import Scenario  # noqa: E402
-from headwater.serve.encode import jsonable  # noqa: E402
-from headwater.serve.runtime import Serving  # noqa: E402
-from headwater.world.engine import World  # noqa: E402
+from headwater.scenario.load import loads
+from headwater.scenario.model import Scenario
+from headwater.serve.encode import jsonable
+from headwater.serve.runtime import Serving
+from headwater.world.engine import World
 
 SHOP = """
 name: apishop

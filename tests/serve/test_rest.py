@@ -10,6 +10,7 @@ import pytest
 
 from headwater.errors import ScenarioError
 from headwater.serve.runtime import Serving
+
 from tests.serve.conftest import shop as _shop
 
 SHORT = {"duration: 7m": "duration: 2m"}
