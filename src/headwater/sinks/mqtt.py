@@ -43,6 +43,7 @@ from headwater.sinks._stream import (
 )
 
 PROCESS_EVERY = 1000  # publishes between reading acknowledgements
+RECEIVE_MAXIMUM = 20  # unacknowledged messages a broker takes unless it says otherwise
 
 
 class MqttConfig(StreamConfig):
@@ -94,8 +95,12 @@ class MqttSink(StreamSink):
             )
         if tls:
             self.client.tls_set()
-        self.client.max_inflight_messages_set(c.max_in_flight)
+        # On the wire, at most what the broker accepts unacknowledged: MQTT 5 brokers say so
+        # in CONNACK (Receive Maximum); Mosquitto's default of 20 is safe for MQTT 3.1.1,
+        # and exceeding it makes the broker drop the connection (QoS 2).
+        self.client.max_inflight_messages_set(min(c.max_in_flight, RECEIVE_MAXIMUM))
         self.client.max_queued_messages_set(c.max_in_flight)
+        self._receive_maximum: int | None = None
         self.client.reconnect_delay_set(
             max(1, int(c.retry.backoff.total_seconds())),
             max(1, int(c.retry.max_backoff.total_seconds())),
@@ -116,6 +121,22 @@ class MqttSink(StreamSink):
             self.client.connect(host, port, keepalive=c.keepalive)
         except (OSError, ValueError) as exc:
             raise self.unavailable(exc) from exc
+        self._start(timeout)
+        window = self.client.max_inflight_messages
+        if self._receive_maximum and self._receive_maximum < window:
+            # paho cannot change its window on a live connection: reconnect with the
+            # broker's (before anything was published).
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.client.max_inflight_messages_set(self._receive_maximum)
+            self._connected.clear()
+            try:
+                self.client.reconnect()
+            except OSError as exc:
+                raise self.unavailable(exc) from exc
+            self._start(timeout)
+
+    def _start(self, timeout: float) -> None:
         self.client.loop_start()
         if not self._connected.wait(timeout) or self._refused:
             self.client.loop_stop()
@@ -125,6 +146,7 @@ class MqttSink(StreamSink):
         if reason.is_failure:
             self._refused = f"connection refused: {reason}"
             client.disconnect()
+        self._receive_maximum = getattr(props, "ReceiveMaximum", None)
         self._connected.set()
 
     def _on_disconnect(
@@ -233,8 +255,9 @@ class MqttSink(StreamSink):
                 return
             if self.delivery.acknowledged != before:
                 self.backoff.reset()
-            if not self._progress.wait(0.5):
+            else:
                 self.backoff.check(self._last_error or "waiting for acknowledgements")
+            self._progress.wait(0.5)
 
     def drain(self) -> None:
         self._wait(0)
