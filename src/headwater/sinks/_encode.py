@@ -112,17 +112,18 @@ def text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 def json_strings(arr: pa.Array) -> pa.Array:
     """JSON string literals (quoted, escaped); nulls stay null."""
     if pc.any(pc.match_substring_regex(arr, _JSON_SPECIAL)).as_py():
-        arr = pc.replace_substring(arr, "\\", "\\\\")
-        arr = pc.replace_substring(arr, '"', '\\"')
-        arr = pc.replace_substring(arr, "\n", "\\n")
-        arr = pc.replace_substring(arr, "\r", "\\r")
-        arr = pc.replace_substring(arr, "\t", "\\t")
         rare = pc.fill_null(pc.match_substring_regex(arr, _JSON_RARE_CONTROL), False)
+        escaped = pc.replace_substring(arr, "\\", "\\\\")
+        escaped = pc.replace_substring(escaped, '"', '\\"')
+        escaped = pc.replace_substring(escaped, "\n", "\\n")
+        escaped = pc.replace_substring(escaped, "\r", "\\r")
+        escaped = pc.replace_substring(escaped, "\t", "\\t")
         if pc.any(rare).as_py():
-            values = arr.to_pylist()
-            for i in pc.indices_nonzero(rare).to_pylist():
-                values[i] = json.dumps(values[i], ensure_ascii=False)[1:-1]
-            arr = pa.array(values, STRING)
+            # Other control characters need \uXXXX: Python escapes those few rows.
+            originals = arr.filter(rare).to_pylist()
+            fixed = pa.array([json.dumps(v, ensure_ascii=False)[1:-1] for v in originals], STRING)
+            escaped = pc.replace_with_mask(escaped, rare, fixed)
+        arr = escaped
     return pc.binary_join_element_wise('"', arr, '"', "")
 
 
