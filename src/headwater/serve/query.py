@@ -203,7 +203,7 @@ def select(snap: Snapshot, q: Query, key: str) -> View:
 def _equal_mask(col: pa.ChunkedArray, value: Any) -> np.ndarray:
     try:
         scalar = pa.scalar(value).cast(col.type)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OverflowError) as exc:
         raise QueryError(f"cannot compare with {value!r}: {exc}") from None
     return pc.equal(col, scalar).fill_null(False).to_numpy(zero_copy_only=False)
 
