@@ -138,6 +138,17 @@ def test_restart_mid_run_loses_and_repeats_nothing(pg_server, tmp_path):
     assert report.steps > 20
     # The log holds each world transaction exactly once: none lost, none committed twice.
     assert report.sinks["changes"]["transactions"] == sum(txns_after)
+    with psycopg.connect(url) as conn:  # the run's slot is gone: it would hold WAL forever
+        assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)
+
+
+def test_commit_per_step_gives_the_same_tables(pg_server, tmp_path):
+    url = pg_database(pg_server, "hw_step")
+    sc = shop(_sink(url, commit="step", connections=2))
+    run(sc, duration=TINY, out_dir=tmp_path, ledger=False)
+    schemas = World(sc).schemas
+    for entity, rows in world_final(sc, TINY).items():
+        assert pg_rows(url, entity, [f.name for f in schemas[entity].row_type]) == rows, entity
 
 
 def test_binary_copy_encodes_nulls_text_numeric_and_times(pg_server):

@@ -13,7 +13,7 @@
         deliver(batch); cap.ack(batch.position)
     for batch in cap.catch_up():        # everything committed before this call
         deliver(batch); cap.ack(batch.position)
-    cap.close()
+    cap.close()                         # or cap.drop() first: remove the slot/checkpoint
 
 `batch.tables` maps entity → a change table in the world's layout (world/changes.py: seq,
 txn, op, event_time, key, before, after), so `project(table, schema, "debezium",

@@ -93,6 +93,9 @@ class Capture(ABC):
     def close(self) -> None:
         """Release connections; unacknowledged changes are re-read by the next capture."""
 
+    def drop(self) -> None:  # noqa: B027 - nothing to remove for log readers without state
+        """Forget this capture on the server (PostgreSQL: its slot, which holds WAL) and locally."""
+
     def __enter__(self) -> Capture:
         return self
 

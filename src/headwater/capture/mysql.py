@@ -473,6 +473,10 @@ class MysqlCapture(Capture):
         )
         self.acked = pos
 
+    def drop(self) -> None:
+        """Remove the checkpoint (the server keeps nothing for a binlog reader)."""
+        self.checkpoint.clear()
+
     def close(self) -> None:
         self._close_stream()
         if self.conn is not None:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from headwater._plugins import suggest
+from headwater.errors import HeadwaterError
 from headwater.sinks._project import project
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
@@ -172,5 +173,10 @@ class CdcSink(Sink):
 
     def close(self) -> None:
         if self.capture is not None:
-            self.capture.close()
+            try:  # runs start over: a slot left behind would hold the server's WAL forever
+                self.capture.drop()
+            except HeadwaterError as exc:  # e.g. the server is gone: say so, keep the real error
+                self.stats.extra["capture_cleanup"] = str(exc)
+            finally:
+                self.capture.close()
         self.transport.close()
