@@ -396,7 +396,7 @@ class PostgresCapture(Capture):
     def _decode(self, rows: list[tuple[str, str]]) -> CaptureBatch:
         builders: dict[str, ChangeBuilder] = {}
         pending: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
-        xid, stamp, txns, out_rows = 0, "", 0, 0
+        xid, stamp, txns = 0, "", 0
         for lsn, data in rows:
             msg = _DECODER.decode(data)
             action = msg["action"]
@@ -416,10 +416,9 @@ class PostgresCapture(Capture):
                         b = builders[entity] = ChangeBuilder(self.schemas[entity])
                     b.add(self.seq, xid, op, stamp, before, after)
                     self.seq += 1
-                out_rows += len(pending) + 2
                 self._unacked.append((end, len(pending) + 2))
                 self.read_lsn = end
-                txns += 1
+                txns += 1 if pending else 0  # other tables only (bookkeeping): nothing to say
                 pending = []
         tables = {e: b.build() for e, b in builders.items()}
         events = sum(t.num_rows for t in tables.values())
@@ -439,10 +438,11 @@ class PostgresCapture(Capture):
         target = self._current_lsn()
         deadline = time.monotonic() + timeout
         while True:
+            before = self.read_lsn
             batch = self._decode(self._read(upto_lsn=target))
-            if not batch.transactions:
+            if self.read_lsn == before:
                 return
-            yield batch
+            yield batch  # maybe without changes, but its position moves the slot on
             if time.monotonic() > deadline:
                 raise SinkError(
                     self.name,
