@@ -3,7 +3,10 @@
 1. Transactions: the shop's transaction mix (an order with its items, state transitions,
    customer updates and deletes) applied by the postgres sink, next to pgbench's built-in
    tpcb-like script, with the same number of connections, on the same server, in this run.
-   The world is generated before the clock starts: the figure is the sink's.
+   The world is generated before the clock starts: the figure is the sink's. The sink
+   pipelines (up to 200 transactions in flight per connection, each its own BEGIN…COMMIT);
+   pgbench waits for every statement. On a 2-CPU machine the sink is bound by Python, so
+   more connections do not add throughput there.
 2. Initial load: rows/s of the sink's binary COPY (encoded from Arrow) next to a plain
    `COPY … FROM STDIN (FORMAT csv)` of the same rows written to a CSV file beforehand.
 3. CDC: events/s the capture (wal2json through a slot) reads from a backlog, and the lag
