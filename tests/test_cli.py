@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import SHOP
 
-EXE = [sys.executable, "-m", "headwater.cli"]
+EXE = [sys.executable, "-m", "headwater"]
 
 
 def hw(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -335,6 +335,3 @@ from headwater.serve.commands import receive, serve  # noqa: E402 - they use the
 main.add_command(serve)
 main.add_command(receive)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
