@@ -7,6 +7,7 @@ only then does the page become Python dicts for `json.dumps`.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,6 +62,32 @@ def _needs(t: pa.DataType) -> bool:
         or pa.types.is_decimal(t)
         or pa.types.is_time(t)
     )
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def iso_array(us: np.ndarray) -> pa.Array:
+    return pc.strftime(pa.array(us, pa.int64()).cast(TIMESTAMP), format=ISO)
+
+
+def row_json(
+    names: list[str], columns: list[pa.Array], created: np.ndarray, updated: np.ndarray
+) -> pa.Array:
+    """Each row as its JSON item text, made once when the row changes (not per request)."""
+    arrays = [jsonable(c) for c in columns] + [iso_array(created), iso_array(updated)]
+    rows = pa.Table.from_arrays(arrays, names=[*names, *META]).to_pylist()
+    return pa.array([_dumps(r) for r in rows], pa.string())
+
+
+def page_json(snap: Snapshot, positions: np.ndarray) -> str:
+    """A JSON array of live rows from their stored text: the hot path of every listing."""
+    if len(positions) == 0:
+        return "[]"
+    from headwater.serve.store import JSON_COLUMN
+
+    texts = snap.table.column(JSON_COLUMN).take(pa.array(positions)).to_pylist()
+    return "[" + ",".join(texts) + "]"
 
 
 def iso(us: np.ndarray) -> list[str]:

@@ -23,10 +23,13 @@ import pyarrow.compute as pc
 from headwater.generators.base import GenContext
 from headwater.random import stream
 from headwater.serve.config import Drift
+from headwater.serve.encode import row_json
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
 from headwater.world.rates import US
 from headwater.world.schema import EntitySchema
+
+JSON_COLUMN = "_json"  # each live row as the REST API renders it (before any drift)
 
 
 def np_keys(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -116,6 +119,7 @@ class LiveStore:
                 if d.entity == name:
                     for f, gen in d.add.items():
                         fields.append(pa.field(f, gen.arrow_type(_NoEnv())))
+            fields.append(pa.field(JSON_COLUMN, pa.string()))
             self.table_schemas[name] = pa.schema(fields)
         self.clock_us = start_us
         self.version = 0
@@ -204,7 +208,11 @@ class LiveStore:
         if len(up_idx):
             after = table["after"].combine_chunks().take(pa.array(up_idx))
             cols = {f.name: after.field(i) for i, f in enumerate(schema.row_type)}
+            row_cols = list(cols.values())
             cols.update(self._drift_columns(old.entity, cols, et[up_idx], seq[up_idx]))
+            cols[JSON_COLUMN] = row_json(
+                [f.name for f in schema.row_type], row_cols, created[up], et[up_idx]
+            )
             up_table = pa.Table.from_arrays([cols[f.name] for f in tschema], schema=tschema)
         else:
             up_table = tschema.empty_table()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import io
 import json
 import os
 import re
@@ -102,8 +103,6 @@ class _Stream:
         return False
 
     def seek(self, *args: Any) -> int:
-        import io
-
         raise io.UnsupportedOperation("seek")
 
     def close(self) -> None:
@@ -121,7 +120,9 @@ def _compressor(kind: Compression, target: _HashingFile, level: int | None) -> A
             import zstandard
         except ImportError:
             raise MissingExtra("zstd compression", "files", "zstandard") from None
-        return zstandard.ZstdCompressor(level=level or 3).stream_writer(target, closefd=False)
+        return zstandard.ZstdCompressor(level=level or 3).stream_writer(
+            cast(BinaryIO, target), closefd=False
+        )
     raise ValueError(f"unknown compression {kind!r}; expected gzip or zstd")
 
 

@@ -1,11 +1,14 @@
 """CSV and TSV: pyarrow's CSV writer where it can express the options, else a vectorized encoder.
 
-pyarrow.csv writes `all`, `nonnumeric` and `none` quoting, and `minimal` quoting for the
-chunks that have nothing to quote. Everything else (a quote character other than '"',
-chunks under `minimal` that hold delimiters, quotes, line breaks or empty strings) goes
-through the same per-column pyarrow.compute encoding the other text formats use. Both
-paths write values in the same lexical forms, so a file never mixes styles. Encodings
-other than UTF-8 are transcoded a chunk at a time, never per row.
+pyarrow.csv writes `all`, `nonnumeric` and `none` quoting directly. For `minimal` (the
+default) it writes with its quoting "none" after we have quoted the few values that
+need it ourselves, spelling their structural characters with placeholders that are
+swapped back in its output. Everything else (a quote character other than '"', a
+delimiter a number could contain, text already holding a placeholder) goes through the
+per-column pyarrow.compute encoding the other text formats use. Both paths write the same
+bytes (a test holds them to it). Zone-aware timestamps are formatted by us, as pyarrow's
+own formatting of them is ~30× slower. Encodings other than UTF-8 are transcoded a chunk
+at a time, never per row.
 
 Null and empty string differ: with the default null string '' an empty string is
 written quoted ("") so readers can tell them apart.
@@ -45,7 +48,7 @@ BOM = b"\xef\xbb\xbf"
 _LEXICAL = set("0123456789+-.:eEinfatrulsTZ ")
 # Control characters (file/group/record/unit separators, never seen in real text) that
 # stand in for quote, delimiter, LF and CR inside the values we quote ourselves before
-# pyarrow writes them; one bytes.translate puts the real ones back. A chunk whose text
+# pyarrow writes them; numpy puts the real ones back where found. A chunk whose text
 # already holds one of them is encoded by the vectorized path instead.
 _PLACEHOLDERS = "\x1c\x1d\x1e\x1f"
 _FIRST_PLACEHOLDER = np.uint8(0x1C)
