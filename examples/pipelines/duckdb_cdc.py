@@ -126,9 +126,7 @@ def naive(con: Any, table: str, keys: list[str]) -> None:
                 QUALIFY row_number() OVER (PARTITION BY {by} ORDER BY _arrival DESC) = 1
             ) l WHERE {on}"""
         )
-    con.execute(
-        f"DELETE FROM {t} WHERE EXISTS (SELECT 1 FROM staged l WHERE l.op = 'd' AND {on})"
-    )
+    con.execute(f"DELETE FROM {t} WHERE EXISTS (SELECT 1 FROM staged l WHERE l.op = 'd' AND {on})")
 
 
 def load(

@@ -126,15 +126,13 @@ def flag(frame: pa.Table, mask: np.ndarray, bit: int) -> pa.Table:
 
 def labels(flags: np.ndarray, kinds: pa.Array) -> pa.Array:
     """'late,duplicate', 'malformed:truncate'… per row; null when nothing happened."""
-    flags = np.asarray(flags)
-    kinds_list = kinds.to_pylist() if kinds.null_count < len(kinds) else None
-    if kinds_list is None:
-        uniq, inverse = np.unique(flags, return_inverse=True)
-        names = [_label(int(f), None) for f in uniq]
-        return pa.array(names, pa.string()).take(pa.array(inverse))
-    return pa.array(
-        [_label(int(f), k) for f, k in zip(flags.tolist(), kinds_list, strict=True)], pa.string()
-    )
+    from headwater.faults.malformed import KINDS
+
+    kind_at = pc.index_in(kinds, value_set=pa.array(KINDS)).fill_null(-1).to_numpy()
+    code = np.asarray(flags, dtype=np.int64) * 8 + (kind_at + 1)
+    uniq, inverse = np.unique(code, return_inverse=True)
+    names = [_label(int(c) // 8, KINDS[c % 8 - 1] if c % 8 else None) for c in uniq.tolist()]
+    return pa.array(names, pa.string()).take(pa.array(inverse.ravel()))
 
 
 def _label(f: int, kind: str | None) -> str | None:

@@ -122,7 +122,7 @@ class FaultPipeline:
             frame = enter(table)
             for fault in self.arrive:
                 frame = fault.arrive(entity, frame, changes.step)
-            self.pending.setdefault(entity, []).append(frame)
+            self.pending.setdefault(entity, []).append(_in_order(frame))
         start, end = changes.start_us, changes.end_us
         due = self._take(end, inclusive=start == end)
         return self._slices(changes.step, start, end, due)
@@ -140,26 +140,27 @@ class FaultPipeline:
         return sum(t.num_rows for ts in self.pending.values() for t in ts)
 
     def _take(self, end: int | None, *, inclusive: bool) -> dict[str, pa.Table]:
+        """Rows due by `end` (all when None), in delivery order; the rest stays buffered.
+
+        The buffer is a list of chunks, each sorted by delivery: what is due is a prefix of
+        every chunk (a zero-copy slice), so a step costs what it delivers, not what waits.
+        """
         out = {}
-        for entity, parts in self.pending.items():
-            if not parts:
-                continue
-            frame = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-            if end is None:
-                mask = np.ones(frame.num_rows, dtype=bool)
-            else:
-                ingest = frame["_ingest"].to_numpy()
-                mask = ingest <= end if inclusive else ingest < end
-            if mask.all():
-                self.pending[entity] = []
-                due = frame
-            else:
-                self.pending[entity] = [frame.filter(pa.array(~mask))]
-                due = frame.filter(pa.array(mask))
-            if due.num_rows:
-                out[entity] = due.sort_by(
-                    [("_ingest", "ascending"), ("seq", "ascending"), ("_copy", "ascending")]
-                )
+        for entity, chunks in self.pending.items():
+            due, rest = [], []
+            for chunk in chunks:
+                if end is None:
+                    k = chunk.num_rows
+                else:
+                    ingest = chunk["_ingest"].to_numpy()
+                    k = int(np.searchsorted(ingest, end, side="right" if inclusive else "left"))
+                if k:
+                    due.append(chunk.slice(0, k))
+                if k < chunk.num_rows:
+                    rest.append(chunk.slice(k))
+            self.pending[entity] = rest
+            if due:
+                out[entity] = due[0] if len(due) == 1 else _in_order(pa.concat_tables(due))
         return out
 
     def _slices(self, step: int, start: int, end: int, due: dict[str, pa.Table]) -> list[Delivery]:
@@ -225,3 +226,13 @@ class FaultPipeline:
         if self.faults:
             out["delivered"] = self.delivered
         return out
+
+
+def _in_order(frame: pa.Table) -> pa.Table:
+    """Rows sorted by delivery time, then seq, originals before their copies."""
+    order = np.lexsort(
+        (frame["_copy"].to_numpy(), frame["seq"].to_numpy(), frame["_ingest"].to_numpy())
+    )
+    if (order == np.arange(len(order))).all():
+        return frame
+    return frame.take(pa.array(order))

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from headwater.faults.malformed import _mix
 from headwater.faults.pipeline import Delivery
 from headwater.world.rates import US
 
@@ -24,8 +25,6 @@ COMMITTED = "committed"  # the number of the last part whose every file is writt
 
 def checksum(seqs: np.ndarray | pa.Array) -> int:
     """Order-independent checksum of a set of events: sum of splitmix64(seq) mod 2^64."""
-    from headwater.faults.malformed import _mix
-
     arr = seqs.to_numpy() if isinstance(seqs, pa.Array | pa.ChunkedArray) else np.asarray(seqs)
     if len(arr) == 0:
         return 0
@@ -128,29 +127,37 @@ class LedgerWriter:
 
     def _intervals(self, entity: str, events: pa.Table) -> pa.Table:
         ingest = pc.cast(events["ingest_time"], pa.int64()).to_numpy()
-        bucket = ingest // self.interval_us * self.interval_us
-        ops = events["op"].to_numpy(zero_copy_only=False).astype(str)
+        bucket = ingest // self.interval_us
+        op = pc.index_in(events["op"], value_set=OPS).fill_null(len(OPS)).to_numpy()
         copy = events["copy"].to_numpy()
         faulted = events["fault"].is_valid().to_numpy(zero_copy_only=False)
         seq = events["seq"].to_numpy()
-        keys = np.char.add(bucket.astype(str), ops.astype(str)) if len(ops) else bucket.astype(str)
-        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        rows = []
-        for g in range(len(uniq)):
-            m = inverse == g
-            rows.append(
-                {
-                    "entity": entity,
-                    "interval_start": int(bucket[first[g]]),
-                    "op": str(ops[first[g]]),
-                    "events": int(m.sum()),
-                    "duplicates": int((copy[m] > 0).sum()),
-                    "faulted": int(faulted[m].sum()),
-                    "checksum": checksum(seq[m & (copy == 0)]),
-                }
-            )
-        table = pa.Table.from_pylist(rows, schema=INTERVAL_SCHEMA_INT)
-        return table.set_column(1, "interval_start", table["interval_start"].cast(INTERVAL_TS))
+        group = (bucket - bucket.min()) * (len(OPS) + 1) + op
+        uniq, inverse = np.unique(group, return_inverse=True)
+        inverse = inverse.ravel()
+        n = len(uniq)
+        first = np.zeros(n, dtype=np.int64)
+        first[inverse[::-1]] = np.arange(len(inverse))[::-1]
+        originals = copy == 0
+        sums = np.zeros(n, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            np.add.at(sums, inverse[originals], _mix(0, seq[originals]))
+        table = pa.table(
+            {
+                "entity": pa.array([entity] * n, pa.string()),
+                "interval_start": pa.array(bucket[first] * self.interval_us).cast(INTERVAL_TS),
+                "op": pc.take(events["op"], pa.array(first)),
+                "events": pa.array(np.bincount(inverse, minlength=n).astype(np.int64)),
+                "duplicates": pa.array(
+                    np.bincount(inverse, weights=~originals, minlength=n).astype(np.int64)
+                ),
+                "faulted": pa.array(
+                    np.bincount(inverse, weights=faulted, minlength=n).astype(np.int64)
+                ),
+                "checksum": pa.array(sums, pa.uint64()),
+            }
+        )
+        return table
 
     def tick(self) -> None:
         """End of a step: flush every `flush_steps` steps or `flush_rows` rows.
@@ -194,21 +201,11 @@ class LedgerWriter:
 
 
 INTERVAL_TS = pa.timestamp("us", tz="UTC")
-INTERVAL_SCHEMA_INT = pa.schema(
-    [
-        ("entity", pa.string()),
-        ("interval_start", pa.int64()),
-        ("op", pa.string()),
-        ("events", pa.int64()),
-        ("duplicates", pa.int64()),
-        ("faulted", pa.int64()),
-        ("checksum", pa.uint64()),
-    ]
-)
+OPS = pa.array(["r", "c", "u", "d"])
 
 
 def _write(path: Path, table: pa.Table) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, compression="zstd", compression_level=1)
     os.replace(tmp, path)
