@@ -218,7 +218,7 @@ class CsvWriter(FormatWriter):
         where = np.flatnonzero((raw - _FIRST_PLACEHOLDER) < len(_PLACEHOLDERS))
         out = raw.copy()
         out[where] = self._restore[raw[where] - _FIRST_PLACEHOLDER]
-        return memoryview(out)
+        return out.data
 
     def _pyarrow_csv(self, names: list[str], texts: list[pa.Array], style: str) -> pa.Buffer:
         out = pa.BufferOutputStream()
@@ -228,7 +228,7 @@ class CsvWriter(FormatWriter):
 
     def _placeheld(self, values: pa.Array) -> pa.Array:
         """Values quoted with placeholders standing for the structural characters."""
-        q, d, n, r = _PLACEHOLDERS
+        q, d, n, r = tuple(_PLACEHOLDERS)
         values = pc.replace_substring(values, self.options.quote_char, q + q)
         for real, placeholder in ((self.options.delimiter, d), ("\n", n), ("\r", r)):
             values = pc.replace_substring(values, real, placeholder)
