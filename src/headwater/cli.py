@@ -166,7 +166,10 @@ def _print_faults(report: Any) -> None:
         t.add_column(col)
     for name, fault, summary in rows:
         text = (
-            ", ".join(f"{k}={v}" for k, v in summary.items())
+            ", ".join(
+                f"{k}={'; '.join(map(str, v)) if isinstance(v, list) else v}"
+                for k, v in summary.items()
+            )
             if isinstance(summary, dict)
             else str(summary)
         )
@@ -334,4 +337,3 @@ from headwater.serve.commands import receive, serve  # noqa: E402 - they use the
 
 main.add_command(serve)
 main.add_command(receive)
-

@@ -193,7 +193,10 @@ def test_drift_switches_schema_exactly_at_its_time():
     ev = events(ds, "accounts")
     assert "amount" in [f.name for f in ev.schema.field("row").type]  # the ledger keeps names
     assert sorted(set(ev["version"].to_pylist())) == [1, 2]
-    assert pipe.summary()["drift"]["rules"][0]["entities"] == ["accounts"]
+    assert pipe.summary()["drift"]["rules"] == [
+        "2026-01-01T00:12:30Z accounts: rename amount→total, drop plan, add channel, "
+        "format created_at:epoch_ms"
+    ]
 
 
 def test_malformed_rate_kinds_and_text_hook():

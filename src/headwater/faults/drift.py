@@ -264,7 +264,7 @@ class Drift(Fault):
             fn = partial(self._apply, rule, frame=frame, rng=rng, added=added)
             for col in ("after", "before"):  # after first: added values are drawn once
                 frame = put(frame, col, map_struct(frame[col], fn))
-        self.count(f"v{1 + len(active)}:{entity}", n)
+        self.count(f"v{1 + len(active)}:{entity}", n)  # delivered with a drifted schema
         return frame
 
     def _apply(
@@ -296,14 +296,9 @@ class Drift(Fault):
         return out
 
     def summary(self) -> dict[str, Any]:
-        out = []
+        rules = []
         for i, rule in enumerate(self.config):
-            ents = [e for e, idx in self.applies.items() if i in idx]
-            out.append(
-                {
-                    "at": rule.at.isoformat().replace("+00:00", "Z"),
-                    "entities": ents,
-                    "change": rule.describe(),
-                }
-            )
-        return {"rules": out, "events": dict(self.counts)}
+            ents = ",".join(e for e, idx in self.applies.items() if i in idx)
+            at = rule.at.isoformat().replace("+00:00", "Z")
+            rules.append(f"{at} {ents}: {rule.describe()}")
+        return {"rules": rules, "events": sum(self.counts.values())}
