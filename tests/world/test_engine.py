@@ -154,3 +154,34 @@ def test_memory_is_flat_for_immutable_event_entities():
     for _ in w.steps():
         pass
     assert w.states["readings"].slots == 0
+
+
+def test_deletes_never_precede_the_deletes_of_their_referrers(tmp_path):
+    """Heavy delete traffic on parents and referrers: SQLite's FK checks pass on every commit."""
+    from headwater.runner import run
+
+    text = """
+    clock: {start: 2026-01-01T00:00:00Z, duration: 30m}
+    entities:
+      customers:
+        initial: 200
+        arrivals: 1/s
+        fields:
+          id: {seq: {}}
+        deletes: {rate: 2/s}
+      orders:
+        arrivals: 3/s
+        fields:
+          order_id: {seq: {}}
+          customer_id: {ref: customers.id}
+        deletes: {rate: 2/s}
+      items:
+        parent: {entity: orders, count: {min: 1, max: 3}}
+        fields:
+          item_id: {seq: {}}
+          order_id: {ref: orders.order_id}
+        deletes: {rate: 2/s}
+    """
+    sc = scenario(text, sinks="db: {kind: sqlite, path: fk.db}\n")
+    report = run(sc, out_dir=tmp_path)
+    assert report.entities["customers"]["d"] > 100 and report.entities["items"]["d"] > 100

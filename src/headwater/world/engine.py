@@ -105,6 +105,7 @@ class World:
         self.seq = 0
         self.txn = 0
         self._candidates: dict[str, np.ndarray] = {}
+        self._touched: dict[str, np.ndarray] = {}
 
     # -- set-up -----------------------------------------------------------------------------
     def _creation_order(self) -> list[str]:
@@ -429,6 +430,9 @@ class World:
                 held = state.side[col][slots]
                 held = held[held >= 0]
                 np.subtract.at(target.side["refcount"], target.slots_of(held), 1)
+                self._hold(g.entity, held)
+        if depth == 0 and p.parent is not None and self.plans[p.parent].deletable:
+            self._hold(p.parent, state.side["parent"][slots])
         before = state.rows(slots)
         key = before.field(p.schema.key)
         intra = np.full(len(slots), -depth, dtype=np.int64)
@@ -461,6 +465,13 @@ class World:
             )
         state.kill(slots)
         return pieces
+
+    def _hold(self, entity: str, rowids: np.ndarray) -> None:
+        """Rows whose referrers were deleted this step wait for the next step to be deleted,
+        so their delete never precedes the referrer's in seq order."""
+        touched = self._touched.get(entity)
+        if touched is not None and len(rowids):
+            touched[self.states[entity].slots_of(rowids)] = True
 
     def _groups(self, n: int) -> np.ndarray:
         start = self._next_group
@@ -555,7 +566,8 @@ class World:
             pieces += self._create(
                 name, times, self._groups(len(times)), OP_CODES["c"], ("create", step)
             )
-        touched = {}
+        touched: dict[str, np.ndarray] = {}
+        self._touched = touched
         for name in self.order:
             state = self.states[name]
             if not state.slots:
