@@ -12,6 +12,7 @@ seen twice); the REST docs say so.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -57,18 +58,20 @@ class Query:
     @property
     def signature(self) -> str:
         """What a cursor is bound to: the same sort and filters (a short digest)."""
-        raw = json.dumps(
-            [
-                self.sort,
-                self.desc,
-                self.equals,
-                self.updated_since,
-                self.created_since,
-                self.include_deleted,
-            ],
-            default=str,
+        return _signature(
+            self.sort,
+            self.desc,
+            self.equals,
+            self.updated_since,
+            self.created_since,
+            self.include_deleted,
         )
-        return hashlib.blake2b(raw.encode(), digest_size=6).hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(*parts: Any) -> str:
+    raw = json.dumps(list(parts), default=str)
+    return hashlib.blake2b(raw.encode(), digest_size=6).hexdigest()
 
 
 @dataclass

@@ -128,6 +128,8 @@ class RestApi:
         self.entities = entities
         self.schemas = {e: store.schemas[e] for e in entities}
         self.shapes = {e: Shape(s, config) for e, s in self.schemas.items()}
+        self._sorts: dict[str, list[str]] = {}
+        self._filters: dict[str, dict[str, str]] = {}
         self.children: dict[str, list[tuple[str, str, str]]] = {e: [] for e in entities}
         for e, s in self.schemas.items():
             fks = [fk for fk in s.foreign_keys if fk.entity in self.schemas]
@@ -139,6 +141,9 @@ class RestApi:
     # -- parsing -------------------------------------------------------------------------------
     def filters(self, entity: str) -> dict[str, str]:
         """Filterable fields → JSON type."""
+        hit = self._filters.get(entity)
+        if hit is not None:
+            return hit
         s = self.schemas[entity]
         out = {}
         for f in s.row_type:
@@ -151,19 +156,24 @@ class RestApi:
                 out[f.name] = "string"
             elif pa.types.is_boolean(t):
                 out[f.name] = "boolean"
+        self._filters[entity] = out
         return out
 
     def sorts(self, entity: str) -> list[str]:
+        hit = self._sorts.get(entity)
+        if hit is not None:
+            return hit
         s = self.schemas[entity]
         names = [f.name for f in s.row_type if sortable(f.type)] + ["created_at", "updated_at"]
-        return [*names, *(f"-{n}" for n in names)]
+        self._sorts[entity] = [*names, *(f"-{n}" for n in names)]
+        return self._sorts[entity]
 
     def query(self, entity: str, params: dict[str, str]) -> Query:
         s = self.schemas[entity]
         sort = params.get("sort") or s.key
         desc = sort.startswith("-")
         sort = sort.removeprefix("-")
-        if f"{sort}" not in self.sorts(entity):
+        if sort not in self.sorts(entity):
             raise QueryError(f"cannot sort by '{sort}'")
         equals = []
         kinds = self.filters(entity)
@@ -465,7 +475,7 @@ def _conditional(request: Request, raw: bytes, headers: dict[str, str]) -> Respo
 
 
 def _links(request: Request, rels: dict[str, dict[str, str]], extra: dict[str, str]) -> str:
-    base = str(request.url.remove_query_params(list(request.query_params.keys())))
+    base = str(request.url).partition("?")[0]
     params = dict(request.query_params)
     out = []
     for rel, change in rels.items():
