@@ -113,3 +113,17 @@ def test_missing_file_and_bad_options(tmp_path, shop_file):
     assert r.returncode == 2 and "invalid speed" in r.stderr
     r = hw("preview", str(shop_file), "--entity", "order")
     assert r.returncode == 2 and "did you mean 'orders'" in r.stderr
+
+
+def test_validate_needs_no_secrets(tmp_path):
+    p = tmp_path / "pg.yaml"
+    p.write_text(
+        SHOP
+        + "sinks:\n  db: {kind: postgres, url: 'postgresql://app:${HW_TEST_PG_PASSWORD}@127.0.0.1:5432/app'}\n"
+    )
+    r = hw("validate", str(p))
+    assert r.returncode == 0, r.stderr
+    assert "set HW_TEST_PG_PASSWORD in the environment" in r.stdout
+    r = hw("run", str(p), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "environment variable HW_TEST_PG_PASSWORD is not set" in r.stderr
+    assert "Traceback" not in r.stderr

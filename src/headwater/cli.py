@@ -182,10 +182,12 @@ def _print_faults(report: Any) -> None:
 @_user_errors
 def validate(scenario: Path) -> None:
     """Check SCENARIO without connecting to anything; list every problem."""
-    from headwater.scenario.load import load
+    from headwater.scenario.load import check
 
-    sc = load(scenario)
+    sc, unset = check(scenario)
     out.print(f"{scenario}: ok ({len(sc.entities)} entities, {len(sc.sinks)} sinks)")
+    if unset:
+        out.print(f"note: set {', '.join(unset)} in the environment before `headwater run`")
 
 
 @main.command()

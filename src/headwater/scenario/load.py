@@ -27,6 +27,12 @@ def load(source: str | Path, *, env: dict[str, str] | None = None) -> Scenario:
     return from_document(load_yaml_file(source, env))
 
 
+def check(source: str | Path, *, env: dict[str, str] | None = None) -> tuple[Scenario, list[str]]:
+    """Validate without needing secrets: unset variables stay as written and are returned."""
+    doc = load_yaml_file(source, env, keep_unset=True)
+    return from_document(doc), doc.unset
+
+
 def loads(text: str, *, file: str | None = None, env: dict[str, str] | None = None) -> Scenario:
     """Load and validate a scenario from YAML text."""
     return from_document(load_yaml(text, file, env))

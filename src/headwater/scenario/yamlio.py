@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ class Document:
     data: Any
     positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     file: str | None = None
+    unset: list[str] = field(default_factory=list)  # variables left as written (validation only)
 
     def problem(self, loc: Loc, message: str) -> Problem:
         line, col = self.position(loc)
@@ -48,8 +50,11 @@ def dotted(loc: Loc) -> str:
     return out
 
 
-def interpolate(text: str, env: dict[str, str] | None = None) -> str:
-    """Replace ${VAR} and ${VAR:-default}; an unset VAR without default is an error."""
+def interpolate(
+    text: str, env: Mapping[str, str] | None = None, unset: set[str] | None = None
+) -> str:
+    """Replace ${VAR} and ${VAR:-default}; an unset VAR without default is a KeyError, or,
+    when `unset` is given (validation, which needs no secrets), is kept as written and noted."""
     env = os.environ if env is None else env
 
     def sub(m: re.Match[str]) -> str:
@@ -58,13 +63,17 @@ def interpolate(text: str, env: dict[str, str] | None = None) -> str:
             return env[name]
         if default is not None:
             return default
+        if unset is not None:
+            unset.add(name)
+            return m.group(0)
         raise KeyError(name)
 
     return _VAR.sub(sub, text)
 
 
 class _Builder:
-    def __init__(self, file: str | None, env: dict[str, str] | None):
+    def __init__(self, file: str | None, env: Mapping[str, str] | None, keep_unset: bool = False):
+        self.unset: set[str] | None = set() if keep_unset else None
         self.positions: dict[Loc, tuple[int, int]] = {}
         self.problems: list[Problem] = []
         self.file = file
@@ -99,7 +108,7 @@ class _Builder:
         value = node.value
         if isinstance(value, str) and "${" in value:
             try:
-                value = interpolate(value, self.env)
+                value = interpolate(value, self.env, self.unset)
             except KeyError as exc:
                 self.problems.append(
                     self._problem(
@@ -120,7 +129,12 @@ class _Builder:
             constructor.dispose()
 
 
-def load_yaml(text: str, file: str | None = None, env: dict[str, str] | None = None) -> Document:
+def load_yaml(
+    text: str,
+    file: str | None = None,
+    env: Mapping[str, str] | None = None,
+    keep_unset: bool = False,
+) -> Document:
     """Parse YAML text; syntax errors and unset variables become a ScenarioError with positions."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -134,14 +148,16 @@ def load_yaml(text: str, file: str | None = None, env: dict[str, str] | None = N
         raise ScenarioError(
             Problem("", "the file is empty: a scenario needs at least 'entities'", 1, 1, file)
         )
-    builder = _Builder(file, env)
+    builder = _Builder(file, env, keep_unset)
     data = builder.build(root, ())
     if builder.problems:
         raise ScenarioError(builder.problems)
-    return Document(data, builder.positions, file)
+    return Document(data, builder.positions, file, sorted(builder.unset or ()))
 
 
-def load_yaml_file(path: str | Path, env: dict[str, str] | None = None) -> Document:
+def load_yaml_file(
+    path: str | Path, env: Mapping[str, str] | None = None, keep_unset: bool = False
+) -> Document:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -149,4 +165,4 @@ def load_yaml_file(path: str | Path, env: dict[str, str] | None = None) -> Docum
         raise ScenarioError(f"scenario file not found: {p}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"cannot read scenario file {p}: {exc}") from None
-    return load_yaml(text, str(p), env)
+    return load_yaml(text, str(p), env, keep_unset)
