@@ -62,6 +62,11 @@ sinks:
     kind: memory
     entities: [customers]
     faults: {malformed: {rate: 0.1, kinds: [truncate]}, duplicate: 0.05}
+  drifted:
+    kind: memory
+    entities: [customers]
+    faults:
+      drift: [{at: 2026-01-01T00:07:00Z, rename: {amount: total}, type: {active: string}}]
 """
 BASE = ["seq", "txn", "op", "event_time", "key", "before", "after"]
 
@@ -102,6 +107,7 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             for e in sinks[name].entities
         }
         for name in sinks
+        if name != "drifted"  # its tables change schema: see test_drifted_columns_…
     }
     return {"out": out, "ledger": out / "ledger", "sinks": sinks, "states": states, "world": world}
 
@@ -367,6 +373,33 @@ def test_malformed_records_may_be_rejected_but_not_landed_broken(landed, tmp_pat
         assert r.ok, (name, r.as_dict())
 
 
+def test_drifted_columns_are_matched_under_either_name(landed, tmp_path):
+    """A pipeline that keeps both names (old rows in amount, new ones in total) is correct."""
+    flat = []
+    for t in landed["sinks"]["drifted"].changes["customers"]:
+        image = pc.if_else(pc.equal(t["op"], "d"), t["before"], t["after"])
+        cols = image.combine_chunks().flatten()
+        names = [f.name for f in image.type]
+        part = pa.Table.from_arrays(cols, names=names)
+        i = names.index("active")  # bool before the drift, text after: the pipeline keeps text
+        part = part.set_column(i, "active", pc.cast(part["active"], pa.string()))
+        flat.append(part.append_column("_seq", t["seq"]).append_column("_op", t["op"]))
+    rows = pa.concat_tables(flat, promote_options="permissive")
+    con = duckdb.connect(str(tmp_path / "drift.duckdb"))
+    con.register("r", rows)
+    con.execute(
+        """CREATE TABLE customers AS SELECT * EXCLUDE (_seq, _op) FROM r
+        QUALIFY row_number() OVER (PARTITION BY id ORDER BY _seq DESC) = 1 AND _op <> 'd'"""
+    )
+    both = con.execute(
+        "SELECT count(*) FILTER (amount IS NOT NULL), count(*) FILTER (total IS NOT NULL) FROM customers"
+    ).fetchone()
+    con.close()
+    assert both[0] > 0 and both[1] > 0
+    r = result(check(landed, tmp_path / "drift.duckdb", sink="drifted"), "customers")
+    assert r.ok, str(r.as_dict())
+
+
 # -- the command line ------------------------------------------------------------------------------
 def test_cli_exit_codes_and_json(landed, base_db, tmp_path):
     cli = CliRunner()
@@ -397,5 +430,5 @@ def test_cli_exit_codes_and_json(landed, base_db, tmp_path):
 
 
 def test_several_sinks_need_a_choice(landed, base_db):
-    with pytest.raises(VerifyError, match="choose one: bad, late, src, text"):
+    with pytest.raises(VerifyError, match="choose one: bad, drifted, late, src, text"):
         verify(landed["ledger"], base_db)

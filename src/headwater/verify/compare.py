@@ -309,11 +309,14 @@ class EntityCheck:
                 continue
             if len(found) == 1:
                 self.fields[f] = (q(found[0]), cols[found[0]])
-            else:  # renamed by drift and both names landed: take whichever is set
+            elif len({cols[c] for c in found}) == 1:  # renamed by drift, both names landed
+                self.fields[f] = ("coalesce(" + ", ".join(map(q, found)) + ")", cols[found[0]])
+            else:  # … with different types: compare as text
                 self.fields[f] = (
                     "coalesce(" + ", ".join(f"{q(c)}::VARCHAR" for c in found) + ")",
                     "VARCHAR",
                 )
+                self.retyped.add(f)
         for f in info.primary_key:
             if f not in self.fields:
                 r.error = f"the target table has no column for the key '{f}'"
