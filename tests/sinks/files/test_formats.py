@@ -777,6 +777,26 @@ def test_avro_nested_and_required_columns() -> None:
     assert rows == expected
 
 
+def test_avro_decimals_of_any_precision_sign_and_slice() -> None:
+    values = [
+        Decimal("-12345678901234567890123456789.1234"),
+        None,
+        Decimal("0.0001"),
+        Decimal("-1"),
+    ]
+    table = pa.table(
+        {
+            "big": pa.array(values, pa.decimal128(38, 4)),
+            "small": pa.array(
+                [Decimal("-0.01"), Decimal("99.99"), None, Decimal("0")], pa.decimal128(4, 2)
+            ),
+        }
+    )
+    for sliced in (table, table.slice(1)):
+        data, _ = write("avro", sliced)
+        assert list(fastavro.reader(io.BytesIO(data))) == sliced.to_pylist()
+
+
 def test_avro_refuses_names_it_cannot_hold() -> None:
     with pytest.raises(SinkError, match="not a valid Avro name"):
         writer_for("avro", io.BytesIO(), pa.schema([("order-id", pa.int64())]), {})
