@@ -195,6 +195,7 @@ class Serving:
                 speed=self.config.speed,
                 out_dir=self.out_dir,
                 sinks=sinks,
+                ledger=self.with_sinks,  # the served store itself needs no ledger of its own
             )
         except _Stopped as exc:
             error = exc
