@@ -22,26 +22,33 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return []
 
 
+def _unwrap(annotation: Any) -> Any:
+    """Optional[X] / Annotated[X, ...] / X | Y → the model in it, else the container type."""
+    while typing.get_origin(annotation) in (typing.Union, types.UnionType, typing.Annotated):
+        found = _models_in(annotation)
+        if found:
+            return found[0]
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        containers = [a for a in args if typing.get_origin(a) in (dict, list)]
+        annotation = containers[0] if containers else args[0]
+    return annotation
+
+
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model class that owns the mapping at `loc` (to suggest its valid keys)."""
     current: Any = model
     for part in loc:
+        current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
             info = current.model_fields.get(part) if isinstance(part, str) else None
             if info is None:
                 return None
             current = info.annotation
+        elif typing.get_origin(current) in (dict, list):
+            current = typing.get_args(current)[-1]
         else:
-            origin = typing.get_origin(current)
-            if origin in (dict, list, typing.Union, types.UnionType):
-                args = [a for a in typing.get_args(current) if a is not type(None)]
-                current = args[-1] if origin is dict else args[0] if args else None
-            else:
-                return None
-            if typing.get_origin(current) in (typing.Union, types.UnionType):
-                found = _models_in(current)
-                current = found[0] if found else current
-    found = _models_in(current)
+            return None
+    found = _models_in(_unwrap(current))
     return found[0] if found else None
 
 
