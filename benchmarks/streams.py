@@ -17,6 +17,9 @@ memory is sampled: the sink blocks (the world waits) instead of buffering withou
     python benchmarks/streams.py                      # 1M events to Kafka, fewer elsewhere
     python benchmarks/streams.py --events 200000 --brokers kafka,redis --outage 30
 
+Each way is measured `--repeat` times, alternating, on an emptied broker, and the best
+is kept: the figures are meant to be read on a machine other jobs may share.
+
 The last line printed is one JSON object with every figure.
 """
 
@@ -328,6 +331,41 @@ def _done(start: float, acked: int, sent: int) -> None:
         raise RuntimeError(f"plain loop: {acked} of {sent} acknowledged")
 
 
+# -- emptying a broker between measurements ------------------------------------------------
+
+
+def reset_redis(server: Any) -> None:
+    import redis
+
+    client = redis.Redis.from_url(server.url)
+    client.flushall()
+    client.close()
+
+
+def reset_nats(server: Any) -> None:
+    import nats
+
+    async def main() -> None:
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        for info in await js.streams_info():
+            await js.delete_stream(info.config.name)
+        await nc.close()
+
+    asyncio.run(main())
+
+
+def reset_rabbitmq(server: Any) -> None:
+    import pika
+
+    conn = pika.BlockingConnection(pika.URLParameters(server.url))
+    channel = conn.channel()
+    for name in ("plain", "viarun", "viasink", "outage"):
+        channel.queue_delete(name)
+        channel.exchange_delete(name)
+    conn.close()
+
+
 # -- the brokers -------------------------------------------------------------------------------
 
 
@@ -338,6 +376,7 @@ class Broker:
     plain: Callable[[Any, Messages], None]
     sink: Callable[[Any, str], str]  # (server, route) → sink YAML mapping
     cap: int  # default events when the broker is slow (pure-Python client)
+    reset: Callable[[Any], None]  # empty the broker between measurements
 
 
 BROKERS = {
@@ -347,6 +386,7 @@ BROKERS = {
         plain_kafka,
         lambda s, r: f"{{kind: kafka, bootstrap_servers: '{s.bootstrap_servers}', topic: {r}}}",
         1_000_000,
+        lambda s: s.restart(),  # Tansu's memory storage starts empty
     ),
     "redis": Broker(
         "redis",
@@ -354,6 +394,7 @@ BROKERS = {
         plain_redis,
         lambda s, r: f"{{kind: redis_streams, url: '{s.url}', stream: {r}}}",
         300_000,
+        reset_redis,
     ),
     "nats": Broker(
         "nats",
@@ -361,6 +402,7 @@ BROKERS = {
         plain_nats,
         lambda s, r: f"{{kind: nats, url: '{s.url}', subject: {r}, stream: {r.upper()}}}",
         200_000,
+        reset_nats,
     ),
     "rabbitmq": Broker(
         "rabbitmq",
@@ -370,6 +412,7 @@ BROKERS = {
             f"{{kind: rabbitmq, url: '{s.url}', exchange: {r}, routing_key: orders, queue: {r}}}"
         ),
         200_000,
+        reset_rabbitmq,
     ),
     "mqtt": Broker(
         "mqtt",
@@ -377,6 +420,7 @@ BROKERS = {
         plain_mqtt,
         lambda s, r: f"{{kind: mqtt, url: '{s.url}', topic: {r}}}",
         50_000,
+        lambda s: None,  # nothing is kept without subscribers
     ),
 }
 
@@ -394,7 +438,7 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-def bench(broker: Broker, events: int, outage: float) -> dict[str, Any]:
+def bench(broker: Broker, events: int, outage: float, repeat: int) -> dict[str, Any]:
     sc, steps = world_for(events)
     sc_text = SCENARIO.format(seconds=max(1, round(events / RATE)), rate=RATE)
     messages = messages_of(sc, steps)
@@ -404,33 +448,43 @@ def bench(broker: Broker, events: int, outage: float) -> dict[str, Any]:
         "bytes_per_event": round(sum(map(len, messages.values)) / n),
     }
     out = Path(mkdtemp(prefix="headwater-bench-"))
+    best = {"plain": 0.0, "run": 0.0, "sink": 0.0}
     with broker.server() as server:
-        broker.plain(server, messages)
-        result["plain_per_s"] = round(n / _last["seconds"])
+        # The machine may be shared: alternate the three ways and keep each one's best,
+        # on an emptied broker each time.
+        for _ in range(repeat):
+            broker.reset(server)
+            broker.plain(server, messages)
+            best["plain"] = max(best["plain"], n / _last["seconds"])
+
+            broker.reset(server)
+            sc_run, sink = sink_from(sc_text, "s", broker.sink(server, "viarun"), out)
+            start = time.perf_counter()
+            report = run(sc_run, out_dir=out, sinks={"s": sink}, ledger=False)
+            seconds = time.perf_counter() - start
+            assert report.sinks["s"]["acknowledged"] == n, report.sinks["s"]
+            best["run"] = max(best["run"], n / seconds)
+
+            broker.reset(server)
+            _, sink = sink_from(sc_text, "s", broker.sink(server, "viasink"), out)
+            sink.open()
+            start = time.perf_counter()
+            try:
+                for changes in steps:
+                    sink.write(changes)
+                sink.flush()
+            finally:
+                sink.close()
+            seconds = time.perf_counter() - start
+            assert sink.stats.extra["acknowledged"] == n
+            best["sink"] = max(best["sink"], n / seconds)
         del messages
-
-        sc_run, sink = sink_from(sc_text, "s", broker.sink(server, "viarun"), out)
-        start = time.perf_counter()
-        report = run(sc_run, out_dir=out, sinks={"s": sink}, ledger=False)
-        seconds = time.perf_counter() - start
-        assert report.sinks["s"]["acknowledged"] == n, report.sinks["s"]
-        result["run_per_s"] = round(n / seconds)
-
-        _, sink = sink_from(sc_text, "s", broker.sink(server, "viasink"), out)
-        sink.open()
-        start = time.perf_counter()
-        try:
-            for changes in steps:
-                sink.write(changes)
-            sink.flush()
-        finally:
-            sink.close()
-        seconds = time.perf_counter() - start
-        assert sink.stats.extra["acknowledged"] == n
-        result["sink_per_s"] = round(n / seconds)
-        result["run_vs_plain"] = round(result["run_per_s"] / result["plain_per_s"], 3)
-        result["sink_vs_plain"] = round(result["sink_per_s"] / result["plain_per_s"], 3)
+        for way, rate in best.items():
+            result[f"{way}_per_s"] = round(rate)
+        result["run_vs_plain"] = round(best["run"] / best["plain"], 3)
+        result["sink_vs_plain"] = round(best["sink"] / best["plain"], 3)
         if outage:
+            broker.reset(server)
             result["outage"] = outage_memory(server, broker, sc_text, out, outage)
     return result
 
@@ -491,6 +545,7 @@ def main() -> None:
         "--full", action="store_true", help="send --events to every broker (no per-broker cap)"
     )
     parser.add_argument("--outage", type=float, default=0.0, help="seconds Redis is down mid-run")
+    parser.add_argument("--repeat", type=int, default=2, help="measure each way this often")
     args = parser.parse_args()
     results: dict[str, Any] = {}
     for name in args.brokers.split(","):
@@ -498,7 +553,7 @@ def main() -> None:
         events = args.events if args.full else min(args.events, broker.cap)
         print(f"{name}: {events:,} events …", file=sys.stderr, flush=True)
         try:
-            r = bench(broker, events, args.outage if name == "redis" else 0.0)
+            r = bench(broker, events, args.outage if name == "redis" else 0.0, args.repeat)
         except servers.ServerNotInstalled as exc:
             print(f"{name}: skipped ({exc})", file=sys.stderr)
             continue

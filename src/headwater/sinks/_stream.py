@@ -139,6 +139,7 @@ class Batch:
     ops: list[str]
     content_type: str
     size: int  # payload bytes
+    schema_version: str = SCHEMA_VERSION
 
     def __len__(self) -> int:
         return len(self.values)
@@ -396,9 +397,13 @@ class StreamSink(Sink):
 
     def write(self, changes: Changes) -> None:
         schemas = self.context.schemas
+        # Deliveries (faults/pipeline.py) say which schema version each table has.
+        versions: dict[str, int] = getattr(changes, "versions", None) or {}
         for entity, table in changes.tables.items():
             if table.num_rows:
+                self._schema_version = str(versions.get(entity, SCHEMA_VERSION))
                 self.write_records(project(table, schemas[entity], self.config.payload))
+        self._schema_version = SCHEMA_VERSION
 
     def write_records(self, records: Records) -> None:
         """Deliver records (the CDC sink sends Debezium envelopes through here)."""
@@ -490,6 +495,7 @@ class StreamSink(Sink):
             ops=enc.as_str(records.op),
             content_type=self.content_type,
             size=size,
+            schema_version=getattr(self, "_schema_version", SCHEMA_VERSION),
         )
 
     def _keys(self, records: Records, column: Callable[[str], pa.Array]) -> list[bytes | None]:
@@ -540,7 +546,7 @@ class StreamSink(Sink):
     def header_pairs(self, batch: Batch) -> Iterator[list[tuple[str, str]]]:
         """Per message: [(event_id, …), (event_time, …), (schema_version, …), (content-type, …)]."""
         ct = ("content-type", batch.content_type)
-        sv = ("schema_version", SCHEMA_VERSION)
+        sv = ("schema_version", batch.schema_version)
         for event_id, event_time in zip(batch.event_ids, batch.event_times, strict=True):
             yield [("event_id", event_id), ("event_time", event_time), sv, ct]
 

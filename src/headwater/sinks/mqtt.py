@@ -34,7 +34,6 @@ from pydantic import Field
 
 from headwater.errors import SinkError
 from headwater.sinks._stream import (
-    SCHEMA_VERSION,
     Batch,
     StreamConfig,
     StreamSink,
@@ -215,7 +214,7 @@ class MqttSink(StreamSink):
         from paho.mqtt.properties import Properties
 
         head = b"\x03" + _utf8(batch.content_type.encode())
-        version = _pair(b"schema_version", SCHEMA_VERSION.encode())
+        version = _pair(b"schema_version", batch.schema_version.encode())
         packed = _packed_class(Properties)
         return [
             packed(

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import deque
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
@@ -42,7 +41,6 @@ from pydantic import Field
 from headwater.errors import SinkError
 from headwater.scenario.types import Duration
 from headwater.sinks._stream import (
-    SCHEMA_VERSION,
     AsyncLoop,
     Batch,
     StreamConfig,
@@ -56,6 +54,8 @@ log = logging.getLogger(__name__)
 
 # A message waiting to be (re)sent: subject, payload, headers.
 Message = tuple[str, bytes, dict[str, str]]
+REAP_EVERY = 500  # publishes between accounting for acknowledgements
+SWEEP_EVERY = 0.25  # seconds between looks for overdue acknowledgements
 
 
 class NatsConfig(StreamConfig):
@@ -104,7 +104,9 @@ class NatsSink(StreamSink):
         self.backoff.where = self.where
         self.stream_name = c.stream or _stream_name(self.name)
         self._last_error: str | None = None
-        self._inflight: dict[asyncio.Future[Any], tuple[Message, float]] = {}
+        # Futures of acknowledgements, in the order the messages were sent.
+        self._inflight: deque[tuple[asyncio.Future[Any], Message, float]] = deque()
+        self._now = 0.0  # the loop's clock, kept by _sweep (cheaper than a call per message)
         self._retry: deque[Message] = deque()
         self._failure: BaseException | str | None = None
         self.loop = AsyncLoop(self.name)
@@ -136,6 +138,7 @@ class NatsSink(StreamSink):
         )
         self.js = self.nc.jetstream(publish_async_max_pending=c.max_in_flight)
         await self._ensure_stream()
+        self._now = asyncio.get_running_loop().time()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
     async def _ensure_stream(self) -> None:
@@ -198,58 +201,76 @@ class NatsSink(StreamSink):
         ct, keys, times = batch.content_type, batch.keys, batch.event_times
         return [
             (routes[n], batch.values[n], {"Nats-Msg-Id": ids[n], "event_time": times[n],
-             "schema_version": SCHEMA_VERSION, "content-type": ct,
+             "schema_version": batch.schema_version, "content-type": ct,
              "key": (keys[n] or b"").decode()})
             for n in range(len(batch))
         ]  # fmt: skip
 
     async def _publish_batch(self, messages: list[Message]) -> None:
-        for message in messages:
-            await self._resend_failed()
-            await self._publish(message)
+        publish = self.js.publish_async
+        inflight = self._inflight
+        errors = (self._nats.errors.Error, OSError)
+        for n, message in enumerate(messages, 1):
+            if self._retry:
+                await self._resend_failed()
+            try:
+                future = await publish(message[0], message[1], headers=message[2])
+            except errors:
+                await self._publish(message)
+            else:
+                inflight.append((future, message, self._now))
+            if not n % REAP_EVERY:
+                self._reap()
+        self._reap()
         self._raise_failure()
 
     async def _publish(self, message: Message) -> None:
-        subject, payload, headers = message
+        """Publish, waiting out a disconnect (a full reconnect buffer, a closed client)."""
         while True:
             try:
-                future = await self.js.publish_async(subject, payload, headers=headers)
+                future = await self.js.publish_async(message[0], message[1], headers=message[2])
             except (self._nats.errors.Error, OSError) as exc:
-                # Disconnected with a full reconnect buffer, or closed: wait and try again.
                 await self.backoff.async_wait(exc)
                 continue
-            self._inflight[future] = (message, time.monotonic())
-            future.add_done_callback(self._done)
+            self._inflight.append((future, message, self._now))
             return
 
-    def _done(self, future: asyncio.Future[Any]) -> None:
-        message, _ = self._inflight.pop(future, (None, 0.0))
-        if message is None:
-            return
-        if future.cancelled():  # not acknowledged in time (see _sweep)
-            self._retry.append(message)
-            return
-        exc = future.exception()
-        if exc is not None:
-            if isinstance(exc, self._nats.js.errors.BadRequestError):
-                self._failure = exc  # the message itself was refused: sending again won't help
-            else:  # no responders while JetStream restarts, a server error: send again
-                self._last_error = describe(exc)
+    def _reap(self) -> None:
+        """Account for the acknowledgements that arrived, oldest first (they come in order)."""
+        inflight, delivery = self._inflight, self.delivery
+        progressed = False
+        while inflight and inflight[0][0].done():
+            future, message, _ = inflight.popleft()
+            if future.cancelled():  # not acknowledged in time (see _sweep)
                 self._retry.append(message)
-            return
-        self.backoff.reset()
-        if future.result().duplicate:
-            self.delivery.duplicates += 1
-        self.delivery.ack(message[0])
+                continue
+            exc = future.exception()
+            if exc is not None:
+                if isinstance(exc, self._nats.js.errors.BadRequestError):
+                    self._failure = exc  # the message itself was refused: no use sending again
+                else:  # no responders while JetStream restarts, a server error: send again
+                    self._last_error = describe(exc)
+                    self._retry.append(message)
+                continue
+            progressed = True
+            if future.result().duplicate:
+                delivery.duplicates += 1
+            delivery.acknowledged += 1
+            delivery.routes[message[0]] += 1
+        if progressed:
+            self.backoff.reset()
 
     async def _sweep(self) -> None:
-        """Gives up on acknowledgements older than ack_timeout; their messages go again."""
+        """Keeps the clock; gives up on acknowledgements older than ack_timeout (sent again)."""
         timeout = self.config.ack_timeout.total_seconds()
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(min(timeout / 4, 1.0))
-            now = time.monotonic()
-            stale = [f for f, (_, sent) in self._inflight.items() if now - sent > timeout]
-            for future in stale:
+            await asyncio.sleep(SWEEP_EVERY)
+            self._now = now = loop.time()
+            self._reap()
+            for future, _, sent in self._inflight:
+                if now - sent <= timeout:
+                    break  # the rest were sent later
                 future.cancel()
 
     async def _resend_failed(self) -> None:
@@ -275,6 +296,7 @@ class NatsSink(StreamSink):
             self._raise_failure()
             await self._resend_failed()
             await asyncio.sleep(0.01)
+            self._reap()
             if self.delivery.acknowledged != last:
                 last = self.delivery.acknowledged
                 self.backoff.reset()

@@ -40,7 +40,6 @@ from pydantic import Field, model_validator
 
 from headwater.errors import SinkError
 from headwater.sinks._stream import (
-    SCHEMA_VERSION,
     AsyncLoop,
     Batch,
     StreamConfig,
@@ -179,7 +178,7 @@ class RabbitMQSink(StreamSink):
         """Run a pika call taking a completion callback; fail if the channel closes instead."""
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting = [done]
-        call(lambda frame: done.done() or done.set_result(frame))
+        call(lambda frame: _resolve(done, frame))
         try:
             return await done
         except _Closed as exc:
@@ -250,7 +249,7 @@ class RabbitMQSink(StreamSink):
         conn = self.conn
         if conn is not None and not (conn.is_closed or conn.is_closing):
             closed = asyncio.get_running_loop().create_future()
-            conn.add_on_close_callback(lambda *_: closed.done() or closed.set_result(None))
+            conn.add_on_close_callback(lambda *_: _resolve(closed, None))
             conn.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(closed, 5)
@@ -275,7 +274,7 @@ class RabbitMQSink(StreamSink):
         return [
             (routes[i], batch.values[i], props(
                 content_type=ct, delivery_mode=mode, message_id=ids[i],
-                headers={"event_time": times[i], "schema_version": SCHEMA_VERSION,
+                headers={"event_time": times[i], "schema_version": batch.schema_version,
                          "key": (keys[i] or b"").decode()}))
             for i in range(len(batch))
         ]  # fmt: skip
@@ -348,3 +347,8 @@ class RabbitMQSink(StreamSink):
             if self._retry or not self._connected:
                 await self._publish_batch([])
             await self._wait_for_confirms(0)
+
+
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)

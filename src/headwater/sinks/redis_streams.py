@@ -32,7 +32,6 @@ from pydantic import Field
 
 from headwater.errors import SinkError
 from headwater.sinks._stream import (
-    SCHEMA_VERSION,
     Batch,
     StreamConfig,
     StreamSink,
@@ -131,7 +130,7 @@ class RedisStreamsSink(StreamSink):
                 (*head, routes[i], *tail, "key", k[i] or b"", "value", v[i])
                 for i in range(start, stop)
             ]
-        meta = ("schema_version", SCHEMA_VERSION, "content-type", batch.content_type)
+        meta = ("schema_version", batch.schema_version, "content-type", batch.content_type)
         ids, times = batch.event_ids, batch.event_times
         return [
             (*head, routes[i], *tail, "key", k[i] or b"", "value", v[i], "event_id", ids[i],

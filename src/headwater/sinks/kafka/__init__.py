@@ -189,7 +189,7 @@ class KafkaSink(StreamSink):
             try:
                 future.result()
             except kafka.KafkaException as exc:
-                error = exc.args[0] if exc.args else None
+                error: Any = exc.args[0] if exc.args else None
                 code = error.code() if hasattr(error, "code") else None
                 if code != kafka.KafkaError.TOPIC_ALREADY_EXISTS:
                     raise SinkError(
