@@ -31,6 +31,12 @@ class Records:
     event_time: pa.Array  # timestamp[us, UTC]
     seq: pa.Array  # int64, unique per change: the basis of event ids
     op: pa.Array  # r/c/u/d
+    ingest_time: pa.Array | None = None  # when the source delivered it (set when faults move it)
+
+    @property
+    def delivery_time(self) -> pa.Array:
+        """Ingestion time when the change went through faults, else its event time."""
+        return self.event_time if self.ingest_time is None else self.ingest_time
 
     def __len__(self) -> int:
         return self.values.num_rows
@@ -60,14 +66,17 @@ def project(
 ) -> Records:
     """One entity's change table as records of the chosen projection."""
     op = table["op"].combine_chunks()
+    ingest = table["ingest_time"].combine_chunks() if "ingest_time" in table.column_names else None
+    times = [("_ingest_time", ingest)] if ingest is not None else []
     if how == "rows":
-        values = pa.table(dict([*_flat(_image(table)), ("_op", op)]))
+        values = pa.table(dict([*_flat(_image(table)), ("_op", op), *times]))
     elif how == "changes":
         head = [
             ("_seq", table["seq"]),
             ("_txn", table["txn"]),
             ("_op", op),
             ("_event_time", table["event_time"]),
+            *times,
         ]
         values = pa.table(dict([*head, *_flat(_image(table))]))
     else:
@@ -79,13 +88,23 @@ def project(
         table["event_time"].combine_chunks(),
         table["seq"].combine_chunks(),
         op,
+        ingest,
     )
 
 
+def _ms(times: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return pc.cast(pc.divide(pc.cast(times, pa.int64()), 1000), pa.int64())
+
+
 def debezium(table: pa.Table, schema: EntitySchema, source: dict[str, str]) -> pa.Table:
-    """The Debezium change-event envelope as Arrow columns (JSON encoders nest it as-is)."""
+    """The Debezium change-event envelope as Arrow columns (JSON encoders nest it as-is).
+
+    As in Debezium, `source.ts_ms` is when the change happened in the database (event time)
+    and the top-level `ts_ms` when the connector emitted it (ingestion time, when known).
+    """
     n = table.num_rows
-    ts_ms = pc.cast(pc.divide(pc.cast(table["event_time"], pa.int64()), 1000), pa.int64())
+    ts_ms = _ms(table["event_time"])
+    emitted = _ms(table["ingest_time"]) if "ingest_time" in table.column_names else ts_ms
     snapshot = pc.if_else(pc.equal(table["op"], "r"), "true", "false")
     src = pa.StructArray.from_arrays(
         [
@@ -126,7 +145,7 @@ def debezium(table: pa.Table, schema: EntitySchema, source: dict[str, str]) -> p
             "after": table["after"],
             "source": src,
             "op": table["op"],
-            "ts_ms": ts_ms,
+            "ts_ms": emitted,
             "transaction": transaction,
         }
     )

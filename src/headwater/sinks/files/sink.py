@@ -96,6 +96,7 @@ class FilesSink(Sink):
         )
         self.pending: dict[str, list[pa.Table]] = {}
         self.interval: int | None = None
+        self.reached_us = 0  # simulated time the sink has seen, µs
 
     # -- naming and publication --------------------------------------------------------------
     def _name(self, stream: str, interval: int) -> Path:
@@ -150,7 +151,8 @@ class FilesSink(Sink):
         if len(records) == 0:
             return
         st = self.streams.setdefault(records.stream, _Stream())
-        intervals = pc.divide(pc.cast(records.event_time, pa.int64()), self.every_us).to_numpy(
+        # files are cut by when records were delivered: a late event lands in the current drop
+        intervals = pc.divide(pc.cast(records.delivery_time, pa.int64()), self.every_us).to_numpy(
             zero_copy_only=False
         )
         values = records.values
@@ -162,7 +164,10 @@ class FilesSink(Sink):
                 if (intervals[start:] != k).any()
                 else len(intervals)
             )
-            if st.interval != k and st.file is not None:
+            drifted = st.file is not None and not st.file.writer.schema.equals(values.schema)
+            if st.file is not None and (
+                st.interval != k or drifted
+            ):  # a new schema starts a new file
                 self._publish(st.file)
                 st.file = None
             if st.file is None:
@@ -196,11 +201,11 @@ class FilesSink(Sink):
 
     def _collect(self, changes: Changes) -> None:
         """incremental/snapshot: files are cut at interval ends from what the interval changed."""
-        k = (
-            changes.end_us // self.every_us
-            if changes.end_us % self.every_us
-            else changes.end_us // self.every_us - 1
-        )
+        # the interval the step ends in (a step ending on a boundary belongs to the one before;
+        # the snapshot, an instant at the start, to the first)
+        last_us = changes.end_us - 1 if changes.end_us > changes.start_us else changes.end_us
+        k = last_us // self.every_us
+        self.reached_us = changes.end_us
         if self.interval is None:
             self.interval = k
         while self.interval < k:
@@ -232,8 +237,12 @@ class FilesSink(Sink):
             m.write()
 
     def flush(self) -> None:
-        if self.config.mode != "events" and self.interval is not None:
-            self._cut(self.interval)
+        if (
+            self.config.mode != "events"
+            and self.interval is not None
+            and self.reached_us > self.interval * self.every_us
+        ):
+            self._cut(self.interval)  # the interval the run ended in, if it had begun
             self.interval = None
         for st in self.streams.values():
             if st.file is not None:
