@@ -153,11 +153,12 @@ def plain_kafka(server: Any, m: Messages) -> None:
     start = time.perf_counter()
     n = 0
     for value, key, hdr in zip(m.values, m.keys, headers, strict=True):
-        try:
-            producer.produce("plain", value, key, headers=hdr)
-        except BufferError:
-            producer.poll(0.05)
-            producer.produce("plain", value, key, headers=hdr)
+        while True:
+            try:
+                producer.produce("plain", value, key, headers=hdr)
+                break
+            except BufferError:
+                producer.poll(0.05)
         n += 1
         if n == 1000:
             producer.poll(0)
@@ -170,15 +171,15 @@ def plain_redis(server: Any, m: Messages) -> None:
     import redis
 
     client = redis.Redis.from_url(server.url)
+    keys, values, ids, times = m.keys, m.values, m.event_ids, m.event_times
     start = time.perf_counter()
     for i in range(0, len(m), 1000):
         pipe = client.pipeline(transaction=False)
+        add = pipe.execute_command
         for j in range(i, min(i + 1000, len(m))):
-            pipe.execute_command(
-                "XADD", "plain", "*", "key", m.keys[j], "value", m.values[j],
-                "event_id", m.event_ids[j], "event_time", m.event_times[j],
-                "schema_version", "1", "content-type", "application/json",
-            )  # fmt: skip
+            add("XADD", "plain", "*", "key", keys[j], "value", values[j],
+                "event_id", ids[j], "event_time", times[j],
+                "schema_version", "1", "content-type", "application/json")  # fmt: skip
         pipe.execute()
     _done(start, client.xlen("plain"), len(m))
     client.close()

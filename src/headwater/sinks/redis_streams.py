@@ -119,24 +119,20 @@ class RedisStreamsSink(StreamSink):
         for start in range(0, len(batch), size):
             self._send_chunk(batch, routes, start, min(start + size, len(batch)))
 
-    def _commands(
-        self, batch: Batch, routes: list[str], start: int, stop: int
-    ) -> list[tuple[Any, ...]]:
-        head = ("XADD",)
-        tail = (*self._trim, "*")
+    def _queue(self, pipe: Any, batch: Batch, routes: list[str], start: int, stop: int) -> None:
+        """XADD commands for messages [start, stop) into the pipeline."""
+        add = pipe.execute_command
+        before = (*self._trim, "*")  # MAXLEN ~ n, then the id Redis assigns
         v, k = batch.values, batch.keys
         if not self.config.headers:
-            return [
-                (*head, routes[i], *tail, "key", k[i] or b"", "value", v[i])
-                for i in range(start, stop)
-            ]
+            for i in range(start, stop):
+                add("XADD", routes[i], *before, "key", k[i] or b"", "value", v[i])
+            return
         meta = ("schema_version", batch.schema_version, "content-type", batch.content_type)
         ids, times = batch.event_ids, batch.event_times
-        return [
-            (*head, routes[i], *tail, "key", k[i] or b"", "value", v[i], "event_id", ids[i],
-             "event_time", times[i], *meta)
-            for i in range(start, stop)
-        ]  # fmt: skip
+        for i in range(start, stop):
+            add("XADD", routes[i], *before, "key", k[i] or b"", "value", v[i],
+                "event_id", ids[i], "event_time", times[i], *meta)  # fmt: skip
 
     def _send_chunk(self, batch: Batch, routes: list[str], start: int, stop: int) -> None:
         self.backoff.reset()
@@ -150,8 +146,7 @@ class RedisStreamsSink(StreamSink):
                         break
                 self._create_groups(list(dict.fromkeys(routes[start:stop])))
                 pipe = self.client.pipeline(transaction=False)
-                for command in self._commands(batch, routes, start, stop):
-                    pipe.execute_command(*command)
+                self._queue(pipe, batch, routes, start, stop)
                 pipe.execute()
             except self._errors as exc:
                 self.backoff.wait(exc)
