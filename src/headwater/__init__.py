@@ -44,6 +44,13 @@ def run(
     return _run(sc, seed=seed, duration=span, speed=speed, out_dir=out_dir, **kwargs)
 
 
+def verify(ledger: str | Path, target: str | Path, **options: Any) -> Any:
+    """Compare what a pipeline landed with a run's ledger; see headwater.verify.verify."""
+    from headwater.verify import verify as _verify
+
+    return _verify(ledger, target, **options)
+
+
 def validate(path: str | Path) -> Scenario:
     """Load and validate a scenario file without connecting to anything."""
     return load(path)
@@ -66,4 +73,5 @@ __all__ = [
     "run",
     "sample",
     "validate",
+    "verify",
 ]

@@ -80,6 +80,9 @@ class _Checker:
         sinks = {
             n: c for n, spec in scenario.sinks.items() if (c := self.parse_sink(scenario, n, spec))
         }
+        if scenario.serve is not None:
+            for sub, message in scenario.serve.check(scenario):
+                self.add(("serve", *sub), message)
         return scenario.model_copy(update={"sinks": sinks})
 
     def parse_field(self, loc: Loc, spec: Any) -> FieldGen | None:

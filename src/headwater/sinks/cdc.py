@@ -75,6 +75,18 @@ class CdcSink(Sink):
                     f"sink '{config.from_}' is a {source.get('kind')} sink; CDC captures sqlite, postgres or mysql",
                 )
             )
+        if (
+            isinstance(source, dict)
+            and source.get("kind") in ("postgres", "mysql")
+            and config.faults is not None
+        ):
+            problems.append(
+                (
+                    ("faults",),
+                    "faults apply to simulated CDC only; for log-based capture from "
+                    f"'{config.from_}', declare them on the transport sink under 'to'",
+                )
+            )
         kind = config.to.get("kind")
         if kind not in SINKS:
             problems.append(
