@@ -129,3 +129,13 @@ def test_unknown_sink_kind_and_entity():
 def test_yaml_syntax_error_has_a_position():
     msgs = problems("entities: [\n")
     assert msgs[0].startswith("s.yaml:") and "YAML syntax error" in msgs[0]
+
+
+def test_serve_and_cdc_cross_checks_run_in_validate():
+    text = SHOP.replace("duration: 1h", "duration: 1h, speed: realtime")
+    text += "serve: {rest: {collections: {order: {}}}}\n"
+    text += "sinks:\n  db: {kind: postgres, url: 'postgresql://u@127.0.0.1:1/x'}\n"
+    text += "  cdc: {kind: cdc, from: db, to: {kind: files}, faults: {duplicate: 0.1}}\n"
+    msgs = problems(text)
+    assert any("serve.rest.collections.order: unknown entity 'order' — did you mean 'orders'?" in m for m in msgs), msgs
+    assert any("sinks.cdc.faults: faults apply to simulated CDC only" in m for m in msgs), msgs
