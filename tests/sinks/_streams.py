@@ -80,7 +80,7 @@ class Run:
 
 def run_world(sc: Scenario, out: Path, **kwargs: Any) -> Run:
     """Run `sc` with sinks we keep hold of (the memory sink holds the world's changes)."""
-    context = SinkContext(world_schemas(sc), out, sc.seed, sc.name)
+    context = SinkContext(world_schemas(sc), out, sc.seed, sc.name, dict(sc.sink_configs()))
     sinks = {n: SINKS.get(c.kind)(n, c, context) for n, c in sc.sink_configs().items()}
     report = run(sc, out_dir=out, sinks=sinks, ledger=False, **kwargs)
     return Run(report, sinks, out)

@@ -332,6 +332,26 @@ def test_debezium_envelopes_through_write_records(kafka_server, tmp_path):
         assert m.partition() == partition_of(m.key(), 2)
 
 
+def test_cdc_sink_sends_debezium_events_to_kafka(kafka_server, tmp_path):
+    """The cdc sink (from a SQLite app database) with `to: {kind: kafka}`."""
+    sc = world(
+        "app_db: {kind: sqlite, path: app.db}\n"
+        "changes: {kind: cdc, from: app_db, to: {kind: kafka, "
+        f"bootstrap_servers: '{kafka_server.bootstrap_servers}', topic: 'cdc.{{entity}}', "
+        "key_format: json, tombstones: true, partitions: 2}}"
+    )
+    r = run_world(sc, tmp_path)
+    stats = r.stats("changes")
+    customers = r.memory.table("customers")
+    deletes = r.report.entities["customers"]["d"]
+    msgs = consume(kafka_server, {"cdc.customers": 2, "cdc.orders": 2}, stats["acknowledged"])
+    assert len(msgs) == stats["acknowledged"] == len(expected_events(r)) + deletes
+    envelopes = [json.loads(m.value()) for m in msgs if m.topic() == "cdc.customers" and m.value()]
+    assert len(envelopes) == customers.num_rows
+    assert {e["source"]["table"] for e in envelopes} == {"customers"}
+    assert sum(1 for m in msgs if m.value() is None) == deletes
+
+
 def test_unreachable_broker_names_sink_and_address(tmp_path):
     port = free_port()
     sc = world(f"k: {{kind: kafka, bootstrap_servers: '127.0.0.1:{port}', connect_timeout: 2s}}")

@@ -345,7 +345,10 @@ class StreamSink(Sink):
     `avro_prefix()` (schema registry) and `prepare(batch)`.
     """
 
-    capabilities = frozenset({"ordering", "headers", "keys", "deletes", "at_least_once"})
+    # "records": the CDC sink may send its Debezium records through write_records().
+    capabilities = frozenset(
+        {"records", "ordering", "headers", "keys", "deletes", "updates", "at_least_once"}
+    )
     Config: ClassVar[type[StreamConfig]]
     config: StreamConfig
     #: The broker's address for messages (no password); set by subclasses in open().
