@@ -7,9 +7,11 @@ user properties event_id, event_time, schema_version and key travel with each me
 MQTT 3.1.1 has no place for them.
 
 paho-mqtt runs its network loop on its own thread. Up to `max_in_flight` messages may be
-queued or awaiting their acknowledgement; when the connection drops, paho reconnects with
-backoff and sends QoS 1/2 messages again (counted as `resent`: a QoS 1 message may then
-arrive twice), and the sink sends again the QoS 0 messages that found no connection.
+queued or awaiting their acknowledgement (at most the broker's Receive Maximum, 20 unless
+an MQTT 5 broker says otherwise, on the wire). When the connection drops, paho reconnects
+with backoff and sends QoS 1/2 messages again (counted as `resent`: a QoS 1 message may
+then arrive twice); the sink sends again the QoS 0 messages paho had not yet written.
+For QoS 0 "acknowledged" means written to the connection.
 
 ```yaml
 sinks:
@@ -112,7 +114,9 @@ class MqttSink(StreamSink):
         self._refused: str | None = None
         self._last_error: str | None = None
         self._acks: deque[tuple[int, bool]] = deque()  # (mid, failed), from paho's thread
-        self._pending: dict[int, str] = {}  # mid → topic, owned by the writing thread
+        # mid → topic (QoS 0: topic, payload, properties); owned by the writing thread
+        self._pending: dict[int, Any] = {}
+        self._disconnects = self._handled = 0
         self._failed = 0
         timeout = c.connect_timeout.total_seconds()
         self.client.connect_timeout = timeout
@@ -153,6 +157,7 @@ class MqttSink(StreamSink):
     ) -> None:
         if self._connected.is_set():
             self._last_error = f"disconnected: {reason}"
+            self._disconnects += 1
             if self.config.qos > 0:
                 # paho sends these again once reconnected: an estimate of possible duplicates.
                 self.delivery.resent += max(0, len(self._pending) - len(self._acks))
@@ -172,40 +177,50 @@ class MqttSink(StreamSink):
     # -- sending ---------------------------------------------------------------------------
 
     def send(self, batch: Batch) -> None:
-        c = self.config
-        publish = self.client.publish
-        qos, retain = c.qos, c.retain
-        mqtt = self._mqtt
-        ok, no_conn, full = (
-            mqtt.MQTT_ERR_SUCCESS,
-            mqtt.MQTT_ERR_NO_CONN,
-            mqtt.MQTT_ERR_QUEUE_SIZE,
-        )
-        pending = self._pending
+        publish = self._publish
         n = 0
         for topic, payload, props in zip(
             batch.route_list(), batch.values, self._properties(batch), strict=True
         ):
-            while True:
-                info = publish(topic, payload, qos, retain, props)
-                rc = info.rc
-                if rc == ok or (rc == no_conn and qos > 0):
-                    pending[info.mid] = topic  # paho sends it (again) once connected
-                    break
-                if rc == full:
-                    self._wait(c.max_in_flight - 1)
-                elif rc == no_conn:  # QoS 0 without a connection: wait, send again
-                    self.backoff.check(self._last_error or "not connected")
-                    self._connected.wait(0.1)
-                else:
-                    raise SinkError(
-                        self.name, f"publish to '{topic}' failed: {mqtt.error_string(rc)}"
-                    )
+            publish(topic, payload, props)
             n += 1
             if n == PROCESS_EVERY:
                 self._process_acks()
+                self._resend_lost()
                 n = 0
         self._process_acks()
+
+    def _publish(self, topic: str, payload: bytes, props: Any) -> None:
+        c, mqtt = self.config, self._mqtt
+        if self._disconnects != self._handled:
+            self._resend_lost()
+        while True:
+            info = self.client.publish(topic, payload, c.qos, c.retain, props)
+            rc = info.rc
+            if rc == mqtt.MQTT_ERR_SUCCESS or (rc == mqtt.MQTT_ERR_NO_CONN and c.qos > 0):
+                # QoS 1/2: paho keeps the message and sends it (again) once connected.
+                # QoS 0: kept here, in case paho drops it with the connection.
+                self._pending[info.mid] = topic if c.qos else (topic, payload, props)
+                return
+            if rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                self._wait(c.max_in_flight - 1)
+            elif rc == mqtt.MQTT_ERR_NO_CONN:  # QoS 0 without a connection: wait, send again
+                self._connected.wait(self.backoff.delay(self._last_error or "not connected"))
+                self._resend_lost()
+            else:
+                raise SinkError(self.name, f"publish to '{topic}' failed: {mqtt.error_string(rc)}")
+
+    def _resend_lost(self) -> None:
+        """QoS 0: what paho had not written when the connection went is gone; send it again."""
+        if self.config.qos or self._disconnects == self._handled or not self._connected.is_set():
+            return
+        self._handled = self._disconnects
+        self._process_acks()
+        lost = list(self._pending.values())
+        self._pending.clear()
+        self.delivery.resent += len(lost)
+        for topic, payload, props in lost:
+            self._publish(topic, payload, props)
 
     def _properties(self, batch: Batch) -> list[Any]:
         """MQTT 5 publish properties per message, encoded here (see `_packed`)."""
@@ -236,6 +251,8 @@ class MqttSink(StreamSink):
             topic = pending.pop(mid, None)
             if topic is None:
                 continue
+            if not isinstance(topic, str):  # QoS 0: (topic, payload, properties)
+                topic = topic[0]
             if failed:
                 self._failed += 1
             else:
@@ -254,6 +271,12 @@ class MqttSink(StreamSink):
                 return
             if self.delivery.acknowledged != before:
                 self.backoff.reset()
+            elif not self._connected.is_set():  # paho reconnects meanwhile
+                self._progress.wait(self.backoff.delay(self._last_error or "not connected"))
+                continue
+            elif self._disconnects != self._handled:
+                self._resend_lost()
+                continue
             else:
                 self.backoff.check(self._last_error or "waiting for acknowledgements")
             self._progress.wait(0.5)
