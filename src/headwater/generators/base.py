@@ -80,9 +80,24 @@ class FieldGen(Spec):
         """The generated values with the null rate applied."""
         values = self.generate(ctx)
         if self.null_rate > 0 and ctx.n:
-            mask = ctx.rng.random(ctx.n) < self.null_rate
-            values = pc.if_else(pa.array(mask), pa.scalar(None, values.type), values)
+            values = with_nulls(values, ctx.rng.random(ctx.n) < self.null_rate)
         return values
+
+
+def with_nulls(values: pa.Array, mask: np.ndarray) -> pa.Array:
+    """Null out rows where mask is true by rewriting the validity bitmap (no copy of values)."""
+    flat = (
+        pa.types.is_primitive(values.type)
+        or pa.types.is_string(values.type)
+        or pa.types.is_decimal(values.type)
+    )
+    if not flat or values.offset != 0:
+        return pc.if_else(pa.array(mask), pa.scalar(None, values.type), values)
+    valid = ~mask
+    if values.null_count:
+        valid &= values.is_valid().to_numpy(zero_copy_only=False)
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(values.type, len(values), [bitmap, *values.buffers()[1:]])
 
 
 def as_array(values: np.ndarray, type: pa.DataType | None = None) -> pa.Array:

@@ -15,6 +15,9 @@ def _infer_type(values: list[Any]) -> pa.DataType:
     return pa.array(values).type if values else pa.string()
 
 
+_TABLE = 1 << 16
+
+
 class Choice(FieldGen):
     """One of the given values: `{US: 6, DE: 2}` (weights) or `[a, b, c]` (uniform).
 
@@ -51,11 +54,14 @@ class Choice(FieldGen):
 
     def generate(self, ctx: GenContext) -> pa.Array:
         pool = pa.array(self.values(), type=self.arrow_type(None))  # type: ignore[arg-type]
+        return pool.take(pa.array(self._table()[ctx.rng.integers(0, _TABLE, ctx.n)]))
+
+    def _table(self) -> np.ndarray:
+        """A 65,536-slot table where each value fills a share of slots equal to its weight,
+        so a weighted draw is one uniform integer and a lookup (weights resolved to 1/65,536)."""
         cumulative = np.cumsum(self.probabilities())
-        idx = np.minimum(
-            np.searchsorted(cumulative, ctx.rng.random(ctx.n), side="right"), len(pool) - 1
-        )
-        return pool.take(pa.array(idx))
+        edges = np.minimum(np.round(cumulative * _TABLE).astype(np.int64), _TABLE)
+        return np.repeat(np.arange(len(edges), dtype=np.int32), np.diff(edges, prepend=0))
 
 
 class Const(FieldGen):

@@ -87,6 +87,20 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", ".", ascii_text.lower()).strip(".") or "user"
 
 
+@lru_cache(maxsize=32)
+def email_halves(locale: str, seed: int) -> tuple[pa.Array, pa.Array]:
+    """'first.' heads and 'last42@domain' tails: emails that look like the person's name."""
+    from headwater.random import stream
+
+    rng = stream(seed, "email-halves", locale)
+    heads = pc.binary_join_element_wise(slugify(pool("first_name", locale, seed)), ".", "")
+    m = 1 << 16
+    last = take_pool(slugify(pool("last_name", locale, seed)), rng, m)
+    digits = _DIGITS.take(pa.array(rng.integers(0, len(_DIGITS), m)))
+    domains = take_pool(pool("free_email_domain", locale, seed), rng, m)
+    return heads, pc.binary_join_element_wise(last, digits, "@", domains, "")
+
+
 def slugify(values: pa.Array) -> pa.Array:
     """Names → email-safe local parts; Python only for the distinct non-ASCII names."""
     values = pc.fill_null(values, "user")
@@ -150,6 +164,13 @@ class Fake(FieldGen):
         kind, n, rng = self.fake, ctx.n, ctx.rng
         if kind == "name":
             return self._full_names(ctx)
+        if kind == "email" and not self.name_field:
+            # first name + (last name, number, domain): 2,000 x 65,536 combinations, one join
+            locale = self.locale or ctx.locale
+            heads, tails = email_halves(locale, ctx.seed)
+            return pc.binary_join_element_wise(
+                take_pool(heads, rng, n), take_pool(tails, rng, n), ""
+            )
         if kind in ("email", "user_name"):
             sep = "_" if kind == "user_name" else "."
             if self.name_field:
