@@ -7,8 +7,10 @@ texts with pyarrow.compute (strings escaped and quoted, numbers as printed, time
 columns of every row together. Only values no kernel can spell (binary as base64, rare
 control characters) take a Python detour, and only for the rows that hold them.
 
-Avro uses fastavro's schemaless writer, one call per record, on a schema derived from the
-Arrow type (`avro_schema`); Confluent's wire format prefixes the schema id.
+Avro is built the same way, column by column (zig-zag varints and fixed-width values in
+numpy, lengths and unions joined with pyarrow), on a schema derived from the Arrow type
+(`avro_schema`); the bytes equal fastavro's schemaless writer's, which the tests check.
+Confluent's wire format prefixes the registry's schema id.
 
 Templates such as ``orders.{country}`` or ``devices/{device_id}/telemetry`` render one
 string per record the same way: literal parts and column texts joined row-wise.
