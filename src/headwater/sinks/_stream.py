@@ -176,10 +176,10 @@ def field_column(records: Records, name: str) -> pa.Array:
     raise KeyError(name)
 
 
-# -- delivery accounting -------------------------------------------------------------------
+# -- acknowledgements ----------------------------------------------------------------------
 
 
-class Delivery:
+class Acks:
     """What the broker acknowledged, kept live in `stats.extra` so progress can show it.
 
     acknowledged  messages the broker confirmed
@@ -225,10 +225,8 @@ class Delivery:
 class Backoff:
     """Exponential backoff under a deadline; `delay()` raises SinkUnavailable when it passes."""
 
-    def __init__(
-        self, sink: str, where: str, config: RetryConfig, delivery: Delivery | None = None
-    ):
-        self.sink, self.where, self.config, self.delivery = sink, where, config, delivery
+    def __init__(self, sink: str, where: str, config: RetryConfig, acks: Acks | None = None):
+        self.sink, self.where, self.config, self.acks = sink, where, config, acks
         self.reset()
 
     def reset(self) -> None:
@@ -251,8 +249,8 @@ class Backoff:
     def delay(self, exc: BaseException | str) -> float:
         """The next wait; counts a retry, or raises when the broker has been gone too long."""
         left = self.check(exc)
-        if self.delivery is not None:
-            self.delivery.retries += 1
+        if self.acks is not None:
+            self.acks.retries += 1
         wait = min(self._next, left)
         self._next = min(self._next * 2, self.config.max_backoff.total_seconds())
         return wait
@@ -388,14 +386,14 @@ class StreamSink(Sink):
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> None:
-        self.delivery = Delivery(self.stats.extra)
+        self.acks = Acks(self.stats.extra)
         self.route = enc.Template.parse(getattr(self.config, self.config.route_option))
         self.text = (
             enc.Template.parse(self.config.template) if self.config.template is not None else None
         )
         self._avro: dict[str, enc.AvroEncoder] = {}
         self.content_type = CONTENT_TYPES[self.config.encoding]
-        self.backoff = Backoff(self.name, self.where, self.config.retry, self.delivery)
+        self.backoff = Backoff(self.name, self.where, self.config.retry, self.acks)
         self.connect()
 
     def write(self, changes: Changes) -> None:
@@ -420,18 +418,18 @@ class StreamSink(Sink):
             batch = self.encode(chunk)
             self.stats.bytes += batch.size
             self.send(batch)
-        self.delivery.publish()
+        self.acks.publish()
 
     def flush(self) -> None:
         self.drain()
-        self.delivery.publish()
+        self.acks.publish()
 
     def close(self) -> None:
         try:
             self.disconnect()
         finally:
-            if hasattr(self, "delivery"):
-                self.delivery.publish()
+            if hasattr(self, "acks"):
+                self.acks.publish()
 
     # -- for subclasses ----------------------------------------------------------------------
 

@@ -113,7 +113,7 @@ class MqttSink(StreamSink):
         self._progress = threading.Event()
         self._refused: str | None = None
         self._last_error: str | None = None
-        self._acks: deque[tuple[int, bool]] = deque()  # (mid, failed), from paho's thread
+        self._acked: deque[tuple[int, bool]] = deque()  # (mid, failed), from paho's thread
         # mid → topic (QoS 0: topic, payload, properties); owned by the writing thread
         self._pending: dict[int, Any] = {}
         self._disconnects = self._handled = 0
@@ -160,12 +160,12 @@ class MqttSink(StreamSink):
             self._disconnects += 1
             if self.config.qos > 0:
                 # paho sends these again once reconnected: an estimate of possible duplicates.
-                self.delivery.resent += max(0, len(self._pending) - len(self._acks))
+                self.acks.resent += max(0, len(self._pending) - len(self._acked))
         self._connected.clear()
         self._progress.set()
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-        self._acks.append((mid, bool(getattr(reason, "is_failure", False))))
+        self._acked.append((mid, bool(getattr(reason, "is_failure", False))))
         self._progress.set()
 
     def disconnect(self) -> None:
@@ -218,7 +218,7 @@ class MqttSink(StreamSink):
         self._process_acks()
         lost = list(self._pending.values())
         self._pending.clear()
-        self.delivery.resent += len(lost)
+        self.acks.resent += len(lost)
         for topic, payload, props in lost:
             self._publish(topic, payload, props)
 
@@ -245,9 +245,9 @@ class MqttSink(StreamSink):
         ]
 
     def _process_acks(self) -> None:
-        acks, pending, delivery = self._acks, self._pending, self.delivery
-        while acks:
-            mid, failed = acks.popleft()
+        acked, pending, acks = self._acked, self._pending, self.acks
+        while acked:
+            mid, failed = acked.popleft()
             topic = pending.pop(mid, None)
             if topic is None:
                 continue
@@ -256,7 +256,7 @@ class MqttSink(StreamSink):
             if failed:
                 self._failed += 1
             else:
-                delivery.ack(topic)
+                acks.ack(topic)
         if self._failed:
             raise SinkError(self.name, f"{self.where} refused {self._failed} messages")
 
@@ -265,11 +265,11 @@ class MqttSink(StreamSink):
         self.backoff.reset()
         while True:
             self._progress.clear()
-            before = self.delivery.acknowledged
+            before = self.acks.acknowledged
             self._process_acks()
             if len(self._pending) <= most:
                 return
-            if self.delivery.acknowledged != before:
+            if self.acks.acknowledged != before:
                 self.backoff.reset()
             elif not self._connected.is_set():  # paho reconnects meanwhile
                 self._progress.wait(self.backoff.delay(self._last_error or "not connected"))

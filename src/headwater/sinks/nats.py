@@ -237,7 +237,7 @@ class NatsSink(StreamSink):
 
     def _reap(self) -> None:
         """Account for the acknowledgements that arrived, oldest first (they come in order)."""
-        inflight, delivery = self._inflight, self.delivery
+        inflight, acks = self._inflight, self.acks
         progressed = False
         while inflight and inflight[0][0].done():
             future, message, _ = inflight.popleft()
@@ -254,9 +254,9 @@ class NatsSink(StreamSink):
                 continue
             progressed = True
             if future.result().duplicate:
-                delivery.duplicates += 1
-            delivery.acknowledged += 1
-            delivery.routes[message[0]] += 1
+                acks.duplicates += 1
+            acks.acknowledged += 1
+            acks.routes[message[0]] += 1
         if progressed:
             self.backoff.reset()
 
@@ -279,7 +279,7 @@ class NatsSink(StreamSink):
         await self.backoff.async_wait(self._last_error or "messages not acknowledged")
         while self._retry:
             message = self._retry.popleft()
-            self.delivery.resent += 1
+            self.acks.resent += 1
             await self._publish(message)
 
     def _raise_failure(self) -> None:
@@ -291,14 +291,14 @@ class NatsSink(StreamSink):
 
     async def _drain(self) -> None:
         self.backoff.reset()
-        last = self.delivery.acknowledged
+        last = self.acks.acknowledged
         while self._inflight or self._retry:
             self._raise_failure()
             await self._resend_failed()
             await asyncio.sleep(0.01)
             self._reap()
-            if self.delivery.acknowledged != last:
-                last = self.delivery.acknowledged
+            if self.acks.acknowledged != last:
+                last = self.acks.acknowledged
                 self.backoff.reset()
             else:
                 self.backoff.check(self._last_error or "waiting for acknowledgements")

@@ -204,7 +204,7 @@ class RabbitMQSink(StreamSink):
                 future.set_exception(_Closed(str(reason)))
         # Unconfirmed messages go again, first, in their order.
         if self._unconfirmed:
-            self.delivery.resent += len(self._unconfirmed)
+            self.acks.resent += len(self._unconfirmed)
             self._retry.extendleft(reversed(self._unconfirmed.values()))
             self._unconfirmed.clear()
         self._progress_event().set()
@@ -321,12 +321,12 @@ class RabbitMQSink(StreamSink):
             one = self._unconfirmed.pop(tag, None)
             done = [one] if one is not None else []
         if isinstance(method, self._pika.spec.Basic.Nack):
-            self.delivery.resent += len(done)
+            self.acks.resent += len(done)
             self._retry.extend(done)
         else:
             self.backoff.reset()
             for message in done:
-                self.delivery.ack(message[0])
+                self.acks.ack(message[0])
         self._progress_event().set()
 
     async def _wait_for_confirms(self, most: int) -> None:

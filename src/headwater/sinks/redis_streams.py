@@ -155,7 +155,7 @@ class RedisStreamsSink(StreamSink):
                 continue
             except self._redis.ResponseError as exc:
                 raise SinkError(self.name, f"{self.where} refused XADD: {describe(exc)}") from exc
-            self.delivery.ack_batch(routes[start:stop], stop - start)
+            self.acks.ack_batch(routes[start:stop], stop - start)
             return
 
     def _skip_stored(self, batch: Batch, routes: list[str], start: int, stop: int) -> int:
@@ -165,7 +165,7 @@ class RedisStreamsSink(StreamSink):
         there is no event_id to look for: everything is sent again and counted as resent.
         """
         if not self.config.headers:
-            self.delivery.resent += stop - start
+            self.acks.resent += stop - start
             return start
         stored: set[bytes] = set()
         for stream in dict.fromkeys(routes[start:stop]):
@@ -175,7 +175,7 @@ class RedisStreamsSink(StreamSink):
         while first < stop and batch.event_ids[first].encode() in stored:
             first += 1
         if first > start:
-            self.delivery.ack_batch(routes[start:first], first - start)
+            self.acks.ack_batch(routes[start:first], first - start)
         return first
 
     def drain(self) -> None:

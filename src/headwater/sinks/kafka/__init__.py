@@ -267,7 +267,7 @@ class KafkaSink(StreamSink):
 
     def _sync(self) -> None:
         """Delivery reports → stats: per topic and partition, counts and the last offset."""
-        d = self.delivery
+        d = self.acks
         d.acknowledged = sum(self._acked.values())
         d.routes.clear()
         partitions: dict[str, list[int]] = {}
