@@ -7,7 +7,7 @@ The parts that only differ by name across brokers live here:
 
     payload / encoding / template    what a message body holds
     key / key_format                 the message key (a field, several fields, the entity key)
-    topic, subject, stream, …        where a message goes: a template over fields (`Route`)
+    topic, subject, stream, …        where a message goes: a template over fields
     headers                          event id, event time, schema version, content type
     max_in_flight                    the bounded buffer: messages sent but not yet acknowledged
     retry                            backoff while the broker is unreachable, then give up
@@ -269,6 +269,12 @@ def describe(exc: BaseException | str) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def redact(text: str, url: str) -> str:
+    """`text` without the URL's password (client errors sometimes quote the URL)."""
+    password = urlsplit(url).password if "@" in url else None
+    return text.replace(password, "***") if password else text
+
+
 def address(url: str) -> str:
     """A URL fit for messages: the password is removed."""
     try:
@@ -340,7 +346,7 @@ class StreamSink(Sink):
 
     Subclasses set `Config` (whose `route_option` names the route template), implement
     `connect()`, `send(batch)`, `drain()` and `disconnect()`, and may override
-    `avro_prefix()` (schema registry) and `prepare(batch)`.
+    `avro_prefix()` (schema registry).
     """
 
     # "records": the CDC sink may send its Debezium records through write_records().
@@ -349,7 +355,7 @@ class StreamSink(Sink):
     )
     Config: ClassVar[type[StreamConfig]]
     config: StreamConfig
-    #: The broker's address for messages (no password); set by subclasses in open().
+    #: The broker's address for messages (`location()`, no password), set by open().
     where: str = ""
 
     # -- pure checks ---------------------------------------------------------------------
@@ -392,7 +398,9 @@ class StreamSink(Sink):
             enc.Template.parse(self.config.template) if self.config.template is not None else None
         )
         self._avro: dict[str, enc.AvroEncoder] = {}
+        self._schema_version = SCHEMA_VERSION
         self.content_type = CONTENT_TYPES[self.config.encoding]
+        self.where = self.location()
         self.backoff = Backoff(self.name, self.where, self.config.retry, self.acks)
         self.connect()
 
@@ -432,6 +440,10 @@ class StreamSink(Sink):
                 self.acks.publish()
 
     # -- for subclasses ----------------------------------------------------------------------
+
+    def location(self) -> str:
+        """The broker and its address, for messages (never a password)."""
+        raise NotImplementedError
 
     def connect(self) -> None:
         """Connect and create what is missing; raise SinkUnavailable naming `self.where`."""
@@ -496,7 +508,7 @@ class StreamSink(Sink):
             ops=enc.as_str(records.op),
             content_type=self.content_type,
             size=size,
-            schema_version=getattr(self, "_schema_version", SCHEMA_VERSION),
+            schema_version=self._schema_version,
         )
 
     def _keys(self, records: Records, column: Callable[[str], pa.Array]) -> list[bytes | None]:

@@ -73,6 +73,9 @@ class MqttSink(StreamSink):
 
     # -- connection ------------------------------------------------------------------------
 
+    def location(self) -> str:
+        return f"MQTT broker at {address(self.config.url)}"
+
     def connect(self) -> None:
         mqtt = require("paho.mqtt.client", "mqtt", f"sink '{self.name}' (kind: mqtt)")
         self._mqtt = mqtt
@@ -82,8 +85,6 @@ class MqttSink(StreamSink):
             raise SinkError(self.name, f"invalid url {address(c.url)}: expected mqtt://host:port")
         tls = parts.scheme in ("mqtts", "ssl")
         host, port = parts.hostname, parts.port or (8883 if tls else 1883)
-        self.where = f"MQTT broker at {address(c.url)}"
-        self.backoff.where = self.where
         v5 = c.protocol == "5"
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,

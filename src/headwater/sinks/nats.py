@@ -96,12 +96,13 @@ class NatsSink(StreamSink):
 
     # -- connection ------------------------------------------------------------------------
 
+    def location(self) -> str:
+        return f"NATS at {', '.join(address(s.strip()) for s in self.config.url.split(','))}"
+
     def connect(self) -> None:
         self._nats = require("nats", "nats", f"sink '{self.name}' (kind: nats)")
         c = self.config
         self.servers = [s.strip() for s in c.url.split(",") if s.strip()]
-        self.where = f"NATS at {', '.join(address(s) for s in self.servers)}"
-        self.backoff.where = self.where
         self.stream_name = c.stream or _stream_name(self.name)
         self._last_error: str | None = None
         # Futures of acknowledgements, in the order the messages were sent.

@@ -46,6 +46,7 @@ from headwater.sinks._stream import (
     StreamSink,
     address,
     describe,
+    redact,
     require,
 )
 
@@ -93,16 +94,19 @@ class RabbitMQSink(StreamSink):
 
     # -- connection ------------------------------------------------------------------------
 
+    def location(self) -> str:
+        return f"RabbitMQ at {address(self.config.url)}"
+
     def connect(self) -> None:
         self._pika = require("pika", "rabbitmq", f"sink '{self.name}' (kind: rabbitmq)")
         require("pika.adapters.asyncio_connection", "rabbitmq", f"sink '{self.name}'")
         c = self.config
-        self.where = f"RabbitMQ at {address(c.url)}"
-        self.backoff.where = self.where
         try:
             self.params = self._pika.URLParameters(c.url)
         except Exception as exc:
-            raise SinkError(self.name, f"invalid url {address(c.url)}: {exc}") from exc
+            raise SinkError(
+                self.name, f"invalid url {address(c.url)}: {redact(str(exc), c.url)}"
+            ) from exc
         timeout = c.connect_timeout.total_seconds()
         self.params.socket_timeout = timeout
         self.params.connection_attempts = 1

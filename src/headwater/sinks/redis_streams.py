@@ -37,6 +37,7 @@ from headwater.sinks._stream import (
     StreamSink,
     address,
     describe,
+    redact,
     require,
 )
 
@@ -62,14 +63,15 @@ class RedisStreamsSink(StreamSink):
     Config = RedisStreamsConfig
     config: RedisStreamsConfig
 
+    def location(self) -> str:
+        return f"Redis at {address(self.config.url)}"
+
     def connect(self) -> None:
         redis = require("redis", "redis", f"sink '{self.name}' (kind: redis_streams)")
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
         c = self.config
-        self.where = f"Redis at {address(c.url)}"
-        self.backoff.where = self.where
         self._errors = (redis.ConnectionError, redis.TimeoutError, OSError)
         self._redis = redis
         timeout = c.connect_timeout.total_seconds()
@@ -84,7 +86,9 @@ class RedisStreamsSink(StreamSink):
                 retry_on_timeout=False,
             )
         except ValueError as exc:
-            raise SinkError(self.name, f"invalid url {address(c.url)}: {exc}") from exc
+            raise SinkError(
+                self.name, f"invalid url {address(c.url)}: {redact(str(exc), c.url)}"
+            ) from exc
         try:
             self.client.ping()
         except self._errors as exc:

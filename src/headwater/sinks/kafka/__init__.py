@@ -105,12 +105,13 @@ class KafkaSink(StreamSink):
         settings.update(c.producer)
         return settings
 
+    def location(self) -> str:
+        return f"Kafka at {self.config.bootstrap_servers}"
+
     def connect(self) -> None:
         kafka = require("confluent_kafka", "kafka", f"sink '{self.name}' (kind: kafka)")
         require("confluent_kafka.admin", "kafka", f"sink '{self.name}' (kind: kafka)")
         c = self.config
-        self.where = f"Kafka at {c.bootstrap_servers}"
-        self.backoff.where = self.where
         self._kafka = kafka
         self._fatal: str | None = None
         self._last_error: str | None = None
