@@ -153,6 +153,7 @@ class Batch:
 
 def slice_records(records: Records, start: int, stop: int) -> Records:
     n = stop - start
+    ingest = records.ingest_time
     return Records(
         records.stream,
         records.values.slice(start, n),
@@ -160,6 +161,7 @@ def slice_records(records: Records, start: int, stop: int) -> Records:
         records.event_time.slice(start, n),
         records.seq.slice(start, n),
         records.op.slice(start, n),
+        ingest.slice(start, n) if ingest is not None else None,
     )
 
 
