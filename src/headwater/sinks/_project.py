@@ -32,6 +32,18 @@ class Records:
     seq: pa.Array  # int64, unique per change: the basis of event ids
     op: pa.Array  # r/c/u/d
     ingest_time: pa.Array | None = None  # when the source delivered it (set when faults move it)
+    # the fault labels of a delivered change table ('malformed:truncate'…, null when clean);
+    # None without faults. `malformed` reads the text-level kinds a text transport applies.
+    fault: pa.Array | None = None
+
+    @property
+    def malformed(self) -> pa.Array | None:
+        """Per record the text-level malformed kind (truncate, type, encoding), else None."""
+        if self.fault is None:
+            return None
+        from headwater.faults.malformed import kinds_of
+
+        return kinds_of(pa.table({"fault": self.fault}))
 
     @property
     def delivery_time(self) -> pa.Array:
@@ -89,6 +101,7 @@ def project(
         table["seq"].combine_chunks(),
         op,
         ingest,
+        table["fault"].combine_chunks() if "fault" in table.column_names else None,
     )
 
 

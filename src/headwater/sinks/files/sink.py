@@ -7,6 +7,13 @@ listed in a per-interval manifest. Modes:
     incremental  at each interval's end, the last state of every row changed in it (with _op)
     snapshot     at each interval's end, the full current table
 
+Faults: in events mode the `malformed` fault's text-level kinds (truncate, type, encoding)
+break the marked records of line-oriented text formats (jsonl, csv, tsv) in the file, in
+place and in order (the file keeps its row count). Formats that cannot hold a broken
+record (parquet, avro, xlsx, xml, a json array, fixed-width) write those rows intact, as
+do incremental and snapshot files (a row image, not a delivered record); the ledger
+records the fault either way.
+
 ```yaml
 sinks:
   exports: {kind: files, entities: [orders], format: csv, every: 1h, mode: incremental, path: exports}
@@ -23,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
+from headwater.errors import SinkError
 from headwater.scenario.types import Duration
 from headwater.sinks._live import LiveTable, last_per_key
 from headwater.sinks._project import Projection, Records, project
@@ -156,6 +164,7 @@ class FilesSink(Sink):
             zero_copy_only=False
         )
         values = records.values
+        malformed = records.malformed
         start = 0
         while start < len(intervals):
             k = int(intervals[start])
@@ -172,8 +181,26 @@ class FilesSink(Sink):
                 st.file = None
             if st.file is None:
                 st.file, st.interval = self._open_file(records.stream, k, values.schema), k
-            st.file.write(values.slice(start, stop - start))
+            part = values.slice(start, stop - start)
+            kinds = None if malformed is None else malformed.slice(start, stop - start)
+            if kinds is None or kinds.null_count == len(kinds):
+                st.file.write(part)
+            else:
+                self._write_malformed(st.file, part, kinds, records.seq.slice(start, len(kinds)))
             start = stop
+
+    def _write_malformed(
+        self, f: PublishedFile, part: pa.Table, kinds: pa.Array, seqs: pa.Array
+    ) -> None:
+        """Write with the marked rows broken (a failure discards the file, as `write`)."""
+        try:
+            f.writer.write_malformed(part, kinds, seqs, seed=self.context.seed)
+        except OSError as exc:
+            f.abort()
+            raise SinkError(self.name, f"cannot write {f.path}: {exc}") from exc
+        except BaseException:
+            f.abort()
+            raise
 
     def advance(self, until_us: int) -> None:
         """Simulated time reached `until_us`: publish every file whose interval has ended."""

@@ -13,7 +13,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO, ClassVar
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from headwater.errors import SinkError
@@ -89,6 +91,80 @@ class FormatWriter(ABC):
             return
         self._write(batch)
         self.rows += batch.num_rows
+
+    # -- malformed records (faults/malformed.py) --------------------------------------
+    # Line-oriented text formats name the `corrupt()` format of their records ('json',
+    # 'delimited') and can write a broken record in place of a row. The others (Parquet,
+    # Avro, XLSX, XML, a JSON array) cannot hold one: they write marked rows intact, and
+    # the ledger still records the fault.
+    malformed_format: ClassVar[str | None] = None
+
+    def write_malformed(
+        self, batch: pa.Table | pa.RecordBatch, kinds: pa.Array, seqs: pa.Array, *, seed: int
+    ) -> None:
+        """Like ``write``, with the rows whose `kinds` (truncate/type/encoding) is set broken.
+
+        Rows stay in order and count as rows; unmarked rows are the bytes ``write`` gives.
+        """
+        if self.malformed_format is None:
+            self.write(batch)
+            return
+        if self.closed:
+            raise self.error("write() after close()")
+        batch = self._conform(batch)
+        if batch.num_rows == 0:
+            return
+        offset = 0
+        for chunk in chunks(batch):
+            n = chunk.num_rows
+            k, s = kinds.slice(offset, n), seqs.slice(offset, n)
+            offset += n
+            if k.null_count == n:
+                self._write(chunk)
+            else:
+                self._write_broken(self._encoded_rows(chunk), k, s, seed)
+        self.rows += batch.num_rows
+
+    def _encoded_rows(self, chunk: pa.RecordBatch) -> pa.Array:
+        """One string per row as ``write`` encodes it, terminator included (text formats)."""
+        raise self.error("this format has no per-row encoding")
+
+    def _row_terminator(self) -> bytes:
+        return b"\n"
+
+    def _write_encoded(self, data: pa.Buffer) -> None:
+        """Write encoded rows (from ``_encoded_rows``) as ``write`` would."""
+        self.stream.write(data)
+
+    def _file_bytes(self, record: bytes) -> bytes:
+        """One encoded UTF-8 record in the file's character encoding."""
+        return record
+
+    def _write_broken(self, rows: pa.Array, kinds: pa.Array, seqs: pa.Array, seed: int) -> None:
+        from headwater.faults.malformed import corrupt
+        from headwater.sinks.files.formats._text import data_buffer
+
+        marked = np.flatnonzero(pc.is_valid(kinds).to_numpy(zero_copy_only=False))
+        term = self._row_terminator()
+        records = [
+            self._file_bytes(r[: len(r) - len(term)] if r.endswith(term) else r)
+            for r in pc.cast(pc.take(rows, marked), pa.binary()).to_pylist()
+        ]
+        broken = corrupt(
+            records,
+            pc.take(kinds, marked),
+            pc.take(seqs, marked),
+            seed=seed,
+            format=self.malformed_format or "json",
+        )
+        start = 0
+        for i, rec in zip(marked.tolist(), broken, strict=True):
+            if i > start:
+                self._write_encoded(data_buffer(rows.slice(start, i - start)))
+            self.stream.write(rec + term)
+            start = i + 1
+        if start < len(rows):
+            self._write_encoded(data_buffer(rows.slice(start)))
 
     def close(self) -> None:
         """Finish the document (closing tags, footers); the stream stays open."""

@@ -119,6 +119,7 @@ class CsvWriter(FormatWriter):
 
     extension: ClassVar[str] = "csv"
     options_model: ClassVar[type[FormatOptions]] = CsvOptions
+    malformed_format: ClassVar[str | None] = "delimited"
 
     def __init__(
         self,
@@ -303,6 +304,16 @@ class CsvWriter(FormatWriter):
         masks: list[pa.Array | None] | None,
     ) -> pa.Buffer:
         """Quote, join and terminate every row with pyarrow.compute (masks reused if known)."""
+        return data_buffer(self._row_texts(names, columns, prepared, masks))
+
+    def _row_texts(
+        self,
+        names: list[str],
+        columns: list[pa.Array],
+        prepared: list[pa.Array],
+        masks: list[pa.Array | None] | None,
+    ) -> pa.Array:
+        """Every row as one string, terminator included (what _encode_vectorized writes)."""
         o: CsvOptions = self.options
         q = o.quote_char
         texts = [to_text(col) for col in prepared]
@@ -331,10 +342,33 @@ class CsvWriter(FormatWriter):
             else:
                 parts.append(text)
         parts.append(o.line_terminator)
-        rows = pc.binary_join_element_wise(
+        return pc.binary_join_element_wise(
             *merge_literals(parts), "", null_handling="replace", null_replacement=o.null
         )
-        return data_buffer(rows)
+
+    # -- malformed records (see FormatWriter.write_malformed) ------------------------
+
+    def _encoded_rows(self, chunk: pa.RecordBatch) -> pa.Array:
+        self._start()
+        return self._row_texts(chunk.schema.names, chunk.columns, chunk.columns, None)
+
+    def _row_terminator(self) -> bytes:
+        return self.options.line_terminator.encode()
+
+    def _write_encoded(self, data: pa.Buffer) -> None:
+        self._emit(data)
+
+    def _file_bytes(self, record: bytes) -> bytes:
+        o: CsvOptions = self.options
+        if o.encoding != "latin-1":
+            return record
+        try:
+            return record.decode("utf-8").encode(
+                "latin-1", "replace" if o.errors == "replace" else "strict"
+            )
+        except UnicodeEncodeError:
+            self._emit(record)  # raises the error naming the character and the row
+            raise
 
     def _quoted(self, text: pa.Array) -> pa.Array:
         q = self.options.quote_char

@@ -39,6 +39,7 @@ class JsonLinesWriter(FormatWriter):
     # What goes before / after each row's object: lines need only the newline.
     _row_prefix: ClassVar[str] = ""
     _row_suffix: ClassVar[str] = "\n"
+    malformed_format: ClassVar[str | None] = "json"
 
     def __init__(
         self,
@@ -57,12 +58,17 @@ class JsonLinesWriter(FormatWriter):
         if not self._literals:
             row = self._row_prefix + "{}" + self._row_suffix
             return pa.py_buffer(row.encode() * chunk.num_rows)
+        return data_buffer(self._encoded_rows(chunk))
+
+    def _encoded_rows(self, chunk: pa.RecordBatch) -> pa.Array:
+        if not self._literals:
+            return pa.array([self._row_prefix + "{}" + self._row_suffix] * chunk.num_rows)
         decimals = self.options.decimals
         parts: list[pa.Array | str] = [self._row_prefix]
         for literal, column in zip(self._literals, chunk.columns, strict=True):
             parts += [literal, *json_parts(column, decimals)]
         parts.append("}" + self._row_suffix)
-        return data_buffer(join_rows(merge_literals(parts)))
+        return join_rows(merge_literals(parts))
 
     def _write(self, batch: pa.Table | pa.RecordBatch) -> None:
         for chunk in chunks(batch):
@@ -75,6 +81,7 @@ class JsonWriter(JsonLinesWriter):
     extension: ClassVar[str] = "json"
     _row_prefix: ClassVar[str] = ",\n"
     _row_suffix: ClassVar[str] = ""
+    malformed_format: ClassVar[str | None] = None  # one document: a broken row breaks it all
     _opened = False
 
     def _write(self, batch: pa.Table | pa.RecordBatch) -> None:
