@@ -213,14 +213,37 @@ class RestApi:
 
         async def handler(request: Request) -> Response:
             try:
-                self.principal(request, entity)
+                who = self.principal(request, entity)
+                snap = store.snapshot(entity)
+                psnap = None if parent is None else store.snapshot(parent[0])
+                drifted, cols, renames = shape.at(store.clock_us)
+                # a page is a function of the snapshots, the drift and the request's URL: between
+                # world steps, the same request is answered from the encoded bytes
+                scope = request.scope
+                ck = (
+                    psnap.version if psnap is not None else None,
+                    drifted,
+                    scope["path"],
+                    scope["query_string"],
+                    scope.get("scheme"),
+                    scope.get("server"),
+                    scope.get("root_path"),
+                    _host(scope),
+                )
+                memo = snap.cache.get(PAGES)
+                if memo is None:
+                    memo = snap.cache[PAGES] = {}
+                hit = memo.get(ck) if parent is None or who.may_read(parent[0]) else None
+                if hit is not None:
+                    return _cached(request, *hit)
                 params = dict(request.query_params)
                 q = self.query(entity, params)
                 if parent is not None:
                     pentity, field = parent
                     self.principal(request, pentity)
                     pid = self.key_value(pentity, request.path_params["id"])
-                    if store.snapshot(pentity).find(pid) < 0:
+                    assert psnap is not None
+                    if psnap.find(pid) < 0:
                         return _error(404, "not_found", f"no {pentity} with id {pid}")
                     q = Query(
                         q.sort,
@@ -230,7 +253,6 @@ class RestApi:
                         q.created_since,
                         q.include_deleted,
                     )
-                snap = store.snapshot(entity)
                 view = select(snap, q, key)
                 n = len(view)
                 body: dict[str, Any]
@@ -278,7 +300,6 @@ class RestApi:
                     if nxt:
                         links["next"] = {"cursor": nxt}
                     extra = {"limit": str(size)}
-                drifted, cols, renames = shape.at(store.clock_us)
                 if drifted or (len(positions) and positions.min() < 0):
                     data = encode.rows(snap, positions, key, cols, renames)
                     text = json.dumps(
@@ -293,7 +314,11 @@ class RestApi:
                     headers["Link"] = _links(request, links, extra)
                 if style != "cursor":
                     headers["X-Total-Count"] = str(n)
-                return _conditional(request, raw, headers)
+                full = Response(raw, media_type="application/json", headers=headers)
+                entry = (raw, headers, full.raw_headers)
+                if len(memo) < PAGES_KEPT:
+                    memo[ck] = entry
+                return _cached(request, *entry)
             except QueryError as exc:
                 return _error(400, "bad_request", str(exc))
             except Denied as d:
@@ -463,6 +488,33 @@ def _time(raw: str | None, name: str) -> int | None:
 
 def _etag(raw: bytes) -> str:
     return '"' + hashlib.blake2b(raw, digest_size=12).hexdigest() + '"'
+
+
+PAGES = "pages"  # snapshot cache entry: encoded list responses by request
+PAGES_KEPT = 1024
+
+
+def _host(scope: Any) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+def _cached(
+    request: Request, raw: bytes, headers: dict[str, str], raw_headers: list[tuple[bytes, bytes]]
+) -> Response:
+    """A list response from its encoded parts (304 when If-None-Match matches)."""
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        return _conditional(request, raw, headers)
+    out = Response.__new__(Response)
+    out.status_code = 200
+    out.media_type = "application/json"
+    out.background = None
+    out.body = raw
+    out.raw_headers = list(raw_headers)
+    return out
 
 
 def _conditional(request: Request, raw: bytes, headers: dict[str, str]) -> Response:
