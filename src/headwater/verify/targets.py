@@ -6,6 +6,7 @@ Target specs (`--target`):
     path/to/folder, parquet:/csv:/jsonl:   a folder with one sub-folder or file group per entity
                                            (<entity>/**/*.parquet, <entity>.csv, <entity>-*.jsonl…)
     postgresql://user@host/db              a PostgreSQL database (needs headwater[postgres])
+    kafka://host:port[/topic,topic2]       Kafka topics, read whole (needs headwater[kafka])
 `--table entity=name` maps an entity to another table (`schema.table`) or file stem.
 """
 
@@ -300,6 +301,245 @@ def _redact(text: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", text)
 
 
+class KafkaTarget(Target):
+    """Kafka topics, read from the beginning to the high watermark as JSON messages.
+
+    `kafka://host:port[,host:port]/topic1,topic2[?timeout=SECONDS]`. An entity reads the
+    listed topic named after it (or ending in `.entity`), the only listed topic, or the
+    broker's topic of that name; `--table entity=topic` names it. A topic is a change log
+    applied in offset order per message key (and `version`, for insert-only rows): the last
+    message is the row (`rows`/`changes` payloads, or a Debezium envelope's after/before +
+    op), a delete (`_op`/`op` 'd', or a tombstone: a null value) removes it. Every message
+    counts: one that repeats an event already in the log (same event_id header, else the
+    same value) lands the row once more, so verify reports it as a duplicate. The rows are
+    read like a JSONL folder (DuckDB read_json over a temporary file).
+    """
+
+    kind = "kafka"
+    typed = False
+
+    def __init__(self, spec: str):
+        super().__init__(spec)
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(spec)
+        self.servers = parts.netloc
+        if not self.servers:
+            raise VerifyError(f"--target: {spec}: expected kafka://HOST:PORT[/TOPIC,…]")
+        self.topics = [t for t in parts.path.strip("/").split(",") if t]
+        try:
+            self.timeout = float(parse_qs(parts.query).get("timeout", ["10"])[0])
+        except ValueError:
+            raise VerifyError(f"--target: {spec}: timeout must be a number of seconds") from None
+        self._kafka: Any = None
+        self._meta: Any = None
+        self._tmp: list[Path] = []
+
+    def _client(self) -> Any:
+        if self._kafka is None:
+            try:
+                import confluent_kafka
+                import confluent_kafka.admin
+            except ImportError:
+                raise MissingExtra("verify --target kafka://", "kafka", "confluent-kafka") from None
+            self._kafka = confluent_kafka
+        return self._kafka
+
+    def _settings(self) -> dict[str, Any]:
+        import logging
+        import uuid
+
+        return {
+            "bootstrap.servers": self.servers,
+            "group.id": f"headwater-verify-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": False,
+            "socket.connection.setup.timeout.ms": max(1000, int(self.timeout * 1000)),
+            "logger": logging.getLogger(__name__),
+        }
+
+    def _metadata(self) -> Any:
+        if self._meta is None:
+            kafka = self._client()
+            admin = kafka.admin.AdminClient(
+                {k: v for k, v in self._settings().items() if not k.startswith(("group", "enable"))}
+            )
+            try:
+                self._meta = admin.list_topics(timeout=self.timeout)
+            except kafka.KafkaException as exc:
+                raise VerifyError(
+                    f"--target: cannot reach Kafka at {self.servers}: {exc.args[0] if exc.args else exc}"
+                ) from None
+        return self._meta
+
+    def names(self, con: Any) -> list[str]:
+        return sorted(t for t in self._metadata().topics if not t.startswith("__"))
+
+    def _topic(self, table: str) -> str | None:
+        low = table.lower()
+        for t in self.topics:
+            if t.lower() == low or re.search(rf"[.\-_]{re.escape(low)}$", t.lower()):
+                return t
+        if len(self.topics) == 1:
+            return self.topics[0]
+        if self.topics and low not in (t.lower() for t in self.topics):
+            return None
+        return {t.lower(): t for t in self._metadata().topics}.get(low)
+
+    def _read(self, topic: str) -> list[Any]:
+        """Every message of the topic, per partition in offset order."""
+        import time
+
+        kafka = self._client()
+        info = self._metadata().topics[topic]
+        consumer = kafka.Consumer(self._settings())
+        out: list[Any] = []
+        try:
+            ends: dict[int, int] = {}
+            for p in sorted(info.partitions):
+                try:
+                    low, high = consumer.get_watermark_offsets(
+                        kafka.TopicPartition(topic, p), timeout=self.timeout
+                    )
+                except kafka.KafkaException as exc:
+                    raise VerifyError(
+                        f"--target: cannot read offsets of {topic}/{p} on Kafka at "
+                        f"{self.servers}: {exc}"
+                    ) from None
+                if high > low:
+                    ends[p] = high
+            if not ends:
+                return out
+            consumer.assign(
+                [kafka.TopicPartition(topic, p, kafka.OFFSET_BEGINNING) for p in sorted(ends)]
+            )
+            pos = dict.fromkeys(ends, -1)
+            deadline = time.monotonic() + max(30.0, self.timeout * 3)
+
+            def behind() -> bool:
+                # the high watermark each fetch reports raises the listed one (some brokers,
+                # Tansu among them, list the last batch's start, not the end of the log)
+                for p in ends:
+                    _, fetched = consumer.get_watermark_offsets(
+                        kafka.TopicPartition(topic, p), cached=True
+                    )
+                    ends[p] = max(ends[p], fetched)
+                return any(pos[p] < ends[p] - 1 for p in ends)
+
+            while behind():
+                if time.monotonic() > deadline:
+                    short = {p: ends[p] - 1 - pos[p] for p in ends if pos[p] < ends[p] - 1}
+                    raise VerifyError(
+                        f"--target: reading {topic} on Kafka at {self.servers} timed out "
+                        f"(messages left per partition: {short})"
+                    )
+                for msg in consumer.consume(10_000, 0.5):
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == kafka.KafkaError._PARTITION_EOF:
+                            continue
+                        raise VerifyError(
+                            f"--target: cannot read {topic} on Kafka at {self.servers}: {err.str()}"
+                        )
+                    p = msg.partition()
+                    if p in ends:
+                        out.append(msg)
+                        pos[p] = max(pos[p], msg.offset())
+        finally:
+            consumer.close()
+        out.sort(key=lambda m: (m.partition(), m.offset()))
+        return out
+
+    def _rows(self, topic: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """The topic applied as a change log: (rows, every column seen)."""
+        import json
+
+        state: dict[Any, tuple[dict[str, Any] | None, int]] = {}
+        seen: dict[Any, set[Any]] = {}
+        columns: dict[str, None] = {}
+        for n, msg in enumerate(self._read(topic)):
+            key, value = msg.key(), msg.value()
+            if value is None:  # a tombstone deletes the key, every version of it
+                for ident in [i for i in state if i[0] == key]:
+                    state[ident] = (None, 0)
+                continue
+            try:
+                data = json.loads(value)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise VerifyError(
+                    f"--target: {topic}/{msg.partition()}@{msg.offset()} is not JSON ({exc}); "
+                    "verify reads JSON messages"
+                ) from None
+            if not isinstance(data, dict):
+                raise VerifyError(
+                    f"--target: {topic}/{msg.partition()}@{msg.offset()} is not a JSON object"
+                )
+            if "op" in data and ("after" in data or "before" in data):  # Debezium envelope
+                op = data.get("op")
+                row = data.get("before" if op == "d" else "after") or {}
+                row = {**row, "_op": op}
+            else:
+                row = data
+                op = row.get("_op")
+            columns.update(dict.fromkeys(row))
+            ident = (key, row.get("version")) if key is not None else (None, n)
+            headers = dict(msg.headers() or [])
+            event = headers.get("event_id") or value
+            events = seen.setdefault(ident, set())
+            copies = 1 if event not in events else (state.get(ident, (None, 0))[1] + 1)
+            events.add(event)
+            if op == "d":
+                state[ident] = (None, 0)
+            else:
+                state[ident] = (row, copies)
+        rows = [r for r, copies in state.values() if r is not None for _ in range(copies)]
+        return rows, list(columns)
+
+    def relation(self, con: Any, table: str, view: str) -> bool:
+        import json
+        import tempfile
+
+        topic = self._topic(table)
+        if topic is None or topic not in self._metadata().topics:
+            return False
+        rows, columns = self._rows(topic)
+        if not rows:
+            arrow = pa.table({c: pa.array([], pa.string()) for c in columns or ["_op"]})
+            con.register(f"{view}_arrow", arrow)
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {view}_arrow"
+            ).fetchall()
+            return True
+        fd, name = tempfile.mkstemp(prefix="headwater-verify-", suffix=".jsonl")
+        path = Path(name)
+        self._tmp.append(path)
+        with open(fd, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, default=str) + "\n")
+        read = f"read_json([{_lit(str(path))}], format = 'newline_delimited', union_by_name = true)"
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {view}_rows AS SELECT * FROM {read}"
+            ).fetchall()
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {view}_rows"
+            ).fetchall()
+        except Exception as exc:
+            raise VerifyError(f"--target: cannot read the messages of {topic}: {exc}") from None
+        finally:
+            path.unlink(missing_ok=True)
+        return True
+
+    def close(self, con: Any) -> None:
+        for path in self._tmp:
+            path.unlink(missing_ok=True)
+        self._tmp.clear()
+
+    def describe(self) -> str:
+        return f"kafka {self.servers}" + (f" ({', '.join(self.topics)})" if self.topics else "")
+
+
 def _sniff_db(path: Path) -> str | None:
     try:
         with path.open("rb") as f:
@@ -317,6 +557,8 @@ def open_target(spec: str) -> Target:
     """Parse a --target spec (see the module docstring)."""
     if re.match(r"^postgres(ql)?://", spec):
         return PostgresTarget(spec)
+    if spec.startswith("kafka://"):
+        return KafkaTarget(spec)
     scheme, sep, rest = spec.partition(":")
     if (
         sep
