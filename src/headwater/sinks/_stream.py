@@ -16,6 +16,15 @@ Delivery is at-least-once. A broker that goes away makes `write()` block (the wo
 memory stays bounded by `max_in_flight`) while the transport reconnects with exponential
 backoff; what was sent but not acknowledged is sent again. `stats.extra` tells what the
 broker acknowledged, per route or partition, and how many messages were sent twice.
+
+Faults: when the sink has faults its records carry an ingestion time, sent as an
+`ingest_time` header (ISO 8601 UTC, like `event_time`; `Batch.ingest_times`, in
+`header_pairs`). The `malformed` fault's text-level kinds (truncate, type, encoding) break
+the marked messages of json and string encodings with `corrupt()` and the run seed, so the
+same seed sends the same bytes. Avro messages are sent intact: a broken Avro body cannot
+be produced meaningfully (a reader fails on it, or silently reads other values, depending
+on where it breaks, and a registry-framed body would name a schema it does not follow);
+the ledger records the fault either way. Every other message is byte-identical.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
@@ -37,6 +46,7 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
+from headwater.faults.malformed import corrupt
 from headwater.generators.base import Spec
 from headwater.scenario.types import Duration
 from headwater.sinks import _encode as enc
@@ -140,6 +150,8 @@ class Batch:
     content_type: str
     size: int  # payload bytes
     schema_version: str = SCHEMA_VERSION
+    # ISO 8601, for headers, when the records carry an ingestion time (faults); else empty
+    ingest_times: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -162,6 +174,7 @@ def slice_records(records: Records, start: int, stop: int) -> Records:
         records.seq.slice(start, n),
         records.op.slice(start, n),
         ingest.slice(start, n) if ingest is not None else None,
+        records.fault.slice(start, n) if records.fault is not None else None,
     )
 
 
@@ -497,6 +510,13 @@ class StreamSink(Sink):
                 rendered = pa.repeat(pa.scalar(rendered), n)
             values = enc.as_bytes(rendered)
             size = _data_size(rendered)
+        kinds = records.malformed if self.config.encoding != "avro" else None
+        if kinds is not None:
+            values = corrupt(
+                values, kinds, records.seq, seed=self.context.seed, format=self._text_format()
+            )
+            size = sum(map(len, values))
+        headers = self.config.headers
         routes = self.route.render(records.stream, column, n)
         return Batch(
             stream=records.stream,
@@ -504,14 +524,25 @@ class StreamSink(Sink):
             keys=self._keys(records, column),
             routes=routes if isinstance(routes, str) else enc.as_str(routes),
             event_ids=enc.as_str(records.event_ids),
-            event_times=(
-                enc.as_str(enc.iso_timestamps(records.event_time)) if self.config.headers else []
-            ),
+            event_times=(enc.as_str(enc.iso_timestamps(records.event_time)) if headers else []),
             ops=enc.as_str(records.op),
             content_type=self.content_type,
             size=size,
             schema_version=self._schema_version,
+            ingest_times=(
+                enc.as_str(enc.iso_timestamps(records.ingest_time))
+                if headers and records.ingest_time is not None
+                else []
+            ),
         )
+
+    def _text_format(self) -> str:
+        """How `corrupt()` reads a message body: json, delimited (a template with commas or
+        tabs between fields) or plain text (truncate and encoding only)."""
+        if self.config.encoding == "json":
+            return "json"
+        literals = "".join(lit for lit, _ in self.text.parts) if self.text is not None else ""
+        return "delimited" if "," in literals or "\t" in literals else "text"
 
     def _keys(self, records: Records, column: Callable[[str], pa.Array]) -> list[bytes | None]:
         key = self.config.key
@@ -559,11 +590,23 @@ class StreamSink(Sink):
     # -- helpers for subclasses ------------------------------------------------------------
 
     def header_pairs(self, batch: Batch) -> Iterator[list[tuple[str, str]]]:
-        """Per message: [(event_id, …), (event_time, …), (schema_version, …), (content-type, …)]."""
+        """Per message: [(event_id, …), (event_time, …), (schema_version, …), (content-type, …)],
+        then (ingest_time, …) when the records carry one (the sink has faults)."""
         ct = ("content-type", batch.content_type)
         sv = ("schema_version", batch.schema_version)
-        for event_id, event_time in zip(batch.event_ids, batch.event_times, strict=True):
-            yield [("event_id", event_id), ("event_time", event_time), sv, ct]
+        pairs = zip(batch.event_ids, batch.event_times, strict=True)
+        if not batch.ingest_times:
+            for event_id, event_time in pairs:
+                yield [("event_id", event_id), ("event_time", event_time), sv, ct]
+            return
+        for (event_id, event_time), ingest in zip(pairs, batch.ingest_times, strict=True):
+            yield [
+                ("event_id", event_id),
+                ("event_time", event_time),
+                sv,
+                ct,
+                ("ingest_time", ingest),
+            ]
 
 
 def _data_size(arr: pa.Array) -> int:
