@@ -46,12 +46,14 @@ def test_malformed_and_late_on_redis(redis_server, tmp_path):
     assert len(entries) > 1000
     broken, late = 0, 0
     for f in entries:
+        header = _time(f[b"ingest_time"].decode())  # every entry, broken or not, has the header
         try:
             body = json.loads(f[b"value"])
         except ValueError:
             broken += 1
             continue
         ingest = _time(body["_ingest_time"])
+        assert ingest == header
         delay = (ingest - _time(f[b"event_time"].decode())).total_seconds()
         assert delay in (0, 60), delay
         late += delay == 60

@@ -239,9 +239,14 @@ class MqttSink(StreamSink):
                 + _pair(b"event_time", event_time.encode())
                 + version
                 + _pair(b"key", key or b"")
+                + (_pair(b"ingest_time", ingest.encode()) if ingest else b"")
             )
-            for event_id, event_time, key in zip(
-                batch.event_ids, batch.event_times, batch.keys, strict=True
+            for event_id, event_time, key, ingest in zip(
+                batch.event_ids,
+                batch.event_times,
+                batch.keys,
+                batch.ingest_times or [None] * len(batch),
+                strict=True,
             )
         ]
 

@@ -199,11 +199,11 @@ class NatsSink(StreamSink):
                 (s, v, {"Nats-Msg-Id": i})
                 for s, v, i in zip(routes, batch.values, ids, strict=True)
             ]
-        ct, keys, times = batch.content_type, batch.keys, batch.event_times
+        ct, keys, times, ingest = batch.content_type, batch.keys, batch.event_times, batch.ingest_times
         return [
             (routes[n], batch.values[n], {"Nats-Msg-Id": ids[n], "event_time": times[n],
              "schema_version": batch.schema_version, "content-type": ct,
-             "key": (keys[n] or b"").decode()})
+             "key": (keys[n] or b"").decode(), **({"ingest_time": ingest[n]} if ingest else {})})
             for n in range(len(batch))
         ]  # fmt: skip
 

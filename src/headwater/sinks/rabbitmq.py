@@ -274,12 +274,13 @@ class RabbitMQSink(StreamSink):
                 (routes[i], batch.values[i], props(delivery_mode=mode, message_id=ids[i]))
                 for i in range(len(batch))
             ]
-        times = batch.event_times
+        times, ingest = batch.event_times, batch.ingest_times
         return [
             (routes[i], batch.values[i], props(
                 content_type=ct, delivery_mode=mode, message_id=ids[i],
                 headers={"event_time": times[i], "schema_version": batch.schema_version,
-                         "key": (keys[i] or b"").decode()}))
+                         "key": (keys[i] or b"").decode(),
+                         **({"ingest_time": ingest[i]} if ingest else {})}))
             for i in range(len(batch))
         ]  # fmt: skip
 

@@ -133,10 +133,11 @@ class RedisStreamsSink(StreamSink):
                 add("XADD", routes[i], *before, "key", k[i] or b"", "value", v[i])
             return
         meta = ("schema_version", batch.schema_version, "content-type", batch.content_type)
-        ids, times = batch.event_ids, batch.event_times
+        ids, times, ingest = batch.event_ids, batch.event_times, batch.ingest_times
         for i in range(start, stop):
+            late = ("ingest_time", ingest[i]) if ingest else ()
             add("XADD", routes[i], *before, "key", k[i] or b"", "value", v[i],
-                "event_id", ids[i], "event_time", times[i], *meta)  # fmt: skip
+                "event_id", ids[i], "event_time", times[i], *meta, *late)  # fmt: skip
 
     def _send_chunk(self, batch: Batch, routes: list[str], start: int, stop: int) -> None:
         self.backoff.reset()
