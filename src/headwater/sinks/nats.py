@@ -199,7 +199,12 @@ class NatsSink(StreamSink):
                 (s, v, {"Nats-Msg-Id": i})
                 for s, v, i in zip(routes, batch.values, ids, strict=True)
             ]
-        ct, keys, times, ingest = batch.content_type, batch.keys, batch.event_times, batch.ingest_times
+        ct, keys, times, ingest = (
+            batch.content_type,
+            batch.keys,
+            batch.event_times,
+            batch.ingest_times,
+        )
         return [
             (routes[n], batch.values[n], {"Nats-Msg-Id": ids[n], "event_time": times[n],
              "schema_version": batch.schema_version, "content-type": ct,
