@@ -137,5 +137,8 @@ def test_serve_and_cdc_cross_checks_run_in_validate():
     text += "sinks:\n  db: {kind: postgres, url: 'postgresql://u@127.0.0.1:1/x'}\n"
     text += "  cdc: {kind: cdc, from: db, to: {kind: files}, faults: {duplicate: 0.1}}\n"
     msgs = problems(text)
-    assert any("serve.rest.collections.order: unknown entity 'order' — did you mean 'orders'?" in m for m in msgs), msgs
+    assert any(
+        "serve.rest.collections.order: unknown entity 'order' — did you mean 'orders'?" in m
+        for m in msgs
+    ), msgs
     assert any("sinks.cdc.faults: faults apply to simulated CDC only" in m for m in msgs), msgs

@@ -10,11 +10,17 @@ T0 = 1_767_225_600 * US  # 2026-01-01T00:00:00Z
 
 
 def count(arrivals, start, end, seed=1):
-    return len(arrival_times(Arrivals.model_validate(arrivals), np.random.default_rng(seed), start, end, T0))
+    return len(
+        arrival_times(
+            Arrivals.model_validate(arrivals), np.random.default_rng(seed), start, end, T0
+        )
+    )
 
 
 def test_constant_rate_count_and_order():
-    times = arrival_times(Arrivals.model_validate("10/s"), np.random.default_rng(1), T0, T0 + 3600 * US, T0)
+    times = arrival_times(
+        Arrivals.model_validate("10/s"), np.random.default_rng(1), T0, T0 + 3600 * US, T0
+    )
     assert len(times) == pytest.approx(36_000, rel=0.02)
     assert np.all(np.diff(times) >= 0) and times.min() >= T0 and times.max() < T0 + 3600 * US
 
@@ -43,7 +49,10 @@ def test_bursts_multiply_the_rate_inside_their_windows():
     outside = count(spec, T0 + 10 * 60 * US, T0 + 16 * 60 * US)
     assert inside == pytest.approx(3600, rel=0.05)
     assert outside == pytest.approx(360, rel=0.15)
-    once = {"rate": "1/s", "bursts": [{"at": "2026-01-02T00:00:00Z", "length": "1m", "factor": 100}]}
+    once = {
+        "rate": "1/s",
+        "bursts": [{"at": "2026-01-02T00:00:00Z", "length": "1m", "factor": 100}],
+    }
     assert count(once, T0 + DAY_US, T0 + DAY_US + 60 * US) == pytest.approx(6000, rel=0.05)
 
 
