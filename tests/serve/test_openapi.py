@@ -9,14 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
 
-schemathesis = pytest.importorskip("schemathesis")
+from headwater.serve.runtime import Serving
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-
-from headwater.serve.runtime import Serving  # noqa: E402
-
-from tests.serve.conftest import shop  # noqa: E402
+from tests.serve.conftest import shop
 
 KEY = "test-key"
 
