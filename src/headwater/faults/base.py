@@ -72,6 +72,19 @@ class Fault(ABC):
     def rng(self, *names: object) -> np.random.Generator:
         return stream(self.ctx.seed, "fault", self.ctx.sink, self.name, *names)
 
+    def pick(
+        self, entity: str, frame: Any, step: int
+    ) -> tuple[np.random.Generator, np.ndarray] | None:
+        """The rows this fault hits in a frame, each with probability `config.rate`, and the
+        random stream to go on with; None when it hits none."""
+        n = frame.num_rows
+        rate = self.config.rate  # type: ignore[attr-defined]
+        if n == 0 or rate == 0:
+            return None
+        rng = self.rng(entity, step)
+        mask = rng.random(n) < rate
+        return (rng, mask) if mask.any() else None
+
     def count(self, what: str, n: int) -> None:
         if n:
             self.counts[what] = self.counts.get(what, 0) + int(n)

@@ -40,14 +40,11 @@ class Duplicate(Fault):
     config: DuplicateConfig
 
     def arrive(self, entity: str, frame: pa.Table, step: int) -> pa.Table:
-        n = frame.num_rows
-        if n == 0 or self.config.rate == 0:
+        hit = self.pick(entity, frame, step)
+        if hit is None:
             return frame
-        rng = self.rng(entity, step)
-        mask = rng.random(n) < self.config.rate
+        rng, mask = hit
         k = int(mask.sum())
-        if k == 0:
-            return frame
         copies = frame.filter(pa.array(mask))
         ingest = numpy(copies, "_ingest") + self.config.after.sample_us(rng, k)
         copies = put(copies, "_ingest", ingest)

@@ -48,14 +48,11 @@ class Late(Fault):
     config: LateConfig
 
     def arrive(self, entity: str, frame: pa.Table, step: int) -> pa.Table:
-        n = frame.num_rows
-        if n == 0 or self.config.rate == 0:
+        hit = self.pick(entity, frame, step)
+        if hit is None:
             return frame
-        rng = self.rng(entity, step)
-        mask = rng.random(n) < self.config.rate
+        rng, mask = hit
         k = int(mask.sum())
-        if k == 0:
-            return frame
         delays = np.minimum(self.config.delay.sample_us(rng, k), self.config.max // _US)
         ingest = numpy(frame, "_ingest")
         ingest[mask] += delays

@@ -46,14 +46,11 @@ class Reorder(Fault):
     config: ReorderConfig
 
     def arrive(self, entity: str, frame: pa.Table, step: int) -> pa.Table:
-        n = frame.num_rows
-        if n == 0 or self.config.rate == 0:
+        hit = self.pick(entity, frame, step)
+        if hit is None:
             return frame
-        rng = self.rng(entity, step)
-        mask = rng.random(n) < self.config.rate
+        rng, mask = hit
         k = int(mask.sum())
-        if k == 0:
-            return frame
         ingest = numpy(frame, "_ingest")
         ingest[mask] += rng.integers(0, self.config.window // _US, k)
         self.count("events", k)
