@@ -31,24 +31,29 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
-from headwater.scenario.types import Duration
-from headwater.sinks._sql import MYSQL, Backoff, DbUrl, PlannedTxn, TxnPlanner, create_table
-from headwater.sinks.base import Sink, SinkConfig
+from headwater.sinks._sql import MYSQL, DbUrl, PlannedTxn, create_table
+from headwater.sinks._sql_sink import (
+    APPLIED,
+    BOOKKEEPING,
+    Lane,
+    SqlSink,
+    SqlSinkConfig,
+    bookkeeping_ddl,
+    type_family,
+)
+from headwater.sinks._sql_sink import password_hint as _password_hint
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
-BOOKKEEPING = "headwater_applied"
 ROUND_TRIP_BYTES = 1 << 20  # SQL text sent per round trip (transactions are never split)
 INSERT_BYTES = 4 << 20  # one multi-row INSERT of the initial load
 # Errors after which the connection is gone (reconnect) rather than the data wrong.
@@ -56,39 +61,15 @@ DISCONNECTS = {2003, 2006, 2013, 2055, 1053, 1927, 4031}
 RETRYABLE = {1205, 1213}  # lock wait timeout, deadlock: the server rolled back; send again
 
 
-class MysqlConfig(SinkConfig):
+class MysqlConfig(SqlSinkConfig):
+    url_schemes = ("mysql", "mariadb")
+    url_example = "mysql://user@host:3306/database"
+
     kind: Literal["mysql"] = "mysql"
     url: str = Field(
         description="mysql://user@host:port/database (also mariadb://); ${VAR} is read from "
         "the environment"
     )
-    password_env: str | None = Field(
-        None, description="environment variable holding the password (instead of the URL)"
-    )
-    if_exists: Literal["replace", "fail", "attach"] = Field(
-        "replace",
-        description="tables already there: drop and recreate them, fail, or attach (they must "
-        "match the scenario; their rows are removed)",
-    )
-    connections: int = Field(1, ge=1, le=64, description="concurrent connections applying changes")
-    commit: Literal["transaction", "step"] = Field(
-        "transaction",
-        description="commit every world transaction (realistic) or once per step (faster)",
-    )
-    reconnect_for: Duration = Field(
-        timedelta(seconds=60), description="how long to keep reconnecting when the server is gone"
-    )
-    connect_timeout: Duration = Field(timedelta(seconds=5))
-
-    @field_validator("url")
-    @classmethod
-    def _scheme(cls, v: str) -> str:
-        scheme = v.split("://", 1)[0] if "://" in v else ""
-        if scheme not in ("mysql", "mariadb"):  # the URL itself may hold a password: not echoed
-            raise ValueError(
-                f"expected a URL like mysql://user@host:3306/database, not {scheme or 'no'} scheme"
-            )
-        return v
 
 
 def import_pymysql(sink: str) -> Any:
@@ -137,9 +118,7 @@ def explain_connect_error(url: DbUrl, exc: Exception, password_hint: str) -> str
 
 
 def password_hint(config: Any) -> str:
-    if config.password_env:
-        return f"check the environment variable {config.password_env} (password_env)"
-    return "set the password with password_env: MYSQL_PASSWORD or ${MYSQL_PASSWORD} in the URL"
+    return _password_hint(config, "MYSQL_PASSWORD")
 
 
 def error_code(exc: BaseException) -> int | None:
@@ -242,20 +221,18 @@ class TableSql:
 # -- the sink ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Lane:
-    index: int
-    conn: Any = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class MysqlSink(Sink):
+class MysqlSink(SqlSink):
     kind = "mysql"
     Config = MysqlConfig
-    capabilities = frozenset(
-        {"transactions", "deletes", "updates", "foreign_keys", "sql", "log_cdc"}
-    )
     config: MysqlConfig
+
+    def _import(self) -> Any:
+        self.my = import_pymysql(self.name)
+        return self.my
+
+    def _check_url(self) -> None:
+        if not self.url.database:
+            raise SinkError(self.name, f"{self.url.masked} names no database (…/shop)")
 
     def _connect(self) -> Any:
         pymysql = self.my
@@ -275,64 +252,31 @@ class MysqlSink(Sink):
             )
         return conn
 
-    def _reconnect(self, lane: _Lane, cause: BaseException) -> None:
-        with self._stats_lock:
-            self.stats.extra["reconnects"] += 1
-        if lane.conn is not None:
-            with contextlib.suppress(self.my.Error):
-                lane.conn.close()
-            lane.conn = None
-        backoff, last = Backoff(self.config.reconnect_for), cause
-        while backoff.wait():
-            try:
-                lane.conn = self._connect()
-                return
-            except SinkUnavailable as exc:
-                last = exc
-        raise SinkUnavailable(
-            self.name,
-            f"{self.url.masked} went away and did not come back within "
-            f"{self.config.reconnect_for}: {self.url.scrub(str(last))}",
-        )
+    def _closed(self, conn: Any) -> bool:
+        return not conn.open
 
-    def _err(self, exc: BaseException, doing: str) -> SinkError:
-        return SinkError(self.name, f"{doing} on {self.url.masked}: {self.url.scrub(str(exc))}")
+    def _close_conn(self, conn: Any) -> None:
+        with contextlib.suppress(self.my.Error):
+            conn.close()
 
-    def _lost(self, lane: _Lane, exc: BaseException) -> bool:
+    def _lost(self, lane: Lane, exc: BaseException) -> bool:
         if lane.conn is None or not lane.conn.open:
             return True
         return isinstance(exc, self.my.err.OperationalError) and error_code(exc) in DISCONNECTS
 
+    def _retryable(self, lane: Lane, exc: BaseException) -> bool:
+        return error_code(exc) in RETRYABLE
+
+    def _rollback(self, lane: Lane) -> None:
+        with contextlib.suppress(self.my.Error):
+            lane.conn.rollback()
+
     # -- lifecycle -------------------------------------------------------------------------
-    def open(self) -> None:
-        self.my = import_pymysql(self.name)
+    def _setup(self, conn: Any, schemas: dict[str, EntitySchema]) -> None:
         try:
-            self.url = DbUrl.parse(self.config.url, password_env=self.config.password_env)
-        except ValueError as exc:
-            raise SinkError(self.name, str(exc)) from None
-        if not self.url.database:
-            raise SinkError(self.name, f"{self.url.masked} names no database (…/shop)")
-        self._stats_lock = threading.Lock()
-        self.stats.extra.update(
-            {"reconnects": 0, "resent": 0, "confirmed_after_reconnect": 0, "connections": 0}
-        )
-        schemas = self.schemas()
-        self.lanes = [_Lane(i) for i in range(self.config.connections)]
-        self.sent = [0] * len(self.lanes)  # transactions handed to each lane so far
-        self.lanes[0].conn = self._connect()
-        try:
-            self._prepare(self.lanes[0].conn, schemas)
+            self._prepare(conn, schemas)
         except self.my.Error as exc:
             raise self._err(exc, "preparing tables") from None
-        for lane in self.lanes[1:]:
-            lane.conn = self._connect()
-        self.stats.extra["connections"] = len(self.lanes)
-        self.pool = (
-            ThreadPoolExecutor(len(self.lanes), thread_name_prefix=f"hw-{self.name}")
-            if len(self.lanes) > 1
-            else None
-        )
-        self.planner = TxnPlanner(schemas, len(self.lanes))
 
     def _prepare(self, conn: Any, schemas: dict[str, EntitySchema]) -> None:
         d = MYSQL
@@ -341,24 +285,10 @@ class MysqlSink(Sink):
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
             )
             existing = {r[0] for r in cur.fetchall()}
-            present = [e for e in schemas if e in existing]
-            mode = self.config.if_exists
-            if mode == "fail" and present:
-                raise SinkError(
-                    self.name,
-                    f"table(s) {', '.join(present)} already exist in {self.url.masked} "
-                    "(set if_exists: replace to recreate them, or attach to use them)",
-                )
-            if mode == "attach":
-                problems = [f"table {e} does not exist" for e in schemas if e not in existing]
-                for e in present:
-                    problems += check_table(cur, schemas[e])
-                if problems:
-                    raise SinkError(
-                        self.name,
-                        f"cannot attach to {self.url.masked}: the tables do not match the "
-                        "scenario:\n  - " + "\n  - ".join(problems),
-                    )
+            present = self._refuse_or_check(
+                schemas, existing, self.url.masked, lambda s: check_table(cur, s)
+            )
+            if self.config.if_exists == "attach":
                 cur.execute("SET FOREIGN_KEY_CHECKS = 0")
                 for e in schemas:
                     cur.execute(f"TRUNCATE TABLE {d.q(e)}")
@@ -373,62 +303,25 @@ class MysqlSink(Sink):
                         cur.execute(
                             stmt + (" ENGINE=InnoDB" if stmt.startswith("CREATE TABLE") else "")
                         )
-            cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {BOOKKEEPING} (sink VARCHAR(255), lane INT, ordinal"
-                " BIGINT NOT NULL, txn BIGINT NOT NULL, committed_at DATETIME(6),"
-                " PRIMARY KEY (sink, lane))"
-                " ENGINE=InnoDB"
-            )
+            cur.execute(bookkeeping_ddl("VARCHAR(255)", "DATETIME(6)", " ENGINE=InnoDB"))
             cur.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.name,))
             cur.executemany(
                 f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, 0, -1, UTC_TIMESTAMP(6))",
                 [(self.name, lane.index) for lane in self.lanes],
             )
 
-    def write(self, changes: Changes) -> None:
-        tables = {e: t for e, t in changes.tables.items() if e in self.entities and t.num_rows}
-        if not tables:
-            return
-        snapshot = {e: t for e, t in tables.items() if pc.all(pc.equal(t["op"], "r")).as_py()}
-        if snapshot:
-            self._load(snapshot)
-        rest = {e: t for e, t in tables.items() if e not in snapshot}
-        if rest:
-            self._apply(Changes(changes.step, changes.start_us, changes.end_us, rest))
-        self.stats.add(Changes(changes.step, changes.start_us, changes.end_us, tables))
-
-    def close(self) -> None:
-        pool = getattr(self, "pool", None)
-        if pool is not None:
-            pool.shutdown(wait=True)
-        for lane in getattr(self, "lanes", []):
-            if lane.conn is not None:
-                with contextlib.suppress(self.my.Error):
-                    lane.conn.close()
-                lane.conn = None
-
     # -- bookkeeping -----------------------------------------------------------------------
-    def _mark_sql(self, lane: _Lane, t: PlannedTxn) -> str:
+    def _mark_sql(self, lane: Lane, t: PlannedTxn) -> str:
         name = self.my.converters.escape_string(self.name)
         return (
             f"UPDATE {BOOKKEEPING} SET ordinal = {t.ordinal}, txn = {t.txn},"
             f" committed_at = UTC_TIMESTAMP(6) WHERE sink = '{name}' AND lane = {lane.index}"
         )
 
-    def _applied(self, lane: _Lane) -> int:
+    def _read_applied(self, lane: Lane) -> Any:
         with lane.conn.cursor() as cur:
-            cur.execute(
-                f"SELECT ordinal FROM {BOOKKEEPING} WHERE sink = %s AND lane = %s",
-                (self.name, lane.index),
-            )
-            row = cur.fetchone()
-        if row is None:
-            raise SinkError(
-                self.name,
-                f"the bookkeeping row of connection {lane.index} in {BOOKKEEPING} disappeared; "
-                "another run may be writing to the same tables",
-            )
-        return int(row[0])
+            cur.execute(APPLIED, (self.name, lane.index))
+            return cur.fetchone()
 
     def _execute(self, conn: Any, sql: str) -> None:
         """Run a multi-statement text and read every result (errors surface here)."""
@@ -438,55 +331,23 @@ class MysqlSink(Sink):
                 pass
 
     # -- initial load ----------------------------------------------------------------------
-    def _load(self, tables: dict[str, pa.Table]) -> None:
-        lane = self.lanes[0]
-        txn = max(int(pc.max(t["txn"]).as_py()) for t in tables.values())
-        self.sent[0] += 1
-        marker = PlannedTxn(txn, [], 0, 0, self.sent[0])
-        while True:
-            try:
-                if lane.conn is None or not lane.conn.open:
-                    self._reconnect(lane, ConnectionError("connection closed"))
-                if self._applied(lane) >= marker.ordinal:
-                    return
-                lane.conn.begin()
-                for entity, t in tables.items():
-                    for sql in insert_statements(self.context.schemas[entity], t):
-                        self._execute(lane.conn, sql)
-                self._execute(lane.conn, self._mark_sql(lane, marker))
-                lane.conn.commit()
-                return
-            except self.my.Error as exc:
-                if not self._lost(lane, exc):
-                    self._rollback(lane)
-                    raise self._err(exc, "loading the initial rows") from None
-                self._reconnect(lane, exc)
+    def _load_txn(self, lane: Lane, tables: dict[str, pa.Table], marker: PlannedTxn) -> None:
+        lane.conn.begin()
+        for entity, t in tables.items():
+            for sql in insert_statements(self.context.schemas[entity], t):
+                self._execute(lane.conn, sql)
+        self._execute(lane.conn, self._mark_sql(lane, marker))
+        lane.conn.commit()
 
-    def _rollback(self, lane: _Lane) -> None:
-        with contextlib.suppress(self.my.Error):
-            lane.conn.rollback()
+    def _load_failed(self, lane: Lane) -> None:
+        self._rollback(lane)
 
     # -- transactions ----------------------------------------------------------------------
-    def _apply(self, changes: Changes) -> None:
-        sql = {e: TableSql.of(self.context.schemas[e], t) for e, t in changes.tables.items()}
-        per_step = self.config.commit == "step"
-        for phase in self.planner.plan(changes):
-            if self.pool is None:
-                self._run_lane(
-                    self.lanes[0], TxnPlanner.by_lane(phase, self.sent)[0], sql, per_step
-                )
-                continue
-            futures = [
-                self.pool.submit(self._run_lane, self.lanes[i], txns, sql, per_step)
-                for i, txns in TxnPlanner.by_lane(phase, self.sent).items()
-            ]
-            errors = [f.exception() for f in futures]
-            for exc in errors:
-                if exc is not None:
-                    raise exc
+    def _params(self, changes: Changes) -> dict[str, TableSql]:
+        return {e: TableSql.of(self.context.schemas[e], t) for e, t in changes.tables.items()}
 
     def _texts(
-        self, lane: _Lane, txns: list[PlannedTxn], sql: dict[str, TableSql], per_step: bool
+        self, lane: Lane, txns: list[PlannedTxn], sql: dict[str, TableSql], per_step: bool
     ) -> list[tuple[str, int]]:
         """Round trips: (SQL text, index of the last transaction it commits)."""
         out: list[tuple[str, int]] = []
@@ -510,51 +371,18 @@ class MysqlSink(Sink):
             out.append((";".join(parts), len(txns) - 1))
         return out
 
-    def _run_lane(
-        self, lane: _Lane, txns: list[PlannedTxn], sql: dict[str, TableSql], per_step: bool
+    def _send(
+        self, lane: Lane, txns: list[PlannedTxn], sql: dict[str, TableSql], per_step: bool
     ) -> None:
-        with lane.lock:
-            pending, check, conflicts = txns, False, 0
-            while pending:
-                try:
-                    if lane.conn is None or not lane.conn.open:
-                        self._reconnect(lane, ConnectionError("connection closed"))
-                    if check:
-                        done = self._applied(lane)
-                        left = [t for t in pending if t.ordinal > done]
-                        with self._stats_lock:
-                            self.stats.extra["confirmed_after_reconnect"] += len(pending) - len(
-                                left
-                            )
-                            self.stats.extra["resent"] += len(left)
-                        pending, check = left, False
-                        if not pending:
-                            break
-                    for text, _last in self._texts(lane, pending, sql, per_step):
-                        self._execute(lane.conn, text)
-                    pending = []
-                except self.my.Error as exc:
-                    if error_code(exc) in RETRYABLE and conflicts < 5:
-                        conflicts += 1
-                        self._rollback(lane)
-                    elif self._lost(lane, exc):
-                        self._reconnect(lane, exc)
-                    else:
-                        raise self._data_error(lane, exc, pending) from None
-                    check = True
+        for text, _last in self._texts(lane, txns, sql, per_step):
+            self._execute(lane.conn, text)
 
-    def _data_error(self, lane: _Lane, exc: BaseException, pending: list[PlannedTxn]) -> SinkError:
+    def _applied_after_error(self, lane: Lane) -> int | None:
         self._rollback(lane)
         try:
-            done: int | None = self._applied(lane)
+            return self._applied(lane)
         except self.my.Error:
-            done = None
-        failed = next((t.txn for t in pending if done is not None and t.ordinal > done), None)
-        which = f"world transaction {failed}" if failed is not None else "a transaction"
-        return SinkError(
-            self.name,
-            f"{which} failed on {self.url.masked} and was rolled back: {self.url.scrub(str(exc))}",
-        )
+            return None
 
 
 def insert_statements(s: EntitySchema, changes: pa.Table) -> list[str]:
@@ -602,23 +430,6 @@ _COMPATIBLE = {
 }
 
 
-def _family(t: pa.DataType) -> str:
-    if pa.types.is_decimal(t):
-        return "decimal"
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "string"
-    for family, test in (
-        ("bool", pa.types.is_boolean),
-        ("int", pa.types.is_integer),
-        ("float", pa.types.is_floating),
-        ("timestamp", pa.types.is_timestamp),
-        ("date", pa.types.is_date),
-    ):
-        if test(t):
-            return family
-    return "json"
-
-
 def check_table(cur: Any, s: EntitySchema) -> list[str]:
     """What differs between an existing table and the scenario's entity (empty when it fits)."""
     cur.execute(
@@ -635,7 +446,7 @@ def check_table(cur: Any, s: EntitySchema) -> list[str]:
             )
             continue
         _, data_type, column_type, *_ = have[f.name]
-        if data_type.lower() not in _COMPATIBLE[_family(f.type)]:
+        if data_type.lower() not in _COMPATIBLE[type_family(f.type)]:
             problems.append(
                 f"{s.name}.{f.name} is {column_type}, the scenario needs "
                 f"{MYSQL.sql_type(f.type).lower()}"

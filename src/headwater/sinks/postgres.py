@@ -37,35 +37,37 @@ sinks:
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from headwater.errors import MissingExtra, SinkError, SinkUnavailable
-from headwater.scenario.types import Duration
+from headwater.errors import MissingExtra, SinkUnavailable
 from headwater.sinks._sql import (
     POSTGRES,
-    Backoff,
     DbUrl,
     PlannedTxn,
     Statements,
-    TxnPlanner,
     change_params,
     create_table,
 )
-from headwater.sinks.base import Sink, SinkConfig
+from headwater.sinks._sql_sink import (
+    APPLIED,
+    BOOKKEEPING,
+    Lane,
+    SqlSink,
+    SqlSinkConfig,
+    bookkeeping_ddl,
+    type_family,
+)
+from headwater.sinks._sql_sink import password_hint as _password_hint
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
-BOOKKEEPING = "headwater_applied"
 MARK = (
     f"UPDATE {BOOKKEEPING} SET ordinal = %s, txn = %s, committed_at = now()"
     " WHERE sink = %s AND lane = %s"
@@ -74,43 +76,15 @@ PIPELINE_DEPTH = 200  # transactions sent before waiting for their results
 COPY_CHUNK = 65_536  # rows per binary COPY buffer
 
 
-class PostgresConfig(SinkConfig):
+class PostgresConfig(SqlSinkConfig):
+    url_schemes = ("postgresql", "postgres")
+    url_example = "postgresql://user@host:5432/database"
+
     kind: Literal["postgres"] = "postgres"
     url: str = Field(
         description="postgresql://user@host:port/database; ${VAR} is read from the environment"
     )
-    password_env: str | None = Field(
-        None, description="environment variable holding the password (instead of the URL)"
-    )
     db_schema: str = Field("public", alias="schema", description="the PostgreSQL schema")
-    if_exists: Literal["replace", "fail", "attach"] = Field(
-        "replace",
-        description="tables already there: drop and recreate them, fail, or attach (they must "
-        "match the scenario; their rows are removed)",
-    )
-    connections: int = Field(1, ge=1, le=64, description="concurrent connections applying changes")
-    commit: Literal["transaction", "step"] = Field(
-        "transaction",
-        description="commit every world transaction (realistic) or once per step (faster)",
-    )
-    reconnect_for: Duration = Field(
-        timedelta(seconds=60), description="how long to keep reconnecting when the server is gone"
-    )
-    connect_timeout: Duration = Field(timedelta(seconds=5))
-
-    @field_validator("url")
-    @classmethod
-    def _scheme(cls, v: str) -> str:
-        scheme = v.split("://", 1)[0] if "://" in v else ""
-        if scheme not in (
-            "postgresql",
-            "postgres",
-        ):  # the URL itself may hold a password: not echoed
-            raise ValueError(
-                f"expected a URL like postgresql://user@host:5432/database, not {scheme or 'no'} scheme"
-            )
-        return v
-
     replica_identity: Literal["full", "default"] = Field(
         "full", description="full: UPDATE/DELETE log the whole old row (CDC before-images)"
     )
@@ -167,9 +141,7 @@ def explain_connect_error(url: DbUrl, exc: Exception, password_hint: str) -> str
 
 
 def password_hint(config: PostgresConfig) -> str:
-    if config.password_env:
-        return f"check the environment variable {config.password_env} (password_env)"
-    return "set the password with password_env: PG_PASSWORD or ${PG_PASSWORD} in the URL"
+    return _password_hint(config, "PG_PASSWORD")
 
 
 # -- binary COPY, encoded from Arrow columns ---------------------------------------------------
@@ -320,24 +292,16 @@ def copy_buffer(
 # -- the sink ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Lane:
-    """One connection and where it stands."""
-
-    index: int
-    conn: Any = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class PostgresSink(Sink):
+class PostgresSink(SqlSink):
     kind = "postgres"
     Config = PostgresConfig
-    capabilities = frozenset(
-        {"transactions", "deletes", "updates", "foreign_keys", "sql", "log_cdc"}
-    )
     config: PostgresConfig
 
     # -- connecting ------------------------------------------------------------------------
+    def _import(self) -> Any:
+        self.pg = import_psycopg(self.name)
+        return self.pg
+
     def _connect(self) -> Any:
         try:
             conn = self.pg.connect(
@@ -351,65 +315,32 @@ class PostgresSink(Sink):
         conn.execute("SELECT set_config('search_path', %s, false)", (self.config.db_schema,))
         return conn
 
-    def _reconnect(self, lane: _Lane, cause: BaseException) -> None:
-        """Reconnect with backoff after the server went away; SinkUnavailable when time is up."""
-        backoff = Backoff(self.config.reconnect_for)
-        with self._stats_lock:
-            self.stats.extra["reconnects"] = self.stats.extra.get("reconnects", 0) + 1
-        if lane.conn is not None:
-            lane.conn.close()
-            lane.conn = None
-        last: BaseException = cause
-        while backoff.wait():
-            try:
-                lane.conn = self._connect()
-                return
-            except SinkUnavailable as exc:
-                last = exc
-        detail = self.url.scrub(str(last))
-        raise SinkUnavailable(
-            self.name,
-            f"{self.url.masked} went away and did not come back within "
-            f"{self.config.reconnect_for}: {detail}",
+    def _closed(self, conn: Any) -> bool:
+        return bool(conn.closed)
+
+    def _lost(self, lane: Lane, exc: BaseException) -> bool:
+        conn = lane.conn
+        return conn is None or conn.closed or conn.broken
+
+    def _retryable(self, lane: Lane, exc: BaseException) -> bool:
+        return not self._lost(lane, exc) and isinstance(
+            exc, self.pg.errors.TransactionRollbackError
         )
 
-    def _err(self, exc: BaseException, doing: str) -> SinkError:
-        return SinkError(self.name, f"{doing} on {self.url.masked}: {self.url.scrub(str(exc))}")
+    def _rollback(self, lane: Lane) -> None:
+        lane.conn.execute("ROLLBACK")
 
     # -- lifecycle -------------------------------------------------------------------------
-    def open(self) -> None:
-        self.pg = import_psycopg(self.name)
-        try:
-            self.url = DbUrl.parse(self.config.url, password_env=self.config.password_env)
-        except ValueError as exc:
-            raise SinkError(self.name, str(exc)) from None
-        self._stats_lock = threading.Lock()
-        self.stats.extra.update(
-            {"reconnects": 0, "resent": 0, "confirmed_after_reconnect": 0, "connections": 0}
-        )
-        schemas = self.schemas()
+    def _setup(self, conn: Any, schemas: dict[str, EntitySchema]) -> None:
         self.stmts = {e: Statements.of(POSTGRES, s) for e, s in schemas.items()}
-        self.lanes = [_Lane(i) for i in range(self.config.connections)]
-        self.sent = [0] * len(self.lanes)  # transactions handed to each lane so far
-        main = self.lanes[0]
-        main.conn = self._connect()
         try:
-            with main.conn.transaction():
-                self._prepare(main.conn, schemas)
+            with conn.transaction():
+                self._prepare(conn, schemas)
         except self.pg.OperationalError as exc:
             raise SinkUnavailable(self.name, self._err(exc, "preparing tables").args[0]) from None
         except self.pg.Error as exc:
             raise self._err(exc, "preparing tables") from None
-        self.copy_types = {e: self._column_types(main.conn, e) for e in schemas}
-        for lane in self.lanes[1:]:
-            lane.conn = self._connect()
-        self.stats.extra["connections"] = len(self.lanes)
-        self.pool = (
-            ThreadPoolExecutor(len(self.lanes), thread_name_prefix=f"hw-{self.name}")
-            if len(self.lanes) > 1
-            else None
-        )
-        self.planner = TxnPlanner(schemas, len(self.lanes))
+        self.copy_types = {e: self._column_types(conn, e) for e in schemas}
 
     def _prepare(self, conn: Any, schemas: dict[str, EntitySchema]) -> None:
         d, ns = POSTGRES, self.config.db_schema
@@ -421,25 +352,13 @@ class PostgresSink(Sink):
                 "SELECT tablename FROM pg_tables WHERE schemaname = %s", (ns,)
             ).fetchall()
         }
-        present = [e for e in schemas if e in existing]
-        mode = self.config.if_exists
-        if mode == "fail" and present:
-            raise SinkError(
-                self.name,
-                f"table(s) {', '.join(present)} already exist in {self.url.masked} schema {ns} "
-                "(set if_exists: replace to recreate them, or attach to use them)",
-            )
-        if mode == "attach":
-            missing = [e for e in schemas if e not in existing]
-            problems = [f"table {e} does not exist" for e in missing]
-            for e in present:
-                problems += check_table(conn, ns, schemas[e], schemas)
-            if problems:
-                raise SinkError(
-                    self.name,
-                    f"cannot attach to {self.url.masked} schema {ns}: the tables do not match "
-                    "the scenario:\n  - " + "\n  - ".join(problems),
-                )
+        present = self._refuse_or_check(
+            schemas,
+            existing,
+            f"{self.url.masked} schema {ns}",
+            lambda s: check_table(conn, ns, s, schemas),
+        )
+        if self.config.if_exists == "attach":
             tables = ", ".join(d.q(e) for e in schemas)
             conn.execute(f"TRUNCATE {tables}")
         else:
@@ -451,10 +370,7 @@ class PostgresSink(Sink):
         if self.config.replica_identity == "full":
             for e in schemas:
                 conn.execute(f"ALTER TABLE {d.q(e)} REPLICA IDENTITY FULL")
-        conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {BOOKKEEPING} (sink TEXT, lane INT, ordinal BIGINT"
-            " NOT NULL, txn BIGINT NOT NULL, committed_at TIMESTAMPTZ, PRIMARY KEY (sink, lane))"
-        )
+        conn.execute(bookkeeping_ddl("TEXT", "TIMESTAMPTZ"))
         conn.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.name,))
         cur = conn.cursor()
         cur.executemany(
@@ -472,50 +388,13 @@ class PostgresSink(Sink):
         types = dict(rows)
         return [types[f.name] for f in self.context.schemas[entity].row_type]
 
-    def write(self, changes: Changes) -> None:
-        tables = {e: t for e, t in changes.tables.items() if e in self.stmts and t.num_rows}
-        if not tables:
-            return
-        snapshot = {e: t for e, t in tables.items() if pc.all(pc.equal(t["op"], "r")).as_py()}
-        if snapshot:
-            self._load(snapshot)
-        rest = {e: t for e, t in tables.items() if e not in snapshot}
-        if rest:
-            self._apply(Changes(changes.step, changes.start_us, changes.end_us, rest))
-        self.stats.add(Changes(changes.step, changes.start_us, changes.end_us, tables))
-
-    def close(self) -> None:
-        pool = getattr(self, "pool", None)
-        if pool is not None:
-            pool.shutdown(wait=True)
-        for lane in getattr(self, "lanes", []):
-            if lane.conn is not None:
-                lane.conn.close()
-                lane.conn = None
-
-    # -- initial load ----------------------------------------------------------------------
-    def _load(self, tables: dict[str, pa.Table]) -> None:
-        """Binary COPY of the snapshot in one transaction, counted as one on lane 0."""
-        lane = self.lanes[0]
-        txn = max(int(pc.max(t["txn"]).as_py()) for t in tables.values())
-        self.sent[0] += 1
-        marker = PlannedTxn(txn, [], 0, 0, self.sent[0])
-        while True:
-            try:
-                if lane.conn is None or lane.conn.closed:
-                    self._reconnect(lane, ConnectionError("connection closed"))
-                if self._applied(lane) >= marker.ordinal:
-                    return  # committed before the connection dropped
-                with lane.conn.transaction():
-                    cur = lane.conn.cursor()
-                    for entity, t in tables.items():
-                        self._copy(cur, entity, t)
-                    self._mark(cur, lane, marker)
-                return
-            except self.pg.Error as exc:
-                if not (lane.conn is None or lane.conn.closed or lane.conn.broken):
-                    raise self._err(exc, "loading the initial rows") from None
-                self._reconnect(lane, exc)
+    # -- initial load: binary COPY ---------------------------------------------------------
+    def _load_txn(self, lane: Lane, tables: dict[str, pa.Table], marker: PlannedTxn) -> None:
+        with lane.conn.transaction():
+            cur = lane.conn.cursor()
+            for entity, t in tables.items():
+                self._copy(cur, entity, t)
+            self._mark(cur, lane, marker)
 
     def _copy(self, cur: Any, entity: str, changes: pa.Table) -> None:
         after = changes["after"].combine_chunks()
@@ -530,78 +409,22 @@ class PostgresSink(Sink):
                 copy.write(copy_buffer(chunk, types, header=start == 0, trailer=last))
 
     # -- transactions ----------------------------------------------------------------------
-    def _mark(self, cur: Any, lane: _Lane, t: PlannedTxn) -> None:
+    def _mark(self, cur: Any, lane: Lane, t: PlannedTxn) -> None:
         cur.execute(MARK, (t.ordinal, t.txn, self.name, lane.index))
 
-    def _applied(self, lane: _Lane) -> int:
-        row = lane.conn.execute(
-            f"SELECT ordinal FROM {BOOKKEEPING} WHERE sink = %s AND lane = %s",
-            (self.name, lane.index),
-        ).fetchone()
-        if row is None:
-            raise SinkError(
-                self.name,
-                f"the bookkeeping row of connection {lane.index} in {BOOKKEEPING} disappeared; "
-                "another run may be writing to the same tables",
-            )
-        return int(row[0])
+    def _read_applied(self, lane: Lane) -> Any:
+        return lane.conn.execute(APPLIED, (self.name, lane.index)).fetchone()
 
-    def _apply(self, changes: Changes) -> None:
-        params = {e: change_params(self.stmts[e], t) for e, t in changes.tables.items()}
-        per_step = self.config.commit == "step"
-        for phase in self.planner.plan(changes):
-            if self.pool is None:
-                self._run_lane(
-                    self.lanes[0], TxnPlanner.by_lane(phase, self.sent)[0], params, per_step
-                )
-                continue
-            futures = [
-                self.pool.submit(self._run_lane, self.lanes[i], txns, params, per_step)
-                for i, txns in TxnPlanner.by_lane(phase, self.sent).items()
-            ]
-            errors = [f.exception() for f in futures]
-            for exc in errors:
-                if exc is not None:
-                    raise exc
+    def _params(self, changes: Changes) -> _Params:
+        return {e: change_params(self.stmts[e], t) for e, t in changes.tables.items()}
 
-    def _run_lane(
-        self, lane: _Lane, txns: list[PlannedTxn], params: _Params, per_step: bool
-    ) -> None:
-        """Send this connection's transactions in order; after a disconnect, resume exactly."""
-        with lane.lock:
-            pending, check, conflicts = txns, False, 0
-            while pending:
-                try:
-                    if lane.conn is None or lane.conn.closed:
-                        self._reconnect(lane, ConnectionError("connection closed"))
-                    if check:  # which of the unconfirmed transactions did commit?
-                        done = self._applied(lane)
-                        left = [t for t in pending if t.ordinal > done]
-                        with self._stats_lock:
-                            self.stats.extra["confirmed_after_reconnect"] += len(pending) - len(
-                                left
-                            )
-                            self.stats.extra["resent"] += len(left)
-                        pending, check = left, False
-                        if not pending:
-                            break
-                    if per_step:
-                        self._send_step(lane, pending, params)
-                    else:
-                        self._send_pipelined(lane, pending, params)
-                    pending = []
-                except self.pg.Error as exc:
-                    conn = lane.conn
-                    if conn is None or conn.closed or conn.broken:
-                        self._reconnect(lane, exc)
-                    elif isinstance(exc, self.pg.errors.TransactionRollbackError) and conflicts < 5:
-                        conflicts += 1  # deadlock or serialization failure: roll back, resend
-                        conn.execute("ROLLBACK")
-                    else:
-                        raise self._data_error(lane, exc, pending) from None
-                    check = True
+    def _send(self, lane: Lane, txns: list[PlannedTxn], params: _Params, per_step: bool) -> None:
+        if per_step:
+            self._send_step(lane, txns, params)
+        else:
+            self._send_pipelined(lane, txns, params)
 
-    def _send_pipelined(self, lane: _Lane, txns: list[PlannedTxn], params: _Params) -> None:
+    def _send_pipelined(self, lane: Lane, txns: list[PlannedTxn], params: _Params) -> None:
         conn = lane.conn
         cur = conn.cursor()
         for start in range(0, len(txns), PIPELINE_DEPTH):
@@ -613,7 +436,7 @@ class PostgresSink(Sink):
                     self._mark(cur, lane, t)
                     cur.execute("COMMIT")
 
-    def _send_step(self, lane: _Lane, txns: list[PlannedTxn], params: _Params) -> None:
+    def _send_step(self, lane: Lane, txns: list[PlannedTxn], params: _Params) -> None:
         conn = lane.conn
         with conn.pipeline(), conn.transaction():
             cur = conn.cursor()
@@ -622,25 +445,22 @@ class PostgresSink(Sink):
                     cur.executemany(sql, rows)
             self._mark(cur, lane, txns[-1])
 
-    def _data_error(self, lane: _Lane, exc: BaseException, pending: list[PlannedTxn]) -> SinkError:
-        """A statement failed (constraint, type): roll back and say which transaction."""
+    def _applied_after_error(self, lane: Lane) -> int | None:
         conn = lane.conn
-        if conn is not None and not conn.closed:
-            try:
-                conn.execute("ROLLBACK")
-                done = self._applied(lane)
-            except self.pg.Error:
-                done = None
-        else:
-            done = None
-        failed = next((t.txn for t in pending if done is not None and t.ordinal > done), None)
-        which = f"world transaction {failed}" if failed is not None else "a transaction"
+        if conn is None or conn.closed:
+            return None
+        try:
+            conn.execute("ROLLBACK")
+            return self._applied(lane)
+        except self.pg.Error:
+            return None
+
+    def _describe(self, exc: BaseException) -> str:
         diag = getattr(exc, "diag", None)
         table = f" (table {diag.table_name})" if diag is not None and diag.table_name else ""
-        return SinkError(
-            self.name,
-            f"{which}{table} failed on {self.url.masked} and was rolled back: "
-            f"{self.url.scrub(str(exc)).strip()}",
+        return (
+            f"{table} failed on {self.url.masked} and was rolled back: "
+            f"{self.url.scrub(str(exc)).strip()}"
         )
 
 
@@ -668,23 +488,6 @@ _COMPATIBLE = {
 }
 
 
-def _family(t: pa.DataType) -> str:
-    if pa.types.is_decimal(t):
-        return "decimal"
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "string"
-    for family, test in (
-        ("bool", pa.types.is_boolean),
-        ("int", pa.types.is_integer),
-        ("float", pa.types.is_floating),
-        ("timestamp", pa.types.is_timestamp),
-        ("date", pa.types.is_date),
-    ):
-        if test(t):
-            return family
-    return "json"
-
-
 def check_table(conn: Any, ns: str, s: EntitySchema, schemas: dict[str, EntitySchema]) -> list[str]:
     """What differs between an existing table and the scenario's entity (empty when it fits)."""
     rows = conn.execute(
@@ -703,7 +506,7 @@ def check_table(conn: Any, ns: str, s: EntitySchema, schemas: dict[str, EntitySc
             )
             continue
         _, typname, shown, _, _ = have[f.name]
-        family = _family(f.type)
+        family = type_family(f.type)
         if typname not in _COMPATIBLE[family]:
             problems.append(
                 f"{s.name}.{f.name} is {shown}, the scenario needs "
