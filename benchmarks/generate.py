@@ -130,7 +130,6 @@ def rss_mb() -> float:
 def memory_profile(hours: int) -> tuple[float, float, int]:
     """RSS after the first tenth of a long run and at its end."""
     w = World(loads(MEMORY_SCENARIO % f"{hours}h"))
-    steps = list(range(0))
     total = 0
     early = None
     n_steps = hours * 3600 * 1_000_000 // w.step_us
@@ -139,7 +138,6 @@ def memory_profile(hours: int) -> tuple[float, float, int]:
         if i == max(n_steps // 10, 2):
             gc.collect()
             early = rss_mb()
-    del steps
     gc.collect()
     return early or rss_mb(), rss_mb(), total
 

@@ -100,10 +100,6 @@ def with_nulls(values: pa.Array, mask: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(values.type, len(values), [bitmap, *values.buffers()[1:]])
 
 
-def as_array(values: np.ndarray, type: pa.DataType | None = None) -> pa.Array:
-    return pa.array(values, type=type)
-
-
 def take_pool(pool: pa.Array, rng: np.random.Generator, n: int) -> pa.Array:
     """n uniform picks from a value pool, as a vectorized take."""
     if len(pool) == 0:

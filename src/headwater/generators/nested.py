@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -65,18 +66,7 @@ class Object(FieldGen):
         columns = dict(ctx.columns)
         values = []
         for k, g in self._subs().items():
-            sub = GenContext(
-                ctx.n,
-                ctx.rng,
-                ctx.event_time,
-                columns,
-                ctx.keys,
-                ctx.seed,
-                ctx.locale,
-                ctx.parent_keys,
-                ctx.position,
-            )
-            columns[k] = g.column(sub)
+            columns[k] = g.column(replace(ctx, columns=columns))
             values.append(columns[k])
         return pa.StructArray.from_arrays(values, list(self._subs()))
 
@@ -124,5 +114,5 @@ class List(FieldGen):
             k: v.take(pa.array(owner)) for k, v in ctx.columns.items() if k in self.depends()
         }
         times = ctx.event_time.take(pa.array(owner)) if ctx.event_time is not None else None
-        sub = GenContext(total, ctx.rng, times, columns, ctx.keys, ctx.seed, ctx.locale, None, 0)
+        sub = replace(ctx, n=total, event_time=times, columns=columns, parent_keys=None, position=0)
         return pa.ListArray.from_arrays(pa.array(offsets), self.list.of.column(sub))

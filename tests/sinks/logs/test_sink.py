@@ -118,3 +118,23 @@ def test_lines_are_delivered_to_a_syslog_receiver(tmp_path):
         frames.append(rest[: int(length)].decode())
         data = rest[int(length) :]
     assert frames == written and len(frames) > 1000
+
+
+def test_column_mappings_name_existing_fields():
+    from headwater.errors import ScenarioError
+
+    text = SCENARIO.replace(
+        "format: rfc5424, path: sys}",
+        "format: rfc5424, path: sys, columns: {hostname: hots, message: 'GET {ulr}'}}",
+    )
+    with pytest.raises(ScenarioError) as exc:
+        loads(text)
+    msgs = [str(p) for p in exc.value.problems]
+    assert any(
+        "sinks.sys.columns.hostname: entity 'page_views' has no field 'hots'" in m for m in msgs
+    ), msgs
+    assert any(
+        "sinks.sys.columns.message: entity 'page_views' has no field 'ulr' — did you mean 'url'?"
+        in m
+        for m in msgs
+    ), msgs

@@ -15,6 +15,7 @@ sinks:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -138,6 +139,34 @@ class LogsSink(Sink):
     capabilities = frozenset({"lines", "files"})
     config: LogsConfig
 
+    @classmethod
+    def check(
+        cls, name: str, config: SinkConfig, scenario: Any
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Column mappings must name fields that every entity of the sink has."""
+        assert isinstance(config, LogsConfig)
+        from headwater._plugins import suggest
+
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for entity in config.entities or list(scenario.entities):
+            if entity not in scenario.entities:
+                continue  # reported by the generic entities check
+            fields = [*scenario.entities[entity].generators(), "_op", "_entity"]
+            mapped: list[tuple[tuple[str | int, ...], Any]] = [
+                (("columns", column), spec) for column, spec in config.columns.items()
+            ]
+            if config.message:
+                mapped.append((("message",), config.message))
+            for loc, spec in mapped:
+                if not isinstance(spec, str):
+                    continue
+                wanted = Format(format=spec).depends() if "{" in spec else {spec}
+                for f in sorted(set(wanted) - set(fields)):
+                    problems.append(
+                        (loc, f"entity '{entity}' has no field '{f}'{suggest(f, fields)}")
+                    )
+        return problems
+
     def open(self) -> None:
         root = self.resolve(self.config.path)
         root.mkdir(parents=True, exist_ok=True)
@@ -157,6 +186,7 @@ class LogsSink(Sink):
             for name, spec in self.config.columns.items()
             if isinstance(spec, dict)
         }
+        self.defaults = {name: parse_field(spec) for name, spec in DEFAULTS.items()}
         self.sender = None
         if self.config.syslog is not None:
             from headwater.sinks.logs.syslog_transport import SyslogSender
@@ -173,14 +203,14 @@ class LogsSink(Sink):
             return rows[spec].combine_chunks()
         if name in self.generated:
             gen: FieldGen = self.generated[name]
-            return gen.column(_with_rng(ctx, stream(self.context.seed, self.name, name, step)))
+            return gen.column(replace(ctx, rng=stream(self.context.seed, self.name, name, step)))
         for alias in ALIASES.get(name, (name,)):
             if alias in rows.column_names:
                 return rows[alias].combine_chunks()
         if name in DEFAULTS and name in REQUIRED[self.config.format]:
-            gen = parse_field(DEFAULTS[name])
+            gen = self.defaults[name]
             return gen.column(
-                _with_rng(ctx, stream(self.context.seed, self.name, name, "default", step))
+                replace(ctx, rng=stream(self.context.seed, self.name, name, "default", step))
             )
         return None
 
@@ -313,17 +343,3 @@ class LogsSink(Sink):
 
 _OPS = pa.array(["r", "c", "u", "d"])
 _OP_WORDS = pa.array(["read", "created", "updated", "deleted"])
-
-
-def _with_rng(ctx: GenContext, rng: np.random.Generator) -> GenContext:
-    return GenContext(
-        ctx.n,
-        rng,
-        ctx.event_time,
-        ctx.columns,
-        ctx.keys,
-        ctx.seed,
-        ctx.locale,
-        ctx.parent_keys,
-        ctx.position,
-    )
