@@ -1,7 +1,7 @@
 """Records to message bytes, column by column: JSON, Avro and text templates.
 
 Stream sinks send one message per record, so encoding must cost far less than the send.
-JSON is built without a Python object per row: each column becomes an array of JSON value
+JSON comes from the shared encoder in sinks/_text.py, without a Python object per row: each column becomes an array of JSON value
 texts with pyarrow.compute (strings escaped and quoted, numbers as printed, timestamps ISO
 8601, structs, lists and maps recursively), and one ``binary_join_element_wise`` glues the
 columns of every row together. Only values no kernel can spell (binary as base64, rare
@@ -18,7 +18,6 @@ string per record the same way: literal parts and column texts joined row-wise.
 
 from __future__ import annotations
 
-import base64
 import json
 import string
 import struct
@@ -29,15 +28,20 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.sinks._text import (
+    iso_timestamps as iso_timestamps,
+)
+from headwater.sinks._text import (
+    join_rows,
+    json_parts,
+    merge_literals,
+)
+from headwater.sinks._text import to_text as text
+
 STRING = pa.string()
-NULL = "null"
-
-# RE2 patterns, tested before rewriting so clean columns cost one scan.
-_JSON_SPECIAL = r'["\\\x00-\x1f]'
-_JSON_RARE_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
 
 
-# -- text of scalar columns ------------------------------------------------------------
+# -- text of columns: shared with every sink (sinks/_text.py) -----------------------------
 
 
 def _decode(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -59,169 +63,18 @@ def _is_binary(t: pa.DataType) -> bool:
     )
 
 
-def iso_timestamps(arr: pa.Array) -> pa.Array:
-    """ISO 8601 text (2026-01-01T00:00:00.000000Z); zone-aware values are written in UTC."""
-    naive = _iso_naive(arr)
-    return pc.binary_join_element_wise(naive, "Z", "") if arr.type.tz is not None else naive
-
-
-def _iso_naive(arr: pa.Array) -> pa.Array:
-    """ISO 8601 text without the zone suffix.
-
-    Casting a zone-aware timestamp to string consults the time-zone database per value;
-    the naive view holds the same UTC wall clock, so we cast that (and callers add 'Z').
-    """
-    t = arr.type
-    naive = arr.cast(pa.timestamp(t.unit)) if t.tz is not None else arr
-    return pc.utf8_replace_slice(pc.cast(naive, STRING), 10, 11, "T")
-
-
-def _base64(arr: pa.Array) -> pa.Array:
-    values = [None if v is None else base64.b64encode(v).decode("ascii") for v in arr.to_pylist()]
-    return pa.array(values, STRING)
-
-
-def text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """One plain string per value, nulls kept: the form used in keys, subjects and templates.
-
-    Strings as they are, numbers as pyarrow prints them, timestamps ISO 8601, binary as
-    base64, nested values as JSON.
-    """
-    arr = _decode(arr)
-    t = arr.type
-    if pa.types.is_string(t):
-        return arr
-    if pa.types.is_timestamp(t):
-        return iso_timestamps(arr)
-    if _is_binary(t):
-        return _base64(arr)
-    if pa.types.is_nested(t):
-        return pc.if_else(arr.is_null(), pa.scalar(None, STRING), json_values(arr))
-    if pa.types.is_null(t):
-        return pa.nulls(len(arr), STRING)
-    if pa.types.is_boolean(t):
-        return pc.if_else(arr, "true", "false")
-    try:
-        return pc.cast(arr, STRING)
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
-        return pa.array([None if v is None else str(v) for v in arr.to_pylist()], STRING)
-
-
-# -- JSON ------------------------------------------------------------------------------
-
-
-def json_strings(arr: pa.Array) -> pa.Array:
-    """JSON string literals (quoted, escaped); nulls stay null."""
-    if pc.any(pc.match_substring_regex(arr, _JSON_SPECIAL)).as_py():
-        rare = pc.fill_null(pc.match_substring_regex(arr, _JSON_RARE_CONTROL), False)
-        escaped = pc.replace_substring(arr, "\\", "\\\\")
-        escaped = pc.replace_substring(escaped, '"', '\\"')
-        escaped = pc.replace_substring(escaped, "\n", "\\n")
-        escaped = pc.replace_substring(escaped, "\r", "\\r")
-        escaped = pc.replace_substring(escaped, "\t", "\\t")
-        if pc.any(rare).as_py():
-            # Other control characters need \uXXXX: Python escapes those few rows.
-            originals = arr.filter(rare).to_pylist()
-            fixed = pa.array([json.dumps(v, ensure_ascii=False)[1:-1] for v in originals], STRING)
-            escaped = pc.replace_with_mask(escaped, rare, fixed)
-        arr = escaped
-    return pc.binary_join_element_wise('"', arr, '"', "")
-
-
-def _or_null(arr: pa.Array, texts: pa.Array) -> pa.Array:
-    """`texts` where `arr` is valid, the JSON literal null elsewhere."""
-    if arr.null_count == 0:
-        return texts
-    return pc.if_else(arr.is_valid(), texts, NULL)
-
-
-def json_values(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """The JSON text of every value (never null: a null value is the literal `null`)."""
-    arr = _decode(arr)
-    t = arr.type
-    if len(arr) == 0:
-        return pa.array([], STRING)
-    if pa.types.is_null(t):
-        return pa.repeat(pa.scalar(NULL), len(arr))
-    if pa.types.is_struct(t):
-        return _json_struct(arr)
-    if pa.types.is_map(t):
-        return _json_map(arr)
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        return _json_list(arr)
-    if pa.types.is_boolean(t):
-        texts = pc.if_else(arr, "true", "false")
-    elif pa.types.is_floating(t):
-        # JSON cannot spell NaN or infinity; they are written as null.
-        finite = pc.is_finite(arr)
-        texts = pc.if_else(finite, pc.cast(arr.cast(pa.float64()), STRING), NULL)
-    elif pa.types.is_integer(t) or pa.types.is_decimal(t):
-        texts = pc.cast(arr, STRING)
-    else:
-        texts = json_strings(text(arr))
-    return pc.fill_null(texts, NULL)
-
-
-def _json_parts(arr: pa.Array | pa.ChunkedArray) -> tuple[str, pa.Array, str]:
-    """A column's JSON as (text before, value texts, text after).
-
-    Strings and timestamps without nulls or characters to escape leave their quotes (and
-    the 'Z') to the literal text around them, which saves one pass over the column.
-    """
-    arr = _decode(arr)
-    t = arr.type
-    if arr.null_count == 0 and len(arr):
-        if (
-            pa.types.is_string(t)
-            and not pc.any(pc.match_substring_regex(arr, _JSON_SPECIAL)).as_py()
-        ):
-            return '"', arr, '"'
-        if pa.types.is_timestamp(t):
-            return '"', _iso_naive(arr), 'Z"' if t.tz is not None else '"'
-    return "", json_values(arr), ""
-
-
-def _struct_texts(fields: list[tuple[str, pa.Array]], n: int) -> pa.Array:
-    """`{"a":…,"b":…}` per row from (name, column) pairs."""
-    if not fields or n == 0:
+def json_objects(table: pa.Table | pa.RecordBatch) -> pa.Array:
+    """One JSON object per row of `table` (a string array without nulls), encoded by the same
+    column encoder as the JSON Lines files."""
+    n = table.num_rows
+    if table.num_columns == 0 or n == 0:
         return pa.repeat(pa.scalar("{}"), n) if n else pa.array([], STRING)
     parts: list[pa.Array | str] = []
-    literal = ""
-    for i, (name, column) in enumerate(fields):
-        before, values, after = _json_parts(column)
-        literal += ("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":" + before
-        parts += [literal, values]
-        literal = after
-    parts.append(literal + "}")
-    return pc.binary_join_element_wise(*parts, "")
-
-
-def _json_struct(arr: pa.StructArray) -> pa.Array:
-    fields = [(f.name, arr.field(i)) for i, f in enumerate(arr.type)]
-    return _or_null(arr, _struct_texts(fields, len(arr)))
-
-
-def _json_list(arr: pa.Array) -> pa.Array:
-    if pa.types.is_fixed_size_list(arr.type):
-        arr = arr.cast(pa.list_(arr.type.value_type))
-    items = json_values(arr.values)
-    lists = type(arr).from_arrays(arr.offsets, items, mask=arr.is_null())
-    joined = pc.binary_join(lists, ",")
-    return _or_null(arr, pc.binary_join_element_wise("[", joined, "]", ""))
-
-
-def _json_map(arr: pa.MapArray) -> pa.Array:
-    keys = json_strings(pc.fill_null(text(arr.keys), ""))
-    pairs = pc.binary_join_element_wise(keys, ":", json_values(arr.items), "")
-    lists = pa.ListArray.from_arrays(arr.offsets, pairs, mask=arr.is_null())
-    joined = pc.binary_join(lists, ",")
-    return _or_null(arr, pc.binary_join_element_wise("{", joined, "}", ""))
-
-
-def json_objects(table: pa.Table | pa.RecordBatch) -> pa.Array:
-    """One JSON object per row of `table` (a string array without nulls)."""
-    fields = [(name, table.column(i)) for i, name in enumerate(table.schema.names)]
-    return _struct_texts(fields, table.num_rows)
+    for i, (name, column) in enumerate(zip(table.schema.names, table.columns, strict=True)):
+        parts += [("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":"]
+        parts += json_parts(column)
+    parts.append("}")
+    return join_rows(merge_literals(parts))
 
 
 # -- binary arrays to Python -------------------------------------------------------------

@@ -6,7 +6,6 @@ new database is a new table of names, not a new code path.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -20,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.sinks._text import to_text
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
@@ -169,7 +169,7 @@ def sql_values(col: pa.Array, d: Dialect | None = None) -> list[object]:
     elif pa.types.is_date(t) or pa.types.is_decimal(t):
         col = pc.cast(col, pa.string())
     elif pa.types.is_struct(t) or pa.types.is_list(t):
-        return [None if v is None else json.dumps(v, default=str) for v in col.to_pylist()]
+        col = to_text(col)  # nested values as JSON, encoded column-wise
     return col.to_pylist()
 
 

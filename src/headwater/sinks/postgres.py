@@ -65,6 +65,7 @@ from headwater.sinks._sql_sink import (
     type_family,
 )
 from headwater.sinks._sql_sink import password_hint as _password_hint
+from headwater.sinks._text import to_text
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
@@ -250,20 +251,12 @@ def encode_field(col: pa.Array, pg_type: str) -> pa.Array:
             col = pc.cast(col, pa.decimal128(18, getattr(col.type, "scale", 6)))
         return _numeric(col)
     if pa.types.is_struct(col.type) or pa.types.is_list(col.type):
-        col = json_strings(col)
+        col = to_text(col)  # JSON text, encoded column-wise
     elif not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         col = pc.cast(col, pa.string())
     if pg_type == "jsonb":  # binary jsonb is a version byte, then the text
         col = pc.binary_join_element_wise("\x01", col, "")
     return _text(col)
-
-
-def json_strings(col: pa.Array) -> pa.Array:
-    import json
-
-    return pa.array(
-        [None if v is None else json.dumps(v, default=str) for v in col.to_pylist()], pa.string()
-    )
 
 
 def copy_buffer(

@@ -142,7 +142,7 @@ class FormatWriter(ABC):
 
     def _write_broken(self, rows: pa.Array, kinds: pa.Array, seqs: pa.Array, seed: int) -> None:
         from headwater.faults.malformed import corrupt
-        from headwater.sinks.files.formats._text import data_buffer
+        from headwater.sinks._text import data_buffer
 
         marked = np.flatnonzero(pc.is_valid(kinds).to_numpy(zero_copy_only=False))
         term = self._row_terminator()

@@ -19,9 +19,9 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from headwater.errors import MissingExtra
+from headwater.sinks._text import decode
 from headwater.sinks.files.formats import _base
 from headwater.sinks.files.formats._base import FormatOptions, FormatWriter, chunks
-from headwater.sinks.files.formats._text import decode
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAMESPACE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(\.[A-Za-z_][A-Za-z0-9_]*)*$")

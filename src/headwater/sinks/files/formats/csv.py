@@ -25,13 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from pydantic import field_validator, model_validator
 
-from headwater.sinks.files.formats._base import (
-    FormatOptions,
-    FormatWriter,
-    chunks,
-    single_char,
-)
-from headwater.sinks.files.formats._text import (
+from headwater.sinks._text import (
     STRING,
     any_true,
     data_buffer,
@@ -40,6 +34,12 @@ from headwater.sinks.files.formats._text import (
     merge_literals,
     preview,
     to_text,
+)
+from headwater.sinks.files.formats._base import (
+    FormatOptions,
+    FormatWriter,
+    chunks,
+    single_char,
 )
 
 BOM = b"\xef\xbb\xbf"

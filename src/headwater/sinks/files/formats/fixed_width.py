@@ -20,13 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
-from headwater.sinks.files.formats._base import (
-    FormatOptions,
-    FormatWriter,
-    chunks,
-    single_char,
-)
-from headwater.sinks.files.formats._text import (
+from headwater.sinks._text import (
     STRING,
     data_buffer,
     decode,
@@ -35,6 +29,12 @@ from headwater.sinks.files.formats._text import (
     preview,
     strip_pattern,
     to_text,
+)
+from headwater.sinks.files.formats._base import (
+    FormatOptions,
+    FormatWriter,
+    chunks,
+    single_char,
 )
 
 Align = Literal["left", "right"]

@@ -15,13 +15,13 @@ from typing import Any, BinaryIO, ClassVar, Literal
 
 import pyarrow as pa
 
-from headwater.sinks.files.formats._base import FormatOptions, FormatWriter, chunks
-from headwater.sinks.files.formats._text import (
+from headwater.sinks._text import (
     data_buffer,
     join_rows,
     json_parts,
     merge_literals,
 )
+from headwater.sinks.files.formats._base import FormatOptions, FormatWriter, chunks
 
 
 class JsonOptions(FormatOptions):

@@ -19,14 +19,14 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from headwater.errors import MissingExtra
-from headwater.sinks.files.formats import _base
-from headwater.sinks.files.formats._base import FormatOptions, FormatWriter, chunks
-from headwater.sinks.files.formats._text import (
+from headwater.sinks._text import (
     decode,
     is_nested,
     strip_pattern,
     to_text,
 )
+from headwater.sinks.files.formats import _base
+from headwater.sinks.files.formats._base import FormatOptions, FormatWriter, chunks
 
 MAX_ROWS = 1_048_576  # Excel's rows per sheet, header included
 _TITLE_BAD = re.compile(r"[\[\]:*?/\\]")

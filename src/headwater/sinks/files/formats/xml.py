@@ -22,8 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import field_validator
 
-from headwater.sinks.files.formats._base import FormatOptions, FormatWriter, chunks
-from headwater.sinks.files.formats._text import (
+from headwater.sinks._text import (
     STRING,
     data_buffer,
     decode,
@@ -32,6 +31,7 @@ from headwater.sinks.files.formats._text import (
     to_text,
     xml_escape,
 )
+from headwater.sinks.files.formats._base import FormatOptions, FormatWriter, chunks
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 # XML names, minus the colon (namespaces are not ours to invent).

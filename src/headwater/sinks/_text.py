@@ -1,4 +1,4 @@
-"""Columns to text, vectorized: the shared encoding step of the text formats.
+"""Arrow columns as text: the lexical forms and the vectorized JSON encoder every sink shares (file formats, stream messages, SQL parameters).
 
 CSV, JSON, XML and fixed-width all turn each Arrow column into one string array with
 pyarrow.compute and then glue the columns together row-wise with
