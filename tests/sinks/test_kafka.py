@@ -2,26 +2,26 @@
 
 Not covered here, because Tansu (memory storage) cannot show it: a broker restart
 mid-run (restart loses every message), replication > 1 (one broker), and compaction
-actually removing tombstoned keys. The schema registry is a small fake HTTP server: the
-wire format and the registration call are checked, not a real Confluent registry.
+actually removing tombstoned keys. Confluent's schema registry is Java and not packaged, so
+the registry is a small Confluent-API one in the test process (tests/sinks/_schema_registry.py);
+Avro messages are decoded with confluent-kafka's own SchemaRegistryClient and AvroDeserializer.
 """
 
 from __future__ import annotations
 
-import io
+import datetime
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from headwater.errors import SinkUnavailable
+from headwater.errors import SinkError, SinkUnavailable
 from headwater.sinks import SINKS, SinkContext
 from headwater.sinks._project import project
 from headwater.testing.servers import free_port
 from headwater.world.schema import world_schemas
 
+from tests.sinks._schema_registry import SchemaRegistry
 from tests.sinks._streams import (
     Received,
     by_key,
@@ -220,59 +220,131 @@ def test_tombstone_follows_each_delete(kafka_server, tmp_path):
     assert seen == deletes
 
 
-class _Registry(BaseHTTPRequestHandler):
-    subjects: list[tuple[str, dict]] = []
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).subjects.append((self.path, body))
-        reply = json.dumps({"id": 42}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def registry():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Registry.subjects = []
-    yield f"http://user:secret@127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """A Confluent-API schema registry on 127.0.0.1 that wants basic auth user:secret."""
+    server = SchemaRegistry(username="user", password="secret").serve()
+    yield server
+    server.close()
+
+
+def avro_reader(server):
+    """confluent-kafka's own consumer-side decoding: schema fetched by id from the registry."""
+    # Test dependencies (authlib, cachetools, httpx2 and fastavro): fail loudly, never skip.
+    from confluent_kafka import schema_registry as sr
+    from confluent_kafka.schema_registry import avro
+
+    client = sr.SchemaRegistryClient({"url": server.address, "basic.auth.user.info": "user:secret"})
+    return client, avro.AvroDeserializer(client)
+
+
+def test_the_registry_speaks_the_confluent_api(registry):
+    """The in-test registry, driven by confluent-kafka's client: ids, versions, auth."""
+    client, _ = avro_reader(registry)
+    sr = confluent_kafka.schema_registry
+    a = sr.Schema(json.dumps({"type": "record", "name": "a", "fields": []}), "AVRO")
+    b = sr.Schema(json.dumps({"type": "record", "name": "b", "fields": []}), "AVRO")
+    assert client.register_schema("x-value", a) == 1
+    assert client.register_schema("x-value", b) == 2
+    assert client.register_schema("y-value", a) == 1  # ids are global, as in Confluent's
+    fresh = sr.SchemaRegistryClient(
+        {"url": registry.address, "basic.auth.user.info": "user:secret"}
+    )
+    assert fresh.register_schema("x-value", a) == 1  # the same schema again: the same id
+    assert sorted(fresh.get_subjects()) == ["x-value", "y-value"]
+    assert fresh.get_versions("x-value") == [1, 2]
+    latest = fresh.get_latest_version("x-value")
+    assert (latest.schema_id, latest.version, latest.subject) == (2, 2, "x-value")
+    assert json.loads(fresh.get_schema(1).schema_str) == {
+        "type": "record",
+        "name": "a",
+        "fields": [],
+    }
+    with pytest.raises(sr.error.SchemaRegistryError) as err:
+        fresh.get_schema(99)
+    assert err.value.error_code == 40403
+    with pytest.raises(sr.error.SchemaRegistryError) as err:
+        sr.SchemaRegistryClient(
+            {"url": registry.address, "basic.auth.user.info": "user:x"}
+        ).get_subjects()
+    assert err.value.http_status_code == 401
 
 
 def test_avro_with_schema_file_and_registry_wire_format(kafka_server, tmp_path, registry):
-    fastavro = pytest.importorskip("fastavro")
     sc = world(
         f"k: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
-        f"entities: [orders], topic: avro.orders, partitions: 1, encoding: avro, "
-        f"schema_registry: '{registry}'}}"
+        f"entities: [customers, orders], topic: 'avro.{{entity}}', partitions: 1, "
+        f"encoding: avro, schema_registry: '{registry.url()}'}}"
     )
     r = run_world(sc, tmp_path)
-    schema = json.loads((tmp_path / "k" / "orders.avsc").read_text())
-    assert schema["name"] == "orders"
-    [(path, body)] = _Registry.subjects
-    assert path == "/subjects/avro.orders-value/versions"
-    assert json.loads(body["schema"]) == schema
-    msgs = consume(kafka_server, {"avro.orders": 1}, r.stats("k")["acknowledged"])
-    parsed = fastavro.parse_schema(schema)
-    rows = {e.event_id: e.row for e in expected_events(r, ["orders"])}
+    client, deserializer = avro_reader(registry)
+    registered = [q for q in registry.registry.requests if q.method == "POST"]
+    assert all(q.authorized for q in registered)  # the sink sent the URL's credentials
+    ids = {}
+    for entity in ("customers", "orders"):
+        schema = json.loads((tmp_path / "k" / f"{entity}.avsc").read_text())
+        assert schema["name"] == entity
+        [post] = [q for q in registered if q.path == f"/subjects/avro.{entity}-value/versions"]
+        assert json.loads(post.body["schema"]) == schema
+        latest = client.get_latest_version(f"avro.{entity}-value")
+        assert json.loads(latest.schema.schema_str) == schema and latest.version == 1
+        ids[entity] = latest.schema_id
+    assert sorted(ids.values()) == [1, 2]  # one schema per subject, ids from 1
+    topics = {"avro.customers": 1, "avro.orders": 1}
+    msgs = consume(kafka_server, topics, r.stats("k")["acknowledged"])
+    events = expected_events(r)
+    rows = {e.event_id: e.row for e in events}
     assert len(msgs) == len(rows)
+    fetched_before = sum(
+        1 for q in registry.registry.requests if q.path.startswith("/schemas/ids/")
+    )
     for msg in msgs:
+        entity = msg.topic().removeprefix("avro.")
         value = msg.value()
-        assert value[:5] == b"\x00\x00\x00\x00\x2a"  # magic byte, schema id 42
-        row = fastavro.schemaless_reader(io.BytesIO(value[5:]), parsed)
+        assert value[0] == 0 and int.from_bytes(value[1:5], "big") == ids[entity]
+        ctx = confluent_kafka.serialization.SerializationContext(
+            msg.topic(), confluent_kafka.serialization.MessageField.VALUE
+        )
+        row = deserializer(value, ctx)
         want = rows[dict(msg.headers())["event_id"].decode()]
-        assert row["order_id"] == want["order_id"] and row["note"] == want["note"]
-        assert row["placed_at"].isoformat().replace("+00:00", "Z") == want["placed_at"]
+        assert set(row) == set(want)
+        for name, got in row.items():
+            expected = want[name]
+            if isinstance(got, datetime.datetime):  # an Avro timestamp; the row has ISO text
+                expected = datetime.datetime.fromisoformat(expected)
+            assert got == expected, (entity, name, got, expected)
+    fetches = [q for q in registry.registry.requests if q.path.startswith("/schemas/ids/")]
+    assert len(fetches) - fetched_before == 2  # each id fetched once over HTTP, then cached
+    assert all(q.authorized for q in fetches)
     assert dict(msgs[0].headers())["content-type"] == b"application/avro"
+
+
+@pytest.mark.parametrize("failure", ["refused", "unreachable"])
+def test_registry_failure_names_sink_and_registry_without_password(
+    kafka_server, tmp_path, registry, failure
+):
+    if failure == "refused":
+        registry.registry.password = "other"  # the sink's user:secret is now wrong: HTTP 401
+        url, where = registry.url("user", "secret"), f"user@127.0.0.1:{registry.port}"
+    else:
+        port = free_port()
+        url, where = f"http://user:secret@127.0.0.1:{port}", f"user@127.0.0.1:{port}"
+    sc = world(
+        f"k: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
+        f"entities: [orders], topic: avro.fail.{failure}, partitions: 1, encoding: avro, "
+        f"schema_registry: '{url}', connect_timeout: 2s}}"
+    )
+    with pytest.raises(SinkError) as err:
+        run_world(sc, tmp_path)
+    message = str(err.value)
+    assert err.value.sink == "k" and message.startswith("sink 'k': ")
+    assert "schema registry" in message and where in message
+    assert "secret" not in message
+    if failure == "refused":
+        assert "401" in message and not isinstance(err.value, SinkUnavailable)
+        assert [q.authorized for q in registry.registry.requests] == [False]
+    else:
+        assert isinstance(err.value, SinkUnavailable)
 
 
 def test_string_encoding_from_a_template(kafka_server, tmp_path):
