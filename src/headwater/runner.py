@@ -128,6 +128,12 @@ def run(
         if book is not None:
             book.record(name, delivery)
 
+    def acknowledged() -> None:
+        """What brokers acknowledged meanwhile goes to the ledger."""
+        if book is not None:
+            for name, sink in sinks.items():
+                book.record_acks(name, sink.take_acks())
+
     wall0 = time.perf_counter()
     opened: list[Sink] = []
     finished = False
@@ -145,6 +151,7 @@ def run(
                 for delivery in pipes[name].deliver(changes.only(set(sink.entities))):
                     deliver(name, sink, delivery)
             if book is not None:
+                acknowledged()
                 book.tick()
             for entity, ops in changes.counts().items():
                 for op, n in ops.items():
@@ -161,6 +168,7 @@ def run(
     finally:
         for sink in reversed(opened):
             sink.close()
+        acknowledged()  # also after a failure: what the broker confirmed before it
         faults = {name: p.summary() for name, p in pipes.items() if not p.clean}
         if book is not None:
             book.close(complete=finished, summary={"faults": faults} if faults else None)

@@ -10,6 +10,8 @@ Layout under the run's output folder:
                                            ingest_time, fault, copy, version, row (the image)
       <sink>/_intervals/part-000001.parquet  per ingest-time interval, entity and op: events,
                                            duplicates, faulted, checksum
+      <sink>/_acks/part-000001.parquet     message sinks: what the broker acknowledged, per
+                                           message: event_id, route (topic…), partition, offset
 
 Parts are written whole under a temporary name and renamed; a flush counts once
 `committed` names it. After a crash (even `kill -9`) readers see every flush up to the last

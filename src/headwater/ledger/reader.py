@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from headwater._plugins import suggest
 from headwater.errors import VerifyError
-from headwater.ledger.writer import COMMITTED, FORMAT, INTERVALS
+from headwater.ledger.writer import ACKS, COMMITTED, FORMAT, INTERVALS
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,14 @@ class LedgerReader:
 
     def intervals(self, sink: str) -> pa.Table | None:
         parts = self.parts(sink, INTERVALS)
+        if not parts:
+            return None
+        return pa.concat_tables([pq.read_table(p) for p in parts])
+
+    def acks(self, sink: str) -> pa.Table | None:
+        """What the broker behind a message sink acknowledged, per message: event_id, route,
+        partition and offset (null where the broker has none); None without acks."""
+        parts = self.parts(sink, ACKS)
         if not parts:
             return None
         return pa.concat_tables([pq.read_table(p) for p in parts])

@@ -20,6 +20,7 @@ from headwater.world.rates import US
 
 FORMAT = "headwater-ledger/1"
 INTERVALS = "_intervals"
+ACKS = "_acks"
 COMMITTED = "committed"  # the number of the last part whose every file is written
 
 
@@ -70,10 +71,13 @@ class LedgerWriter:
         self.interval_us = interval_us
         self.buffer: dict[tuple[str, str], list[pa.Table]] = {}
         self.intervals: dict[str, list[pa.Table]] = {}
+        self.acks: dict[str, list[pa.Table]] = {}
         self.rows = 0
+        self.ack_rows = 0
         self.part = 0
         self.steps = 0
         self.totals: dict[str, dict[str, int]] = {}
+        self.acknowledged: dict[str, int] = {}
 
     @classmethod
     def for_run(
@@ -159,6 +163,18 @@ class LedgerWriter:
         )
         return table
 
+    def record_acks(self, sink: str, acks: pa.Table | None) -> None:
+        """What the broker behind `sink` acknowledged, per message (sinks/_stream.py
+        ACK_SCHEMA: event_id, route, partition, offset); written with the next flush.
+
+        Acknowledgements arrive when the broker sends them, so which part holds one
+        depends on timing; the events' parts do not (they never wait for acks)."""
+        if acks is None or acks.num_rows == 0:
+            return
+        self.acks.setdefault(sink, []).append(acks)
+        self.ack_rows += acks.num_rows
+        self.acknowledged[sink] = self.acknowledged.get(sink, 0) + acks.num_rows
+
     def tick(self) -> None:
         """End of a step: flush every `flush_steps` steps or `flush_rows` rows.
 
@@ -172,7 +188,7 @@ class LedgerWriter:
     def flush(self) -> None:
         """Append everything buffered as new parts (each written whole, then renamed)."""
         self.steps = 0
-        if not self.rows:
+        if not self.rows and not self.ack_rows:
             return
         self.part += 1
         name = f"part-{self.part:06d}.parquet"
@@ -182,19 +198,26 @@ class LedgerWriter:
         for sink, tables in self.intervals.items():
             if tables:
                 _write(self.root / sink / INTERVALS / name, pa.concat_tables(tables))
+        for sink, tables in self.acks.items():
+            if tables:
+                _write(self.root / sink / ACKS / name, pa.concat_tables(tables))
         # the flush counts once every file of it is in place: readers ignore later parts
         tmp = self.root / f".{COMMITTED}.tmp"
         tmp.write_text(f"{self.part}\n", encoding="utf-8")
         os.replace(tmp, self.root / COMMITTED)
         self.buffer.clear()
         self.intervals.clear()
+        self.acks.clear()
         self.rows = 0
+        self.ack_rows = 0
 
     def close(self, *, complete: bool, summary: dict[str, Any] | None = None) -> None:
         """Flush and mark the ledger complete (a run that failed leaves complete: false)."""
         self.flush()
         self.manifest["complete"] = complete
         self.manifest["totals"] = self.totals
+        if self.acknowledged:
+            self.manifest["acknowledged"] = self.acknowledged
         if summary:
             self.manifest["summary"] = summary
         write_json(self.root / "manifest.json", self.manifest)

@@ -195,7 +195,8 @@ def field_column(records: Records, name: str) -> pa.Array:
 
 
 class Acks:
-    """What the broker acknowledged, kept live in `stats.extra` so progress can show it.
+    """What the broker acknowledged, kept live in `stats.extra` so progress can show it, and
+    per message (event id, route, partition, offset) for the ledger (`take()`).
 
     acknowledged  messages the broker confirmed
     routes        acknowledged messages per topic/subject/stream key (top 20; `distinct_routes`
@@ -215,18 +216,85 @@ class Acks:
         self.resent = 0
         self.duplicates = 0
         self.routes: Counter[str] = Counter()
+        self._log: list[pa.Table] = []
+        self._ids: list[str] = []  # one by one acknowledgements, not yet in _log
+        self._routes: list[str] = []
+        self._offsets: list[int | None] = []
+        self._lock = threading.Lock()  # brokers' client threads acknowledge, the runner takes
         self.publish()
 
-    def ack(self, route: str, n: int = 1) -> None:
-        self.acknowledged += n
-        self.routes[route] += n
+    def ack(self, route: str, event_id: str, offset: int | None = None) -> None:
+        """One message confirmed; `offset` is where the broker put it (stream sequence…)."""
+        with self._lock:
+            self.acknowledged += 1
+            self.routes[route] += 1
+            self._ids.append(event_id)
+            self._routes.append(route)
+            self._offsets.append(offset)
 
-    def ack_batch(self, routes: list[str] | str, n: int) -> None:
-        self.acknowledged += n
-        if isinstance(routes, str):
-            self.routes[routes] += n
-        else:
-            self.routes.update(routes)
+    def ack_batch(
+        self,
+        routes: list[str] | str,
+        event_ids: list[str],
+        partitions: list[int] | None = None,
+        offsets: list[int] | None = None,
+    ) -> None:
+        """Messages confirmed together (a pipeline, a Kafka batch)."""
+        n = len(event_ids)
+        table = pa.table(
+            {
+                "event_id": pa.array(event_ids, pa.string()),
+                "route": pa.repeat(pa.scalar(routes), n)
+                if isinstance(routes, str)
+                else pa.array(routes, pa.string()),
+                "partition": pa.array(partitions, ACK_SCHEMA.field("partition").type)
+                if partitions is not None
+                else pa.nulls(n, ACK_SCHEMA.field("partition").type),
+                "offset": pa.array(offsets, pa.int64())
+                if offsets is not None
+                else pa.nulls(n, pa.int64()),
+            },
+            schema=ACK_SCHEMA,
+        )
+        self.count(routes, n)
+        with self._lock:
+            self._keep()
+            self._log.append(table)
+
+    def count(self, routes: list[str] | str, n: int) -> None:
+        """Messages confirmed that are no event of their own (Kafka tombstones): counted,
+        not logged."""
+        with self._lock:
+            self.acknowledged += n
+            if isinstance(routes, str):
+                self.routes[routes] += n
+            else:
+                self.routes.update(routes)
+
+    def _keep(self) -> None:
+        """The one by one acknowledgements so far into the log (order kept)."""
+        if not self._ids:
+            return
+        n = len(self._ids)
+        self._log.append(
+            pa.table(
+                {
+                    "event_id": pa.array(self._ids, pa.string()),
+                    "route": pa.array(self._routes, pa.string()),
+                    "partition": pa.nulls(n, ACK_SCHEMA.field("partition").type),
+                    "offset": pa.array(self._offsets, pa.int64()),
+                },
+                schema=ACK_SCHEMA,
+            )
+        )
+        self._ids, self._routes, self._offsets = [], [], []
+
+    def take(self) -> pa.Table | None:
+        """The acknowledgements since the last call (see ACK_SCHEMA), or None."""
+        with self._lock:
+            self._keep()
+            log, self._log = self._log, []
+        return pa.concat_tables(log) if log else None
 
     def publish(self) -> None:
         self.extra["acknowledged"] = self.acknowledged
@@ -235,6 +303,18 @@ class Acks:
         self.extra["duplicates"] = self.duplicates
         self.extra["routes"] = dict(self.routes.most_common(self.TOP))
         self.extra["distinct_routes"] = len(self.routes)
+
+
+#: One acknowledged message: its event id, where it went, and where the broker put it
+#: (Kafka partition and offset, JetStream stream sequence; null where a broker has none).
+ACK_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("route", pa.string()),
+        ("partition", pa.int32()),
+        ("offset", pa.int64()),
+    ]
+)
 
 
 class Backoff:
@@ -453,6 +533,9 @@ class StreamSink(Sink):
         finally:
             if hasattr(self, "acks"):
                 self.acks.publish()
+
+    def take_acks(self) -> pa.Table | None:
+        return self.acks.take() if hasattr(self, "acks") else None
 
     # -- for subclasses ----------------------------------------------------------------------
 

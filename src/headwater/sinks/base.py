@@ -119,3 +119,8 @@ class Sink(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files; called once, also after errors."""
+
+    def take_acks(self) -> Any:
+        """What a broker acknowledged since the last call, per message, for the ledger: a
+        pyarrow Table (see sinks/_stream.py ACK_SCHEMA), or None for sinks without acks."""
+        return None

@@ -183,6 +183,9 @@ class CdcSink(Sink):
         self.stats.bytes = self.transport.stats.bytes
         self.stats.extra.update(self.transport.stats.extra)
 
+    def take_acks(self) -> Any:
+        return self.transport.take_acks()
+
     def close(self) -> None:
         if self.capture is not None:
             try:  # runs start over: a slot left behind would hold the server's WAL forever

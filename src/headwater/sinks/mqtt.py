@@ -115,7 +115,7 @@ class MqttSink(StreamSink):
         self._refused: str | None = None
         self._last_error: str | None = None
         self._acked: deque[tuple[int, bool]] = deque()  # (mid, failed), from paho's thread
-        # mid → topic (QoS 0: topic, payload, properties); owned by the writing thread
+        # mid → (topic, event_id) (QoS 0: + payload, properties); owned by the writing thread
         self._pending: dict[int, Any] = {}
         self._disconnects = self._handled = 0
         self._failed = 0
@@ -180,10 +180,10 @@ class MqttSink(StreamSink):
     def send(self, batch: Batch) -> None:
         publish = self._publish
         n = 0
-        for topic, payload, props in zip(
-            batch.route_list(), batch.values, self._properties(batch), strict=True
+        for topic, payload, props, event_id in zip(
+            batch.route_list(), batch.values, self._properties(batch), batch.event_ids, strict=True
         ):
-            publish(topic, payload, props)
+            publish(topic, payload, props, event_id)
             n += 1
             if n == PROCESS_EVERY:
                 self._process_acks()
@@ -191,7 +191,7 @@ class MqttSink(StreamSink):
                 n = 0
         self._process_acks()
 
-    def _publish(self, topic: str, payload: bytes, props: Any) -> None:
+    def _publish(self, topic: str, payload: bytes, props: Any, event_id: str) -> None:
         c, mqtt = self.config, self._mqtt
         if self._disconnects != self._handled:
             self._resend_lost()
@@ -201,7 +201,9 @@ class MqttSink(StreamSink):
             if rc == mqtt.MQTT_ERR_SUCCESS or (rc == mqtt.MQTT_ERR_NO_CONN and c.qos > 0):
                 # QoS 1/2: paho keeps the message and sends it (again) once connected.
                 # QoS 0: kept here, in case paho drops it with the connection.
-                self._pending[info.mid] = topic if c.qos else (topic, payload, props)
+                self._pending[info.mid] = (
+                    (topic, event_id) if c.qos else (topic, event_id, payload, props)
+                )
                 return
             if rc == mqtt.MQTT_ERR_QUEUE_SIZE:
                 self._wait(c.max_in_flight - 1)
@@ -220,8 +222,8 @@ class MqttSink(StreamSink):
         lost = list(self._pending.values())
         self._pending.clear()
         self.acks.resent += len(lost)
-        for topic, payload, props in lost:
-            self._publish(topic, payload, props)
+        for topic, event_id, payload, props in lost:
+            self._publish(topic, payload, props, event_id)
 
     def _properties(self, batch: Batch) -> list[Any]:
         """MQTT 5 publish properties per message, encoded here (see `_packed`)."""
@@ -254,15 +256,13 @@ class MqttSink(StreamSink):
         acked, pending, acks = self._acked, self._pending, self.acks
         while acked:
             mid, failed = acked.popleft()
-            topic = pending.pop(mid, None)
-            if topic is None:
+            message = pending.pop(mid, None)  # (topic, event_id[, payload, properties])
+            if message is None:
                 continue
-            if not isinstance(topic, str):  # QoS 0: (topic, payload, properties)
-                topic = topic[0]
             if failed:
                 self._failed += 1
             else:
-                acks.ack(topic)
+                acks.ack(message[0], message[1])
         if self._failed:
             raise SinkError(self.name, f"{self.where} refused {self._failed} messages")
 

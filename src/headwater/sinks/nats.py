@@ -259,10 +259,10 @@ class NatsSink(StreamSink):
                     self._retry.append(message)
                 continue
             progressed = True
-            if future.result().duplicate:
+            reply = future.result()
+            if reply.duplicate:
                 acks.duplicates += 1
-            acks.acknowledged += 1
-            acks.routes[message[0]] += 1
+            acks.ack(message[0], message[2]["Nats-Msg-Id"], reply.seq)
         if progressed:
             self.backoff.reset()
 

@@ -331,7 +331,7 @@ class RabbitMQSink(StreamSink):
         else:
             self.backoff.reset()
             for message in done:
-                self.acks.ack(message[0])
+                self.acks.ack(message[0], message[2].message_id)
         self._progress_event().set()
 
     async def _wait_for_confirms(self, most: int) -> None:

@@ -160,7 +160,7 @@ class RedisStreamsSink(StreamSink):
                 continue
             except self._redis.ResponseError as exc:
                 raise SinkError(self.name, f"{self.where} refused XADD: {describe(exc)}") from exc
-            self.acks.ack_batch(routes[start:stop], stop - start)
+            self.acks.ack_batch(routes[start:stop], batch.event_ids[start:stop])
             return
 
     def _skip_stored(self, batch: Batch, routes: list[str], start: int, stop: int) -> int:
@@ -180,7 +180,7 @@ class RedisStreamsSink(StreamSink):
         while first < stop and batch.event_ids[first].encode() in stored:
             first += 1
         if first > start:
-            self.acks.ack_batch(routes[start:first], first - start)
+            self.acks.ack_batch(routes[start:first], batch.event_ids[start:first])
         return first
 
     def drain(self) -> None:

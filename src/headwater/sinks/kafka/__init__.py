@@ -7,8 +7,9 @@ partition and per-key order holds. Each message carries headers (event_id, event
 schema_version, content-type); the Kafka timestamp is when it was produced (ingestion
 time). The producer is idempotent by default: librdkafka retries with backoff while a
 broker is down, holds at most `max_in_flight` messages, and never writes one twice.
-Delivery reports count what was acknowledged per topic and partition, with the last
-offset, so `headwater run` shows hot partitions.
+Delivery reports say where each message landed: the ledger keeps its partition and
+offset (<out>/ledger/<sink>/_acks), and `headwater run` shows per topic and partition
+the acknowledged count and the last offset, so hot partitions show.
 
 Avro bodies come with their schema written to <out>/<sink>/<entity>.avsc; with
 `schema_registry` the schema is registered under `<topic>-value` and every body starts with
@@ -32,10 +33,13 @@ sinks:
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Callable
+from functools import partial
 from itertools import repeat
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import Field
 
 from headwater.errors import SinkError
@@ -44,6 +48,7 @@ from headwater.sinks._stream import Batch, StreamConfig, StreamSink, describe, r
 log = logging.getLogger(__name__)
 
 POLL_EVERY = 1000  # produce calls between serving delivery reports
+QUEUE_FULL_WAIT = 0.05  # seconds to serve delivery reports when the producer queue is full
 
 
 class KafkaConfig(StreamConfig):
@@ -78,6 +83,29 @@ class KafkaConfig(StreamConfig):
     )
 
     route_option: ClassVar[str] = "topic"
+
+
+class _InFlight:
+    """One batch's messages awaiting delivery reports: where each one landed."""
+
+    __slots__ = ("batch", "left", "offsets", "on_failure", "partitions")
+
+    def __init__(self, batch: Batch, on_failure: Callable[[Any], None]):
+        n = len(batch)
+        self.batch = batch
+        self.partitions = [-1] * n
+        self.offsets = [-1] * n
+        self.left = n
+        self.on_failure = on_failure
+
+    def delivered(self, i: int, err: Any, msg: Any) -> None:
+        """librdkafka's delivery report for message i (called from producer.poll/flush)."""
+        if err is not None:
+            self.on_failure(err)  # the run fails; this batch never completes
+            return
+        self.partitions[i] = msg.partition()
+        self.offsets[i] = msg.offset()
+        self.left -= 1
 
 
 class KafkaSink(StreamSink):
@@ -119,7 +147,9 @@ class KafkaSink(StreamSink):
         self._first_failure: str | None = None
         self._acked: defaultdict[tuple[str, int], int] = defaultdict(int)
         self._offsets: dict[tuple[str, int], int] = {}
+        self._inflight: deque[_InFlight] = deque()
         self._tombstones = 0
+        self._tombstones_acked: list[tuple[str, int, int]] = []
         self._topics: dict[str, int] = {}
         self._registry = None
         self.admin = kafka.admin.AdminClient(self._settings())
@@ -144,7 +174,6 @@ class KafkaSink(StreamSink):
                 "message.timeout.ms": int(retry.timeout.total_seconds() * 1000),
                 "retry.backoff.ms": int(retry.backoff.total_seconds() * 1000),
                 "retry.backoff.max.ms": int(retry.max_backoff.total_seconds() * 1000),
-                "on_delivery": self._on_delivery,
             }
         )
         settings.update(c.producer)
@@ -164,15 +193,16 @@ class KafkaSink(StreamSink):
         if error.fatal():
             self._fatal = error.str()
 
-    def _on_delivery(self, err: Any, msg: Any) -> None:
+    def _on_failure(self, err: Any) -> None:
+        self._failed += 1
+        if self._first_failure is None:
+            self._first_failure = err.str()
+
+    def _on_tombstone(self, err: Any, msg: Any) -> None:
         if err is not None:
-            self._failed += 1
-            if self._first_failure is None:
-                self._first_failure = err.str()
-            return
-        where = (msg.topic(), msg.partition())
-        self._acked[where] += 1
-        self._offsets[where] = msg.offset()
+            self._on_failure(err)
+        else:
+            self._tombstones_acked.append((msg.topic(), msg.partition(), msg.offset()))
 
     def _ensure_topics(self, names: list[str]) -> None:
         missing = [t for t in dict.fromkeys(names) if t not in self._topics]
@@ -208,18 +238,23 @@ class KafkaSink(StreamSink):
         self._ensure_topics(batch.distinct_routes())
         produce = self.producer.produce
         poll = self.producer.poll
+        pending = _InFlight(batch, self._on_failure)
+        self._inflight.append(pending)
+        delivered = pending.delivered
         topics = repeat(batch.routes) if isinstance(batch.routes, str) else batch.routes
         headers = self.header_pairs(batch) if self.config.headers else repeat(None)
         messages = zip(topics, batch.values, batch.keys, headers, strict=False)
-        if self.config.tombstones and "d" in batch.ops:
-            messages = self._with_tombstones(messages, batch.ops)
+        tombstones = self.config.tombstones and "d" in batch.ops
         n = 0
-        for topic, value, key, hdr in messages:
+        for i, (topic, value, key, hdr) in enumerate(messages):
+            report = partial(delivered, i)
             try:
-                produce(topic, value, key, headers=hdr)
+                produce(topic, value, key, headers=hdr, on_delivery=report)
             except BufferError:
                 self._wait_for_room()
-                produce(topic, value, key, headers=hdr)
+                produce(topic, value, key, headers=hdr, on_delivery=report)
+            if tombstones and batch.ops[i] == "d":
+                self._tombstone(topic, key, hdr)
             n += 1
             if n == POLL_EVERY:
                 poll(0)
@@ -227,24 +262,29 @@ class KafkaSink(StreamSink):
         poll(0)
         self._sync()
 
-    def _with_tombstones(self, messages: Any, ops: list[str]) -> Any:
-        for message, op in zip(messages, ops, strict=True):
-            yield message
-            if op == "d":
-                self._tombstones += 1
-                topic, _, key, hdr = message
-                yield topic, None, key, hdr
+    def _tombstone(self, topic: str, key: bytes | None, headers: Any) -> None:
+        """A null value with the delete's key, right after it: compaction drops the key."""
+        self._tombstones += 1
+        try:
+            self.producer.produce(topic, None, key, headers=headers, on_delivery=self._on_tombstone)
+        except BufferError:
+            self._wait_for_room()
+            self.producer.produce(topic, None, key, headers=headers, on_delivery=self._on_tombstone)
 
     def _wait_for_room(self) -> None:
         """The producer queue is full (the broker is slow or away): wait for acknowledgements."""
         self.backoff.reset()
-        before = sum(self._acked.values()) + self._failed
+        before = len(self.producer)
+        wait = QUEUE_FULL_WAIT
         while len(self.producer) >= self.config.max_in_flight:
-            self.producer.poll(self.backoff.delay(self._last_error or "producer queue full"))
+            self.producer.poll(wait)
             self._check()
-            if sum(self._acked.values()) + self._failed != before:
+            now = len(self.producer)
+            if now < before:
                 self.backoff.reset()
-                before = sum(self._acked.values()) + self._failed
+                before, wait = now, QUEUE_FULL_WAIT
+            else:  # nothing acknowledged: the broker is away, back off
+                wait = self.backoff.delay(self._last_error or "producer queue full")
 
     def drain(self) -> None:
         self.backoff.reset()
@@ -267,24 +307,49 @@ class KafkaSink(StreamSink):
             )
 
     def _sync(self) -> None:
-        """Delivery reports → stats: per topic and partition, counts and the last offset."""
+        """Delivery reports → acknowledgements (for the ledger) and stats: per topic and
+        partition, counts and the last offset."""
         d = self.acks
-        d.acknowledged = sum(self._acked.values())
-        d.routes.clear()
+        while self._inflight and self._inflight[0].left == 0:
+            done = self._inflight.popleft()
+            batch = done.batch
+            d.ack_batch(batch.routes, batch.event_ids, done.partitions, done.offsets)
+            self._count(batch.routes, done.partitions, done.offsets)
+        if self._tombstones_acked:
+            acked, self._tombstones_acked = self._tombstones_acked, []
+            topics, parts, offsets = (list(c) for c in zip(*acked, strict=True))
+            d.count(topics, len(acked))
+            self._count(topics, parts, offsets)
         partitions: dict[str, list[int]] = {}
-        offsets: dict[str, list[int]] = {}
+        offsets_by_topic: dict[str, list[int]] = {}
         for (topic, p), n in sorted(self._acked.items()):
-            d.routes[topic] += n
             size = max(self._topics.get(topic, 0), p + 1)
             partitions.setdefault(topic, [0] * size)
-            offsets.setdefault(topic, [-1] * size)
+            offsets_by_topic.setdefault(topic, [-1] * size)
             partitions[topic][p] = n
-            offsets[topic][p] = self._offsets.get((topic, p), -1)
+            offsets_by_topic[topic][p] = self._offsets.get((topic, p), -1)
         d.publish()
         d.extra["partitions"] = partitions
-        d.extra["offsets"] = offsets
+        d.extra["offsets"] = offsets_by_topic
         if self.config.tombstones:
             d.extra["tombstones"] = self._tombstones
+
+    def _count(self, topics: list[str] | str, partitions: list[int], offsets: list[int]) -> None:
+        """Acknowledged messages per (topic, partition), and the last offset of each."""
+        if isinstance(topics, str):
+            parts = np.asarray(partitions, np.int64)
+            offs = np.asarray(offsets, np.int64)
+            for p in np.unique(parts).tolist():
+                mask = parts == p
+                where = (topics, p)
+                self._acked[where] += int(mask.sum())
+                self._offsets[where] = max(self._offsets.get(where, -1), int(offs[mask].max()))
+            return
+        for topic, p, offset in zip(topics, partitions, offsets, strict=True):
+            where = (topic, p)
+            self._acked[where] += 1
+            if offset > self._offsets.get(where, -1):
+                self._offsets[where] = offset
 
     def disconnect(self) -> None:
         producer = getattr(self, "producer", None)

@@ -1,0 +1,108 @@
+"""The ledger keeps what each broker acknowledged, and that is really in the broker.
+
+A run with the ledger on sends the world to a real broker; the ledger's `_acks` rows
+(event id, route, partition, offset) are checked against an independent consumer: every
+acknowledged message is at the place the ledger says, and every event the sink accepted
+was acknowledged exactly once.
+"""
+
+from __future__ import annotations
+
+import pyarrow.compute as pc
+import pytest
+
+from headwater.ledger import LedgerReader
+from headwater.runner import run
+
+from tests.sinks._streams import world
+
+
+def ledger_run(sc, out):
+    report = run(sc, out_dir=out, ledger=True)
+    return report, LedgerReader(out / "ledger")
+
+
+def accepted_ids(ledger: LedgerReader, sink: str) -> list[str]:
+    """The event ids of every delivery the ledger says the sink accepted."""
+    ids: list[str] = []
+    for entity in ledger.sinks[sink].entities:
+        events = ledger.events(sink, entity)
+        if events is not None:
+            ids += [f"{entity}-{seq}" for seq in events["seq"].to_pylist()]
+    return ids
+
+
+def check_acks_cover_deliveries(report, ledger: LedgerReader, sink: str):
+    acks = ledger.acks(sink)
+    assert acks is not None
+    ids = acks["event_id"].to_pylist()
+    assert len(ids) == len(set(ids)), "an event acknowledged twice"
+    assert sorted(ids) == sorted(accepted_ids(ledger, sink))
+    assert len(ids) == report.sinks[sink]["acknowledged"]
+    assert ledger.manifest["acknowledged"][sink] == len(ids)
+    return acks
+
+
+def test_kafka_acks_name_the_partition_and_offset_of_each_message(kafka_server, tmp_path):
+    from tests.sinks.test_kafka import consume
+
+    sc = world(
+        f"k: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
+        "topic: 'acks.{entity}', partitions: 3}"
+    )
+    report, ledger = ledger_run(sc, tmp_path)
+    acks = check_acks_cover_deliveries(report, ledger, "k")
+    assert set(acks["route"].to_pylist()) == {"acks.customers", "acks.orders"}
+    assert pc.min(acks["partition"]).as_py() >= 0 and pc.max(acks["partition"]).as_py() <= 2
+    msgs = consume(kafka_server, {"acks.customers": 3, "acks.orders": 3}, acks.num_rows)
+    at = {
+        (m.topic(), m.partition(), m.offset()): dict(m.headers())["event_id"].decode() for m in msgs
+    }
+    assert len(at) == acks.num_rows
+    for row in acks.to_pylist():
+        assert at[(row["route"], row["partition"], row["offset"])] == row["event_id"]
+
+
+def test_nats_acks_carry_the_stream_sequence(nats_server, tmp_path):
+    from tests.sinks.test_nats import read
+
+    sc = world(
+        f"n: {{kind: nats, url: '{nats_server.url}', subject: 'acks.{{entity}}', stream: ACKS}}"
+    )
+    report, ledger = ledger_run(sc, tmp_path)
+    acks = check_acks_cover_deliveries(report, ledger, "n")
+    assert acks["partition"].null_count == acks.num_rows
+    messages, _ = read(nats_server, "ACKS", "acks.>")
+    sequence = {m.event_id: i + 1 for i, m in enumerate(messages)}  # stream order from 1
+    for row in acks.to_pylist():
+        assert sequence[row["event_id"]] == row["offset"]
+
+
+def test_redis_acks_cover_every_entry(redis_server, tmp_path):
+    redis = pytest.importorskip("redis")
+    sc = world(f"r: {{kind: redis_streams, url: '{redis_server.url}', stream: 'acks:{{entity}}'}}")
+    report, ledger = ledger_run(sc, tmp_path)
+    acks = check_acks_cover_deliveries(report, ledger, "r")
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        stored = {
+            fields[b"event_id"].decode()
+            for stream in ("acks:customers", "acks:orders")
+            for _, fields in client.xrange(stream)
+        }
+    finally:
+        client.close()
+    assert stored == set(acks["event_id"].to_pylist())
+
+
+def test_rabbitmq_and_mqtt_acks_cover_every_delivery(rabbitmq_server, mosquitto_server, tmp_path):
+    sc = world(
+        f"q: {{kind: rabbitmq, url: '{rabbitmq_server.url}', exchange: acks, "
+        "routing_key: '{entity}', queue: acks}\n"
+        f"m: {{kind: mqtt, url: '{mosquitto_server.url}', topic: 'acks/{{entity}}', qos: 1}}"
+    )
+    report, ledger = ledger_run(sc, tmp_path)
+    for sink, routes in (("q", {"customers", "orders"}), ("m", {"acks/customers", "acks/orders"})):
+        acks = check_acks_cover_deliveries(report, ledger, sink)
+        assert set(acks["route"].to_pylist()) == routes
+        assert acks["offset"].null_count == acks.num_rows
