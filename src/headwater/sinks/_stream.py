@@ -35,8 +35,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -136,31 +136,135 @@ class StreamConfig(SinkConfig):
 # -- batches -----------------------------------------------------------------------------
 
 
-@dataclass
-class Batch:
-    """One chunk of encoded records as the Python values a client library takes."""
+Column = pa.Array | list[Any]
 
-    stream: str
-    values: list[bytes]
-    keys: list[bytes | None]
-    routes: list[str] | str  # one route per message, or one for all
-    event_ids: list[str]
-    event_times: list[str]  # ISO 8601, for headers
-    ops: list[str]
-    content_type: str
-    size: int  # payload bytes
-    schema_version: str = SCHEMA_VERSION
-    # ISO 8601, for headers, when the records carry an ingestion time (faults); else empty
-    ingest_times: list[str] = field(default_factory=list)
+
+def _binary_list(col: Column) -> list[Any]:
+    if isinstance(col, list):
+        return col
+    if pa.types.is_string(col.type):
+        col = col.cast(pa.binary())
+    return col.to_numpy(zero_copy_only=False).tolist()  # type: ignore[no-any-return]
+
+
+def _str_list(col: Column) -> list[Any]:
+    return col if isinstance(col, list) else enc.as_str(col)
+
+
+class Batch:
+    """One chunk of encoded records.
+
+    Columns are kept as Arrow arrays (or lists where an encoder made Python values) and
+    become the Python values a client library takes on first use: `values`, `keys`, `routes`
+    (one per message, or one string for all), `event_ids`, `event_times` and `ingest_times`
+    (ISO 8601, for headers; empty when unused), `ops`. `columns()` hands the Arrow form to a
+    producer in another process (kafka/_producer.py) without making Python objects here.
+    """
+
+    def __init__(
+        self,
+        stream: str,
+        values: Column,
+        keys: Column,
+        routes: Column | str,
+        event_ids: Column,
+        event_times: Column,
+        ops: Column,
+        content_type: str,
+        size: int,
+        schema_version: str = SCHEMA_VERSION,
+        ingest_times: Column | None = None,
+    ):
+        self.stream = stream
+        self.content_type = content_type
+        self.size = size  # payload bytes
+        self.schema_version = schema_version
+        self._n = len(values)
+        self._columns: dict[str, Column | str] = {
+            "values": values,
+            "keys": keys,
+            "routes": routes,
+            "event_ids": event_ids,
+            "event_times": event_times,
+            "ops": ops,
+            "ingest_times": ingest_times if ingest_times is not None else [],
+        }
 
     def __len__(self) -> int:
-        return len(self.values)
+        return self._n
+
+    @cached_property
+    def values(self) -> list[bytes]:
+        values = self._columns["values"]
+        if isinstance(values, pa.Array) and values.null_count:
+            values = pc.fill_null(values, "")  # a template over a null field renders nothing
+        return _binary_list(values)  # type: ignore[arg-type]
+
+    @cached_property
+    def keys(self) -> list[bytes | None]:
+        return _binary_list(self._columns["keys"])  # type: ignore[arg-type]
+
+    @cached_property
+    def routes(self) -> list[str] | str:
+        routes = self._columns["routes"]
+        return routes if isinstance(routes, str) else _str_list(routes)
+
+    @cached_property
+    def event_ids(self) -> list[str]:
+        return _str_list(self._columns["event_ids"])  # type: ignore[arg-type]
+
+    @cached_property
+    def event_times(self) -> list[str]:
+        return _str_list(self._columns["event_times"])  # type: ignore[arg-type]
+
+    @cached_property
+    def ingest_times(self) -> list[str]:
+        return _str_list(self._columns["ingest_times"])  # type: ignore[arg-type]
+
+    @cached_property
+    def ops(self) -> list[str]:
+        return _str_list(self._columns["ops"])  # type: ignore[arg-type]
+
+    def columns(self) -> dict[str, pa.Array | str]:
+        """The columns as Arrow arrays (a constant route stays a string; unused ones are
+        left out)."""
+        out: dict[str, pa.Array | str] = {}
+        for name, col in self._columns.items():
+            if isinstance(col, str):
+                out[name] = col
+            elif isinstance(col, list):
+                if col or name in ("values", "keys", "event_ids", "ops"):
+                    kind = pa.binary() if name in ("values", "keys") else pa.string()
+                    out[name] = pa.array(col, kind)
+            elif len(col) or self._n == 0:
+                out[name] = col
+        return out
+
+    @classmethod
+    def from_columns(cls, stream: str, columns: dict[str, Any], **meta: Any) -> Batch:
+        """The batch `columns()` described (in the producer's process)."""
+        return cls(
+            stream,
+            columns["values"],
+            columns["keys"],
+            columns["routes"],
+            columns["event_ids"],
+            columns.get("event_times", []),
+            columns["ops"],
+            ingest_times=columns.get("ingest_times", []),
+            **meta,
+        )
 
     def route_list(self) -> list[str]:
         return [self.routes] * len(self) if isinstance(self.routes, str) else self.routes
 
     def distinct_routes(self) -> list[str]:
-        return [self.routes] if isinstance(self.routes, str) else list(dict.fromkeys(self.routes))
+        routes = self._columns["routes"]
+        if isinstance(routes, str):
+            return [routes]
+        if isinstance(routes, list):
+            return list(dict.fromkeys(routes))
+        return pc.unique(routes).to_pylist()  # type: ignore[no-any-return]
 
 
 def slice_records(records: Records, start: int, stop: int) -> Records:
@@ -580,9 +684,8 @@ class StreamSink(Sink):
                 ) from None
 
         if self.config.encoding == "json":
-            body = enc.json_objects(records.values)
-            values = enc.as_bytes(body)
-            size = _data_size(body)
+            values = enc.json_objects(records.values)
+            size = _data_size(values)
         elif self.config.encoding == "avro":
             values = self._avro_encoder(records).encode(records.values)
             size = sum(map(len, values))
@@ -591,12 +694,16 @@ class StreamSink(Sink):
             rendered = self.text.render(records.stream, column, n)
             if isinstance(rendered, str):
                 rendered = pa.repeat(pa.scalar(rendered), n)
-            values = enc.as_bytes(rendered)
+            values = rendered
             size = _data_size(rendered)
         kinds = records.malformed if self.config.encoding != "avro" else None
         if kinds is not None:
             values = corrupt(
-                values, kinds, records.seq, seed=self.context.seed, format=self._text_format()
+                _binary_list(values),
+                kinds,
+                records.seq,
+                seed=self.context.seed,
+                format=self._text_format(),
             )
             size = sum(map(len, values))
         headers = self.config.headers
@@ -605,15 +712,15 @@ class StreamSink(Sink):
             stream=records.stream,
             values=values,
             keys=self._keys(records, column),
-            routes=routes if isinstance(routes, str) else enc.as_str(routes),
-            event_ids=enc.as_str(records.event_ids),
-            event_times=(enc.as_str(enc.iso_timestamps(records.event_time)) if headers else []),
-            ops=enc.as_str(records.op),
+            routes=routes,
+            event_ids=records.event_ids,
+            event_times=enc.iso_timestamps(records.event_time) if headers else [],
+            ops=records.op,
             content_type=self.content_type,
             size=size,
             schema_version=self._schema_version,
             ingest_times=(
-                enc.as_str(enc.iso_timestamps(records.ingest_time))
+                enc.iso_timestamps(records.ingest_time)
                 if headers and records.ingest_time is not None
                 else []
             ),
@@ -627,7 +734,7 @@ class StreamSink(Sink):
         literals = "".join(lit for lit, _ in self.text.parts) if self.text is not None else ""
         return "delimited" if "," in literals or "\t" in literals else "text"
 
-    def _keys(self, records: Records, column: Callable[[str], pa.Array]) -> list[bytes | None]:
+    def _keys(self, records: Records, column: Callable[[str], pa.Array]) -> pa.Array:
         key = self.config.key
         if key is None:
             schema = self.context.schemas.get(records.stream)
@@ -638,7 +745,7 @@ class StreamSink(Sink):
             columns = [column(k) for k in names]
         if self.config.key_format == "json":
             table = pa.table(dict(zip(names, columns, strict=True)))
-            return enc.as_bytes(enc.json_objects(table))  # type: ignore[return-value]
+            return enc.json_objects(table)
         texts = [enc.text(c) for c in columns]
         if len(texts) == 1:
             keys = texts[0]
@@ -646,8 +753,7 @@ class StreamSink(Sink):
             keys = pc.binary_join_element_wise(
                 *[pc.fill_null(t, "") for t in texts], self.config.key_separator
             )
-        out: list[bytes | None] = keys.cast(pa.binary()).to_numpy(zero_copy_only=False).tolist()
-        return out
+        return keys
 
     def _avro_encoder(self, records: Records) -> enc.AvroEncoder:
         encoder = self._avro.get(records.stream)
