@@ -16,6 +16,7 @@ memory is sampled: the sink blocks (the world waits) instead of buffering withou
 
     python benchmarks/streams.py                      # 1M events to Kafka, fewer elsewhere
     python benchmarks/streams.py --events 200000 --brokers kafka,redis --outage 30
+    python benchmarks/streams.py --brokers kafka --kafka-option 'producer_process: true'
 
 Each way is measured `--repeat` times, alternating, on an emptied broker, and the best
 is kept: the figures are meant to be read on a machine other jobs may share.
@@ -51,6 +52,7 @@ from headwater.testing import servers
 from headwater.world.engine import World
 
 RATE = 2000  # orders per simulated second
+KAFKA_OPTIONS = ""  # more options of the kafka sink (--kafka-option)
 
 SCENARIO = """
 name: bench
@@ -385,7 +387,10 @@ BROKERS = {
         "kafka",
         servers.KafkaServer,
         plain_kafka,
-        lambda s, r: f"{{kind: kafka, bootstrap_servers: '{s.bootstrap_servers}', topic: {r}}}",
+        lambda s, r: (
+            f"{{kind: kafka, bootstrap_servers: '{s.bootstrap_servers}', topic: {r}"
+            f"{KAFKA_OPTIONS}}}"
+        ),
         1_000_000,
         lambda s: s.restart(),  # Tansu's memory storage starts empty
     ),
@@ -547,7 +552,15 @@ def main() -> None:
     )
     parser.add_argument("--outage", type=float, default=0.0, help="seconds Redis is down mid-run")
     parser.add_argument("--repeat", type=int, default=2, help="measure each way this often")
+    parser.add_argument(
+        "--kafka-option",
+        action="append",
+        default=[],
+        help="an option of the kafka sink, e.g. 'producer_process: true' (repeatable)",
+    )
     args = parser.parse_args()
+    global KAFKA_OPTIONS
+    KAFKA_OPTIONS = "".join(f", {o}" for o in args.kafka_option)
     results: dict[str, Any] = {}
     for name in args.brokers.split(","):
         broker = BROKERS[name]

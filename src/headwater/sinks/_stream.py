@@ -139,6 +139,10 @@ class StreamConfig(SinkConfig):
 Column = pa.Array | list[Any]
 
 
+def _arrow(col: Column, kind: pa.DataType) -> pa.Array:
+    return col.cast(kind) if isinstance(col, pa.Array) else pa.array(col, kind)
+
+
 def _binary_list(col: Column) -> list[Any]:
     if isinstance(col, list):
         return col
@@ -338,23 +342,23 @@ class Acks:
 
     def ack_batch(
         self,
-        routes: list[str] | str,
-        event_ids: list[str],
-        partitions: list[int] | None = None,
-        offsets: list[int] | None = None,
+        routes: Column | str,
+        event_ids: Column,
+        partitions: Column | None = None,
+        offsets: Column | None = None,
     ) -> None:
-        """Messages confirmed together (a pipeline, a Kafka batch)."""
+        """Messages confirmed together (a pipeline, a Kafka batch); lists or Arrow arrays."""
         n = len(event_ids)
         table = pa.table(
             {
-                "event_id": pa.array(event_ids, pa.string()),
+                "event_id": _arrow(event_ids, pa.string()),
                 "route": pa.repeat(pa.scalar(routes), n)
                 if isinstance(routes, str)
-                else pa.array(routes, pa.string()),
-                "partition": pa.array(partitions, ACK_SCHEMA.field("partition").type)
+                else _arrow(routes, pa.string()),
+                "partition": _arrow(partitions, pa.int32())
                 if partitions is not None
-                else pa.nulls(n, ACK_SCHEMA.field("partition").type),
-                "offset": pa.array(offsets, pa.int64())
+                else pa.nulls(n, pa.int32()),
+                "offset": _arrow(offsets, pa.int64())
                 if offsets is not None
                 else pa.nulls(n, pa.int64()),
             },
@@ -365,13 +369,18 @@ class Acks:
             self._keep()
             self._log.append(table)
 
-    def count(self, routes: list[str] | str, n: int) -> None:
+    def count(self, routes: Column | str, n: int) -> None:
         """Messages confirmed that are no event of their own (Kafka tombstones): counted,
         not logged."""
+        if isinstance(routes, pa.Array):
+            counts = pc.value_counts(routes).to_pylist()
+            per_route = Counter({c["values"]: c["counts"] for c in counts})
         with self._lock:
             self.acknowledged += n
             if isinstance(routes, str):
                 self.routes[routes] += n
+            elif isinstance(routes, pa.Array):
+                self.routes.update(per_route)
             else:
                 self.routes.update(routes)
 
@@ -776,26 +785,22 @@ class StreamSink(Sink):
         path.write_text(json.dumps(schema, indent=2) + "\n")
         return path
 
-    # -- helpers for subclasses ------------------------------------------------------------
 
-    def header_pairs(self, batch: Batch) -> Iterator[list[tuple[str, str]]]:
-        """Per message: [(event_id, …), (event_time, …), (schema_version, …), (content-type, …)],
-        then (ingest_time, …) when the records carry one (the sink has faults)."""
-        ct = ("content-type", batch.content_type)
-        sv = ("schema_version", batch.schema_version)
-        pairs = zip(batch.event_ids, batch.event_times, strict=True)
-        if not batch.ingest_times:
-            for event_id, event_time in pairs:
-                yield [("event_id", event_id), ("event_time", event_time), sv, ct]
-            return
-        for (event_id, event_time), ingest in zip(pairs, batch.ingest_times, strict=True):
-            yield [
-                ("event_id", event_id),
-                ("event_time", event_time),
-                sv,
-                ct,
-                ("ingest_time", ingest),
-            ]
+def header_pairs(batch: Batch) -> Iterator[list[tuple[str, str]]]:
+    """Per message: [(event_id, …), (event_time, …), (schema_version, …), (content-type, …)],
+    then (ingest_time, …) when the records carry one (the sink has faults).
+
+    One message at a time: a list of them all would be many live objects for the garbage
+    collector to walk again and again (it halved Kafka's throughput)."""
+    ct = ("content-type", batch.content_type)
+    sv = ("schema_version", batch.schema_version)
+    pairs = zip(batch.event_ids, batch.event_times, strict=True)
+    if not batch.ingest_times:
+        for event_id, event_time in pairs:
+            yield [("event_id", event_id), ("event_time", event_time), sv, ct]
+        return
+    for (event_id, event_time), ingest in zip(pairs, batch.ingest_times, strict=True):
+        yield [("event_id", event_id), ("event_time", event_time), sv, ct, ("ingest_time", ingest)]
 
 
 def _data_size(arr: pa.Array) -> int:

@@ -1,15 +1,17 @@
 """Kafka: events on topics, partitioned by key the way Kafka's default partitioner does.
 
 Topics are created when missing (`partitions`, `replication_factor`, `topic_config`). The
-message key is the entity key, or fields named by `key`; librdkafka's `murmur2_random`
-partitioner hashes it exactly like the Java client, so a key always lands in the same
-partition and per-key order holds. Each message carries headers (event_id, event_time,
+message key is the entity key, or fields named by `key`; the sink hashes it with murmur2
+exactly like the Java client's default partitioner (kafka/_partition.py; librdkafka's
+`murmur2_random` when the producer is not idempotent or `producer: {partitioner: …}` is
+set), so a key always lands in the same partition and per-key order holds. Each message carries headers (event_id, event_time,
 schema_version, content-type); the Kafka timestamp is when it was produced (ingestion
 time). The producer is idempotent by default: librdkafka retries with backoff while a
 broker is down, holds at most `max_in_flight` messages, and never writes one twice.
 Delivery reports say where each message landed: the ledger keeps its partition and
 offset (<out>/ledger/<sink>/_acks), and `headwater run` shows per topic and partition
-the acknowledged count and the last offset, so hot partitions show.
+the acknowledged count and the last offset, so hot partitions show. The producer runs in
+a process of its own on machines with enough CPUs (`producer_process`, kafka/_producer.py).
 
 Avro bodies come with their schema written to <out>/<sink>/<entity>.avsc; with
 `schema_registry` the schema is registered under `<topic>-value` and every body starts with
@@ -32,23 +34,31 @@ sinks:
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections import defaultdict, deque
-from collections.abc import Callable
-from functools import partial
-from itertools import repeat
+import os
+import queue
+import time
+from collections import defaultdict
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+import pyarrow as pa
 from pydantic import Field
 
-from headwater.errors import SinkError
+from headwater.errors import SinkError, SinkUnavailable
 from headwater.sinks._stream import Batch, StreamConfig, StreamSink, describe, require
+from headwater.sinks.kafka import _partition
+from headwater.sinks.kafka._producer import InProcessProducer, ProducerProcess
 
 log = logging.getLogger(__name__)
 
-POLL_EVERY = 1000  # produce calls between serving delivery reports
-QUEUE_FULL_WAIT = 0.05  # seconds to serve delivery reports when the producer queue is full
+# How long a broker's answer may take before close() stops waiting for the producer.
+CLOSE_WAIT = 10.0
+# producer_process: auto puts the producer in its own process from this many CPUs: on 2,
+# with the broker on the same machine, benchmarks/streams.py measured 0.57-0.63 of the
+# plain loop in two processes against 0.68-0.71 in one.
+PROCESS_FROM_CPUS = 4
 
 
 class KafkaConfig(StreamConfig):
@@ -81,31 +91,14 @@ class KafkaConfig(StreamConfig):
     max_in_flight: int = Field(
         100_000, ge=1, description="messages queued in the producer but not yet acknowledged"
     )
+    producer_process: bool | Literal["auto"] = Field(
+        "auto",
+        description="run the producer in a process of its own, beside the world; auto: when "
+        f"the machine has {PROCESS_FROM_CPUS} or more CPUs (on fewer, the two processes and "
+        "the broker compete for them and one process is faster)",
+    )
 
     route_option: ClassVar[str] = "topic"
-
-
-class _InFlight:
-    """One batch's messages awaiting delivery reports: where each one landed."""
-
-    __slots__ = ("batch", "left", "offsets", "on_failure", "partitions")
-
-    def __init__(self, batch: Batch, on_failure: Callable[[Any], None]):
-        n = len(batch)
-        self.batch = batch
-        self.partitions = [-1] * n
-        self.offsets = [-1] * n
-        self.left = n
-        self.on_failure = on_failure
-
-    def delivered(self, i: int, err: Any, msg: Any) -> None:
-        """librdkafka's delivery report for message i (called from producer.poll/flush)."""
-        if err is not None:
-            self.on_failure(err)  # the run fails; this batch never completes
-            return
-        self.partitions[i] = msg.partition()
-        self.offsets[i] = msg.offset()
-        self.left -= 1
 
 
 class KafkaSink(StreamSink):
@@ -124,8 +117,6 @@ class KafkaSink(StreamSink):
         settings: dict[str, Any] = {
             "bootstrap.servers": c.bootstrap_servers,
             "client.id": f"headwater-{self.name}",
-            "logger": log,
-            "error_cb": self._on_error,
             "socket.connection.setup.timeout.ms": int(c.connect_timeout.total_seconds() * 1000),
             "reconnect.backoff.ms": int(retry.backoff.total_seconds() * 1000),
             "reconnect.backoff.max.ms": int(retry.max_backoff.total_seconds() * 1000),
@@ -142,17 +133,24 @@ class KafkaSink(StreamSink):
         c = self.config
         self._kafka = kafka
         self._fatal: str | None = None
+        self._unavailable: str | None = None
         self._last_error: str | None = None
         self._failed = 0
         self._first_failure: str | None = None
+        self._flushed: int | None = None
+        self._exited = False
         self._acked: defaultdict[tuple[str, int], int] = defaultdict(int)
         self._offsets: dict[tuple[str, int], int] = {}
-        self._inflight: deque[_InFlight] = deque()
+        # per batch in the producer, until acknowledged: its routes and event ids
+        self._sent: dict[int, tuple[pa.Array | str, pa.Array]] = {}
+        self._next_id = 0
         self._tombstones = 0
-        self._tombstones_acked: list[tuple[str, int, int]] = []
         self._topics: dict[str, int] = {}
         self._registry = None
-        self.admin = kafka.admin.AdminClient(self._settings())
+        self._producer: ProducerProcess | InProcessProducer | None = None
+        self.admin = kafka.admin.AdminClient(
+            {**self._settings(), "logger": log, "error_cb": self._on_error}
+        )
         try:
             metadata = self.admin.list_topics(timeout=c.connect_timeout.total_seconds())
         except kafka.KafkaException as exc:
@@ -177,10 +175,25 @@ class KafkaSink(StreamSink):
             }
         )
         settings.update(c.producer)
-        try:
-            self.producer = kafka.Producer(settings)
-        except kafka.KafkaException as exc:
-            raise SinkError(self.name, f"invalid producer settings: {describe(exc)}") from exc
+        # The sink chooses partitions (Kafka's default partitioner) so delivery reports can
+        # be matched in order; not when the order is not kept or another partitioner is set.
+        self._choose_partitions = c.idempotent and "partitioner" not in c.producer
+        self._rng = np.random.default_rng([self.context.seed, *self.name.encode()])
+        options = {
+            "headers": c.headers,
+            "tombstones": c.tombstones,
+            "max_in_flight": c.max_in_flight,
+            "retry": retry,
+        }
+        own = c.producer_process
+        if own == "auto":
+            own = (os.cpu_count() or 1) >= PROCESS_FROM_CPUS
+        transport = ProducerProcess if own else InProcessProducer
+        self._producer = transport(self.name, self.where, settings, options)
+        answer = self._producer.answers.get()
+        if answer[0] != "ready":
+            detail = answer[1] if answer[0] == "error" else "the producer process exited"
+            raise SinkError(self.name, f"invalid producer settings: {detail}")
         if c.schema_registry and c.encoding == "avro":
             from headwater.sinks.kafka._registry import SchemaRegistry
 
@@ -190,19 +203,6 @@ class KafkaSink(StreamSink):
 
     def _on_error(self, error: Any) -> None:
         self._last_error = error.str()
-        if error.fatal():
-            self._fatal = error.str()
-
-    def _on_failure(self, err: Any) -> None:
-        self._failed += 1
-        if self._first_failure is None:
-            self._first_failure = err.str()
-
-    def _on_tombstone(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self._on_failure(err)
-        else:
-            self._tombstones_acked.append((msg.topic(), msg.partition(), msg.offset()))
 
     def _ensure_topics(self, names: list[str]) -> None:
         missing = [t for t in dict.fromkeys(names) if t not in self._topics]
@@ -234,128 +234,171 @@ class KafkaSink(StreamSink):
     # -- sending ---------------------------------------------------------------------------
 
     def send(self, batch: Batch) -> None:
+        self._collect()
         self._check()
         self._ensure_topics(batch.distinct_routes())
-        produce = self.producer.produce
-        poll = self.producer.poll
-        pending = _InFlight(batch, self._on_failure)
-        self._inflight.append(pending)
-        delivered = pending.delivered
-        topics = repeat(batch.routes) if isinstance(batch.routes, str) else batch.routes
-        headers = self.header_pairs(batch) if self.config.headers else repeat(None)
-        messages = zip(topics, batch.values, batch.keys, headers, strict=False)
-        tombstones = self.config.tombstones and "d" in batch.ops
-        n = 0
-        for i, (topic, value, key, hdr) in enumerate(messages):
-            report = partial(delivered, i)
-            try:
-                produce(topic, value, key, headers=hdr, on_delivery=report)
-            except BufferError:
-                self._wait_for_room()
-                produce(topic, value, key, headers=hdr, on_delivery=report)
-            if tombstones and batch.ops[i] == "d":
-                self._tombstone(topic, key, hdr)
-            n += 1
-            if n == POLL_EVERY:
-                poll(0)
-                n = 0
-        poll(0)
+        assert self._producer is not None
+        self._next_id += 1
+        columns = batch.columns()
+        self._sent[self._next_id] = (columns["routes"], columns["event_ids"])
+        if self.config.tombstones:
+            self._tombstones += batch.ops.count("d")
+        meta = {
+            "content_type": batch.content_type,
+            "size": batch.size,
+            "schema_version": batch.schema_version,
+        }
+        if self._choose_partitions:
+            columns = {**columns, "partitions": self._partitions(columns)}
+        command = ("batch", self._next_id, batch.stream, columns, meta)
+        if not self._producer.send(*command):
+            self._collect()
+            self._check()
+            raise self._gone()
         self._sync()
 
-    def _tombstone(self, topic: str, key: bytes | None, headers: Any) -> None:
-        """A null value with the delete's key, right after it: compaction drops the key."""
-        self._tombstones += 1
-        try:
-            self.producer.produce(topic, None, key, headers=headers, on_delivery=self._on_tombstone)
-        except BufferError:
-            self._wait_for_room()
-            self.producer.produce(topic, None, key, headers=headers, on_delivery=self._on_tombstone)
-
-    def _wait_for_room(self) -> None:
-        """The producer queue is full (the broker is slow or away): wait for acknowledgements."""
-        self.backoff.reset()
-        before = len(self.producer)
-        wait = QUEUE_FULL_WAIT
-        while len(self.producer) >= self.config.max_in_flight:
-            self.producer.poll(wait)
-            self._check()
-            now = len(self.producer)
-            if now < before:
-                self.backoff.reset()
-                before, wait = now, QUEUE_FULL_WAIT
-            else:  # nothing acknowledged: the broker is away, back off
-                wait = self.backoff.delay(self._last_error or "producer queue full")
+    def _partitions(self, columns: dict[str, Any]) -> pa.Array:
+        """Where Kafka's default partitioner puts each message (see kafka/_partition.py)."""
+        routes, keys = columns["routes"], columns["keys"]
+        n = len(keys)
+        if isinstance(routes, str):
+            counts = np.full(n, self._topics[routes], np.int64)
+        else:
+            encoded = routes.dictionary_encode()
+            sizes = np.array([self._topics[t] for t in encoded.dictionary.to_pylist()], np.int64)
+            counts = sizes[encoded.indices.to_numpy()]
+        return pa.array(_partition.partitions(keys, counts, self._rng), pa.int32())
 
     def drain(self) -> None:
-        self.backoff.reset()
-        while True:
-            left = self.producer.flush(1.0)
+        assert self._producer is not None
+        self._flushed = None
+        if not self._producer.send("flush"):
+            self._collect()
             self._check()
-            if not left:
-                break
-            self.backoff.delay(self._last_error or f"{left} messages not yet acknowledged")
+            raise self._gone()
+        while self._flushed is None:
+            self._collect(block=True)
+            self._check()
         self._sync()
+        if self._flushed:
+            raise SinkError(self.name, f"{self._flushed} messages not acknowledged by {self.where}")
+
+    def _collect(self, block: bool = False) -> None:
+        """Take the producer process's answers (see kafka/_producer.py)."""
+        assert self._producer is not None
+        answers = self._producer.answers
+        while True:
+            try:
+                answer = answers.get(timeout=1.0) if block else answers.get_nowait()
+            except queue.Empty:
+                if block and not self._producer.alive():
+                    self._exited = True
+                    raise self._gone() from None
+                if block:
+                    continue
+                return
+            block = False
+            kind = answer[0]
+            if kind == "acked":
+                _, batch_id, partitions, offsets, retries, tombstones = answer
+                routes, event_ids = self._sent.pop(batch_id)
+                self.acks.ack_batch(routes, event_ids, partitions, offsets)
+                self._count(routes, partitions, offsets)
+                if tombstones:
+                    topics, parts, offs = (list(c) for c in zip(*tombstones, strict=True))
+                    self.acks.count(topics, len(tombstones))
+                    self._count(pa.array(topics), pa.array(parts), pa.array(offs, pa.int64()))
+                self.acks.retries = retries
+            elif kind == "failed":
+                self._failed, self._first_failure = answer[1], answer[2]
+            elif kind == "fatal":
+                self._fatal = answer[1]
+            elif kind == "unavailable":
+                self._unavailable = answer[1]
+            elif kind == "flushed":
+                self._flushed, self.acks.retries = answer[1], answer[2]
+            elif kind == "exited":
+                self._exited = True
+
+    def queued(self) -> int:
+        """Messages handed to the producer and not yet acknowledged: exact in one process;
+        with a producer process, whole batches until their last message is acknowledged."""
+        if isinstance(self._producer, InProcessProducer):
+            return self._producer.queued()
+        return sum(len(ids) for _, ids in self._sent.values())
+
+    def _gone(self) -> SinkError:
+        return SinkError(self.name, f"the producer process for {self.where} exited unexpectedly")
 
     def _check(self) -> None:
         if self._fatal:
             raise SinkError(self.name, f"producer failed on {self.where}: {self._fatal}")
+        if self._unavailable:
+            raise SinkUnavailable(self.name, self._unavailable)
         if self._failed:
             raise SinkError(
                 self.name,
                 f"{self._failed} messages were not acknowledged by {self.where} within "
                 f"{self.config.retry.timeout.total_seconds():g} s: {self._first_failure}",
             )
+        if self._exited:
+            raise self._gone()
 
     def _sync(self) -> None:
-        """Delivery reports → acknowledgements (for the ledger) and stats: per topic and
-        partition, counts and the last offset."""
+        """Acknowledgements → stats: per topic and partition, counts and the last offset."""
         d = self.acks
-        while self._inflight and self._inflight[0].left == 0:
-            done = self._inflight.popleft()
-            batch = done.batch
-            d.ack_batch(batch.routes, batch.event_ids, done.partitions, done.offsets)
-            self._count(batch.routes, done.partitions, done.offsets)
-        if self._tombstones_acked:
-            acked, self._tombstones_acked = self._tombstones_acked, []
-            topics, parts, offsets = (list(c) for c in zip(*acked, strict=True))
-            d.count(topics, len(acked))
-            self._count(topics, parts, offsets)
         partitions: dict[str, list[int]] = {}
-        offsets_by_topic: dict[str, list[int]] = {}
+        offsets: dict[str, list[int]] = {}
         for (topic, p), n in sorted(self._acked.items()):
             size = max(self._topics.get(topic, 0), p + 1)
             partitions.setdefault(topic, [0] * size)
-            offsets_by_topic.setdefault(topic, [-1] * size)
+            offsets.setdefault(topic, [-1] * size)
+            if len(partitions[topic]) <= p:  # the broker added partitions meanwhile
+                partitions[topic] += [0] * (p + 1 - len(partitions[topic]))
+                offsets[topic] += [-1] * (p + 1 - len(offsets[topic]))
             partitions[topic][p] = n
-            offsets_by_topic[topic][p] = self._offsets.get((topic, p), -1)
+            offsets[topic][p] = self._offsets.get((topic, p), -1)
         d.publish()
         d.extra["partitions"] = partitions
-        d.extra["offsets"] = offsets_by_topic
+        d.extra["offsets"] = offsets
         if self.config.tombstones:
             d.extra["tombstones"] = self._tombstones
 
-    def _count(self, topics: list[str] | str, partitions: list[int], offsets: list[int]) -> None:
+    def _count(self, topics: pa.Array | str, partitions: pa.Array, offsets: pa.Array) -> None:
         """Acknowledged messages per (topic, partition), and the last offset of each."""
-        if isinstance(topics, str):
-            parts = np.asarray(partitions, np.int64)
-            offs = np.asarray(offsets, np.int64)
-            for p in np.unique(parts).tolist():
-                mask = parts == p
-                where = (topics, p)
-                self._acked[where] += int(mask.sum())
-                self._offsets[where] = max(self._offsets.get(where, -1), int(offs[mask].max()))
-            return
-        for topic, p, offset in zip(topics, partitions, offsets, strict=True):
-            where = (topic, p)
-            self._acked[where] += 1
-            if offset > self._offsets.get(where, -1):
-                self._offsets[where] = offset
+        n = len(partitions)
+        table = pa.table(
+            {
+                "topic": pa.repeat(pa.scalar(topics), n) if isinstance(topics, str) else topics,
+                "partition": partitions,
+                "offset": offsets,
+            }
+        )
+        grouped = table.group_by(["topic", "partition"]).aggregate(
+            [("partition", "count"), ("offset", "max")]
+        )
+        for row in grouped.to_pylist():
+            where = (row["topic"], row["partition"])
+            self._acked[where] += row["partition_count"]
+            last = row["offset_max"]
+            if last is not None and last > self._offsets.get(where, -1):
+                self._offsets[where] = last
 
     def disconnect(self) -> None:
-        producer = getattr(self, "producer", None)
-        if producer is not None:
-            producer.flush(1.0)  # after a failure: give in-flight messages a moment, no more
-            self._sync()
+        producer = self._producer if hasattr(self, "_producer") else None
+        if producer is None:
+            return
+        # after a failure: give in-flight messages a moment, no more
+        if producer.send("close", 1.0):
+            deadline = time.monotonic() + CLOSE_WAIT
+            while not producer.join(0.05) and time.monotonic() < deadline:
+                with contextlib.suppress(SinkError):
+                    self._collect()
+        producer.stop(1.0)
+        with contextlib.suppress(SinkError):
+            self._collect()
+        self._producer = None
+        self._sync()
 
     # -- Avro with a schema registry ---------------------------------------------------------
 
