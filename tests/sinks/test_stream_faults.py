@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 from headwater.sinks import _encode as enc
+from headwater.sinks._stream import header_pairs
 
 from tests.sinks._streams import run_world, world
 
@@ -76,7 +77,7 @@ def test_batch_headers_and_encodings(redis_server, tmp_path):
     t0 = pa.array([0, 1, 2, 3], pa.timestamp("us", "UTC"))
     records = _records(n, t0)
     batch = sink.encode(records)
-    pairs = list(sink.header_pairs(batch))
+    pairs = list(header_pairs(batch))
     assert [dict(p)["ingest_time"] for p in pairs] == [
         "1970-01-01T00:01:00.000000Z",
         "1970-01-01T00:01:00.000001Z",
