@@ -1,12 +1,16 @@
-"""The Kafka producer in a process of its own.
+"""The Kafka producer, driven by commands: in the run's process, or in one of its own.
 
 confluent-kafka costs a few µs of Python per message (produce(), headers, the delivery
 report), all under the GIL; generating and encoding the world costs about as much again.
-Run in one process they add up. So the sink's process generates and encodes, and hands
-each encoded batch (Arrow columns, pickled over a pipe) to a child process that owns the
-librdkafka producer: both halves get a core. Messages, order and partitions are the same.
+In one process they add up. With `producer_process` the run's process generates and
+encodes, and hands each encoded batch (Arrow columns, pickled over a pipe) to a child
+process that owns the librdkafka producer: both halves get a core. On a machine with few
+cores that also runs the broker, the two processes compete and one is faster
+(`InProcessProducer`, the same commands called directly). Messages, order and partitions
+are the same either way.
 
-The child answers with what librdkafka reported:
+Commands: ("batch", id, stream, columns, meta), ("flush",), ("close", seconds). The
+producer answers with what librdkafka reported:
 
     ("ready",) | ("error", text)             the producer was (not) created
     ("acked", id, partitions, offsets, retries, tombstones)
