@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
@@ -136,7 +136,7 @@ class StreamConfig(SinkConfig):
 # -- batches -----------------------------------------------------------------------------
 
 
-Column = pa.Array | list[Any]
+Column: TypeAlias = pa.Array | list[Any]
 
 
 def _arrow(col: Column, kind: pa.DataType) -> pa.Array:
@@ -191,7 +191,7 @@ class Batch:
             "event_ids": event_ids,
             "event_times": event_times,
             "ops": ops,
-            "ingest_times": ingest_times if ingest_times is not None else [],
+            "ingest_times": ingest_times if ingest_times is not None else list[str](),
         }
 
     def __len__(self) -> int:
