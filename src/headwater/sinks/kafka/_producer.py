@@ -167,18 +167,19 @@ class _InOrderReports:
     keeps it), so the n-th report of a partition is its n-th message."""
 
     def __init__(self, on_failure: Any):
-        self.on_failure = on_failure
         self.produced: defaultdict[tuple[str, int], int] = defaultdict(int)
         self.offsets: defaultdict[tuple[str, int], list[int]] = defaultdict(list)
         self.base: defaultdict[tuple[str, int], int] = defaultdict(int)  # rank of offsets[0]
+        offsets = self.offsets
 
-    def delivered(self, err: Any, msg: Any) -> None:
-        """The producer's one delivery callback."""
-        if err is not None:
-            self.on_failure(err)
-            return
-        offset = msg.offset()
-        self.offsets[(msg.topic(), msg.partition())].append(-1 if offset is None else offset)
+        def delivered(err: Any, msg: Any) -> None:
+            """The producer's one delivery callback (a closure: called once per message)."""
+            if err is None:
+                offsets[(msg.topic(), msg.partition())].append(msg.offset())
+            else:
+                on_failure(err)
+
+        self.delivered = delivered
 
     def received(self, where: tuple[str, int]) -> int:
         return self.base[where] + len(self.offsets[where])
@@ -218,7 +219,8 @@ class _InOrder:
         offsets = np.empty(len(self.ranks), np.int64)
         for i, g in enumerate(self.groups):
             rows = self.inverse == i
-            got = np.asarray(reports.offsets[g], np.int64)
+            got = np.array(reports.offsets[g], dtype=float)  # None: the broker did not say
+            got = np.where(np.isnan(got), -1, got).astype(np.int64)
             offsets[rows] = got[self.ranks[rows] - reports.base[g]]
             # batches complete in order: what this one used is not needed again
             used = int(self.ranks[rows].max()) + 1 - reports.base[g]
