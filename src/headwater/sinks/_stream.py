@@ -232,17 +232,18 @@ class Batch:
     def columns(self) -> dict[str, pa.Array | str]:
         """The columns as Arrow arrays (a constant route stays a string; unused ones are
         left out)."""
-        out: dict[str, pa.Array | str] = {}
-        for name, col in self._columns.items():
-            if isinstance(col, str):
-                out[name] = col
-            elif isinstance(col, list):
-                if col or name in ("values", "keys", "event_ids", "ops"):
-                    kind = pa.binary() if name in ("values", "keys") else pa.string()
-                    out[name] = pa.array(col, kind)
-            elif len(col) or self._n == 0:
-                out[name] = col
-        return out
+        columns = {name: self.column(name) for name in self._columns}
+        return {name: col for name, col in columns.items() if col is not None}
+
+    def column(self, name: str) -> pa.Array | str | None:
+        """One column as an Arrow array (a constant route: its string; unused: None)."""
+        col = self._columns[name]
+        if isinstance(col, str):
+            return col
+        if not len(col):  # an empty column is an unused one (a batch is never empty)
+            return None
+        kind = pa.binary() if name in ("values", "keys") else pa.string()
+        return pa.array(col, kind) if isinstance(col, list) else col
 
     @classmethod
     def from_columns(cls, stream: str, columns: dict[str, Any], **meta: Any) -> Batch:

@@ -188,51 +188,43 @@ class _InOrderReports:
 class _InOrder:
     """A batch sent to chosen partitions: each message's rank within its partition."""
 
-    __slots__ = ("groups", "inverse", "partitions", "ranks")
+    __slots__ = ("groups", "inverse", "last", "partitions", "ranks")
 
-    def __init__(self, topics: list[str] | str, partitions: np.ndarray, reports: _InOrderReports):
+    def __init__(self, topics: pa.Array | str, partitions: np.ndarray, reports: _InOrderReports):
         n = len(partitions)
         if isinstance(topics, str):
             names = [topics]
             codes = np.zeros(n, np.int64)
         else:
-            names, codes = _codes(topics)
-        keys, self.inverse = np.unique(codes * (1 << 31) + partitions, return_inverse=True)
-        self.inverse = self.inverse.ravel()
+            encoded = topics.dictionary_encode()
+            names = encoded.dictionary.to_pylist()
+            codes = encoded.indices.to_numpy().astype(np.int64)
+        keys, inverse = np.unique(codes * (1 << 31) + partitions, return_inverse=True)
+        self.inverse = inverse.ravel()
         self.groups = [(names[int(k >> 31)], int(k & ((1 << 31) - 1))) for k in keys]
-        within = _cumcount(self.inverse)
         counts = np.bincount(self.inverse, minlength=len(keys))
         start = np.array([reports.produced[g] for g in self.groups], np.int64)
         for g, c in zip(self.groups, counts.tolist(), strict=True):
             reports.produced[g] += c
-        self.ranks = start[self.inverse] + within
+        self.ranks = start[self.inverse] + _cumcount(self.inverse)
+        self.last = (start + counts - 1).tolist()  # the rank of each group's last message
         self.partitions = partitions
 
     def done(self, reports: _InOrderReports) -> bool:
-        last = np.zeros(len(self.groups), np.int64)
-        np.maximum.at(last, self.inverse, self.ranks)
-        return all(
-            reports.received(g) > int(r) for g, r in zip(self.groups, last.tolist(), strict=True)
-        )
+        return all(reports.received(g) > r for g, r in zip(self.groups, self.last, strict=True))
 
     def result(self, reports: _InOrderReports) -> tuple[pa.Array, pa.Array]:
         offsets = np.empty(len(self.ranks), np.int64)
-        for i, g in enumerate(self.groups):
+        for i, (g, last) in enumerate(zip(self.groups, self.last, strict=True)):
             rows = self.inverse == i
             got = np.array(reports.offsets[g], dtype=float)  # None: the broker did not say
             got = np.where(np.isnan(got), -1, got).astype(np.int64)
             offsets[rows] = got[self.ranks[rows] - reports.base[g]]
             # batches complete in order: what this one used is not needed again
-            used = int(self.ranks[rows].max()) + 1 - reports.base[g]
+            used = last + 1 - reports.base[g]
             del reports.offsets[g][:used]
             reports.base[g] += used
         return pa.array(self.partitions, pa.int32()), pa.array(offsets, mask=offsets < 0)
-
-
-def _codes(values: list[str]) -> tuple[list[str], np.ndarray]:
-    encoded = pa.array(values, pa.string()).dictionary_encode()
-    names = encoded.dictionary.to_pylist()
-    return names, encoded.indices.to_numpy().astype(np.int64)
 
 
 def _cumcount(groups: np.ndarray) -> np.ndarray:
@@ -308,7 +300,7 @@ class _Producer:
         headers = header_pairs(batch) if self.options["headers"] else repeat(None)
         if chosen is not None:
             parts = chosen.to_numpy()
-            self.inflight[batch_id] = _InOrder(batch.routes, parts, self.in_order)
+            self.inflight[batch_id] = _InOrder(batch.column("routes"), parts, self.in_order)
             messages = zip(topics, batch.values, batch.keys, headers, parts.tolist(), strict=False)
             self._produce(batch, messages)
             return
