@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import signal
 import time
 
 import pytest
 
 from headwater.errors import SinkError, SinkUnavailable
+from headwater.runner import run
 from headwater.sinks import SINKS, SinkContext
 from headwater.sinks._project import project
 from headwater.testing.servers import free_port
@@ -431,3 +434,50 @@ def test_unreachable_broker_names_sink_and_address(tmp_path):
         run_world(sc, tmp_path)
     assert "sink 'k'" in str(err.value)
     assert f"127.0.0.1:{port}" in str(err.value)
+
+
+@pytest.mark.parametrize("own_process", ["false", "true"])
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("no.such.setting: 1", "no.such.setting"),  # refused by every client
+        ("acks: '1'", "acks"),  # refused by the idempotent producer only
+    ],
+)
+def test_invalid_producer_settings_name_the_sink_and_setting(
+    kafka_server, tmp_path, own_process, setting, named
+):
+    sc = world(
+        f"k: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
+        f"producer_process: {own_process}, producer: {{{setting}}}}}"
+    )
+    with pytest.raises(SinkError) as err:
+        run_world(sc, tmp_path)
+    text = str(err.value)
+    assert text.startswith("sink 'k': invalid producer settings:")
+    assert named in text
+
+
+def test_producer_process_dying_mid_run_fails_the_run(kafka_server, tmp_path):
+    sc = world(
+        f"k: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
+        "topic: dying, producer_process: true}"
+    )
+    context = SinkContext(world_schemas(sc), tmp_path, sc.seed, sc.name, dict(sc.sink_configs()))
+    sinks = {n: SINKS.get(c.kind)(n, c, context) for n, c in sc.sink_configs().items()}
+    killed: list[int] = []
+
+    def on_step(changes, report):
+        if report.steps == 2:
+            child = sinks["k"]._producer.process
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(10)
+            killed.append(child.pid)
+
+    with pytest.raises(SinkError) as err:
+        run(sc, out_dir=tmp_path, sinks=sinks, ledger=False, on_step=on_step)
+    assert killed
+    assert str(err.value) == (
+        f"sink 'k': the producer process for Kafka at {kafka_server.bootstrap_servers} "
+        "exited unexpectedly"
+    )

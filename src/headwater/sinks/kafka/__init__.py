@@ -148,9 +148,12 @@ class KafkaSink(StreamSink):
         self._topics: dict[str, int] = {}
         self._registry = None
         self._producer: ProducerProcess | InProcessProducer | None = None
-        self.admin = kafka.admin.AdminClient(
-            {**self._settings(), "logger": log, "error_cb": self._on_error}
-        )
+        try:  # the admin client takes the `producer` settings too (security.protocol, sasl.*)
+            self.admin = kafka.admin.AdminClient(
+                {**self._settings(), "logger": log, "error_cb": self._on_error}
+            )
+        except kafka.KafkaException as exc:
+            raise SinkError(self.name, f"invalid producer settings: {describe(exc)}") from exc
         try:
             metadata = self.admin.list_topics(timeout=c.connect_timeout.total_seconds())
         except kafka.KafkaException as exc:
