@@ -77,8 +77,11 @@ def test_murmur2_matches_the_java_client():
     assert murmur2(b"abc") == 479470107
 
 
-def consume(server, topics: dict[str, int], count: int, timeout: float = 30.0) -> list:
-    """Every message of the topics' partitions, from the start, without a consumer group."""
+def consume(
+    server, topics: dict[str, int], count: int, timeout: float = 30.0, idle: float = 0.0
+) -> list:
+    """Every message of the topics' partitions, from the start, without a consumer group:
+    at least `count`, then (with `idle`) until no message came for that many seconds."""
     kafka = confluent_kafka
     consumer = kafka.Consumer(
         {
@@ -94,13 +97,17 @@ def consume(server, topics: dict[str, int], count: int, timeout: float = 30.0) -
             for p in range(n)
         ]
     )
-    out = []
+    out: list = []
     deadline = time.monotonic() + timeout
+    last = time.monotonic()
     try:
-        while len(out) < count and time.monotonic() < deadline:
-            for msg in consumer.consume(1000, 0.5):
-                if msg.error() is None:
-                    out.append(msg)
+        while time.monotonic() < deadline:
+            batch = [m for m in consumer.consume(1000, 0.2) if m.error() is None]
+            out += batch
+            if batch:
+                last = time.monotonic()
+            elif len(out) >= count and time.monotonic() - last >= idle:
+                break
     finally:
         consumer.close()
     return out

@@ -49,7 +49,7 @@ from tests.sinks._streams import (
     expected_events,
     world,
 )
-from tests.sinks.test_kafka import received
+from tests.sinks.test_kafka import consume, received
 
 confluent_kafka = pytest.importorskip("confluent_kafka")
 
@@ -126,35 +126,7 @@ def placed(msgs: list[Any]) -> dict[tuple[str, int, int], str]:
 
 def read_all(server: KafkaServer, topics: dict[str, int], at_least: int, idle: float = 1.5):
     """Every message of the topics from the start: at least `at_least`, then until idle."""
-    kafka = confluent_kafka
-    consumer = kafka.Consumer(
-        {
-            "bootstrap.servers": server.bootstrap_servers,
-            "group.id": "headwater-trouble",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.assign(
-        [
-            kafka.TopicPartition(t, p, kafka.OFFSET_BEGINNING)
-            for t, n in topics.items()
-            for p in range(n)
-        ]
-    )
-    out: list[Any] = []
-    deadline = time.monotonic() + 30
-    last = time.monotonic()
-    try:
-        while time.monotonic() < deadline:
-            batch = [m for m in consumer.consume(1000, 0.2) if m.error() is None]
-            out += batch
-            if batch:
-                last = time.monotonic()
-            elif len(out) >= at_least and time.monotonic() - last > idle:
-                break
-    finally:
-        consumer.close()
-    return out
+    return consume(server, topics, at_least, idle=idle)
 
 
 def create_topics(server: KafkaServer, topics: dict[str, int]) -> None:
