@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headwater.capture import CaptureBatch, open_capture
+from headwater.runner import RunReport, run
 from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.world.changes import Changes
 from headwater.world.engine import World
@@ -25,6 +28,7 @@ from tests.capture._db import db_rows, replay, shop
 ROOT = Path(__file__).resolve().parents[2]
 DURATION = timedelta(minutes=8)
 STEP = timedelta(seconds=30)
+CRASH_RUN = timedelta(minutes=16)  # 48 steps of 20 s; the capture has read >10k log rows by 30
 
 
 def open_sink(kind: str, name: str, url: str, out: Path, **opts: Any) -> tuple[Sink, World]:
@@ -184,3 +188,49 @@ def _unique_rows(t: pa.Table) -> tuple[list[int], list[int]]:
     for i, s in enumerate(t["seq"].to_pylist()):
         seen.setdefault(s, i)
     return list(seen), sorted(seen.values())
+
+
+def crash_run(kind: str, url: str, out: Path, crash: Callable[[], None], at: int = 30) -> Any:
+    """A run into `url` (2 connections) with CDC to files; `crash()` after step `at`.
+
+    Returns the scenario and the run's report (the run raises what it raises).
+    """
+    sc = shop(
+        f"db: {{kind: {kind}, url: '{url}', connections: 2}}\n"
+        "changes: {kind: cdc, from: db, to: {kind: files, format: jsonl, path: cdc}}\n",
+        **{"duration: 1h}": "duration: 1h, step: 20s}"},
+    )
+
+    def on_step(changes: Changes, report: RunReport) -> None:
+        if changes.step == at:
+            crash()
+
+    return sc, run(sc, duration=CRASH_RUN, out_dir=out, ledger=False, on_step=on_step)
+
+
+def assert_captured_exactly(sc: Any, out: Path) -> int:
+    """Every change committed after the capture's snapshot (steps 2…) is in the CDC files
+    once; returns how many events were delivered twice (same Debezium sequence)."""
+    world = World(sc, duration=CRASH_RUN)
+    keys = {e: s.key for e, s in world.schemas.items()}
+    expected: Counter[tuple[str, Any, str]] = Counter()
+    for ch in world.steps():
+        if ch.step >= 2:  # the capture opens at step 1: its snapshot holds steps 0 and 1
+            for e, t in ch.tables.items():
+                ops = zip(t["key"].to_pylist(), t["op"].to_pylist(), strict=True)
+                expected.update((e, k, op) for k, op in ops)
+    seen: dict[tuple[str, int], tuple[str, Any, str]] = {}
+    delivered = 0
+    for path in sorted((out / "cdc").rglob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            ev = json.loads(line)
+            if ev["op"] == "r":
+                continue
+            e, image = ev["source"]["table"], ev["after"] or ev["before"]
+            seen[(e, ev["source"]["sequence"])] = (e, image[keys[e]], ev["op"])
+            delivered += 1
+    got = Counter(seen.values())
+    lost, extra = expected - got, got - expected
+    assert not extra, f"{sum(extra.values())} captured changes the world never made"
+    assert not lost, f"lost events: {sum(lost.values())} of {sum(expected.values())}"
+    return delivered - len(seen)

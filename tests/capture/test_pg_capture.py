@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import pytest
 
 from headwater.capture import open_capture
@@ -9,7 +13,13 @@ from headwater.errors import SinkError, SinkUnavailable
 from headwater.testing.servers import PostgresServer
 
 from tests.capture._db import pg_database
-from tests.capture._flows import kill_flow, open_sink, replica_flow
+from tests.capture._flows import (
+    assert_captured_exactly,
+    crash_run,
+    kill_flow,
+    open_sink,
+    replica_flow,
+)
 from tests.conftest import start_or_skip
 
 psycopg = pytest.importorskip("psycopg")
@@ -23,6 +33,24 @@ def test_replica_from_the_captured_stream_equals_the_source(pg_server, tmp_path)
 
 def test_killed_capture_resumes_without_loss(pg_server, tmp_path):
     kill_flow("postgres", pg_database(pg_server, "hw_cap_kill"), tmp_path)
+
+
+def crash(server: PostgresServer) -> None:
+    """`pg_ctl stop -m immediate` (SIGQUIT to the postmaster), then start it again."""
+    os.kill(server.pid, signal.SIGQUIT)
+    while server.running:
+        time.sleep(0.01)
+    server.restart()
+
+
+def test_server_crash_mid_run_loses_no_change(pg_server, tmp_path):
+    """After crash recovery the slot's confirmed_flush_lsn is the one of the last server
+    checkpoint, far behind what the capture acknowledged: the capture puts it back."""
+    url = pg_database(pg_server, "hw_cap_crash")
+    sc, report = crash_run("postgres", url, tmp_path, lambda: crash(pg_server))
+    assert report.sinks["db"]["reconnects"] >= 1
+    assert assert_captured_exactly(sc, tmp_path) == 0
+    assert report.sinks["changes"]["slot_rewinds"] == 1
 
 
 def test_resume_after_the_slot_was_dropped_says_what_is_lost(pg_server, tmp_path):
