@@ -79,19 +79,24 @@ def pg_rows(url: str, entity: str, columns: list[str]) -> set[tuple[Any, ...]]:
 
 
 def my_database(server: Any, name: str) -> str:
+    my_admin(server, f"DROP DATABASE IF EXISTS `{name}`", f"CREATE DATABASE `{name}`")
+    return f"mysql://root@{server.host}:{server.port}/{name}"
+
+
+def my_admin(server: Any, *statements: str) -> None:
+    """Run statements as root; commits are made fast again (a restart resets that)."""
     import pymysql
 
     conn = pymysql.connect(host=server.host, port=server.port, user="root", autocommit=True)
     try:
         with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-            cur.execute(f"CREATE DATABASE `{name}`")
+            for statement in statements:
+                cur.execute(statement)
             # Tests never survive an OS crash; a server crash keeps committed data anyway.
             cur.execute("SET GLOBAL innodb_flush_log_at_trx_commit = 2")
             cur.execute("SET GLOBAL sync_binlog = 0")
     finally:
         conn.close()
-    return f"mysql://root@{server.host}:{server.port}/{name}"
 
 
 def my_query(url: str, sql: str, args: Any = None) -> list[tuple[Any, ...]]:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import pytest
 
 from headwater.capture import open_capture
-from headwater.errors import SinkUnavailable
+from headwater.errors import SinkError, SinkUnavailable
+from headwater.testing.servers import MariaDBServer
 
-from tests.capture._db import my_database, my_query
-from tests.capture._flows import kill_flow, open_sink, replica_flow
+from tests.capture._db import my_admin, my_database, my_query
+from tests.capture._flows import (
+    assert_captured_exactly,
+    crash_run,
+    kill_flow,
+    open_sink,
+    replica_flow,
+)
 
 pytest.importorskip("pymysqlreplication")
 
@@ -21,6 +32,40 @@ def test_replica_from_the_captured_stream_equals_the_source(mariadb_server, tmp_
 
 def test_killed_capture_resumes_without_loss(mariadb_server, tmp_path):
     kill_flow("mysql", my_database(mariadb_server, "hw_cap_kill"), tmp_path)
+
+
+def crash(server: MariaDBServer, *while_down: str) -> None:
+    """SIGKILL the server and start it again; `while_down` runs before the capture is back."""
+    os.kill(server.pid, signal.SIGKILL)
+    while server.running:
+        time.sleep(0.01)
+    server.restart()
+    my_admin(server, *while_down)
+
+
+def test_server_killed_mid_run_loses_no_change(mariadb_server, tmp_path):
+    url = my_database(mariadb_server, "hw_cap_crash")
+    sc, report = crash_run("mysql", url, tmp_path, lambda: crash(mariadb_server))
+    assert report.sinks["db"]["reconnects"] >= 1
+    assert assert_captured_exactly(sc, tmp_path) == 0
+
+
+def test_binlog_rotated_while_the_server_was_down_loses_no_change(mariadb_server, tmp_path):
+    url = my_database(mariadb_server, "hw_cap_rotate")
+    rotate = lambda: crash(mariadb_server, "FLUSH BINARY LOGS", "FLUSH BINARY LOGS")  # noqa: E731
+    sc, _ = crash_run("mysql", url, tmp_path, rotate)
+    assert assert_captured_exactly(sc, tmp_path) == 0
+
+
+def test_binlog_purged_while_the_server_was_down_fails_naming_the_sink(mariadb_server, tmp_path):
+    url = my_database(mariadb_server, "hw_cap_purge")
+    # the capture's position is in a file the server no longer has: whether or not events
+    # after it were lost, nobody can tell, so the run must fail
+    with pytest.raises(SinkError, match=r"sink 'changes': binlog .* purged"):
+        crash_run("mysql", url, tmp_path, lambda: crash(mariadb_server, *PURGE))
+
+
+PURGE = ("FLUSH BINARY LOGS", "PURGE BINARY LOGS BEFORE NOW() + INTERVAL 1 DAY")  # all but the new
 
 
 def test_binlog_settings_and_privileges_say_what_to_change(mariadb_server, tmp_path):

@@ -22,7 +22,9 @@ at-least-once: `ack()` saves the checkpoint and then lets the database discard t
 the position; a batch delivered but not acknowledged before a crash is delivered again by the
 next capture opened with `resume=True`, with the same `seq` numbers (so event ids repeat and
 deduplicate). Without `resume` a capture starts over: new slot or binlog position, new
-snapshot.
+snapshot. A capture that cannot prove it read everything (a slot or binlog lost, a gap in
+the source sink's bookkeeping chain, see `committed_by`) raises SinkError; it never returns
+less quietly.
 
 PostgreSQL: logical decoding with wal2json through a replication slot (capture/postgres.py
 says why). MariaDB/MySQL: the row-based binlog read with mysql-replication, checkpointed by
@@ -56,11 +58,15 @@ def open_capture(
     server_id: int | None = None,
     batch_size: int = 10_000,
     reconnect_for: timedelta | None = None,
+    committed_by: str | None = None,
 ) -> Capture:
     """Connect to the source sink's database, check it can be captured, and start (or resume).
 
     `slot` (PostgreSQL) defaults to `headwater_<name>`; `server_id` (MySQL) to one derived
-    from the name. Raises SinkUnavailable/SinkError naming `name`.
+    from the name. `committed_by` names the postgres/mysql sink writing the tables: its
+    bookkeeping rows, read from the log too, prove that no transaction was skipped and
+    `catch_up()` got all it committed (base.CommitChain). Raises SinkUnavailable/SinkError
+    naming `name`.
     """
     kind = getattr(source, "kind", None)
     store = Checkpoint(checkpoint)
@@ -76,6 +82,7 @@ def open_capture(
             resume=resume,
             batch_size=batch_size,
             reconnect_for=reconnect_for,
+            committed_by=committed_by,
         ).open()
     if kind == "mysql":
         from headwater.capture.mysql import MysqlCapture
@@ -89,6 +96,7 @@ def open_capture(
             server_id=server_id,
             batch_size=batch_size,
             reconnect_for=reconnect_for,
+            committed_by=committed_by,
         ).open()
     raise SinkError(name, f"a {kind} sink has no change log to capture (postgres or mysql do)")
 

@@ -21,6 +21,15 @@ Where it stands: the slot's confirmed LSN (kept by the server) and a checkpoint 
 us, saved first). After a crash of the reader, the next capture with `resume=True` skips what
 the slot re-sends up to the file's LSN and continues the `seq` numbering, so event ids stay
 stable. Unacknowledged batches are re-read: acknowledge each batch once delivered.
+
+A crash of the server: the slot's position reaches disk only at a server checkpoint, so
+after crash recovery `confirmed_flush_lsn` can be far behind what we acknowledged (the WAL
+from there is still kept). Every reconnect and every resume compares the slot with the
+acknowledged LSN and advances it back there (counted as `slot_rewinds`), so peeks start
+after what was delivered; a slot that is gone or ahead of us (moved by another reader) is a
+SinkError, as changes are lost. With `committed_by`, the bookkeeping table's rows are decoded
+too and chained (base.CommitChain), and `catch_up()` ends only once the log showed every
+transaction that sink committed.
 """
 
 from __future__ import annotations
@@ -30,9 +39,9 @@ import json
 import re
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -41,12 +50,14 @@ from headwater.capture.base import (
     Capture,
     CaptureBatch,
     ChangeBuilder,
+    CommitChain,
     snapshot_table,
     text_to_arrow,
 )
 from headwater.capture.checkpoint import Checkpoint
 from headwater.errors import SinkError, SinkUnavailable
 from headwater.sinks._sql import POSTGRES, Backoff, DbUrl
+from headwater.sinks._sql_sink import BOOKKEEPING
 from headwater.sinks.postgres import (
     PostgresConfig,
     connect_args,
@@ -60,6 +71,7 @@ OPS = {"I": "c", "U": "u", "D": "d"}
 # Numbers stay text (Arrow casts them to the column's type): numeric keeps every digit.
 _DECODER = json.JSONDecoder(parse_int=str, parse_float=str)
 IDLE_SLEEP = 0.02  # seconds between empty polls
+T = TypeVar("T")
 
 
 def lsn_int(text: str) -> int:
@@ -88,9 +100,11 @@ class PostgresCapture(Capture):
         resume: bool = False,
         batch_size: int = 10_000,
         reconnect_for: timedelta | None = None,
+        committed_by: str | None = None,
     ):
         super().__init__()
         self.config, self.schemas, self.name = config, schemas, name
+        self.committed_by = committed_by
         self.checkpoint = checkpoint
         self.slot = slot or slot_name(name)
         self.resume = resume
@@ -120,6 +134,28 @@ class PostgresCapture(Capture):
         if not extra:
             conn.execute("SET TIME ZONE 'UTC'")
         return conn
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """`fn()` on the connection, riding out a busy slot and a server that went away; after
+        a reconnect the slot is checked first (a crashed server may have moved it back)."""
+        deadline = time.monotonic() + 10
+        cause: BaseException = ConnectionError("connection closed")
+        while True:
+            try:
+                if self._lost():
+                    self._reconnect(cause)
+                    self._check_slot()
+                return fn()
+            except self.pg.errors.ObjectInUse:
+                if time.monotonic() > deadline:
+                    raise SinkError(
+                        self.name, f"replication slot {self.slot} is in use by another reader"
+                    ) from None
+                time.sleep(0.1)  # a reader that just left keeps its slot for a moment
+            except self.pg.Error as exc:
+                if not self._lost():
+                    raise self._fail(what, exc) from None
+                cause = exc
 
     def _reconnect(self, cause: BaseException) -> None:
         self.stats.reconnects += 1
@@ -153,6 +189,7 @@ class PostgresCapture(Capture):
         except ValueError as exc:
             raise SinkError(self.name, str(exc)) from None
         self.source["db"] = self.url.database or "postgres"
+        self.chain = CommitChain(self.name, self.committed_by, self.url.masked)
         self.conn = self._connect()
         try:
             self._check_server()
@@ -184,32 +221,37 @@ class PostgresCapture(Capture):
             )
 
     def _check_tables(self) -> None:
-        missing = []
-        for entity in self.schemas:
-            row = self.conn.execute(
-                "SELECT c.relreplident FROM pg_class c JOIN pg_namespace n"
-                " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
-                (self.ns, entity),
-            ).fetchone()
-            if row is None:
-                missing.append(entity)
-            elif row[0] != "f":
-                table = f"{POSTGRES.q(self.ns)}.{POSTGRES.q(entity)}"
-                try:
-                    self.conn.execute(f"ALTER TABLE {table} REPLICA IDENTITY FULL")
-                except self.pg.Error as exc:
-                    raise SinkError(
-                        self.name,
-                        f"table {entity} logs only its key on update and delete, so CDC would "
-                        f"lack before-images, and it cannot be changed here ({exc}): run ALTER "
-                        f"TABLE {table} REPLICA IDENTITY FULL as the table's owner",
-                    ) from None
+        missing = [e for e in self.schemas if not self._full_identity(e)]
         if missing:
             raise SinkError(
                 self.name,
                 f"table(s) {', '.join(missing)} do not exist in {self.url.masked} schema "
                 f"{self.ns}; the capture reads the tables the postgres sink created",
             )
+        if self.chain.sink is not None and not self._full_identity(BOOKKEEPING):
+            self.chain.start(None)  # no headwater sink writes here: nothing to prove with
+
+    def _full_identity(self, table: str) -> bool:
+        """Make updates and deletes log the whole old row (False: no such table)."""
+        row = self.conn.execute(
+            "SELECT c.relreplident FROM pg_class c JOIN pg_namespace n"
+            " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+            (self.ns, table),
+        ).fetchone()
+        if row is None:
+            return False
+        if row[0] != "f":
+            name = f"{POSTGRES.q(self.ns)}.{POSTGRES.q(table)}"
+            try:
+                self.conn.execute(f"ALTER TABLE {name} REPLICA IDENTITY FULL")
+            except self.pg.Error as exc:
+                raise SinkError(
+                    self.name,
+                    f"table {table} logs only its key on update and delete, so CDC would "
+                    f"lack before-images, and it cannot be changed here ({exc}): run ALTER "
+                    f"TABLE {name} REPLICA IDENTITY FULL as the table's owner",
+                ) from None
+        return True
 
     def _slot_lsn(self) -> int | None:
         row = self.conn.execute(
@@ -239,13 +281,39 @@ class PostgresCapture(Capture):
                     f"{self.checkpoint.path} to start over with a new snapshot",
                 )
             self.seq = int(state["seq"])
-            self.acked_lsn = self.read_lsn = max(int(state["lsn"]), current)
+            self.acked_lsn = self.read_lsn = int(state["lsn"])
             self.slot_lsn = current
+            self.chain.start(state.get("lanes"))
+            self._check_slot()  # left behind the checkpoint by a crash: put it there
             return
         if current is not None:
             self._drop_slot()
         self.checkpoint.clear()
         self._create_slot()
+
+    def _check_slot(self) -> None:
+        """Put the slot back at the acknowledged LSN when a server crash rewound it; a slot
+        that is gone or ahead of that LSN lost changes for us: raise."""
+        current, acked, where = self._slot_lsn(), lsn_text(self.acked_lsn), self.url.masked
+        if current is None:
+            raise SinkError(
+                self.name,
+                f"replication slot {self.slot} disappeared from {where} while capturing "
+                f"(dropped, or the server restored from a backup), so changes after LSN {acked} "
+                "are lost; start the run again",
+            )
+        if current > self.acked_lsn:
+            raise SinkError(
+                self.name,
+                f"replication slot {self.slot} on {where} was moved to LSN {lsn_text(current)} "
+                f"by another reader, past LSN {acked} this capture acknowledged, so the changes "
+                "between are lost; give every capture its own slot and start the run again",
+            )
+        if current < self.slot_lsn:
+            self.stats.slot_rewinds += 1
+        self.slot_lsn = current
+        if current < self.acked_lsn:
+            self._advance_slot(self.acked_lsn)
 
     def _drop_slot(self) -> None:
         deadline = time.monotonic() + 5
@@ -279,6 +347,19 @@ class PostgresCapture(Capture):
         )
         self.acked_lsn = self.read_lsn = self.slot_lsn = lsn_int(values["consistent_point"])
         self._snapshot_name = values["snapshot_name"]
+        if self.chain.sink is not None:
+            with self.conn.transaction():
+                self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                self.conn.execute(f"SET TRANSACTION SNAPSHOT '{self._snapshot_name}'")
+                self.chain.start(self._committed())
+
+    def _committed(self) -> dict[int, int]:
+        """The bookkeeping table's ordinals of the sink the chain follows, per connection."""
+        rows = self.conn.execute(
+            f"SELECT lane, ordinal FROM {POSTGRES.q(self.ns)}.{BOOKKEEPING} WHERE sink = %s",
+            (self.chain.sink,),
+        ).fetchall()
+        return {int(lane): int(n) for lane, n in rows}
 
     def _explain_slot_error(self, message: str) -> str:
         where = f"cannot create replication slot {self.slot} on {self.url.masked}"
@@ -355,13 +436,14 @@ class PostgresCapture(Capture):
 
     # -- streaming -------------------------------------------------------------------------
     def _position(self, *, snapshot: bool | None = None) -> dict[str, Any]:
-        pos: dict[str, Any] = {"lsn": self.read_lsn, "seq": self.seq}
+        pos: dict[str, Any] = {"lsn": self.read_lsn, "seq": self.seq, "lanes": self.chain.state()}
         if snapshot is not None:
             pos["snapshot"] = "done" if snapshot else "partial"
         return pos
 
     def _peek(self, upto_lsn: int | None) -> list[tuple[str, str]]:
-        tables = ",".join(f"{self.ns}.{e}" for e in self.schemas)
+        names = [*self.schemas, BOOKKEEPING] if self.chain.sink is not None else self.schemas
+        tables = ",".join(f"{self.ns}.{e}" for e in names)
         limit = self.batch_size + sum(n for _, n in self._unacked)
         return self.conn.execute(
             "SELECT lsn::text, data FROM pg_logical_slot_peek_changes(%s, %s::pg_lsn, %s,"
@@ -370,56 +452,46 @@ class PostgresCapture(Capture):
             (self.slot, lsn_text(upto_lsn) if upto_lsn else None, limit, tables),
         ).fetchall()
 
-    def _read(self, upto_lsn: int | None = None, timeout: float = 5.0) -> list[tuple[str, str]]:
-        """One peek, riding out a busy slot and reconnecting when the server went away."""
+    def _read(self, upto_lsn: int | None = None) -> list[tuple[str, str]]:
+        """One peek (up to `upto_lsn`), from where the slot stands."""
         if self._snapshot_name is not None:
             self._end_snapshot()  # polled without reading the snapshot: it is skipped
-        deadline = time.monotonic() + max(timeout, 5.0)
-        while True:
-            try:
-                if self._lost():
-                    self._reconnect(ConnectionError("connection closed"))
-                self.stats.polls += 1
-                return self._peek(upto_lsn)
-            except self.pg.errors.ObjectInUse:
-                if time.monotonic() > deadline:
-                    raise SinkError(
-                        self.name,
-                        f"replication slot {self.slot} is in use by another reader",
-                    ) from None
-                time.sleep(0.1)  # a reader that just left keeps its slot for a moment
-            except self.pg.Error as exc:
-                if not self._lost():
-                    raise self._fail("reading the change log", exc) from None
-                self._reconnect(exc)
+        self.stats.polls += 1
+        return self._call("reading the change log", lambda: self._peek(upto_lsn))
 
     def _decode(self, rows: list[tuple[str, str]]) -> CaptureBatch:
         builders: dict[str, ChangeBuilder] = {}
         pending: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
-        xid, stamp, txns = 0, "", 0
+        marks: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = []
+        xid, stamp, txns, count = 0, "", 0, 0
         for lsn, data in rows:
             msg = _DECODER.decode(data)
             action = msg["action"]
+            count += 1
             if action == "B":
-                xid, stamp, pending = int(msg["xid"]), msg["timestamp"], []
+                xid, stamp, pending, marks, count = int(msg["xid"]), msg["timestamp"], [], [], 1
             elif action in OPS:
                 before = _image(msg.get("identity")) if action != "I" else None
                 after = _image(msg.get("columns")) if action != "D" else None
-                pending.append((msg["table"], OPS[action], before, after))
+                if msg["table"] == BOOKKEEPING:
+                    marks.append((before, after))
+                else:
+                    pending.append((msg["table"], OPS[action], before, after))
             elif action == "C":
                 end = lsn_int(lsn)
                 if end <= self.read_lsn:
                     continue  # returned before (or checkpointed before a crash)
+                for before, after in marks:
+                    self.chain.observe(before, after)
                 for entity, op, before, after in pending:
                     b = builders.get(entity)
                     if b is None:
                         b = builders[entity] = ChangeBuilder(self.schemas[entity])
                     b.add(self.seq, xid, op, stamp, before, after)
                     self.seq += 1
-                self._unacked.append((end, len(pending) + 2))
+                self._unacked.append((end, count))
                 self.read_lsn = end
                 txns += 1 if pending else 0  # other tables only (bookkeeping): nothing to say
-                pending = []
         tables = {e: b.build() for e, b in builders.items()}
         events = sum(t.num_rows for t in tables.values())
         self.stats.events += events
@@ -429,20 +501,29 @@ class PostgresCapture(Capture):
     def poll(self, timeout: float = 1.0) -> CaptureBatch:
         deadline = time.monotonic() + timeout
         while True:
-            batch = self._decode(self._read(timeout=timeout))
+            batch = self._decode(self._read())
             if batch.transactions or time.monotonic() >= deadline:
                 return batch
             time.sleep(min(IDLE_SLEEP, max(0.0, deadline - time.monotonic())))
 
     def catch_up(self, timeout: float = 60.0) -> Iterator[CaptureBatch]:
-        target = self._current_lsn()
+        committed = (
+            self._call("reading the bookkeeping", self._committed) if self.chain.sink else {}
+        )
+        target = self._current_lsn()  # after those commits: the log has them below it
         deadline = time.monotonic() + timeout
         while True:
             before = self.read_lsn
             batch = self._decode(self._read(upto_lsn=target))
-            if self.read_lsn == before:
-                return
-            yield batch  # maybe without changes, but its position moves the slot on
+            if self.read_lsn != before:
+                yield batch  # maybe without changes, but its position moves the slot on
+            else:
+                missing = self.chain.missing(committed)
+                if missing is None:
+                    return
+                if time.monotonic() > deadline or self._flushed() >= target:
+                    raise self.chain.incomplete(missing)  # the log up to the target was read
+                time.sleep(IDLE_SLEEP)  # committed without waiting for the flush
             if time.monotonic() > deadline:
                 raise SinkError(
                     self.name,
@@ -451,15 +532,18 @@ class PostgresCapture(Capture):
                 )
 
     def _current_lsn(self) -> int:
-        while True:
-            try:
-                if self._lost():
-                    self._reconnect(ConnectionError("connection closed"))
-                return lsn_int(self.conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0])
-            except self.pg.Error as exc:
-                if not self._lost():
-                    raise self._fail("reading the current LSN", exc) from None
-                self._reconnect(exc)
+        """Where the log's writer stands (insert position: past every visible commit)."""
+        return self._lsn("pg_current_wal_insert_lsn")
+
+    def _flushed(self) -> int:
+        """How far the log is on disk: what decoding can read."""
+        return self._lsn("pg_current_wal_flush_lsn")
+
+    def _lsn(self, function: str) -> int:
+        sql = f"SELECT {function}()::text"
+        return self._call(
+            "reading the current LSN", lambda: lsn_int(self.conn.execute(sql).fetchone()[0])
+        )
 
     def ack(self, position: dict[str, Any]) -> None:
         snap = position.get("snapshot")
@@ -476,6 +560,7 @@ class PostgresCapture(Capture):
                 "seq": int(position["seq"]),
                 "snapshot_done": True,
                 "source": self.url.masked,
+                "lanes": position.get("lanes"),
             }
         )
         self.acked_lsn = max(self.acked_lsn, lsn)
@@ -485,24 +570,13 @@ class PostgresCapture(Capture):
             self._advance(lsn)
 
     def _advance(self, lsn: int) -> None:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if self._lost():
-                    self._reconnect(ConnectionError("connection closed"))
-                self.conn.execute(
-                    "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, lsn_text(lsn))
-                )
-                self.slot_lsn = lsn
-                return
-            except self.pg.errors.ObjectInUse:
-                if time.monotonic() > deadline:
-                    raise SinkError(self.name, f"replication slot {self.slot} is in use") from None
-                time.sleep(0.1)
-            except self.pg.Error as exc:
-                if not self._lost():
-                    raise self._fail("acknowledging the change log", exc) from None
-                self._reconnect(exc)
+        self._call("acknowledging the change log", lambda: self._advance_slot(lsn))
+
+    def _advance_slot(self, lsn: int) -> None:
+        self.conn.execute(
+            "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, lsn_text(lsn))
+        )
+        self.slot_lsn = lsn
 
     def close(self) -> None:
         self._end_snapshot()

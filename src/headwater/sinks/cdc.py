@@ -140,6 +140,7 @@ class CdcSink(Sink):
             {e: self.context.schemas[e] for e in self.entities},
             name=self.name,
             checkpoint=self.resolve(f"{self.name}.checkpoint.json"),
+            committed_by=self.config.from_,
         )
         self.source = {**self.capture.source, "name": self.source["name"]}
         self.stats.extra["capture"] = "log"
