@@ -41,7 +41,12 @@ def main(kind: str, url: str, checkpoint: str, out_dir: str, stop_file: str) -> 
     config = sc.sink_configs()["db"]
     out = Path(out_dir)
     cap = open_capture(
-        config, world_schemas(sc), name="kill-test", checkpoint=checkpoint, resume=True
+        config,
+        world_schemas(sc),
+        name="kill-test",
+        checkpoint=checkpoint,
+        resume=True,
+        committed_by="db",
     )
     for batch in cap.snapshot():
         deliver(out, batch)

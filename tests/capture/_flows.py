@@ -16,8 +16,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
 from headwater.capture import CaptureBatch, open_capture
+from headwater.errors import SinkError
 from headwater.runner import RunReport, run
 from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.world.changes import Changes
@@ -28,7 +30,6 @@ from tests.capture._db import db_rows, replay, shop
 ROOT = Path(__file__).resolve().parents[2]
 DURATION = timedelta(minutes=8)
 STEP = timedelta(seconds=30)
-CRASH_RUN = timedelta(minutes=16)  # 48 steps of 20 s; the capture has read >10k log rows by 30
 
 
 def open_sink(kind: str, name: str, url: str, out: Path, **opts: Any) -> tuple[Sink, World]:
@@ -83,7 +84,13 @@ def replica_flow(kind: str, src_url: str, rep_url: str, out: Path, connections: 
     rep, _ = open_sink(kind, "replica", rep_url, out)
     steps = world.steps()
     src.write(next(steps))
-    cap = open_capture(src.config, src.schemas(), name="replica-test", checkpoint=out / "cp.json")
+    cap = open_capture(
+        src.config,
+        src.schemas(),
+        name="replica-test",
+        checkpoint=out / "cp.json",
+        committed_by="db",
+    )
     batches: list[CaptureBatch] = []
 
     def take(batch: CaptureBatch) -> None:
@@ -123,7 +130,7 @@ def kill_flow(kind: str, src_url: str, out: Path) -> None:
     src.write(steps[0])
     files, checkpoint, stop = out / "events", out / "capture.json", out / "stop"
     files.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
 
     def start() -> subprocess.Popen[str]:
         proc = subprocess.Popen(
@@ -190,10 +197,11 @@ def _unique_rows(t: pa.Table) -> tuple[list[int], list[int]]:
     return list(seen), sorted(seen.values())
 
 
-def crash_run(kind: str, url: str, out: Path, crash: Callable[[], None], at: int = 30) -> Any:
-    """A run into `url` (2 connections) with CDC to files; `crash()` after step `at`.
-
-    Returns the scenario and the run's report (the run raises what it raises).
+def crash_run(
+    kind: str, url: str, out: Path, crash: Callable[[], None], at: int, duration: timedelta
+) -> Any:
+    """A run into `url` (2 connections) with CDC to files, steps of 20 s; `crash()` after
+    step `at`. Returns the scenario and the run's report (the run raises what it raises).
     """
     sc = shop(
         f"db: {{kind: {kind}, url: '{url}', connections: 2}}\n"
@@ -205,13 +213,13 @@ def crash_run(kind: str, url: str, out: Path, crash: Callable[[], None], at: int
         if changes.step == at:
             crash()
 
-    return sc, run(sc, duration=CRASH_RUN, out_dir=out, ledger=False, on_step=on_step)
+    return sc, run(sc, duration=duration, out_dir=out, ledger=False, on_step=on_step)
 
 
-def assert_captured_exactly(sc: Any, out: Path) -> int:
+def assert_captured_exactly(sc: Any, out: Path, duration: timedelta) -> int:
     """Every change committed after the capture's snapshot (steps 2…) is in the CDC files
     once; returns how many events were delivered twice (same Debezium sequence)."""
-    world = World(sc, duration=CRASH_RUN)
+    world = World(sc, duration=duration)
     keys = {e: s.key for e, s in world.schemas.items()}
     expected: Counter[tuple[str, Any, str]] = Counter()
     for ch in world.steps():
@@ -234,3 +242,26 @@ def assert_captured_exactly(sc: Any, out: Path) -> int:
     assert not extra, f"{sum(extra.values())} captured changes the world never made"
     assert not lost, f"lost events: {sum(lost.values())} of {sum(expected.values())}"
     return delivered - len(seen)
+
+
+def gap_flow(kind: str, url: str, out: Path, hide: Callable[[], None]) -> None:
+    """`hide()` commits a transaction of sink 'db' that the capture's log never shows: the
+    capture says it ends short of what the sink committed, then that its chain broke."""
+    src, world = open_sink(kind, "db", url, out, connections=2)
+    steps = world.steps()
+    src.write(next(steps))
+    cap = open_capture(src.config, src.schemas(), name="gap", committed_by="db")
+    for batch in [*cap.snapshot(), *(cap.catch_up())]:
+        cap.ack(batch.position)
+    src.write(next(steps))
+    hide()
+    with pytest.raises(SinkError, match=r"ends before the last transactions sink 'db' commit"):
+        for batch in cap.catch_up():
+            cap.ack(batch.position)
+    src.write(next(steps))
+    with pytest.raises(SinkError, match=r"breaks the chain of sink 'db': after transaction"):
+        for batch in cap.catch_up():
+            cap.ack(batch.position)
+    cap.drop()
+    cap.close()
+    src.close()

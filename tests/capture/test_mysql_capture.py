@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -16,12 +17,14 @@ from tests.capture._db import my_admin, my_database, my_query
 from tests.capture._flows import (
     assert_captured_exactly,
     crash_run,
+    gap_flow,
     kill_flow,
     open_sink,
     replica_flow,
 )
 
 pytest.importorskip("pymysqlreplication")
+RUN = timedelta(minutes=5)
 
 
 def test_replica_from_the_captured_stream_equals_the_source(mariadb_server, tmp_path):
@@ -45,27 +48,36 @@ def crash(server: MariaDBServer, *while_down: str) -> None:
 
 def test_server_killed_mid_run_loses_no_change(mariadb_server, tmp_path):
     url = my_database(mariadb_server, "hw_cap_crash")
-    sc, report = crash_run("mysql", url, tmp_path, lambda: crash(mariadb_server))
+    sc, report = crash_run("mysql", url, tmp_path, lambda: crash(mariadb_server), 6, RUN)
     assert report.sinks["db"]["reconnects"] >= 1
-    assert assert_captured_exactly(sc, tmp_path) == 0
+    assert assert_captured_exactly(sc, tmp_path, RUN) == 0
 
 
 def test_binlog_rotated_while_the_server_was_down_loses_no_change(mariadb_server, tmp_path):
     url = my_database(mariadb_server, "hw_cap_rotate")
     rotate = lambda: crash(mariadb_server, "FLUSH BINARY LOGS", "FLUSH BINARY LOGS")  # noqa: E731
-    sc, _ = crash_run("mysql", url, tmp_path, rotate)
-    assert assert_captured_exactly(sc, tmp_path) == 0
+    sc, _ = crash_run("mysql", url, tmp_path, rotate, 6, RUN)
+    assert assert_captured_exactly(sc, tmp_path, RUN) == 0
 
 
 def test_binlog_purged_while_the_server_was_down_fails_naming_the_sink(mariadb_server, tmp_path):
     url = my_database(mariadb_server, "hw_cap_purge")
     # the capture's position is in a file the server no longer has: whether or not events
     # after it were lost, nobody can tell, so the run must fail
-    with pytest.raises(SinkError, match=r"sink 'changes': binlog .* purged"):
-        crash_run("mysql", url, tmp_path, lambda: crash(mariadb_server, *PURGE))
+    with pytest.raises(SinkError, match=r"sink 'changes': binlog .* \(purged"):
+        crash_run("mysql", url, tmp_path, lambda: crash(mariadb_server, *PURGE), 6, RUN)
 
 
 PURGE = ("FLUSH BINARY LOGS", "PURGE BINARY LOGS BEFORE NOW() + INTERVAL 1 DAY")  # all but the new
+
+
+def test_a_transaction_the_binlog_lacks_fails_the_capture(mariadb_server, tmp_path):
+    url = my_database(mariadb_server, "hw_cap_gap")
+    hide = lambda: my_query(  # noqa: E731 - committed, never written to the binlog
+        url,
+        "SET sql_log_bin = 0; UPDATE headwater_applied SET ordinal = ordinal + 1 WHERE lane = 0",
+    )
+    gap_flow("mysql", url, tmp_path, hide)
 
 
 def test_binlog_settings_and_privileges_say_what_to_change(mariadb_server, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -16,6 +17,7 @@ from tests.capture._db import pg_database
 from tests.capture._flows import (
     assert_captured_exactly,
     crash_run,
+    gap_flow,
     kill_flow,
     open_sink,
     replica_flow,
@@ -23,6 +25,7 @@ from tests.capture._flows import (
 from tests.conftest import start_or_skip
 
 psycopg = pytest.importorskip("psycopg")
+RUN = timedelta(minutes=16)
 
 
 def test_replica_from_the_captured_stream_equals_the_source(pg_server, tmp_path):
@@ -47,10 +50,23 @@ def test_server_crash_mid_run_loses_no_change(pg_server, tmp_path):
     """After crash recovery the slot's confirmed_flush_lsn is the one of the last server
     checkpoint, far behind what the capture acknowledged: the capture puts it back."""
     url = pg_database(pg_server, "hw_cap_crash")
-    sc, report = crash_run("postgres", url, tmp_path, lambda: crash(pg_server))
+    # by step 30 the capture has read more than a peek's 10k rows past the slot's saved LSN
+    sc, report = crash_run("postgres", url, tmp_path, lambda: crash(pg_server), 30, RUN)
     assert report.sinks["db"]["reconnects"] >= 1
-    assert assert_captured_exactly(sc, tmp_path) == 0
+    assert assert_captured_exactly(sc, tmp_path, RUN) == 0
     assert report.sinks["changes"]["slot_rewinds"] == 1
+
+
+def test_a_transaction_the_log_skipped_fails_the_capture(pg_server, tmp_path):
+    url = pg_database(pg_server, "hw_cap_gap")
+
+    def hide() -> None:  # committed, and the slot moved past it behind the capture's back
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE headwater_applied SET ordinal = ordinal + 1 WHERE lane = 0")
+            lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+            conn.execute("SELECT pg_replication_slot_advance('headwater_gap', %s)", (lsn,))
+
+    gap_flow("postgres", url, tmp_path, hide)
 
 
 def test_resume_after_the_slot_was_dropped_says_what_is_lost(pg_server, tmp_path):

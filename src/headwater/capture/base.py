@@ -80,23 +80,21 @@ class CommitChain:
     def __init__(self, capture: str, sink: str | None, where: str):
         self.capture, self.sink, self.where = capture, sink, where
         self.lanes: dict[int, int] = {}  # connection → last ordinal read
+        self.active = False  # whether the chains' start is known
 
     def start(self, lanes: dict[Any, Any] | None) -> None:
         """Where the chains stand at the snapshot or a checkpoint; None: unknown, no proof."""
-        if lanes is None:
-            self.sink = None
+        self.active = self.sink is not None and lanes is not None
         self.lanes = {int(k): int(v) for k, v in (lanes or {}).items()}
 
     def state(self) -> dict[str, int] | None:
         """For a position and the checkpoint (JSON keys are strings); None: no proof kept."""
-        if self.sink is None:
-            return None
-        return {str(k): v for k, v in self.lanes.items()}
+        return {str(k): v for k, v in self.lanes.items()} if self.active else None
 
     def observe(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
         """One change of a bookkeeping row; raises SinkError when the chain breaks."""
         row = after or before
-        if row is None or str(row.get("sink")) != self.sink:
+        if not self.active or row is None or str(row.get("sink")) != self.sink:
             return
         lane = int(row["lane"])
         if after is None:  # the sink's next run starts its rows again
@@ -116,7 +114,7 @@ class CommitChain:
 
     def missing(self, committed: dict[int, int]) -> str | None:
         """What the log has not shown yet of the sink's `committed` ordinals, or None."""
-        if self.sink is None:
+        if not self.active:
             return None
         short = [
             f"connection {lane}: read up to transaction {self.lanes.get(lane, 0)} of {n}"

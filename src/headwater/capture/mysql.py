@@ -15,7 +15,11 @@ LOCK is taken instead).
 Checkpoint: binlog file and position after the last acknowledged transaction, plus its GTID
 (recorded for operators; resuming uses file and position, because mysql-replication's GTID
 mode and position mode must not be mixed). The server keeps no state for us: a checkpoint
-whose binlog file was purged cannot resume, and the error says so.
+whose binlog file was purged cannot resume, and the error says so; the same holds for a
+position the server can no longer serve mid-run (purged while it was down: error 1236).
+With `committed_by`, the sink's bookkeeping rows are read from the binlog too and chained
+(base.CommitChain): a gap raises, and `catch_up()` checks that the log showed every
+transaction that sink committed.
 """
 
 from __future__ import annotations
@@ -33,12 +37,14 @@ from headwater.capture.base import (
     Capture,
     CaptureBatch,
     ChangeBuilder,
+    CommitChain,
     snapshot_table,
     text_to_arrow,
 )
 from headwater.capture.checkpoint import Checkpoint
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.sinks._sql import MYSQL, Backoff, DbUrl
+from headwater.sinks._sql_sink import BOOKKEEPING
 from headwater.sinks.mysql import (
     MysqlConfig,
     connect_args,
@@ -51,6 +57,7 @@ from headwater.world.schema import EntitySchema
 
 SNAPSHOT_ROWS = 50_000
 IDLE_SLEEP = 0.02
+FATAL_READING_BINLOG = 1236  # the server cannot serve the position (purged, past the end)
 
 
 def default_server_id(name: str) -> int:
@@ -70,9 +77,11 @@ class MysqlCapture(Capture):
         server_id: int | None = None,
         batch_size: int = 10_000,
         reconnect_for: timedelta | None = None,
+        committed_by: str | None = None,
     ):
         super().__init__()
         self.config, self.schemas, self.name = config, schemas, name
+        self.committed_by = committed_by
         self.checkpoint = checkpoint
         self.resume = resume
         self.server_id = server_id or default_server_id(name)
@@ -140,6 +149,7 @@ class MysqlCapture(Capture):
         except ValueError as exc:
             raise SinkError(self.name, str(exc)) from None
         self.source["db"] = self.url.database or ""
+        self.chain = CommitChain(self.name, self.committed_by, self.url.masked)
         self.conn = self._connect()
         self._check_server()
         self._check_tables()
@@ -189,6 +199,8 @@ class MysqlCapture(Capture):
                 f"table(s) {', '.join(missing)} do not exist in {self.url.masked}; the capture "
                 "reads the tables the mysql sink created",
             )
+        if BOOKKEEPING not in names:
+            self.chain.sink = None  # no headwater sink writes here: nothing to prove with
 
     def _logs(self) -> set[str]:
         return {str(r[0]) for r in self._query("SHOW BINARY LOGS")}
@@ -206,9 +218,11 @@ class MysqlCapture(Capture):
             self.position = self.acked = (state["log_file"], int(state["log_pos"]))
             self.seq = int(state["seq"])
             self.gtid = state.get("gtid", "")
+            self.chain.start(state.get("lanes"))
             return
         self.checkpoint.clear()
         self._snapshot_pending = True
+        self.chain.start(None)  # until the snapshot says where the sink's chains stand
 
     def _master_status(self) -> tuple[str, int]:
         try:
@@ -240,6 +254,8 @@ class MysqlCapture(Capture):
             with conn.cursor() as cur:
                 self.position = self._consistent_snapshot(cur)
                 self.acked = None
+                if self.chain.sink is not None:
+                    self.chain.start(self._committed(cur))
             for entity, schema in self.schemas.items():
                 for rows in self._read_table(conn, schema):
                     table = snapshot_table(schema, rows, self.seq, now_us)
@@ -268,6 +284,13 @@ class MysqlCapture(Capture):
             cur.execute("UNLOCK TABLES")
         return str(row[0]), int(row[1])
 
+    def _committed(self, cur: Any) -> dict[int, int]:
+        """The bookkeeping table's ordinals of the sink the chain follows, per connection."""
+        cur.execute(
+            f"SELECT lane, ordinal FROM {MYSQL.q(BOOKKEEPING)} WHERE sink = %s", (self.chain.sink,)
+        )
+        return {int(lane): int(n) for lane, n in cur.fetchall()}
+
     def _read_table(self, conn: Any, schema: EntitySchema) -> Iterator[pa.Table]:
         names = [f.name for f in schema.row_type]
         cols = ", ".join(MYSQL.q(n) for n in names)
@@ -290,6 +313,7 @@ class MysqlCapture(Capture):
             "log_pos": self.position[1],
             "gtid": self.gtid,
             "seq": self.seq,
+            "lanes": self.chain.state(),
         }
         if snapshot is not None:
             pos["snapshot"] = snapshot
@@ -322,7 +346,7 @@ class MysqlCapture(Capture):
             log_pos=self.position[1],
             only_events=events,
             only_schemas=[self.url.database] if self.url.database else None,
-            only_tables=list(self.schemas),
+            only_tables=[*self.schemas, BOOKKEEPING] if self.chain.active else list(self.schemas),
             enable_logging=False,
         )
 
@@ -339,6 +363,7 @@ class MysqlCapture(Capture):
         self._snapshot_pending = False
         builders: dict[str, ChangeBuilder] = {}
         rows: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
+        marks: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = []
         txn_id, txn_gtid, txns, count = 0, "", 0, 0
         in_txn = False
         backoff = Backoff(self.reconnect_for)
@@ -352,6 +377,8 @@ class MysqlCapture(Capture):
                     event = self.stream.fetchone()
             except self.my.err.OperationalError as exc:
                 self._close_stream()
+                if error_code(exc) == FATAL_READING_BINLOG:
+                    raise self._unreadable(exc) from None
                 if error_code(exc) in (1227, 1045):
                     user = self.url.user or "root"
                     raise SinkUnavailable(
@@ -367,14 +394,14 @@ class MysqlCapture(Capture):
                         f"{self.url.masked} went away and did not come back within "
                         f"{self.reconnect_for}: {self.url.scrub(str(exc))}",
                     ) from None
-                rows, in_txn = [], False  # the stream restarts after the last whole one
+                rows, marks, in_txn = [], [], False  # it restarts after the last whole one
                 continue
             if event is None:  # end of the log: the server closed the dump
                 self._close_stream()
                 break
             kind = type(event).__name__
             if kind in ("MariadbGtidEvent", "GtidEvent"):
-                in_txn, rows = True, []
+                in_txn, rows, marks = True, [], []
                 txn_gtid = str(getattr(event, "gtid", ""))
                 txn_id = int(
                     getattr(event, "gtid_seq_no", 0) or getattr(event, "sequence_number", 0) or 0
@@ -384,19 +411,17 @@ class MysqlCapture(Capture):
                     self.position = (self.stream.log_file, self.stream.log_pos)
                 continue
             if isinstance(event, (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)):
-                for r in event.rows:
-                    if isinstance(event, WriteRowsEvent):
-                        rows.append((event.table, "c", None, r["values"]))
-                    elif isinstance(event, UpdateRowsEvent):
-                        rows.append((event.table, "u", r["before_values"], r["after_values"]))
-                    else:
-                        rows.append((event.table, "d", r["values"], None))
+                changes = [_change(event, r) for r in event.rows]
+                if event.table == BOOKKEEPING:
+                    marks += [(before, after) for _, before, after in changes]
+                else:
+                    rows += [(event.table, *change) for change in changes]
                 continue
             ends = isinstance(event, XidEvent) or (
                 isinstance(event, QueryEvent) and _query_text(event) == "COMMIT"
             )
             if isinstance(event, QueryEvent) and _query_text(event) == "BEGIN":
-                in_txn, rows = True, []
+                in_txn, rows, marks = True, [], []
                 continue
             if not ends:
                 if isinstance(event, QueryEvent) and not in_txn:  # DDL outside a transaction
@@ -405,6 +430,9 @@ class MysqlCapture(Capture):
             self.position = (self.stream.log_file, self.stream.log_pos)
             self.gtid = txn_gtid
             in_txn = False
+            for before, after in marks:
+                self.chain.observe(before, after)
+            marks = []
             if rows:
                 stamp = int(event.timestamp) * 1_000_000
                 for table, op, before, after in rows:
@@ -435,7 +463,8 @@ class MysqlCapture(Capture):
             time.sleep(min(IDLE_SLEEP, max(0.0, deadline - time.monotonic())))
 
     def catch_up(self, timeout: float = 60.0) -> Iterator[CaptureBatch]:
-        target = self._master_status()
+        committed = self._committed_now() if self.chain.active else {}
+        target = self._master_status()  # after those commits: the binlog has them before it
         deadline = time.monotonic() + timeout
         while True:
             batch = self._read(until=target)
@@ -443,6 +472,9 @@ class MysqlCapture(Capture):
                 yield batch
             assert self.position is not None
             if self.position >= target:
+                missing = self.chain.missing(committed)
+                if missing is not None:
+                    raise self.chain.incomplete(missing)
                 return
             if not batch.transactions:
                 if time.monotonic() > deadline:
@@ -452,6 +484,23 @@ class MysqlCapture(Capture):
                         f"{timeout:.0f} s",
                     )
                 time.sleep(IDLE_SLEEP)
+
+    def _committed_now(self) -> dict[int, int]:
+        rows = self._query(
+            f"SELECT lane, ordinal FROM {MYSQL.q(BOOKKEEPING)} WHERE sink = %s", (self.chain.sink,)
+        )
+        return {int(lane): int(n) for lane, n in rows}
+
+    def _unreadable(self, exc: BaseException) -> SinkError:
+        assert self.position is not None
+        file, pos = self.position
+        return SinkError(
+            self.name,
+            f"binlog {file} position {pos} can no longer be read from {self.url.masked} "
+            f"(purged, or rotated away and removed while the capture was away: "
+            f"{self.url.scrub(str(exc))}), so changes after it may be lost; keep binlogs "
+            "longer (binlog_expire_logs_seconds) and start the run again",
+        )
 
     def ack(self, position: dict[str, Any]) -> None:
         snap = position.get("snapshot")
@@ -469,6 +518,7 @@ class MysqlCapture(Capture):
                 "server_id": self.server_id,
                 "snapshot_done": True,
                 "source": self.url.masked,
+                "lanes": position.get("lanes"),
             }
         )
         self.acked = pos
@@ -483,6 +533,17 @@ class MysqlCapture(Capture):
             if self.conn.open:
                 self.conn.close()
             self.conn = None
+
+
+def _change(event: Any, row: dict[str, Any]) -> tuple[str, Any, Any]:
+    """A row event's row as (op, before image, after image)."""
+    from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent
+
+    if isinstance(event, UpdateRowsEvent):
+        return "u", row["before_values"], row["after_values"]
+    if isinstance(event, DeleteRowsEvent):
+        return "d", row["values"], None
+    return "c", None, row["values"]
 
 
 def _query_text(event: Any) -> str:

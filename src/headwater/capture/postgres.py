@@ -229,7 +229,7 @@ class PostgresCapture(Capture):
                 f"{self.ns}; the capture reads the tables the postgres sink created",
             )
         if self.chain.sink is not None and not self._full_identity(BOOKKEEPING):
-            self.chain.start(None)  # no headwater sink writes here: nothing to prove with
+            self.chain.sink = None  # no headwater sink writes here: nothing to prove with
 
     def _full_identity(self, table: str) -> bool:
         """Make updates and deletes log the whole old row (False: no such table)."""
@@ -442,7 +442,7 @@ class PostgresCapture(Capture):
         return pos
 
     def _peek(self, upto_lsn: int | None) -> list[tuple[str, str]]:
-        names = [*self.schemas, BOOKKEEPING] if self.chain.sink is not None else self.schemas
+        names = [*self.schemas, BOOKKEEPING] if self.chain.active else self.schemas
         tables = ",".join(f"{self.ns}.{e}" for e in names)
         limit = self.batch_size + sum(n for _, n in self._unacked)
         return self.conn.execute(
@@ -508,7 +508,7 @@ class PostgresCapture(Capture):
 
     def catch_up(self, timeout: float = 60.0) -> Iterator[CaptureBatch]:
         committed = (
-            self._call("reading the bookkeeping", self._committed) if self.chain.sink else {}
+            self._call("reading the bookkeeping", self._committed) if self.chain.active else {}
         )
         target = self._current_lsn()  # after those commits: the log has them below it
         deadline = time.monotonic() + timeout
