@@ -87,7 +87,7 @@ class CdcSink(Sink):
                     f"'{config.from_}', declare them on the transport sink under 'to'",
                 )
             )
-        kind = config.to.get("kind")
+        kind = str(config.to.get("kind"))
         if kind not in SINKS:
             problems.append(
                 (("to", "kind"), f"unknown sink kind '{kind}'{suggest(str(kind), SINKS.names())}")
