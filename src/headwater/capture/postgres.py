@@ -284,7 +284,8 @@ class PostgresCapture(Capture):
             self.acked_lsn = self.read_lsn = int(state["lsn"])
             self.slot_lsn = current
             self.chain.start(state.get("lanes"))
-            self._check_slot()  # left behind the checkpoint by a crash: put it there
+            # behind the checkpoint after a crash (ours or the server's): put it there
+            self._call("resuming at the checkpoint", self._check_slot)
             return
         if current is not None:
             self._drop_slot()

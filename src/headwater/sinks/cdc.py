@@ -7,7 +7,9 @@ rows, same transaction boundaries and order). For postgres and mysql sinks the e
 from the database's own log (headwater.capture: logical decoding with wal2json, the row
 binlog): the capture starts after the initial load, whose rows arrive as a snapshot, and
 the log is read up to its end when the run flushes. One stream per table, the initial
-snapshot as op `r` first.
+snapshot as op `r` first. The source sink's own bookkeeping rows travel in the same log, so
+the capture knows whether it saw every transaction that sink committed: a server crash is
+ridden out exactly, and what cannot be (a slot or binlog lost) fails the run naming this sink.
 
 ```yaml
 sinks:
