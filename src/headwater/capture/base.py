@@ -82,10 +82,15 @@ class CommitChain:
         self.lanes: dict[int, int] = {}  # connection → last ordinal read
         self.active = False  # whether the chains' start is known
 
+    @staticmethod
+    def ordinals(rows: Any) -> dict[int, int]:
+        """(lane, ordinal) rows of the bookkeeping table, or a checkpoint's `lanes`."""
+        return {int(lane): int(n) for lane, n in rows}
+
     def start(self, lanes: dict[Any, Any] | None) -> None:
         """Where the chains stand at the snapshot or a checkpoint; None: unknown, no proof."""
         self.active = self.sink is not None and lanes is not None
-        self.lanes = {int(k): int(v) for k, v in (lanes or {}).items()}
+        self.lanes = self.ordinals((lanes or {}).items())
 
     def state(self) -> dict[str, int] | None:
         """For a position and the checkpoint (JSON keys are strings); None: no proof kept."""

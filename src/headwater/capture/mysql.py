@@ -58,6 +58,7 @@ from headwater.world.schema import EntitySchema
 SNAPSHOT_ROWS = 50_000
 IDLE_SLEEP = 0.02
 FATAL_READING_BINLOG = 1236  # the server cannot serve the position (purged, past the end)
+COMMITTED = f"SELECT lane, ordinal FROM {MYSQL.q(BOOKKEEPING)} WHERE sink = %s"
 
 
 def default_server_id(name: str) -> int:
@@ -255,7 +256,8 @@ class MysqlCapture(Capture):
                 self.position = self._consistent_snapshot(cur)
                 self.acked = None
                 if self.chain.sink is not None:
-                    self.chain.start(self._committed(cur))
+                    cur.execute(COMMITTED, (self.chain.sink,))
+                    self.chain.start(CommitChain.ordinals(cur.fetchall()))
             for entity, schema in self.schemas.items():
                 for rows in self._read_table(conn, schema):
                     table = snapshot_table(schema, rows, self.seq, now_us)
@@ -283,13 +285,6 @@ class MysqlCapture(Capture):
         finally:
             cur.execute("UNLOCK TABLES")
         return str(row[0]), int(row[1])
-
-    def _committed(self, cur: Any) -> dict[int, int]:
-        """The bookkeeping table's ordinals of the sink the chain follows, per connection."""
-        cur.execute(
-            f"SELECT lane, ordinal FROM {MYSQL.q(BOOKKEEPING)} WHERE sink = %s", (self.chain.sink,)
-        )
-        return {int(lane): int(n) for lane, n in cur.fetchall()}
 
     def _read_table(self, conn: Any, schema: EntitySchema) -> Iterator[pa.Table]:
         names = [f.name for f in schema.row_type]
@@ -463,7 +458,11 @@ class MysqlCapture(Capture):
             time.sleep(min(IDLE_SLEEP, max(0.0, deadline - time.monotonic())))
 
     def catch_up(self, timeout: float = 60.0) -> Iterator[CaptureBatch]:
-        committed = self._committed_now() if self.chain.active else {}
+        committed = (
+            CommitChain.ordinals(self._query(COMMITTED, (self.chain.sink,)))
+            if self.chain.active
+            else {}
+        )
         target = self._master_status()  # after those commits: the binlog has them before it
         deadline = time.monotonic() + timeout
         while True:
@@ -484,12 +483,6 @@ class MysqlCapture(Capture):
                         f"{timeout:.0f} s",
                     )
                 time.sleep(IDLE_SLEEP)
-
-    def _committed_now(self) -> dict[int, int]:
-        rows = self._query(
-            f"SELECT lane, ordinal FROM {MYSQL.q(BOOKKEEPING)} WHERE sink = %s", (self.chain.sink,)
-        )
-        return {int(lane): int(n) for lane, n in rows}
 
     def _unreadable(self, exc: BaseException) -> SinkError:
         assert self.position is not None

@@ -360,7 +360,7 @@ class PostgresCapture(Capture):
             f"SELECT lane, ordinal FROM {POSTGRES.q(self.ns)}.{BOOKKEEPING} WHERE sink = %s",
             (self.chain.sink,),
         ).fetchall()
-        return {int(lane): int(n) for lane, n in rows}
+        return CommitChain.ordinals(rows)
 
     def _explain_slot_error(self, message: str) -> str:
         where = f"cannot create replication slot {self.slot} on {self.url.masked}"
