@@ -60,15 +60,15 @@ def test_binlog_rotated_while_the_server_was_down_loses_no_change(mariadb_server
     assert assert_captured_exactly(sc, tmp_path, RUN) == 0
 
 
+PURGE = ("FLUSH BINARY LOGS", "PURGE BINARY LOGS BEFORE NOW() + INTERVAL 1 DAY")  # all but the new
+
+
 def test_binlog_purged_while_the_server_was_down_fails_naming_the_sink(mariadb_server, tmp_path):
     url = my_database(mariadb_server, "hw_cap_purge")
     # the capture's position is in a file the server no longer has: whether or not events
     # after it were lost, nobody can tell, so the run must fail
     with pytest.raises(SinkError, match=r"sink 'changes': binlog .* \(purged"):
         crash_run("mysql", url, tmp_path, lambda: crash(mariadb_server, *PURGE), 6, RUN)
-
-
-PURGE = ("FLUSH BINARY LOGS", "PURGE BINARY LOGS BEFORE NOW() + INTERVAL 1 DAY")  # all but the new
 
 
 def test_a_transaction_the_binlog_lacks_fails_the_capture(mariadb_server, tmp_path):
