@@ -1,0 +1,152 @@
+"""Secrets never leak: a password or token in a URL, the environment or a file appears in
+no output of a run (stdout/stderr, --json, messages, every file under --out), and a
+password full of URL delimiters reaches the server whole instead of changing the URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, quote_plus
+
+import pytest
+
+from headwater.serve.receive import Receiver
+from headwater.testing.servers import free_port
+
+from tests.capture._db import password_server
+from tests.helpers import SHOP
+
+pytest.importorskip("psycopg")
+pytest.importorskip("httpx")
+
+# distinctive chunks between URL delimiters, so a partly printed secret is caught too
+PG_PASSWORD = "pgAAA1@pgBBB2/pgCCC3#pgDDD4?pgEEE5:pgFFF6%pgGGG7"
+WRONG_PASSWORD = "wrAAA1@wrBBB2/wrCCC3#wrDDD4?wrEEE5:wrFFF6"
+TOKEN = "tkAAA1:tkBBB2/tkCCC3?tkDDD4#tkEEE5&tkFFF6=tkGGG7 tkHHH8"
+FILE_KEY = "fkAAA1@fkBBB2&fkCCC3"
+SIGNING = "sgAAA1-signing-sgBBB2"
+SECRETS = (PG_PASSWORD, WRONG_PASSWORD, TOKEN, FILE_KEY, SIGNING)
+
+SINKS = """sinks:
+  db: {{kind: postgres, url: "postgresql://app:${{HW_T_PG_PASSWORD}}@127.0.0.1:{pg_port}/postgres"}}
+  hooks:
+    kind: webhook
+    url: "{hook}?token=${{HW_T_TOKEN}}&api_key=${{file:{key_file}}}&page=1"
+    secret_file: {signing_file}
+    entities: [orders]
+    batch: 200
+    retry: {{attempts: 2, initial: 1ms, max: 1ms}}
+    timeout: 2s
+"""
+
+
+def needles(secret: str) -> set[str]:
+    """The secret, its percent-encoded forms and every distinctive chunk of it."""
+    chunks = {c for c in re.split(r"[^A-Za-z0-9]", secret) if len(c) >= 6}
+    return {secret, quote(secret, safe=""), quote_plus(secret), quote(secret), *chunks}
+
+
+def leaks(text: str) -> list[str]:
+    return sorted(n for s in SECRETS for n in needles(s) if n in text)
+
+
+class QueryReceiver(Receiver):
+    """headwater's webhook receiver, also noting each request's query string."""
+
+    def __init__(self, secret: bytes):
+        super().__init__(secret)
+        self.queries: list[bytes] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.queries.append(scope["query_string"])
+        await super().__call__(scope, receive, send)
+
+
+@pytest.fixture(scope="module")
+def pg():
+    with password_server({"app": PG_PASSWORD}) as server:
+        yield server
+
+
+def hw(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "-m", "headwater", *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        cwd=cwd,
+        timeout=180,
+    )
+
+
+def files_text(folder: Path) -> str:
+    """Every file under `folder` as text (Parquet parts as their decoded bytes)."""
+    return "\n".join(
+        f"{p}\n{p.read_bytes().decode('utf-8', 'replace')}"
+        for p in folder.rglob("*")
+        if p.is_file()
+    )
+
+
+def test_a_run_with_secrets_in_urls_env_and_files_prints_none_of_them(pg, tmp_path):
+    key_file = tmp_path / "api.key"
+    key_file.write_text(FILE_KEY + "\n")
+    signing_file = tmp_path / "signing.secret"
+    signing_file.write_text(SIGNING + "\n")
+    env = {"HW_T_PG_PASSWORD": PG_PASSWORD, "HW_T_TOKEN": TOKEN}
+    outputs: list[str] = []
+
+    def scenario(name: str, hook: str, pg_port: int = pg.port) -> Path:
+        p = tmp_path / f"{name}.yaml"
+        p.write_text(
+            SHOP.replace("duration: 1h", "duration: 3m")
+            + SINKS.format(pg_port=pg_port, hook=hook, key_file=key_file, signing_file=signing_file)
+        )
+        return p
+
+    def cmd(*args: str, code: int, extra: dict[str, str] | None = None) -> str:
+        r = hw(*args, env={**env, **(extra or {})}, cwd=tmp_path)
+        outputs.extend([r.stdout, r.stderr])
+        assert r.returncode == code, (args, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr
+        return r.stdout + r.stderr
+
+    with QueryReceiver(SIGNING.encode()) as rx:
+        good = scenario("good", rx.url)
+        cmd("validate", str(good), code=0)
+        cmd("validate", str(good), code=0, extra={"HW_T_PG_PASSWORD": "", "HW_T_TOKEN": ""})
+        report = json.loads(cmd("run", str(good), "--out", "o1", "--json", code=0))
+        text = cmd("run", str(good), "--out", "o2", code=0)
+    # the password reached PostgreSQL whole (scram checks it) and the rows landed
+    assert report["sinks"]["db"]["counts"]["orders"]["c"] > 0
+    # the token and the file's key reached the receiver whole, the URL's own query kept
+    assert rx.queries
+    for q in rx.queries:
+        got = parse_qs(q.decode(), keep_blank_values=True)
+        assert got == {"token": [TOKEN], "api_key": [FILE_KEY], "page": ["1"]}
+    # the report still says where the webhook went, without its secrets
+    assert "token=***" in json.dumps(report) and "token=***" in text
+
+    # failures: a webhook nobody answers, a wrong password, a database nobody listens on
+    down = scenario("down", f"http://127.0.0.1:{free_port()}/hooks")
+    msg = cmd("run", str(down), "--out", "o3", code=2)
+    assert "sink 'hooks'" in msg and "token=***" in msg
+    msg = cmd("run", str(good), "--out", "o4", code=2, extra={"HW_T_PG_PASSWORD": WRONG_PASSWORD})
+    assert "rejected the password of user 'app'" in msg
+    msg = cmd("run", str(scenario("nodb", rx.url, free_port())), "--out", "o5", code=2)
+    assert "sink 'db'" in msg and "app:***@127.0.0.1" in msg
+
+    outputs.append(files_text(tmp_path / "o1"))
+    outputs.append(files_text(tmp_path / "o2"))
+    outputs.append(files_text(tmp_path / "o3"))
+    outputs.append(files_text(tmp_path / "o4"))
+    outputs.append(files_text(tmp_path / "o5"))
+    assert (tmp_path / "o1" / "ledger" / "manifest.json").exists()
+    assert leaks("\n".join(outputs)) == []
