@@ -74,8 +74,8 @@ def pg():
         yield server
 
 
-def hw(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, **env}
+def hw(*args: str, env: dict[str, str | None], cwd: Path) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
     return subprocess.run(
         [sys.executable, "-m", "headwater", *args],
         capture_output=True,
@@ -100,7 +100,8 @@ def test_a_run_with_secrets_in_urls_env_and_files_prints_none_of_them(pg, tmp_pa
     key_file.write_text(FILE_KEY + "\n")
     signing_file = tmp_path / "signing.secret"
     signing_file.write_text(SIGNING + "\n")
-    env = {"HW_T_PG_PASSWORD": PG_PASSWORD, "HW_T_TOKEN": TOKEN}
+    # wide enough that no table cuts or wraps a line (a wrapped secret would evade the grep)
+    env = {"HW_T_PG_PASSWORD": PG_PASSWORD, "HW_T_TOKEN": TOKEN, "COLUMNS": "1000"}
     outputs: list[str] = []
 
     def scenario(name: str, hook: str, pg_port: int = pg.port) -> Path:
@@ -111,7 +112,7 @@ def test_a_run_with_secrets_in_urls_env_and_files_prints_none_of_them(pg, tmp_pa
         )
         return p
 
-    def cmd(*args: str, code: int, extra: dict[str, str] | None = None) -> str:
+    def cmd(*args: str, code: int, extra: dict[str, str | None] | None = None) -> str:
         r = hw(*args, env={**env, **(extra or {})}, cwd=tmp_path)
         outputs.extend([r.stdout, r.stderr])
         assert r.returncode == code, (args, r.stdout, r.stderr)
@@ -121,9 +122,16 @@ def test_a_run_with_secrets_in_urls_env_and_files_prints_none_of_them(pg, tmp_pa
     with QueryReceiver(SIGNING.encode()) as rx:
         good = scenario("good", rx.url)
         cmd("validate", str(good), code=0)
-        cmd("validate", str(good), code=0, extra={"HW_T_PG_PASSWORD": "", "HW_T_TOKEN": ""})
+        unset = cmd("validate", str(good), code=0, extra={"HW_T_PG_PASSWORD": None})
+        assert "set HW_T_PG_PASSWORD in the environment" in unset
         report = json.loads(cmd("run", str(good), "--out", "o1", "--json", code=0))
         text = cmd("run", str(good), "--out", "o2", code=0)
+    # verify's target URL carries the password too: its report must not show it
+    target = f"postgresql://app:{quote(PG_PASSWORD, safe='')}@127.0.0.1:{pg.port}/postgres"
+    for how in ([], ["--json"]):
+        cmd("verify", "--ledger", "o2/ledger", "--target", target, "--sink", "db", *how, code=0)
+    wrong = target.replace(quote(PG_PASSWORD, safe=""), quote(WRONG_PASSWORD, safe=""))
+    cmd("verify", "--ledger", "o2/ledger", "--target", wrong, "--sink", "db", code=2)
     # the password reached PostgreSQL whole (scram checks it) and the rows landed
     assert report["sinks"]["db"]["counts"]["orders"]["c"] > 0
     # the token and the file's key reached the receiver whole, the URL's own query kept
@@ -142,11 +150,10 @@ def test_a_run_with_secrets_in_urls_env_and_files_prints_none_of_them(pg, tmp_pa
     assert "rejected the password of user 'app'" in msg
     msg = cmd("run", str(scenario("nodb", rx.url, free_port())), "--out", "o5", code=2)
     assert "sink 'db'" in msg and "app:***@127.0.0.1" in msg
+    key_file.unlink()
+    msg = cmd("run", str(good), "--out", "o6", code=2)
+    assert f"cannot read the secret file {key_file}" in msg
 
-    outputs.append(files_text(tmp_path / "o1"))
-    outputs.append(files_text(tmp_path / "o2"))
-    outputs.append(files_text(tmp_path / "o3"))
-    outputs.append(files_text(tmp_path / "o4"))
-    outputs.append(files_text(tmp_path / "o5"))
+    outputs += [files_text(tmp_path / f"o{i}") for i in range(1, 6)]
     assert (tmp_path / "o1" / "ledger" / "manifest.json").exists()
     assert leaks("\n".join(outputs)) == []

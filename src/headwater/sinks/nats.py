@@ -40,12 +40,12 @@ from pydantic import Field
 
 from headwater.errors import SinkError
 from headwater.scenario.types import Duration
+from headwater.secrets import mask_url, redact
 from headwater.sinks._stream import (
     AsyncLoop,
     Batch,
     StreamConfig,
     StreamSink,
-    address,
     describe,
     require,
 )
@@ -97,7 +97,7 @@ class NatsSink(StreamSink):
     # -- connection ------------------------------------------------------------------------
 
     def location(self) -> str:
-        return f"NATS at {', '.join(address(s.strip()) for s in self.config.url.split(','))}"
+        return f"NATS at {', '.join(mask_url(s.strip()) for s in self.config.url.split(','))}"
 
     def connect(self) -> None:
         self._nats = require("nats", "nats", f"sink '{self.name}' (kind: nats)")
@@ -126,7 +126,7 @@ class NatsSink(StreamSink):
 
         async def on_error(exc: Exception) -> None:
             self._last_error = describe(exc)
-            log.debug("%s: %s", self.where, exc)
+            log.debug("%s: %s", self.where, redact(str(exc)))
 
         self.nc = await self._nats.connect(
             servers=self.servers,

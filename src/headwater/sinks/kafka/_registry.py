@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from headwater.errors import SinkError, SinkUnavailable
-from headwater.sinks._stream import address
+from headwater.secrets import mask_url
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
@@ -25,7 +25,7 @@ class SchemaRegistry:
         parts = urlsplit(url)
         self.sink = sink
         self.timeout = timeout
-        self.where = address(url)
+        self.where = mask_url(url)
         self._auth: str | None = None
         if parts.username is not None:
             token = f"{parts.username}:{parts.password or ''}".encode()
