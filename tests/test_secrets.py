@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, quote, quote_plus
 
 import pytest
 
+from headwater.errors import SinkError
+from headwater.secrets import mask_url, redact, remember
 from headwater.serve.receive import Receiver
 from headwater.testing.servers import free_port
 
@@ -157,3 +159,40 @@ def test_a_run_with_secrets_in_urls_env_and_files_prints_none_of_them(pg, tmp_pa
     outputs += [files_text(tmp_path / f"o{i}") for i in range(1, 6)]
     assert (tmp_path / "o1" / "ledger" / "manifest.json").exists()
     assert leaks("\n".join(outputs)) == []
+
+
+# -- the masker ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("amqp://guest:s3cret@host:5672/%2F", "amqp://guest:***@host:5672/%2F"),
+        ("redis://:pw@h:1/0", "redis://:***@h:1/0"),
+        ("nats://u:p@h1:4222,h2:4222", "nats://u:***@h1:4222,h2:4222"),
+        ("postgresql://app@h/db", "postgresql://app@h/db"),
+        ("postgresql://app:${PG_PASSWORD}@h/db", "postgresql://app:${PG_PASSWORD}@h/db"),
+        (
+            "https://h/x?Token=a&page=2&api_key=b&X-Amz-Signature=c&sig=d&access_token=e#top",
+            "https://h/x?Token=***&page=2&api_key=***&X-Amz-Signature=***&sig=***"
+            "&access_token=***#top",
+        ),
+        ("http://h/x?password=&secret", "http://h/x?password=&secret"),  # nothing to hide
+        ("not a url", "not a url"),
+    ],
+)
+def test_mask_url_hides_credentials_in_every_part(url, shown):
+    assert mask_url(url) == shown
+
+
+def test_redact_masks_urls_pairs_and_remembered_secrets():
+    assert (
+        redact("cannot reach amqp://u:pw@h/ (refused)") == "cannot reach amqp://u:***@h/ (refused)"
+    )
+    assert redact("conninfo host=h password=xyz user=u") == "conninfo host=h password=*** user=u"
+    remember("rdAAA1@rd/#?:", "abc")
+    text = redact(f"x rdAAA1@rd/#?: y {quote('rdAAA1@rd/#?:', safe='')} z abc")
+    assert text == "x *** y *** z abc"  # both forms; a 3-character value is too short to find
+    remember("rdpostgres")
+    assert redact("rdpostgresql://h rdpostgres") == "rdpostgresql://h ***"  # not inside words
+    assert str(SinkError("s", "driver: rdAAA1@rd/#?:")) == "sink 's': driver: ***"
