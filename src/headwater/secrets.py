@@ -8,8 +8,9 @@ Two defences, both here so every module masks the same way:
   signature, sig, auth…), as `***`. Sinks show URLs only through it.
 * `redact()` is the last line: it masks every URL found in a text, `name=value` pairs whose
   name is credential-like, and every secret value headwater has seen (`remember()`), in the
-  forms it may take in a URL (raw and percent-encoded) and not inside a longer word. The scenario loader remembers what
-  `${VAR}` / `${file:PATH}` put into credential places; sinks remember what they read from
+  forms it may take in a URL (raw and percent-encoded) and not inside a longer word. The
+  scenario loader remembers what `${VAR}` / `${file:PATH}` put into credential places, URL
+  credentials and sink settings named like one; sinks remember what they read from
   `password_env`, `secret_env` or `secret_file`. Every HeadwaterError passes its message
   through it.
 
@@ -33,8 +34,10 @@ MIN_LENGTH = 4
 SECRET_NAME = re.compile(r"pass|pwd|secret|token|key|sig|auth|credential|session", re.IGNORECASE)
 _REFERENCE = re.compile(r"\$\{[^}]*\}")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
+#: a setting or `name=value` pair that holds a credential itself (not bare "key": a field)
+_CREDENTIAL = re.compile(r"passw|pwd|secret|token|api_?key|credential|signature", re.I)
 _PAIR = re.compile(
-    r"\b([A-Za-z0-9_.-]*(?:passw|pwd|secret|token|api_?key|signature)[A-Za-z0-9_.-]*)"
+    rf"\b([A-Za-z0-9_.-]*(?:{_CREDENTIAL.pattern})[A-Za-z0-9_.-]*)"
     r"(\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s&,;'\"]+)",
     re.IGNORECASE,
 )
@@ -56,6 +59,17 @@ def remember(*values: str | None) -> None:
         alternatives = "|".join(map(re.escape, sorted(forms, key=len, reverse=True)))
         # not inside a word: a password "postgres" leaves "postgresql://" alone
         _forms = re.compile(f"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
+
+
+def is_credential(name: object, value: object) -> bool:
+    """Whether a setting `name: value` holds a credential itself (`sasl.password: …`), not
+    the name of where one is kept (`password_env: PG_PASSWORD`, `secret_file: …`)."""
+    return (
+        isinstance(name, str)
+        and isinstance(value, str)
+        and bool(_CREDENTIAL.search(name))
+        and not name.endswith(("_env", "_file"))
+    )
 
 
 def read_secret_file(path: str | Path) -> str:

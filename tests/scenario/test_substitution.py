@@ -74,3 +74,14 @@ def test_a_secret_from_a_file(tmp_path):
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(ScenarioError, match="is empty"):
         value(f"${{file:{tmp_path / 'empty'}}}")
+
+
+def test_sink_settings_holding_a_credential_are_remembered_not_where_one_is_kept():
+    text = (
+        "sinks:\n  k:\n    producer: {sasl.password: subKAFKA7}\n"
+        "    password_env: SUB_PG_PASSWORD_NAME\n    key: subKEYFIELD\n"
+    )
+    load_yaml(text, env={})
+    assert redact("subKAFKA7 SUB_PG_PASSWORD_NAME subKEYFIELD") == (
+        "*** SUB_PG_PASSWORD_NAME subKEYFIELD"
+    )

@@ -17,7 +17,13 @@ from urllib.parse import quote
 import yaml
 
 from headwater.errors import Problem, ScenarioError
-from headwater.secrets import SECRET_NAME, read_secret_file, remember, url_secrets
+from headwater.secrets import (
+    SECRET_NAME,
+    is_credential,
+    read_secret_file,
+    remember,
+    url_secrets,
+)
 
 Loc = tuple[str | int, ...]
 _VAR = re.compile(r"\$\{(?:file:([^}]+)|([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?)\}")
@@ -158,6 +164,8 @@ class _Builder:
                         self._problem(loc + (key,), key_node, f"duplicate key '{key}'")
                     )
                 out[key] = self.build(value_node, loc + (key,))
+                if loc[:1] == ("sinks",) and is_credential(key, out[key]):
+                    remember(out[key])  # e.g. a client setting `sasl.password: …`
                 self.positions[loc + (key,)] = (
                     key_node.start_mark.line + 1,
                     key_node.start_mark.column + 1,
