@@ -118,7 +118,7 @@ def test_a_run_with_secrets_in_urls_env_and_files_prints_none_of_them(pg, tmp_pa
         r = hw(*args, env={**env, **(extra or {})}, cwd=tmp_path)
         outputs.extend([r.stdout, r.stderr])
         assert r.returncode == code, (args, r.stdout, r.stderr)
-        assert "Traceback" not in r.stderr
+        assert ("Traceback" in r.stderr) == (args[0] == "--debug")
         return r.stdout + r.stderr
 
     with QueryReceiver(SIGNING.encode()) as rx:
@@ -150,13 +150,16 @@ def test_a_run_with_secrets_in_urls_env_and_files_prints_none_of_them(pg, tmp_pa
     assert "sink 'hooks'" in msg and "token=***" in msg
     msg = cmd("run", str(good), "--out", "o4", code=2, extra={"HW_T_PG_PASSWORD": WRONG_PASSWORD})
     assert "rejected the password of user 'app'" in msg
+    for case in ("down", "good"):  # tracebacks too, with the driver's own exceptions chained
+        wrong = {"HW_T_PG_PASSWORD": WRONG_PASSWORD} if case == "good" else {}
+        cmd("--debug", "run", str(tmp_path / f"{case}.yaml"), "--out", "o7", code=2, extra=wrong)
     msg = cmd("run", str(scenario("nodb", rx.url, free_port())), "--out", "o5", code=2)
     assert "sink 'db'" in msg and "app:***@127.0.0.1" in msg
     key_file.unlink()
     msg = cmd("run", str(good), "--out", "o6", code=2)
     assert f"cannot read the secret file {key_file}" in msg
 
-    outputs += [files_text(tmp_path / f"o{i}") for i in range(1, 6)]
+    outputs += [files_text(out) for out in tmp_path.glob("o*")]
     assert (tmp_path / "o1" / "ledger" / "manifest.json").exists()
     assert leaks("\n".join(outputs)) == []
 
