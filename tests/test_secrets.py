@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, quote, quote_plus
 
 import pytest
 
-from headwater.errors import SinkError
+from headwater.errors import SinkError, SinkUnavailable
+from headwater.scenario.yamlio import interpolate
 from headwater.secrets import mask_url, redact, remember
 from headwater.serve.receive import Receiver
 from headwater.testing.servers import free_port
@@ -199,3 +200,39 @@ def test_redact_masks_urls_pairs_and_remembered_secrets():
     remember("rdpostgres")
     assert redact("rdpostgresql://h rdpostgres") == "rdpostgresql://h ***"  # not inside words
     assert str(SinkError("s", "driver: rdAAA1@rd/#?:")) == "sink 's': driver: ***"
+
+
+# -- clients that take credentials from the URL ---------------------------------------------------
+
+
+def test_a_nats_password_with_url_delimiters_logs_in(tmp_path, monkeypatch):
+    """nats-py sends a URL's password as written: the sink decodes what ${VAR} encoded."""
+    pytest.importorskip("nats")
+    from headwater.testing.servers import NatsServer
+
+    from tests.conftest import start_or_skip
+    from tests.sinks._streams import run_world, world
+
+    server = start_or_skip(NatsServer(user="app", password=PG_PASSWORD))
+    try:
+        monkeypatch.setenv("HW_T_NATS_PASSWORD", PG_PASSWORD)
+        url = f"nats://app:${{HW_T_NATS_PASSWORD}}@127.0.0.1:{server.port}"
+        r = run_world(world(f"n: {{kind: nats, url: '{url}', connect_timeout: 5s}}"), tmp_path)
+        assert r.report.sinks["n"]["counts"]["orders"]["c"] > 0
+        monkeypatch.setenv("HW_T_NATS_PASSWORD", WRONG_PASSWORD)
+        with pytest.raises(SinkUnavailable) as err:
+            run_world(world(f"n: {{kind: nats, url: '{url}', connect_timeout: 2s}}"), tmp_path)
+        assert "app:***@127.0.0.1" in str(err.value) and leaks(str(err.value)) == []
+    finally:
+        server.stop()
+
+
+def test_schema_registry_basic_auth_is_the_decoded_password():
+    import base64
+
+    from headwater.sinks.kafka._registry import SchemaRegistry
+
+    url = interpolate("http://app:${HW_T_REG}@127.0.0.1:1", {"HW_T_REG": PG_PASSWORD})
+    registry = SchemaRegistry(url, "k")
+    assert registry._auth == "Basic " + base64.b64encode(f"app:{PG_PASSWORD}".encode()).decode()
+    assert registry.where == "http://app:***@127.0.0.1:1" and registry.base == "http://127.0.0.1:1"
