@@ -174,6 +174,7 @@ def test_a_run_with_secrets_in_urls_env_and_files_prints_none_of_them(pg, tmp_pa
         ("amqp://guest:s3cret@host:5672/%2F", "amqp://guest:***@host:5672/%2F"),
         ("redis://:pw@h:1/0", "redis://:***@h:1/0"),
         ("nats://u:p@h1:4222,h2:4222", "nats://u:***@h1:4222,h2:4222"),
+        ("nats://u:p@h1, nats://u:q@h2/x", "nats://u:***@h1, nats://u:***@h2/x"),
         ("postgresql://app@h/db", "postgresql://app@h/db"),
         ("postgresql://app:${PG_PASSWORD}@h/db", "postgresql://app:${PG_PASSWORD}@h/db"),
         (

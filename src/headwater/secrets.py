@@ -33,6 +33,7 @@ MIN_LENGTH = 4
 #: a query parameter, YAML key or environment variable that holds a credential
 SECRET_NAME = re.compile(r"pass|pwd|secret|token|key|sig|auth|credential|session", re.IGNORECASE)
 _REFERENCE = re.compile(r"\$\{[^}]*\}")
+_NEXT_URL = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
 #: a setting or `name=value` pair that holds a credential itself (not bare "key": a field)
 _CREDENTIAL = re.compile(r"passw|pwd|secret|token|api_?key|credential|signature", re.I)
@@ -83,7 +84,12 @@ def read_secret_file(path: str | Path) -> str:
 
 
 def mask_url(url: str) -> str:
-    """The URL with its userinfo password and credential-named query values as ***."""
+    """The URL with its userinfo password and credential-named query values as ***
+    (each URL of a comma-separated list of servers)."""
+    return ",".join(_mask_one(u) for u in _NEXT_URL.split(url))
+
+
+def _mask_one(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url

@@ -85,3 +85,11 @@ def test_sink_settings_holding_a_credential_are_remembered_not_where_one_is_kept
     assert redact("subKAFKA7 SUB_PG_PASSWORD_NAME subKEYFIELD") == (
         "*** SUB_PG_PASSWORD_NAME subKEYFIELD"
     )
+
+
+def test_each_url_of_a_server_list_is_its_own_url():
+    text = '"nats://u:${PW}@h1:4222, nats://u:${PW}@h2:4222,nats://h3:4222/${PW}"'
+    urls = [s.strip() for s in value(text, {"PW": NASTY}).split(",")]
+    assert [urlsplit(u).hostname for u in urls] == ["h1", "h2", "h3"]
+    assert [unquote(urlsplit(u).password or "") for u in urls] == [NASTY, NASTY, ""]
+    assert unquote(urlsplit(urls[2]).path) == f"/{NASTY}"

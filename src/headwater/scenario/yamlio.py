@@ -102,7 +102,8 @@ def interpolate(
     return "".join(out)
 
 
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+#: where a URL starts: the text's start, or after a comma (a list of servers)
+_SCHEME = re.compile(r"(?:^|(?<=,))\s*[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _url_parts(text: str, matches: list[re.Match[str]]) -> list[tuple[str | None, bool]]:
@@ -112,31 +113,36 @@ def _url_parts(text: str, matches: list[re.Match[str]]) -> list[tuple[str | None
     for m in matches:  # delimiters inside ${…} (a default, a file path) are not the URL's
         skeleton[m.start() : m.end()] = "\0" * (m.end() - m.start())
     s = "".join(skeleton)
-    head = _SCHEME.match(s)
-    if head is None:
+    heads = list(_SCHEME.finditer(s))
+    if not heads or heads[0].start() != 0:
         return [(None, False)] * len(matches)
-    start = head.end()
+    out = []
+    for m in matches:
+        k = max(i for i, h in enumerate(heads) if h.start() <= m.start())
+        stop = heads[k + 1].start() - 1 if k + 1 < len(heads) else len(s)
+        out.append(_url_part(s[:stop], heads[k].end(), m.start()))
+    return out
+
+
+def _url_part(s: str, start: int, pos: int) -> tuple[str | None, bool]:
+    """The part of the URL `s[start:]` (after its scheme) at `pos`, and if a credential."""
+    if pos < start:
+        return None, False
     end = min((i for c in "/?#" if (i := s.find(c, start)) >= 0), default=len(s))
     at = s.rfind("@", start, end)
-    colon = s.find(":", start, at) if at >= 0 else -1
+    if pos < at:
+        colon = s.find(":", start, at)
+        return ("password", True) if 0 <= colon < pos else ("user", False)
+    if pos < end:
+        return "host", False
     fragment = s.find("#", end)
+    if 0 <= fragment < pos:
+        return "fragment", False
     query = s.find("?", end, fragment if fragment >= 0 else len(s))
-
-    def part(pos: int) -> tuple[str | None, bool]:
-        if pos < start:
-            return None, False
-        if pos < at:
-            return ("password", True) if 0 <= colon < pos else ("user", False)
-        if pos < end:
-            return "host", False
-        if fragment >= 0 and pos > fragment:
-            return "fragment", False
-        if query >= 0 and pos > query:
-            name = s[max(s.rfind("&", query, pos), query) + 1 : pos].partition("=")[0]
-            return "query", bool(SECRET_NAME.search(name))
-        return "path", False
-
-    return [part(m.start()) for m in matches]
+    if 0 <= query < pos:
+        name = s[max(s.rfind("&", query, pos), query) + 1 : pos].partition("=")[0]
+        return "query", bool(SECRET_NAME.search(name))
+    return "path", False
 
 
 def _encode(value: str, part: str | None) -> str:
