@@ -199,7 +199,8 @@ def test_redact_masks_urls_pairs_and_remembered_secrets():
     text = redact(f"x rdAAA1@rd/#?: y {quote('rdAAA1@rd/#?:', safe='')} z abc")
     assert text == "x *** y *** z abc"  # both forms; a 3-character value is too short to find
     remember("rdpostgres")
-    assert redact("rdpostgresql://h rdpostgres") == "rdpostgresql://h ***"  # not inside words
+    text = redact("rdpostgresql://h rdpostgres_env rdpostgres.")
+    assert text == "rdpostgresql://h rdpostgres_env ***."  # not inside words
     assert str(SinkError("s", "driver: rdAAA1@rd/#?:")) == "sink 's': driver: ***"
 
 

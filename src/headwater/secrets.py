@@ -9,10 +9,10 @@ Two defences, both here so every module masks the same way:
 * `redact()` is the last line: it masks every URL found in a text, `name=value` pairs whose
   name is credential-like, and every secret value headwater has seen (`remember()`), in the
   forms it may take in a URL (raw and percent-encoded) and not inside a longer word. The
-  scenario loader remembers what `${VAR}` / `${file:PATH}` put into credential places, URL
-  credentials and sink settings named like one; sinks remember what they read from
-  `password_env`, `secret_env` or `secret_file`. Every HeadwaterError passes its message
-  through it.
+  scenario loader remembers what `${VAR}` / `${file:PATH}` put into credential places (and
+  the credentials of a whole URL in one variable) and sink settings named like one; sinks
+  remember what they read from `password_env`, `secret_env` or `secret_file`. Every
+  HeadwaterError passes its message through it.
 
 Values shorter than `MIN_LENGTH` characters are not searched for in free text (they would
 mask ordinary words); they are still masked wherever they are a URL's password or secret
@@ -59,7 +59,7 @@ def remember(*values: str | None) -> None:
         forms = {f for v in _known for f in (v, quote(v, safe=""), quote_plus(v), quote(v))}
         alternatives = "|".join(map(re.escape, sorted(forms, key=len, reverse=True)))
         # not inside a word: a password "postgres" leaves "postgresql://" alone
-        _forms = re.compile(f"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
+        _forms = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
 
 
 def is_credential(name: object, value: object) -> bool:

@@ -9,7 +9,7 @@ import pytest
 
 from headwater.errors import ScenarioError
 from headwater.scenario.yamlio import load_yaml
-from headwater.secrets import redact
+from headwater.secrets import redact, remember
 from headwater.sinks._sql import DbUrl
 
 NASTY = "subAAA1@subBBB2/subCCC3#subDDD4?subEEE5:subFFF6%subGGG7 &x=y"
@@ -52,10 +52,11 @@ def test_outside_urls_and_whole_urls_values_go_in_as_written():
     assert "subWHOLE9" not in redact("driver said: subWHOLE9")  # the URL's password
 
 
-def test_defaults_are_not_secrets_and_plain_scalars_keep_their_type_not_structure():
-    url = value('"postgresql://postgres:${PW:-postgres}@127.0.0.1/db"')
-    assert urlsplit(url).password == "postgres"
-    assert redact("at postgresql://h/db") == "at postgresql://h/db"  # not remembered
+def test_defaults_go_in_encoded_and_plain_scalars_keep_their_type_not_structure():
+    url = value('"postgresql://postgres:${PW:-pg@pw}@127.0.0.1/db"')
+    assert urlsplit(url).password == "pg%40pw" and urlsplit(url).hostname == "127.0.0.1"
+    remember("pgword")
+    assert redact("at pgwordsql://h/db pgword") == "at pgwordsql://h/db ***"  # not in words
     assert value("${N}", {"N": "42"}) == 42 and value("${B}", {"B": "true"}) is True
     for raw in ("[1", "a: b", "{x", "- y"):  # substituted text is never parsed as YAML
         assert value("${X}", {"X": raw}) == raw

@@ -89,6 +89,7 @@ def interpolate(
             value = env[name]
             if secret or SECRET_NAME.search(name):
                 remember(value)
+            remember(*url_secrets(value))  # a whole URL from one variable: its credentials
         elif default is not None:
             value = default
         elif unset is not None:
@@ -211,7 +212,7 @@ class _Builder:
                 self.problems.append(self._problem(loc, node, str(exc)))
                 return None
             if node.style is not None:
-                return _remembered(value)
+                return value
             if not value.strip():
                 return None
             # a plain scalar: re-resolve its type (int, bool…), never its structure
@@ -219,16 +220,9 @@ class _Builder:
             node = yaml.ScalarNode(tag, value, node.start_mark, node.end_mark)
         constructor = yaml.SafeLoader(stream="")
         try:
-            return _remembered(constructor.construct_object(node, deep=True))
+            return constructor.construct_object(node, deep=True)
         finally:
             constructor.dispose()
-
-
-def _remembered(value: Any) -> Any:
-    """A URL's credentials, written in the file or substituted, are never shown."""
-    if isinstance(value, str) and "://" in value:
-        remember(*url_secrets(value))
-    return value
 
 
 _RESOLVER = yaml.resolver.Resolver()

@@ -279,7 +279,7 @@ class DbUrl:
             if password_env not in env:
                 raise ValueError(f"environment variable {password_env} (password_env) is not set")
             password = env[password_env]
-        remember(password)
+            remember(password)
         database = parts.path.lstrip("/") or None
         return cls(
             parts.scheme,
