@@ -5,6 +5,7 @@ password full of URL delimiters reaches the server whole instead of changing the
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -238,3 +239,20 @@ def test_schema_registry_basic_auth_is_the_decoded_password():
     registry = SchemaRegistry(url, "k")
     assert registry._auth == "Basic " + base64.b64encode(f"app:{PG_PASSWORD}".encode()).decode()
     assert registry.where == "http://app:***@127.0.0.1:1" and registry.base == "http://127.0.0.1:1"
+
+
+def test_logs_of_a_run_hold_no_secret(tmp_path, monkeypatch, caplog):
+    """Client libraries log what they do (httpx: every request's URL, query included)."""
+    from headwater.runner import run
+    from headwater.scenario.load import loads
+
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("HW_T_TOKEN", TOKEN)
+    (tmp_path / "signing").write_text(SIGNING)
+    with Receiver(SIGNING.encode()) as rx:
+        sinks = (
+            f'sinks:\n  hooks: {{kind: webhook, url: "{rx.url}?token=${{HW_T_TOKEN}}", '
+            f"secret_file: {tmp_path / 'signing'}, entities: [orders], batch: 500}}\n"
+        )
+        run(loads(SHOP.replace("duration: 1h", "duration: 2m") + sinks), out_dir=tmp_path)
+    assert "HTTP Request" in caplog.text and leaks(caplog.text) == []

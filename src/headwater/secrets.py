@@ -12,7 +12,8 @@ Two defences, both here so every module masks the same way:
   scenario loader remembers what `${VAR}` / `${file:PATH}` put into credential places (and
   the credentials of a whole URL in one variable) and sink settings named like one; sinks
   remember what they read from `password_env`, `secret_env` or `secret_file`. Every
-  HeadwaterError passes its message through it.
+  HeadwaterError passes its message through it, and so do client libraries' logs
+  (`redact_logs()`).
 
 Values shorter than `MIN_LENGTH` characters are not searched for in free text (they would
 mask ordinary words); they are still masked wherever they are a URL's password or secret
@@ -21,6 +22,7 @@ parameter.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from pathlib import Path
@@ -146,3 +148,21 @@ def redact_data(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact_data(v) for v in value]
     return value
+
+
+class _RedactLog(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
+
+
+_REDACT_LOG = _RedactLog()
+
+
+def redact_logs(*loggers: str) -> None:
+    """Redact what these client libraries log (httpx logs every request's URL, query and
+    all); a logger's filter sees only its own records, so each is named."""
+    for name in loggers:
+        logger = logging.getLogger(name)
+        if _REDACT_LOG not in logger.filters:
+            logger.addFilter(_REDACT_LOG)

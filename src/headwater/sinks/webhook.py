@@ -41,7 +41,7 @@ from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.generators.base import Spec
 from headwater.random import stream
 from headwater.scenario.types import Duration
-from headwater.secrets import mask_url, read_secret_file, redact, remember
+from headwater.secrets import mask_url, read_secret_file, redact, redact_logs, remember
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
 
@@ -112,6 +112,7 @@ class WebhookSink(Sink):
         except ImportError:
             raise MissingExtra("the webhook sink", "api", "httpx") from None
         self.secret = self._read_secret()
+        redact_logs("httpx")  # it logs every request's URL, a ?token=… included
         import socket
 
         # headers and body go out in two writes: without NODELAY, Nagle's algorithm and the
