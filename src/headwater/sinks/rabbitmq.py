@@ -39,7 +39,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from headwater.errors import SinkError
-from headwater.secrets import mask_url, redact
+from headwater.secrets import mask_url
 from headwater.sinks._stream import (
     AsyncLoop,
     Batch,
@@ -104,7 +104,8 @@ class RabbitMQSink(StreamSink):
             self.params = self._pika.URLParameters(c.url)
         except Exception as exc:
             raise SinkError(
-                self.name, f"invalid url {mask_url(c.url)}: {redact(str(exc))}"
+                self.name,
+                f"invalid url {mask_url(c.url)}: {exc}",  # SinkError redacts
             ) from exc
         timeout = c.connect_timeout.total_seconds()
         self.params.socket_timeout = timeout

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from headwater.errors import SinkError
-from headwater.secrets import mask_url, redact
+from headwater.secrets import mask_url
 from headwater.sinks._stream import (
     Batch,
     StreamConfig,
@@ -86,7 +86,8 @@ class RedisStreamsSink(StreamSink):
             )
         except ValueError as exc:
             raise SinkError(
-                self.name, f"invalid url {mask_url(c.url)}: {redact(str(exc))}"
+                self.name,
+                f"invalid url {mask_url(c.url)}: {exc}",  # SinkError redacts
             ) from exc
         try:
             self.client.ping()

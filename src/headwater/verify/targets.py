@@ -255,7 +255,7 @@ class PostgresTarget(Target):
             return psycopg.connect(self.spec, connect_timeout=10)
         except psycopg.Error as exc:
             raise VerifyError(
-                f"--target: cannot connect to PostgreSQL: {redact(str(exc))}"
+                f"--target: cannot connect to PostgreSQL: {exc}"  # VerifyError redacts
             ) from None
 
     def names(self, con: Any) -> list[str]:
