@@ -21,7 +21,9 @@ out = Console(highlight=False, soft_wrap=True)
 
 
 def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """HeadwaterError → its message on stderr, exit 2; --debug shows the traceback."""
+    """HeadwaterError → its message on stderr, exit 2; --debug shows the traceback. A bug
+    shows its traceback and exits 1. Tracebacks are redacted too: a driver's exception
+    chained to an error may quote a URL or a password."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -29,14 +31,28 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except HeadwaterError as exc:
             if click.get_current_context().find_root().params.get("debug"):
-                raise
-            err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+                _traceback()
+            else:
+                err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
             sys.exit(2)
         except KeyboardInterrupt:
             err.print("interrupted")
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception:
+            _traceback()
+            sys.exit(1)
 
     return wrapper
+
+
+def _traceback() -> None:
+    import traceback
+
+    from headwater.secrets import redact
+
+    sys.stderr.write(redact(traceback.format_exc()))
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:

@@ -9,15 +9,23 @@
      └── VerifyError          verify could not read its ledger or target
 
 The CLI turns any HeadwaterError into its message and exit code 2, without a traceback.
+Every message is redacted when the error is made (headwater.secrets): whatever a driver's
+error quoted, no known secret or URL credential reaches the user.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from headwater.secrets import redact
 
 
 class HeadwaterError(Exception):
     """Base of every error a user can cause and fix."""
+
+    def __init__(self, *args: Any):
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from headwater.errors import HeadwaterError, SinkError
 from headwater.faults.base import FaultContext
 from headwater.faults.pipeline import Delivery, FaultPipeline
 from headwater.scenario.model import Scenario
+from headwater.secrets import redact_data
 from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.world.changes import Changes
 from headwater.world.engine import World
@@ -178,8 +179,8 @@ def run(
                 "kind": sink.kind,
                 "counts": {e: dict(ops) for e, ops in sink.stats.counts.items()},
                 "bytes": sink.stats.bytes,
-                **sink.stats.extra,
+                **redact_data(sink.stats.extra),  # a sink's detail may quote a URL or error
             }
             if name in faults:
-                report.sinks[name]["faults"] = faults[name]
+                report.sinks[name]["faults"] = redact_data(faults[name])
     return report

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -12,6 +16,7 @@ from headwater.sinks._live import LiveTable
 from headwater.world.changes import Changes
 from headwater.world.engine import World
 
+from tests.conftest import start_or_skip
 from tests.helpers import scenario as build_scenario
 
 SHORT = dt.timedelta(minutes=20)
@@ -68,6 +73,41 @@ def pg_database(server: Any, name: str) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@contextmanager
+def password_server(roles: dict[str, str], **settings: str) -> Iterator[Any]:
+    """A private PostgreSQL that checks passwords (scram) on 127.0.0.1, with these roles
+    (role → password; `postgres` is the superuser, others get LOGIN and schema public)."""
+    import psycopg
+    from psycopg import sql
+
+    from headwater.testing.servers import PostgresServer
+
+    server = start_or_skip(PostgresServer(settings=settings))
+    try:
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            for role, password in roles.items():
+                verb = (
+                    "ALTER ROLE {} PASSWORD {}"
+                    if role == "postgres"
+                    else "CREATE ROLE {} LOGIN PASSWORD {}"
+                )
+                conn.execute(sql.SQL(verb).format(sql.Identifier(role), sql.Literal(password)))
+                if role != "postgres":
+                    conn.execute(
+                        sql.SQL("GRANT ALL ON SCHEMA public TO {}").format(sql.Identifier(role))
+                    )
+            hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
+            hba.write_text(
+                "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+                "host replication all 127.0.0.1/32 scram-sha-256\n"
+            )
+            shutil.chown(hba, "postgres", "postgres")
+            conn.execute("SELECT pg_reload_conf()")
+        yield server
+    finally:
+        server.stop()
 
 
 def pg_rows(url: str, entity: str, columns: list[str]) -> set[tuple[Any, ...]]:

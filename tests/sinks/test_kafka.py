@@ -335,10 +335,10 @@ def test_registry_failure_names_sink_and_registry_without_password(
 ):
     if failure == "refused":
         registry.registry.password = "other"  # the sink's user:secret is now wrong: HTTP 401
-        url, where = registry.url("user", "secret"), f"user@127.0.0.1:{registry.port}"
+        url, where = registry.url("user", "secret"), f"user:***@127.0.0.1:{registry.port}"
     else:
         port = free_port()
-        url, where = f"http://user:secret@127.0.0.1:{port}", f"user@127.0.0.1:{port}"
+        url, where = f"http://user:secret@127.0.0.1:{port}", f"user:***@127.0.0.1:{port}"
     sc = world(
         f"k: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
         f"entities: [orders], topic: avro.fail.{failure}, partitions: 1, encoding: avro, "

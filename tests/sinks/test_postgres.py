@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 from datetime import timedelta
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -16,8 +14,15 @@ from headwater.sinks.postgres import copy_buffer
 from headwater.testing.servers import PostgresServer, free_port
 from headwater.world.engine import World
 
-from tests.capture._db import SHORT, TINY, pg_database, pg_rows, shop, world_final
-from tests.conftest import start_or_skip
+from tests.capture._db import (
+    SHORT,
+    TINY,
+    password_server,
+    pg_database,
+    pg_rows,
+    shop,
+    world_final,
+)
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -187,22 +192,9 @@ def test_binary_copy_encodes_nulls_text_numeric_and_times(pg_server):
 @pytest.fixture(scope="module")
 def auth_server():
     """A private server with password authentication and wal_level=replica (no logical)."""
-    server = start_or_skip(PostgresServer(settings={"wal_level": "replica"}))
-    try:
-        with psycopg.connect(server.url, autocommit=True) as conn:
-            conn.execute("ALTER ROLE postgres PASSWORD 'sup3r-s3cret'")
-            conn.execute("CREATE ROLE app LOGIN PASSWORD 'app-s3cret'")
-            conn.execute("GRANT ALL ON SCHEMA public TO app")
-            hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
-            hba.write_text(
-                "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
-                "host replication all 127.0.0.1/32 scram-sha-256\n"
-            )
-            shutil.chown(hba, "postgres", "postgres")
-            conn.execute("SELECT pg_reload_conf()")
+    roles = {"postgres": "sup3r-s3cret", "app": "app-s3cret"}
+    with password_server(roles, wal_level="replica") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _app_url(server: PostgresServer, password: str = "${PG_TEST_PASSWORD}") -> str:

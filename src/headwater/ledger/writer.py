@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from headwater.faults.malformed import _mix
 from headwater.faults.pipeline import Delivery
+from headwater.secrets import redact_data
 from headwater.world.rates import US
 
 FORMAT = "headwater-ledger/1"
@@ -38,9 +39,10 @@ def _iso(us: int) -> str:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Atomically replace a JSON file."""
+    """Atomically replace a JSON file (redacted: no secret a config or summary quoted)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    text = json.dumps(redact_data(data), indent=2, default=str)
+    tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -12,13 +12,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
 from headwater.errors import Problem, ScenarioError
+from headwater.secrets import (
+    SECRET_NAME,
+    is_credential,
+    read_secret_file,
+    remember,
+    url_secrets,
+)
 
 Loc = tuple[str | int, ...]
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_VAR = re.compile(r"\$\{(?:file:([^}]+)|([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?)\}")
 
 
 @dataclass
@@ -53,22 +61,95 @@ def dotted(loc: Loc) -> str:
 def interpolate(
     text: str, env: Mapping[str, str] | None = None, unset: set[str] | None = None
 ) -> str:
-    """Replace ${VAR} and ${VAR:-default}; an unset VAR without default is a KeyError, or,
-    when `unset` is given (validation, which needs no secrets), is kept as written and noted."""
+    """Replace ${VAR}, ${VAR:-default} and ${file:PATH} (a secret kept in a file).
+
+    Inside a URL (`scheme://…`) a value is percent-encoded for the part it lands in (user,
+    password, path, query, fragment; a host or host list goes in as is), so a password with
+    `@ / # ? :` stays a password instead of changing where the client connects. What lands
+    in a password or a credential-named query parameter, any ${file:…} and any variable
+    named like a secret are remembered, so no message shows them (headwater.secrets).
+
+    An unset VAR without default is a KeyError, or, when `unset` is given (validation, which
+    needs no secrets), is kept as written and noted; ${file:…} is then not read either. An
+    unreadable or empty file raises OSError or ValueError.
+    """
     env = os.environ if env is None else env
-
-    def sub(m: re.Match[str]) -> str:
-        name, default = m.group(1), m.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        if unset is not None:
+    matches = list(_VAR.finditer(text))
+    out, last = [], 0
+    for m, (part, secret) in zip(matches, _url_parts(text, matches), strict=True):
+        out.append(text[last : m.start()])
+        last = m.end()
+        path, name, default = m.group(1), m.group(2), m.group(3)
+        if path is not None:
+            if unset is not None:
+                out.append(m.group(0))
+                continue
+            value = read_secret_file(path)
+        elif name in env:
+            value = env[name]
+            if secret or SECRET_NAME.search(name):
+                remember(value)
+            remember(*url_secrets(value))  # a whole URL from one variable: its credentials
+        elif default is not None:
+            value = default
+        elif unset is not None:
             unset.add(name)
-            return m.group(0)
-        raise KeyError(name)
+            out.append(m.group(0))
+            continue
+        else:
+            raise KeyError(name)
+        out.append(_encode(value, part))
+    out.append(text[last:])
+    return "".join(out)
 
-    return _VAR.sub(sub, text)
+
+#: where a URL starts: the text's start, or after a comma (a list of servers)
+_SCHEME = re.compile(r"(?:^|(?<=,))\s*[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _url_parts(text: str, matches: list[re.Match[str]]) -> list[tuple[str | None, bool]]:
+    """For each ${…} in `text`: the URL part it stands in (None outside a URL) and whether
+    that part holds a credential (the password, a query parameter named like one)."""
+    skeleton = list(text)
+    for m in matches:  # delimiters inside ${…} (a default, a file path) are not the URL's
+        skeleton[m.start() : m.end()] = "\0" * (m.end() - m.start())
+    s = "".join(skeleton)
+    heads = list(_SCHEME.finditer(s))
+    if not heads or heads[0].start() != 0:
+        return [(None, False)] * len(matches)
+    out = []
+    for m in matches:
+        k = max(i for i, h in enumerate(heads) if h.start() <= m.start())
+        stop = heads[k + 1].start() - 1 if k + 1 < len(heads) else len(s)
+        out.append(_url_part(s[:stop], heads[k].end(), m.start()))
+    return out
+
+
+def _url_part(s: str, start: int, pos: int) -> tuple[str | None, bool]:
+    """The part of the URL `s[start:]` (after its scheme) at `pos`, and if a credential."""
+    if pos < start:
+        return None, False
+    end = min((i for c in "/?#" if (i := s.find(c, start)) >= 0), default=len(s))
+    at = s.rfind("@", start, end)
+    if pos < at:
+        colon = s.find(":", start, at)
+        return ("password", True) if 0 <= colon < pos else ("user", False)
+    if pos < end:
+        return "host", False
+    fragment = s.find("#", end)
+    if 0 <= fragment < pos:
+        return "fragment", False
+    query = s.find("?", end, fragment if fragment >= 0 else len(s))
+    if 0 <= query < pos:
+        name = s[max(s.rfind("&", query, pos), query) + 1 : pos].partition("=")[0]
+        return "query", bool(SECRET_NAME.search(name))
+    return "path", False
+
+
+def _encode(value: str, part: str | None) -> str:
+    if part is None or part == "host":
+        return value
+    return quote(value, safe="/" if part == "path" else "")
 
 
 class _Builder:
@@ -90,6 +171,8 @@ class _Builder:
                         self._problem(loc + (key,), key_node, f"duplicate key '{key}'")
                     )
                 out[key] = self.build(value_node, loc + (key,))
+                if loc[:1] == ("sinks",) and is_credential(key, out[key]):
+                    remember(out[key])  # e.g. a client setting `sasl.password: …`
                 self.positions[loc + (key,)] = (
                     key_node.start_mark.line + 1,
                     key_node.start_mark.column + 1,
@@ -105,10 +188,9 @@ class _Builder:
         )
 
     def scalar(self, node: yaml.Node, loc: Loc) -> Any:
-        value = node.value
-        if isinstance(value, str) and "${" in value:
+        if isinstance(node.value, str) and "${" in node.value:
             try:
-                value = interpolate(value, self.env, self.unset)
+                value = interpolate(node.value, self.env, self.unset)
             except KeyError as exc:
                 self.problems.append(
                     self._problem(
@@ -119,14 +201,31 @@ class _Builder:
                     )
                 )
                 return None
-            if node.style is None:  # plain scalar: re-resolve its type after substitution
-                return yaml.safe_load(value) if value.strip() else None
-            return value
+            except OSError as exc:
+                self.problems.append(
+                    self._problem(
+                        loc, node, f"cannot read the secret file {exc.filename}: {exc.strerror}"
+                    )
+                )
+                return None
+            except ValueError as exc:  # an empty secret file
+                self.problems.append(self._problem(loc, node, str(exc)))
+                return None
+            if node.style is not None:
+                return value
+            if not value.strip():
+                return None
+            # a plain scalar: re-resolve its type (int, bool…), never its structure
+            tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
+            node = yaml.ScalarNode(tag, value, node.start_mark, node.end_mark)
         constructor = yaml.SafeLoader(stream="")
         try:
             return constructor.construct_object(node, deep=True)
         finally:
             constructor.dispose()
+
+
+_RESOLVER = yaml.resolver.Resolver()
 
 
 def load_yaml(

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from headwater.cli import _duration, _user_errors, err, out
+from headwater.secrets import read_secret_file, remember
 from headwater.serve.errors import ServeError
 
 
@@ -170,15 +171,15 @@ def _secret(env: str | None, file: Path | None) -> bytes:
         value = os.environ.get(env)
         if not value:
             raise ServeError(f"--secret-env: environment variable {env} is not set")
+        remember(value)
         return value.encode()
     assert file is not None
     try:
-        value = file.read_text(encoding="utf-8").strip()
+        return read_secret_file(file).encode()
     except OSError as exc:
         raise ServeError(f"--secret-file: cannot read {file}: {exc.strerror}") from None
-    if not value:
-        raise ServeError(f"--secret-file: {file} is empty")
-    return value.encode()
+    except ValueError as exc:
+        raise ServeError(f"--secret-file: {exc}") from None
 
 
 def _clock(serving: Any) -> str:

@@ -13,12 +13,13 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.secrets import MASK, mask_url, redact, remember
 from headwater.sinks._text import to_text
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
@@ -272,12 +273,13 @@ class DbUrl:
         try:
             port = parts.port
         except ValueError:
-            raise ValueError(f"invalid port in {_mask(url)}") from None
+            raise ValueError(f"invalid port in {mask_url(url)}") from None
         password = expand(parts.password, "password")
         if password_env is not None:
             if password_env not in env:
                 raise ValueError(f"environment variable {password_env} (password_env) is not set")
             password = env[password_env]
+            remember(password)
         database = parts.path.lstrip("/") or None
         return cls(
             parts.scheme,
@@ -287,22 +289,12 @@ class DbUrl:
             password,
             expand(database, "database"),
             {k: expand(v, k) or "" for k, v in parse_qsl(parts.query)},
-            _mask(url),
+            mask_url(url),
         )
 
     def scrub(self, text: str) -> str:
-        """`text` with the password replaced by ***."""
-        return text.replace(self.password, "***") if self.password else text
-
-
-def _mask(url: str) -> str:
-    """The URL with any password shown as *** (an unexpanded ${VAR} is shown as written)."""
-    parts = urlsplit(url)
-    if parts.password is None or _ENV_VAR.fullmatch(unquote(parts.password)):
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+        """`text` with the password, URL credentials and every known secret as ***."""
+        return redact(text.replace(self.password, MASK) if self.password else text)
 
 
 class Backoff:

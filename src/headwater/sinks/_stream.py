@@ -39,7 +39,6 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -476,28 +475,6 @@ def describe(exc: BaseException | str) -> str:
         return exc
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def redact(text: str, url: str) -> str:
-    """`text` without the URL's password (client errors sometimes quote the URL)."""
-    password = urlsplit(url).password if "@" in url else None
-    return text.replace(password, "***") if password else text
-
-
-def address(url: str) -> str:
-    """A URL fit for messages: the password is removed."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid address>"
-    if parts.password is None:
-        return url
-    netloc = parts.hostname or ""
-    if parts.username:
-        netloc = f"{parts.username}@{netloc}"
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def require(module: str, extra: str, what: str) -> Any:

@@ -35,11 +35,11 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field
 
 from headwater.errors import SinkError
+from headwater.secrets import mask_url
 from headwater.sinks._stream import (
     Batch,
     StreamConfig,
     StreamSink,
-    address,
     require,
 )
 
@@ -74,7 +74,7 @@ class MqttSink(StreamSink):
     # -- connection ------------------------------------------------------------------------
 
     def location(self) -> str:
-        return f"MQTT broker at {address(self.config.url)}"
+        return f"MQTT broker at {mask_url(self.config.url)}"
 
     def connect(self) -> None:
         mqtt = require("paho.mqtt.client", "mqtt", f"sink '{self.name}' (kind: mqtt)")
@@ -82,7 +82,7 @@ class MqttSink(StreamSink):
         c = self.config
         parts = urlsplit(c.url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
-            raise SinkError(self.name, f"invalid url {address(c.url)}: expected mqtt://host:port")
+            raise SinkError(self.name, f"invalid url {mask_url(c.url)}: expected mqtt://host:port")
         tls = parts.scheme in ("mqtts", "ssl")
         host, port = parts.hostname, parts.port or (8883 if tls else 1883)
         v5 = c.protocol == "5"

@@ -35,17 +35,18 @@ import logging
 from collections import deque
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import Field
 
 from headwater.errors import SinkError
 from headwater.scenario.types import Duration
+from headwater.secrets import mask_url, redact
 from headwater.sinks._stream import (
     AsyncLoop,
     Batch,
     StreamConfig,
     StreamSink,
-    address,
     describe,
     require,
 )
@@ -97,12 +98,12 @@ class NatsSink(StreamSink):
     # -- connection ------------------------------------------------------------------------
 
     def location(self) -> str:
-        return f"NATS at {', '.join(address(s.strip()) for s in self.config.url.split(','))}"
+        return f"NATS at {', '.join(mask_url(s.strip()) for s in self.config.url.split(','))}"
 
     def connect(self) -> None:
         self._nats = require("nats", "nats", f"sink '{self.name}' (kind: nats)")
         c = self.config
-        self.servers = [s.strip() for s in c.url.split(",") if s.strip()]
+        self.servers, self._login = _servers(c.url)
         self.stream_name = c.stream or _stream_name(self.name)
         self._last_error: str | None = None
         # Futures of acknowledgements, in the order the messages were sent.
@@ -126,7 +127,7 @@ class NatsSink(StreamSink):
 
         async def on_error(exc: Exception) -> None:
             self._last_error = describe(exc)
-            log.debug("%s: %s", self.where, exc)
+            log.debug("%s: %s", self.where, redact(str(exc)))
 
         self.nc = await self._nats.connect(
             servers=self.servers,
@@ -136,6 +137,7 @@ class NatsSink(StreamSink):
             max_reconnect_attempts=-1,
             reconnect_time_wait=c.retry.backoff.total_seconds(),
             error_cb=on_error,
+            **self._login,
         )
         self.js = self.nc.jetstream(publish_async_max_pending=c.max_in_flight)
         await self._ensure_stream()
@@ -309,3 +311,22 @@ class NatsSink(StreamSink):
             else:
                 self.backoff.check(self._last_error or "waiting for acknowledgements")
         self._raise_failure()
+
+
+def _servers(url: str) -> tuple[list[str], dict[str, str]]:
+    """The server URLs without credentials, and the credentials as connect() options,
+    decoded: nats-py would send a percent-encoded password (`${VAR}` in a URL) as it is."""
+    servers, login = [], {}
+    for server in (s.strip() for s in url.split(",")):
+        if not server:
+            continue
+        parts = urlsplit(server)
+        if parts.username is not None:
+            user = unquote(parts.username)
+            if parts.password is None:
+                login = {"token": user}
+            else:
+                login = {"user": user, "password": unquote(parts.password)}
+            server = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        servers.append(server)
+    return servers, login

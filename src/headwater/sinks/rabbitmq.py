@@ -39,14 +39,13 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from headwater.errors import SinkError
+from headwater.secrets import mask_url
 from headwater.sinks._stream import (
     AsyncLoop,
     Batch,
     StreamConfig,
     StreamSink,
-    address,
     describe,
-    redact,
     require,
 )
 
@@ -95,7 +94,7 @@ class RabbitMQSink(StreamSink):
     # -- connection ------------------------------------------------------------------------
 
     def location(self) -> str:
-        return f"RabbitMQ at {address(self.config.url)}"
+        return f"RabbitMQ at {mask_url(self.config.url)}"
 
     def connect(self) -> None:
         self._pika = require("pika", "rabbitmq", f"sink '{self.name}' (kind: rabbitmq)")
@@ -105,7 +104,8 @@ class RabbitMQSink(StreamSink):
             self.params = self._pika.URLParameters(c.url)
         except Exception as exc:
             raise SinkError(
-                self.name, f"invalid url {address(c.url)}: {redact(str(exc), c.url)}"
+                self.name,
+                f"invalid url {mask_url(c.url)}: {exc}",  # SinkError redacts
             ) from exc
         timeout = c.connect_timeout.total_seconds()
         self.params.socket_timeout = timeout

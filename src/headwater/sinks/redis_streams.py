@@ -31,13 +31,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from headwater.errors import SinkError
+from headwater.secrets import mask_url
 from headwater.sinks._stream import (
     Batch,
     StreamConfig,
     StreamSink,
-    address,
     describe,
-    redact,
     require,
 )
 
@@ -64,7 +63,7 @@ class RedisStreamsSink(StreamSink):
     config: RedisStreamsConfig
 
     def location(self) -> str:
-        return f"Redis at {address(self.config.url)}"
+        return f"Redis at {mask_url(self.config.url)}"
 
     def connect(self) -> None:
         redis = require("redis", "redis", f"sink '{self.name}' (kind: redis_streams)")
@@ -87,7 +86,8 @@ class RedisStreamsSink(StreamSink):
             )
         except ValueError as exc:
             raise SinkError(
-                self.name, f"invalid url {address(c.url)}: {redact(str(exc), c.url)}"
+                self.name,
+                f"invalid url {mask_url(c.url)}: {exc}",  # SinkError redacts
             ) from exc
         try:
             self.client.ping()

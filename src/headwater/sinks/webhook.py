@@ -31,7 +31,6 @@ import json
 import os
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -42,6 +41,7 @@ from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.generators.base import Spec
 from headwater.random import stream
 from headwater.scenario.types import Duration
+from headwater.secrets import mask_url, read_secret_file, redact, redact_logs, remember
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
 
@@ -112,6 +112,7 @@ class WebhookSink(Sink):
         except ImportError:
             raise MissingExtra("the webhook sink", "api", "httpx") from None
         self.secret = self._read_secret()
+        redact_logs("httpx")  # it logs every request's URL, a ?token=… included
         import socket
 
         # headers and body go out in two writes: without NODELAY, Nagle's algorithm and the
@@ -126,7 +127,13 @@ class WebhookSink(Sink):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = self.log_path.open("w", encoding="utf-8")
         self.stats.extra.update(
-            {"url": self.config.url, "delivered": 0, "requests": 0, "retries": 0, "failed": 0}
+            {
+                "url": mask_url(self.config.url),
+                "delivered": 0,
+                "requests": 0,
+                "retries": 0,
+                "failed": 0,
+            }
         )
 
     def _read_secret(self) -> bytes:
@@ -135,17 +142,17 @@ class WebhookSink(Sink):
             value = os.environ.get(c.secret_env)
             if not value:
                 raise SinkError(self.name, f"environment variable {c.secret_env} is not set")
+            remember(value)
             return value.encode()
-        path = Path(c.secret_file or "")  # relative to the working directory, not the output
+        path = c.secret_file or ""  # relative to the working directory, not the output
         try:
-            value = path.read_text(encoding="utf-8").strip()
+            return read_secret_file(path).encode()
         except OSError as exc:
             raise SinkError(
                 self.name, f"cannot read the secret file {path}: {exc.strerror}"
             ) from None
-        if not value:
-            raise SinkError(self.name, f"the secret file {path} is empty")
-        return value.encode()
+        except ValueError as exc:
+            raise SinkError(self.name, str(exc)) from None
 
     # -- events --------------------------------------------------------------------------------
     def events(self, changes: Changes) -> list[tuple[int, str, dict[str, Any]]]:
@@ -225,7 +232,7 @@ class WebhookSink(Sink):
                     self.stats.bytes += len(raw)
                     return True
             except self._httpx.HTTPError as exc:
-                status, error = None, f"{type(exc).__name__}: {exc}"
+                status, error = None, redact(f"{type(exc).__name__}: {exc}")
             if attempt >= c.retry.attempts:
                 break
             self.stats.extra["retries"] += 1
@@ -238,7 +245,8 @@ class WebhookSink(Sink):
         what = f"HTTP {status}" if status is not None else error
         if c.on_failure == "fail":
             raise SinkUnavailable(
-                self.name, f"{c.url}: gave up on {key} after {attempt} attempts ({what})"
+                self.name,
+                f"{mask_url(c.url)}: gave up on {key} after {attempt} attempts ({what})",
             )
         return False
 

@@ -657,13 +657,18 @@ class RedisServer(Server):
 
 
 class NatsServer(Server):
-    """NATS with JetStream, storing streams in the private folder; `url` is `nats://…`."""
+    """NATS with JetStream, storing streams in the private folder; `url` is `nats://…`.
+
+    With `user` and `password` clients must log in (`url` does not carry them)."""
 
     name = "nats"
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, user: str | None = None, password: str | None = None
+    ) -> None:
         super().__init__(port)
         self._binary = ""
+        self._login = ["--user", user, "--pass", password] if user and password else []
 
     @property
     def url(self) -> str:
@@ -673,7 +678,7 @@ class NatsServer(Server):
         self._binary = _require("nats-server", "nats-server")
 
     def _launch(self) -> None:
-        cmd = [self._binary, "-a", self.host, "-p", str(self.port), "-js"]
+        cmd = [self._binary, "-a", self.host, "-p", str(self.port), "-js", *self._login]
         self._spawn([*cmd, "-sd", str(self._dir / "js")])
 
     def _probe(self) -> bool:

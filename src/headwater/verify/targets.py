@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from headwater.errors import MissingExtra, VerifyError
+from headwater.secrets import redact
 
 FOLDER_FORMATS = {
     "parquet": (".parquet", ".pq"),
@@ -50,7 +51,7 @@ class Target(ABC):
         """Release what open() took."""
 
     def describe(self) -> str:
-        return f"{self.kind} {self.spec}"
+        return f"{self.kind} {redact(self.spec)}"
 
 
 def _q(name: str) -> str:
@@ -254,7 +255,7 @@ class PostgresTarget(Target):
             return psycopg.connect(self.spec, connect_timeout=10)
         except psycopg.Error as exc:
             raise VerifyError(
-                f"--target: cannot connect to PostgreSQL: {_redact(str(exc))}"
+                f"--target: cannot connect to PostgreSQL: {exc}"  # VerifyError redacts
             ) from None
 
     def names(self, con: Any) -> list[str]:
@@ -285,9 +286,6 @@ class PostgresTarget(Target):
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {view}_arrow").fetchall()
         return True
 
-    def describe(self) -> str:
-        return f"postgres {_redact(self.spec)}"
-
 
 def _pg_column(values: list[Any]) -> pa.Array:
     from decimal import Decimal
@@ -295,10 +293,6 @@ def _pg_column(values: list[Any]) -> pa.Array:
     if any(isinstance(v, Decimal) for v in values):
         values = [float(v) if isinstance(v, Decimal) else v for v in values]
     return _column(values)
-
-
-def _redact(text: str) -> str:
-    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", text)
 
 
 class KafkaTarget(Target):

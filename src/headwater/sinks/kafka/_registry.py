@@ -12,10 +12,10 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from headwater.errors import SinkError, SinkUnavailable
-from headwater.sinks._stream import address
+from headwater.secrets import mask_url
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
@@ -25,10 +25,11 @@ class SchemaRegistry:
         parts = urlsplit(url)
         self.sink = sink
         self.timeout = timeout
-        self.where = address(url)
+        self.where = mask_url(url)
         self._auth: str | None = None
         if parts.username is not None:
-            token = f"{parts.username}:{parts.password or ''}".encode()
+            # decoded: ${VAR} in a URL's userinfo arrives percent-encoded
+            token = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
             self._auth = "Basic " + base64.b64encode(token).decode("ascii")
         netloc = parts.hostname or ""
         if parts.port:
