@@ -26,12 +26,12 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 
+from headwater.serve import cursors
 from headwater.serve.guard import ANONYMOUS, Principal
+from headwater.serve.params import within
 from headwater.serve.query import (
     Query,
     QueryError,
-    decode_cursor,
-    encode_cursor,
     last_item,
     seek,
     select,
@@ -44,8 +44,20 @@ if TYPE_CHECKING:
     from headwater.serve.runtime import Serving
 
 Long = NewType("Long", int)
+
+
+def _long(value: Any) -> int:
+    """A Long argument: an integer within 64 bits (a bool, float or string is not one)."""
+    if type(value) is not int:
+        raise ValueError("a Long must be an integer")
+    try:
+        return within(value, "Long")
+    except QueryError as exc:
+        raise ValueError(str(exc)) from None
+
+
 LONG = strawberry.scalar(
-    name="Long", serialize=int, parse_value=int, description="A 64-bit integer"
+    name="Long", serialize=int, parse_value=_long, description="A 64-bit integer"
 )
 
 
@@ -267,23 +279,23 @@ class _Builder:
             snap = builder.store.snapshot(entity)
             try:
                 view = select(snap, q, s.key)
-                start = seek(view, decode_cursor(q, after), desc) if after else 0
-            except (QueryError, TypeError) as exc:
-                raise ValueError(str(exc) or "invalid cursor") from None
+                start = seek(view, cursors.decode(q, after, s, "after"), desc) if after else 0
+            except QueryError as exc:
+                raise ValueError(str(exc)) from None
             positions = window(view, start, start + first, desc)
             nodes = builder._make(entity, positions, snap)
-            cursors = [
-                encode_cursor(q, last_item(view, start + i, 1, desc)) for i in range(len(nodes))
-            ]  # type: ignore[arg-type]
+            marks = [
+                cursors.encode(q, last_item(view, start + i, 1, desc)) for i in range(len(nodes))
+            ]
             conn = builder.connections[entity]
             edge_cls = builder.edges[entity]
             return conn(
-                edges=[edge_cls(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
+                edges=[edge_cls(cursor=c, node=n) for c, n in zip(marks, nodes, strict=True)],
                 pageInfo=PageInfo(
                     hasNextPage=start + len(nodes) < len(view),
                     hasPreviousPage=start > 0,
-                    startCursor=cursors[0] if cursors else None,
-                    endCursor=cursors[-1] if cursors else None,
+                    startCursor=marks[0] if marks else None,
+                    endCursor=marks[-1] if marks else None,
                 ),
                 totalCount=len(view),
             )
