@@ -81,7 +81,7 @@ def test_paging_while_the_world_writes_then_sync_converges(serve, style):
     s = serve(sc, stepped=True)
     states, marks, starts, lost_by = {}, {}, {}, {}
     with httpx.Client(base_url=s.url, timeout=30) as client:
-        assert s.advance(18)  # 1m30s of 5s steps: some orders and items first
+        assert s.advance(19)  # the initial rows, then 1m30s of 5 s steps: orders and items
         for entity, key in ENTITIES.items():
             p0, t0 = position(client)
             # items arrive at ~10 a step: pages of 20 outpace them, so the scan ends

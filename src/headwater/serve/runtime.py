@@ -14,6 +14,8 @@ with Serving(load("shop.yaml"), port=0) as s:
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -80,9 +82,11 @@ class Serving:
         sinks: bool = True,
         source: str | Path | None = None,
         stepped: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ):
         """`stepped`: the world takes a step only when `advance` grants one, as fast as it
-        can then (tests pace a served world by what they control, not by the wall clock)."""
+        can then; `clock`: the wall clock token lifetimes and rate limits count on. Both let
+        tests pace the servers by what they control, not by the machine's speed."""
         _need_api()
         config = config or getattr(scenario, "serve", None) or Serve()
         update: dict[str, Any] = {}
@@ -118,6 +122,7 @@ class Serving:
         self.factor = _factor(self.config.speed)
         self._stopping = threading.Event()
         self.gate = StepGate() if stepped else None
+        self.clock = clock
         self.http: Any = None
         self.grpc: Any = None
         self.report: Any = None
