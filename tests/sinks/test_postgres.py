@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 from datetime import timedelta
@@ -244,3 +245,33 @@ def test_unreachable_server_says_so(tmp_path):
     url = f"postgresql://app:pw@127.0.0.1:{free_port()}/shop"
     with pytest.raises(SinkUnavailable, match=r"nothing accepts connections at 127\.0\.0\.1"):
         run(shop(_sink(url)), duration=SHORT, out_dir=tmp_path, ledger=False)
+
+
+@pytest.mark.parametrize("commit", ["transaction", "step"])
+def test_sessions_ended_between_steps_reconnect_without_stray_warnings(
+    pg_server, tmp_path, caplog, commit
+):
+    """The server ends the sink's sessions twice during the run: the sink reconnects and
+    resumes, every row lands once, and nothing is logged on the way (psycopg used to warn
+    `error ignored terminating <psycopg.Pipeline [BAD]>` while the pipeline unwound)."""
+    url = pg_database(pg_server, f"hw_ended_{commit}")
+    sc = shop(
+        _sink(url, connections=2, commit=commit), **{"duration: 1h}": "duration: 1h, step: 20s}"}
+    )
+    kill = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+
+    def on_step(changes, report):
+        if changes.step in (3, 6):
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(kill)
+
+    with caplog.at_level(logging.WARNING):
+        report = run(sc, duration=TINY, out_dir=tmp_path, ledger=False, on_step=on_step)
+    assert report.sinks["db"]["reconnects"] >= 2
+    assert [r.getMessage() for r in caplog.records] == []
+    schemas = World(sc).schemas
+    for entity, rows in world_final(sc, TINY).items():
+        assert pg_rows(url, entity, [f.name for f in schemas[entity].row_type]) == rows, entity
