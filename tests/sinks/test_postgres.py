@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
+import signal
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from headwater.world.engine import World
 
 from tests.capture._db import SHORT, TINY, pg_database, pg_rows, shop, world_final
 from tests.conftest import start_or_skip
+from tests.sinks._streams import Outage
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -117,22 +118,21 @@ def test_restart_mid_run_loses_and_repeats_nothing(pg_server, tmp_path):
         + "changes: {kind: cdc, from: db, to: {kind: files, format: jsonl, path: cdc}}\n",
         **{"duration: 1h}": "duration: 1h, step: 20s}"},
     )
-    restarts: list[threading.Thread] = []
+    outage = Outage(pg_server, at=3, down=0.5, sig=signal.SIGINT)  # fast shutdown
     txns_after: list[int] = []
 
     def on_step(changes, report):
-        if changes.step == 3:
-            t = threading.Thread(target=pg_server.restart)
-            t.start()
-            restarts.append(t)
+        outage(changes, report)  # stopped before the run goes on: it writes into the outage
         if changes.step >= 2:  # the capture's snapshot covers steps 0 and 1
             txns_after.append(len(list(changes.transactions())))
 
     slots = "SELECT slot_name FROM pg_replication_slots ORDER BY 1"
     with psycopg.connect(url) as conn:  # other tests' slots on the shared server are not ours
         before = conn.execute(slots).fetchall()
-    report = run(sc, duration=RESTART_RUN, out_dir=tmp_path, ledger=False, on_step=on_step)
-    restarts[0].join()
+    try:
+        report = run(sc, duration=RESTART_RUN, out_dir=tmp_path, ledger=False, on_step=on_step)
+    finally:
+        outage.join()
     db = report.sinks["db"]
     assert db["reconnects"] >= 1
     expected = world_final(sc, RESTART_RUN)
