@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -335,3 +336,22 @@ def test_overflowing_ids_in_graphql_and_grpc(served, client, value):
     body = client.post("/graphql", json={"query": q, "variables": {"id": int(value)}}).json()
     plain(body["errors"][0]["message"])
     grpc_refused(s, page_size=-1)
+
+
+def test_a_clients_mistakes_are_its_answer_not_the_servers_log(served, client, caplog):
+    """A bad cursor, sort, id or date in GraphQL is answered as an error and logged nowhere
+    (strawberry printed a traceback per request on the server's stderr)."""
+    queries = [
+        ("query($a: String) { customers(after: $a) { totalCount } }", {"a": "garbage"}),
+        ('{ customers(sort: "nope") { totalCount } }', {}),
+        ("{ customers(first: -1) { totalCount } }", {}),
+        (f"{{ customer(id: {2**63}) {{ id }} }}", {}),
+        ("query($id: Long!) { customer(id: $id) { id } }", {"id": 2**64}),
+        ("query($t: DateTime) { customers(updated_since: $t) { totalCount } }", {"t": "then"}),
+        ("{ customers { nope } }", {}),
+    ]
+    with caplog.at_level(logging.DEBUG, logger="strawberry"):
+        for q, variables in queries:
+            body = client.post("/graphql", json={"query": q, "variables": variables}).json()
+            plain(body["errors"][0]["message"])
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("strawberry")] == []
