@@ -113,6 +113,16 @@ class Oracle:
         return {k for s, e, op, k in self.events if e == entity and op == "c" and p0 <= s < p1}
 
 
+class Clock:
+    """A wall clock that moves only when the test moves it (token lifetimes, rate limits)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
 def serve(tmp_path: Any) -> Iterator[Callable[..., Serving]]:
     """Start servers over a scenario; stopped at the end of the test."""

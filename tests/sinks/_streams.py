@@ -170,13 +170,22 @@ def by_key(m: Received) -> tuple[str, str | None]:
 
 
 class Outage:
-    """An `on_step` hook: at step `at`, stop the server with `sig`; start it `down` s later.
+    """An `on_step` hook: at step `at`, stop the server with `sig`; start it `down` s later
+    (then call `then`, if given).
 
-    The restart runs on a thread, so the run goes on writing into a broker that is away.
+    The server is gone before the run takes its next step, and the restart runs on a thread,
+    so the run goes on writing into a server that is away, however fast the machine.
     """
 
-    def __init__(self, server: Any, at: int, down: float = 1.0, sig: int = signal.SIGTERM):
-        self.server, self.at, self.down, self.sig = server, at, down, sig
+    def __init__(
+        self,
+        server: Any,
+        at: int,
+        down: float = 1.0,
+        sig: int = signal.SIGTERM,
+        then: Callable[[], Any] = lambda: None,
+    ):
+        self.server, self.at, self.down, self.sig, self.then = server, at, down, sig, then
         self.thread: threading.Thread | None = None
 
     def __call__(self, changes: Any, report: RunReport) -> None:
@@ -191,6 +200,7 @@ class Outage:
         def restart() -> None:
             time.sleep(self.down)
             self.server.restart()
+            self.then()
 
         self.thread = threading.Thread(target=restart)
         self.thread.start()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from headwater.testing.servers import free_port
 from headwater.world.engine import World
 
 from tests.capture._db import SHORT, TINY, my_database, my_query, my_rows, shop, world_final
+from tests.sinks._streams import Outage
 
 pytest.importorskip("pymysql")
 
@@ -77,22 +77,20 @@ def test_restart_mid_run_loses_and_repeats_nothing(mariadb_server, tmp_path):
         + "changes: {kind: cdc, from: db, to: {kind: files, format: jsonl, path: cdc}}\n",
         **{"duration: 1h}": "duration: 1h, step: 20s}"},
     )
-    restarts: list[threading.Thread] = []
+    outage = Outage(  # fast commits again after the restart (test speed)
+        mariadb_server, at=3, down=0.5, then=lambda: my_database(mariadb_server, "hw_scratch")
+    )
     txns_after: list[int] = []
 
-    def restart():
-        mariadb_server.restart()
-        my_database(mariadb_server, "hw_restart_scratch")  # fast commits again (test speed)
-
     def on_step(changes, report):
-        if changes.step == 3:
-            restarts.append(threading.Thread(target=restart))
-            restarts[0].start()
+        outage(changes, report)  # stopped before the run goes on: it writes into the outage
         if changes.step >= 2:
             txns_after.append(len(list(changes.transactions())))
 
-    report = run(sc, duration=RESTART_RUN, out_dir=tmp_path, ledger=False, on_step=on_step)
-    restarts[0].join()
+    try:
+        report = run(sc, duration=RESTART_RUN, out_dir=tmp_path, ledger=False, on_step=on_step)
+    finally:
+        outage.join()
     assert report.sinks["db"]["reconnects"] >= 1
     schemas = World(sc).schemas
     for entity, rows in world_final(sc, RESTART_RUN).items():

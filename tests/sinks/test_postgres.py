@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import threading
+import logging
+import signal
 from datetime import timedelta
 
 import pyarrow as pa
@@ -23,6 +24,7 @@ from tests.capture._db import (
     shop,
     world_final,
 )
+from tests.sinks._streams import Outage
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -121,22 +123,21 @@ def test_restart_mid_run_loses_and_repeats_nothing(pg_server, tmp_path):
         + "changes: {kind: cdc, from: db, to: {kind: files, format: jsonl, path: cdc}}\n",
         **{"duration: 1h}": "duration: 1h, step: 20s}"},
     )
-    restarts: list[threading.Thread] = []
+    outage = Outage(pg_server, at=3, down=0.5, sig=signal.SIGINT)  # fast shutdown
     txns_after: list[int] = []
 
     def on_step(changes, report):
-        if changes.step == 3:
-            t = threading.Thread(target=pg_server.restart)
-            t.start()
-            restarts.append(t)
+        outage(changes, report)  # stopped before the run goes on: it writes into the outage
         if changes.step >= 2:  # the capture's snapshot covers steps 0 and 1
             txns_after.append(len(list(changes.transactions())))
 
     slots = "SELECT slot_name FROM pg_replication_slots ORDER BY 1"
     with psycopg.connect(url) as conn:  # other tests' slots on the shared server are not ours
         before = conn.execute(slots).fetchall()
-    report = run(sc, duration=RESTART_RUN, out_dir=tmp_path, ledger=False, on_step=on_step)
-    restarts[0].join()
+    try:
+        report = run(sc, duration=RESTART_RUN, out_dir=tmp_path, ledger=False, on_step=on_step)
+    finally:
+        outage.join()
     db = report.sinks["db"]
     assert db["reconnects"] >= 1
     expected = world_final(sc, RESTART_RUN)
@@ -236,3 +237,33 @@ def test_unreachable_server_says_so(tmp_path):
     url = f"postgresql://app:pw@127.0.0.1:{free_port()}/shop"
     with pytest.raises(SinkUnavailable, match=r"nothing accepts connections at 127\.0\.0\.1"):
         run(shop(_sink(url)), duration=SHORT, out_dir=tmp_path, ledger=False)
+
+
+@pytest.mark.parametrize("commit", ["transaction", "step"])
+def test_sessions_ended_between_steps_reconnect_without_stray_warnings(
+    pg_server, tmp_path, caplog, commit
+):
+    """The server ends the sink's sessions twice during the run: the sink reconnects and
+    resumes, every row lands once, and nothing is logged on the way (psycopg used to warn
+    `error ignored terminating <psycopg.Pipeline [BAD]>` while the pipeline unwound)."""
+    url = pg_database(pg_server, f"hw_ended_{commit}")
+    sc = shop(
+        _sink(url, connections=2, commit=commit), **{"duration: 1h}": "duration: 1h, step: 20s}"}
+    )
+    kill = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+
+    def on_step(changes, report):
+        if changes.step in (3, 6):
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(kill)
+
+    with caplog.at_level(logging.WARNING):
+        report = run(sc, duration=TINY, out_dir=tmp_path, ledger=False, on_step=on_step)
+    assert report.sinks["db"]["reconnects"] >= 2
+    assert [r.getMessage() for r in caplog.records] == []
+    schemas = World(sc).schemas
+    for entity, rows in world_final(sc, TINY).items():
+        assert pg_rows(url, entity, [f.name for f in schemas[entity].row_type]) == rows, entity

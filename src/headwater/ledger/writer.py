@@ -232,5 +232,9 @@ OPS = pa.array(["r", "c", "u", "d"])
 def _write(path: Path, table: pa.Table) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd", compression_level=1)
-    os.replace(tmp, path)
+    try:
+        pq.write_table(table, tmp, compression="zstd", compression_level=1)
+        os.replace(tmp, path)
+    except BaseException:  # pyarrow removes its file on its own errors only (not Ctrl-C)
+        tmp.unlink(missing_ok=True)
+        raise

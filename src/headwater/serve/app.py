@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def build_app(serving: Serving) -> Any:
     cfg = serving.config
-    auth = Authenticator(cfg.auth)
+    auth = Authenticator(cfg.auth, serving.clock)
     rest = RestApi(serving.store, cfg, serving.scenario, auth, serving.entities)
     app = rest.app()
     prefixes = ["/v1"]
@@ -22,6 +22,6 @@ def build_app(serving: Serving) -> Any:
 
         mount(app, serving, cfg.graphql.path)
         prefixes.append(cfg.graphql.path)
-    limiter = RateLimiter(cfg.rate_limit) if cfg.rate_limit else None
+    limiter = RateLimiter(cfg.rate_limit, serving.clock) if cfg.rate_limit else None
     faults = Misbehaviour(cfg.faults, serving.store, serving.seed, serving.factor)
     return Guard(app, prefixes=tuple(prefixes), auth=auth, limiter=limiter, faults=faults)

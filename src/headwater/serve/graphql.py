@@ -26,12 +26,12 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 
+from headwater.serve import cursors
 from headwater.serve.guard import ANONYMOUS, Principal
+from headwater.serve.params import shown, within
 from headwater.serve.query import (
     Query,
     QueryError,
-    decode_cursor,
-    encode_cursor,
     last_item,
     seek,
     select,
@@ -44,8 +44,33 @@ if TYPE_CHECKING:
     from headwater.serve.runtime import Serving
 
 Long = NewType("Long", int)
+
+
+def _long(value: Any) -> int:
+    """A Long argument: an integer within 64 bits (a bool, float or string is not one)."""
+    if type(value) is not int:
+        raise QueryError("Long: expected an integer")
+    return within(value, "Long")
+
+
+class _Schema(strawberry.Schema):
+    """Logs only what is a bug. A client's bad query or argument (a syntax or validation
+    error, a QueryError, a credential that may not read) is its answer, not a traceback on
+    the server's stderr per request."""
+
+    def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
+        bugs = [
+            e
+            for e in errors
+            if e.path is not None
+            and e.original_error is not None
+            and not isinstance(e.original_error, QueryError | PermissionError)
+        ]
+        super().process_errors(bugs, execution_context)
+
+
 LONG = strawberry.scalar(
-    name="Long", serialize=int, parse_value=int, description="A 64-bit integer"
+    name="Long", serialize=int, parse_value=_long, description="A 64-bit integer"
 )
 
 
@@ -136,7 +161,7 @@ class _Builder:
             root_ns[e] = strawberry.field(resolver=self._connection_resolver(e, None))
             root_ns[self._singular(e)] = strawberry.field(resolver=self._lookup_resolver(e))
         root = strawberry.type(type("Query", (), root_ns))
-        return strawberry.Schema(
+        return _Schema(
             query=root, config=StrawberryConfig(auto_camel_case=False, scalar_map={Long: LONG})
         )
 
@@ -249,13 +274,13 @@ class _Builder:
         ) -> Any:
             builder._check(info, entity)
             if first < 0:
-                raise ValueError("first must not be negative")
+                raise QueryError("first: must be at least 0")
             first = min(first, builder.cap)
             sort_by = sort or s.key
             desc = sort_by.startswith("-")
             sort_by = sort_by.removeprefix("-")
             if sort_by not in sorts:
-                raise ValueError(f"cannot sort by '{sort_by}' (one of: {', '.join(sorts)})")
+                raise QueryError(f"cannot sort by {shown(sort_by)} (one of: {', '.join(sorts)})")
             equals = [(k, v) for k, v in vars(where).items() if v is not None] if where else []
             if field is not None and root is not None:
                 equals.append((field, getattr(root, parent_key)))  # type: ignore[arg-type]
@@ -265,25 +290,22 @@ class _Builder:
                 since = int(ts.timestamp()) * 1_000_000 + ts.microsecond
             q = Query(sort_by, desc, tuple(equals), since)
             snap = builder.store.snapshot(entity)
-            try:
-                view = select(snap, q, s.key)
-                start = seek(view, decode_cursor(q, after), desc) if after else 0
-            except (QueryError, TypeError) as exc:
-                raise ValueError(str(exc) or "invalid cursor") from None
+            view = select(snap, q, s.key)
+            start = seek(view, cursors.decode(q, after, s, "after"), desc) if after else 0
             positions = window(view, start, start + first, desc)
             nodes = builder._make(entity, positions, snap)
-            cursors = [
-                encode_cursor(q, last_item(view, start + i, 1, desc)) for i in range(len(nodes))
-            ]  # type: ignore[arg-type]
+            marks = [
+                cursors.encode(q, last_item(view, start + i, 1, desc)) for i in range(len(nodes))
+            ]
             conn = builder.connections[entity]
             edge_cls = builder.edges[entity]
             return conn(
-                edges=[edge_cls(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
+                edges=[edge_cls(cursor=c, node=n) for c, n in zip(marks, nodes, strict=True)],
                 pageInfo=PageInfo(
                     hasNextPage=start + len(nodes) < len(view),
                     hasPreviousPage=start > 0,
-                    startCursor=cursors[0] if cursors else None,
-                    endCursor=cursors[-1] if cursors else None,
+                    startCursor=marks[0] if marks else None,
+                    endCursor=marks[-1] if marks else None,
                 ),
                 totalCount=len(view),
             )

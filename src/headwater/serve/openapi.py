@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from headwater.serve import encode
+from headwater.serve.cursors import MAX_CURSOR
+from headwater.serve.params import INT64
 from headwater.serve.rest import never_null
 
 if TYPE_CHECKING:
@@ -140,21 +142,26 @@ def _list_params(
             "description": text,
         }
 
-    limit = {"type": "integer", "minimum": 1, "default": size}
+    count = {"type": "integer", "format": "int64", "maximum": INT64[1]}
+    limit = {**count, "minimum": 1, "default": size}
     capped = f"page size, capped at {cap}"
     if style == "cursor":
         params = [
             q("limit", limit, capped),
-            q("cursor", {"type": "string"}, "next_cursor of the previous page"),
+            q(
+                "cursor",
+                {"type": "string", "maxLength": MAX_CURSOR},
+                "next_cursor of the previous page",
+            ),
         ]
     elif style == "offset":
         params = [
             q("limit", limit, capped),
-            q("offset", {"type": "integer", "minimum": 0, "default": 0}, "items to skip"),
+            q("offset", {**count, "minimum": 0, "default": 0}, "items to skip"),
         ]
     else:
         params = [
-            q("page", {"type": "integer", "minimum": 1, "default": 1}, "page number, from 1"),
+            q("page", {**count, "minimum": 1, "default": 1}, "page number, from 1"),
             q("per_page", limit, capped),
         ]
     ts = {"type": "string", "format": "date-time"}

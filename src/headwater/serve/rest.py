@@ -30,14 +30,13 @@ from fastapi import FastAPI, Request, Response
 from headwater.generators.base import FieldGen
 from headwater.generators.identity import Seq, Uuid
 from headwater.generators.states import State
-from headwater.serve import encode
+from headwater.serve import cursors, encode
 from headwater.serve.config import Serve
 from headwater.serve.guard import ANONYMOUS, Authenticator, Denied, Principal, error_body
+from headwater.serve.params import INT64, int_range, integer, shown
 from headwater.serve.query import (
     Query,
     QueryError,
-    decode_cursor,
-    encode_cursor,
     last_item,
     seek,
     select,
@@ -102,7 +101,7 @@ class Shape:
         n = sum(1 for a in self.ats if a <= clock_us)
         hit = self._cache.get(n)
         if hit is None:
-            cols, renames = list(self.base), {}
+            cols, renames = list(self.base), dict[str, str]()
             for d in self.drift[:n]:
                 cols = [c for c in cols if c not in d.remove and renames.get(c, c) not in d.remove]
                 cols += [f for f in d.add if f not in cols]
@@ -174,12 +173,13 @@ class RestApi:
         desc = sort.startswith("-")
         sort = sort.removeprefix("-")
         if sort not in self.sorts(entity):
-            raise QueryError(f"cannot sort by '{sort}'")
+            raise QueryError(f"cannot sort by {shown(sort)}")
         equals = []
         kinds = self.filters(entity)
         for name, kind in kinds.items():
             if name in params:
-                equals.append((name, _parse(params[name], kind, name)))
+                t = s.row_type.field(name).type
+                equals.append((name, _parse(params[name], kind, name, t)))
         return Query(
             sort,
             desc,
@@ -191,11 +191,8 @@ class RestApi:
 
     def key_value(self, entity: str, raw: str) -> Any:
         t = self.schemas[entity].key_type
-        if str(t).startswith(("int", "uint")):
-            try:
-                return int(raw)
-            except ValueError:
-                raise QueryError(f"invalid id '{raw}': expected an integer") from None
+        if pa.types.is_integer(t):
+            return integer(raw, "id", *int_range(t))
         return raw
 
     # -- handlers ------------------------------------------------------------------------------
@@ -285,14 +282,12 @@ class RestApi:
                 else:
                     size = min(_int(params.get("limit"), default_size, "limit"), cap)
                     cursor = params.get("cursor")
-                    try:
-                        start = seek(view, decode_cursor(q, cursor), q.desc) if cursor else 0
-                    except TypeError:
-                        raise QueryError("invalid cursor") from None
+                    schema = self.schemas[entity]
+                    start = seek(view, cursors.decode(q, cursor, schema), q.desc) if cursor else 0
                     positions = window(view, start, start + size, q.desc)
                     more = start + len(positions) < n
                     nxt = (
-                        encode_cursor(q, last_item(view, start, len(positions), q.desc))
+                        cursors.encode(q, last_item(view, start, len(positions), q.desc))
                         if more and len(positions)
                         else None
                     )
@@ -439,12 +434,9 @@ class RestApi:
         return document(self)
 
 
-def _parse(raw: str, kind: str, name: str) -> Any:
+def _parse(raw: str, kind: str, name: str, t: pa.DataType) -> Any:
     if kind == "integer":
-        try:
-            return int(raw)
-        except ValueError:
-            raise QueryError(f"{name}: expected an integer, got {raw!r}") from None
+        return integer(raw, name, *int_range(t))
     if kind == "boolean":
         return _bool(raw, name)
     return raw
@@ -456,19 +448,11 @@ def _bool(raw: str, name: str) -> bool:
         return True
     if v in ("false", "0", "no"):
         return False
-    raise QueryError(f"{name}: expected true or false, got {raw!r}")
+    raise QueryError(f"{name}: expected true or false, got {shown(raw)}")
 
 
 def _int(raw: str | None, default: int, name: str, minimum: int = 1) -> int:
-    if raw is None:
-        return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise QueryError(f"{name}: expected an integer, got {raw!r}") from None
-    if v < minimum:
-        raise QueryError(f"{name}: must be at least {minimum}")
-    return v
+    return default if raw is None else integer(raw, name, minimum, INT64[1])
 
 
 def _time(raw: str | None, name: str) -> int | None:
@@ -477,7 +461,7 @@ def _time(raw: str | None, name: str) -> int | None:
     try:
         t = datetime.fromisoformat(raw.strip().replace("z", "Z").replace("t", "T"))
     except ValueError:
-        raise QueryError(f"{name}: expected an ISO-8601 timestamp, got {raw!r}") from None
+        raise QueryError(f"{name}: expected an ISO-8601 timestamp, got {shown(raw)}") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     try:

@@ -29,12 +29,11 @@ import numpy as np
 import pyarrow as pa
 
 from headwater.errors import MissingExtra
+from headwater.serve import cursors
 from headwater.serve.errors import ServeError
 from headwater.serve.query import (
     Query,
     QueryError,
-    decode_cursor,
-    encode_cursor,
     last_item,
     seek,
     select,
@@ -252,25 +251,26 @@ class GrpcServer:
         cap = self.serving.config.rest.collection(entity)[2]
 
         def list_(_self: Any, request: Any, context: Any) -> Any:
+            if request.page_size < 0:
+                context.abort(
+                    self.grpc.StatusCode.INVALID_ARGUMENT, "page_size: must be at least 0"
+                )
             size = min(request.page_size or 50, cap)
             q = Query(s.key)
             snap = self.store.snapshot(entity)
             view = select(snap, q, s.key)
+            token = request.page_token
             try:
-                start = (
-                    seek(view, decode_cursor(q, request.page_token), False)
-                    if request.page_token
-                    else 0
-                )
-            except (QueryError, TypeError):
-                context.abort(self.grpc.StatusCode.INVALID_ARGUMENT, "invalid page_token")
+                start = seek(view, cursors.decode(q, token, s, "page_token"), False) if token else 0
+            except QueryError as exc:
+                context.abort(self.grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             positions = window(view, start, start + size, False)
             more = start + len(positions) < len(view)
             token = (
-                encode_cursor(q, last_item(view, start, len(positions), False))
+                cursors.encode(q, last_item(view, start, len(positions), False))
                 if more and len(positions)
                 else ""
-            )  # type: ignore[arg-type]
+            )
             return page_cls(items=self._rows(entity, snap, positions), next_page_token=token)
 
         return list_

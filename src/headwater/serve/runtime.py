@@ -14,6 +14,8 @@ with Serving(load("shop.yaml"), port=0) as s:
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -79,7 +81,12 @@ class Serving:
         speed: str | None = None,
         sinks: bool = True,
         source: str | Path | None = None,
+        stepped: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ):
+        """`stepped`: the world takes a step only when `advance` grants one, as fast as it
+        can then; `clock`: the wall clock token lifetimes and rate limits count on. Both let
+        tests pace the servers by what they control, not by the machine's speed."""
         _need_api()
         config = config or getattr(scenario, "serve", None) or Serve()
         update: dict[str, Any] = {}
@@ -114,6 +121,8 @@ class Serving:
         )
         self.factor = _factor(self.config.speed)
         self._stopping = threading.Event()
+        self.gate = StepGate() if stepped else None
+        self.clock = clock
         self.http: Any = None
         self.grpc: Any = None
         self.report: Any = None
@@ -145,6 +154,8 @@ class Serving:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.gate is not None:
+            self.gate.release()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         if self.http is not None:
@@ -170,6 +181,13 @@ class Serving:
             )
         return not self._thread.is_alive()
 
+    def advance(self, steps: int = 1, timeout: float = 60.0) -> bool:
+        """Let a stepped world take `steps` more steps and wait until the store shows them;
+        False when the world ended first. `timeout` only bounds a hang (TimeoutError)."""
+        if self.gate is None:
+            raise ServeError("advance() needs a stepped world: Serving(..., stepped=True)")
+        return self.gate.advance(steps, timeout)
+
     @property
     def url(self) -> str:
         return self.http.url
@@ -192,7 +210,7 @@ class Serving:
                 self.scenario,
                 seed=self.seed,
                 duration=self.duration,
-                speed=self.config.speed,
+                speed="max" if self.gate is not None else self.config.speed,
                 out_dir=self.out_dir,
                 sinks=sinks,
                 ledger=self.with_sinks,  # the served store itself needs no ledger of its own
@@ -202,6 +220,45 @@ class Serving:
         except BaseException as exc:  # reported by wait() and /health
             error = exc
         self.store.finish(error)
+        if self.gate is not None:
+            self.gate.release()
+
+
+class StepGate:
+    """Steps on a leash: the world thread waits before each step reaches the store until one
+    is granted; `advance` grants and waits until they are taken (or the world ended)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._granted = 0
+        self._taken = 0
+        self._released = False  # stopped or ended: nobody waits any more
+
+    def enter(self) -> None:
+        """The world thread, before a step: wait for a grant."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._taken < self._granted or self._released)
+
+    def leave(self) -> None:
+        """The world thread, once the step is in the store."""
+        with self._changed:
+            self._taken += 1
+            self._changed.notify_all()
+
+    def release(self) -> None:
+        with self._changed:
+            self._released = True
+            self._changed.notify_all()
+
+    def advance(self, steps: int, timeout: float) -> bool:
+        with self._changed:
+            self._granted += steps
+            target = self._granted
+            self._changed.notify_all()
+            done = self._changed.wait_for(lambda: self._taken >= target or self._released, timeout)
+            if not done:
+                raise TimeoutError(f"the world did not take the granted steps in {timeout:g}s")
+            return self._taken >= target
 
 
 class _Feed(StoreSink):
@@ -210,9 +267,14 @@ class _Feed(StoreSink):
         self.serving = serving
 
     def write(self, changes: Any) -> None:
+        gate = self.serving.gate
+        if gate is not None:
+            gate.enter()
         if self.serving._stopping.is_set():
             raise _Stopped("stopped")
         super().write(changes)
+        if gate is not None:
+            gate.leave()
 
 
 def _factor(speed: str) -> float:

@@ -418,25 +418,39 @@ class PostgresSink(SqlSink):
             self._send_pipelined(lane, txns, params)
 
     def _send_pipelined(self, lane: Lane, txns: list[PlannedTxn], params: _Params) -> None:
-        conn = lane.conn
-        cur = conn.cursor()
         for start in range(0, len(txns), PIPELINE_DEPTH):
-            with conn.pipeline():
-                for t in txns[start : start + PIPELINE_DEPTH]:
-                    cur.execute("BEGIN")
-                    for sql, rows in statements(t, params):
-                        cur.executemany(sql, rows)
-                    self._mark(cur, lane, t)
-                    cur.execute("COMMIT")
+            self._pipelined(lane, txns[start : start + PIPELINE_DEPTH], params, as_one=False)
 
     def _send_step(self, lane: Lane, txns: list[PlannedTxn], params: _Params) -> None:
+        self._pipelined(lane, txns, params, as_one=True)
+
+    def _pipelined(self, lane: Lane, txns: list[PlannedTxn], params: _Params, as_one: bool) -> None:
+        """Transactions in one pipeline, each committed or all `as_one`, and the pipeline
+        ended here on every path: an error while sending (a lost connection, Ctrl-C) is held
+        while the pipeline ends and raised after it. Unwinding psycopg's pipeline with the
+        error in flight made psycopg log `error ignored terminating <psycopg.Pipeline [BAD]>`
+        on stderr after every reconnect."""
         conn = lane.conn
-        with conn.pipeline(), conn.transaction():
-            cur = conn.cursor()
-            for t in txns:
-                for sql, rows in statements(t, params):
-                    cur.executemany(sql, rows)
-            self._mark(cur, lane, txns[-1])
+        failure: BaseException | None = None
+        try:
+            with conn.pipeline():
+                try:
+                    cur = conn.cursor()
+                    for i, t in enumerate(txns):
+                        if i == 0 or not as_one:
+                            cur.execute("BEGIN")
+                        for sql, rows in statements(t, params):
+                            cur.executemany(sql, rows)
+                        if i == len(txns) - 1 or not as_one:
+                            self._mark(cur, lane, t)
+                            cur.execute("COMMIT")
+                except BaseException as exc:
+                    failure = exc
+        except self.pg.Error:
+            if failure is None:
+                raise
+        if failure is not None:
+            raise failure
 
     def _applied_after_error(self, lane: Lane) -> int | None:
         conn = lane.conn

@@ -365,7 +365,10 @@ class PublishedFile:
 
     def abort(self) -> None:
         """Discard the file (nothing appears under its final name)."""
-        self._file.abort()
+        try:
+            self.writer.discard()
+        finally:
+            self._file.abort()
 
     def sidecar_path(self, suffix: str) -> Path:
         """orders-00001.csv.gz → orders-00001<suffix>."""

@@ -173,6 +173,14 @@ class FormatWriter(ABC):
         self.closed = True
         self._close()
 
+    def discard(self) -> None:
+        """Give the document up unfinished, as its file is thrown away: release the encoder
+        now, so that nothing tries to finish it later (a destructor at interpreter exit)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._discard()
+
     def new_sheet(self, title: str) -> None:
         """Start a new sheet (formats with `sheets` only)."""
         raise self.error("this format has no sheets")
@@ -187,6 +195,9 @@ class FormatWriter(ABC):
 
     def _close(self) -> None:  # noqa: B027 — most formats need no footer
         """Write whatever ends the document."""
+
+    def _discard(self) -> None:  # noqa: B027 — most formats hold nothing to release
+        """Release the encoder without finishing the document."""
 
     def _conform(self, batch: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:
         if batch.schema.equals(self.schema, check_metadata=False):

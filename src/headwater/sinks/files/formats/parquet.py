@@ -72,3 +72,14 @@ class ParquetWriter(FormatWriter):
             self._writer.write_table(table, row_group_size=self.options.row_group_size)
             self._pending, self._pending_rows = [], 0
         self._writer.close()
+
+    def _discard(self) -> None:
+        # pyarrow's writer finishes its file in __del__ while it is open: at exit, into a
+        # stream closed by then, with a traceback. So it ends now, its footer going into the
+        # file being thrown away; one broken by a failed or interrupted write may refuse, and
+        # is then only marked closed (what its __del__ checks).
+        self._pending, self._pending_rows = [], 0
+        try:
+            self._writer.close()
+        except Exception:
+            self._writer.is_open = False
