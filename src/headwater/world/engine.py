@@ -31,6 +31,7 @@ from headwater.world.state import NEVER, EntityState
 
 OP_CODES = {"r": 0, "c": 1, "u": 2, "d": 3}
 OP_NAMES = pa.array(["r", "c", "u", "d"])
+_NICE_STEPS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)  # seconds, the divisors of a minute
 
 
 def to_us(t: datetime) -> int:
@@ -141,6 +142,9 @@ class World:
         return side
 
     def _auto_step(self) -> timedelta:
+        """About 20,000 changes per step, from the rates alone (never the speed: speed paces
+        delivery, it must not change the data); a divisor of a minute, so runs of whole
+        minutes end on a step boundary and a shorter run is a prefix of a longer one."""
         rate = 0.0
         for p in self.plans.values():
             if p.ent.arrivals is not None:
@@ -148,10 +152,8 @@ class World:
             rate += sum(u.rate for u in p.ent.updates) + (
                 p.ent.deletes.rate if p.ent.deletes else 0
             )
-        seconds = 20_000 / rate if rate > 0 else 300
-        if self.scenario.clock.factor is not None:
-            seconds = min(seconds, max(self.scenario.clock.factor, 1.0))
-        return timedelta(seconds=float(np.clip(seconds, 1, 60)))
+        seconds = 20_000 / rate if rate > 0 else 60
+        return timedelta(seconds=max(d for d in _NICE_STEPS if d <= max(seconds, 1)))
 
     def _retained(self, p: _Plan) -> bool:
         return bool(p.ent.updates or p.deletable or p.states or p.targeted) or (

@@ -96,7 +96,7 @@ class FilesSink(Sink):
         self.every_us = int(self.config.every.total_seconds() * US)
         self.streams: dict[str, _Stream] = {}
         self.manifests: dict[Path, Manifest] = {}
-        self.index = 0
+        self.index: dict[str, int] = {}  # per stream: names never depend on interleaving
         self.live = (
             {e: LiveTable(s.schema, s.key) for e, s in self.schemas().items()}
             if self.config.mode == "snapshot"
@@ -109,7 +109,7 @@ class FilesSink(Sink):
     # -- naming and publication --------------------------------------------------------------
     def _name(self, stream: str, interval: int) -> Path:
         start = datetime.fromtimestamp(interval * self.every_us / US, UTC)
-        self.index += 1
+        self.index[stream] = self.index.get(stream, 0) + 1
         ext = (
             FORMATS[self.config.format].extension
             + {"none": "", "gzip": ".gz", "zstd": ".zst"}[self.config.compression]
@@ -119,7 +119,7 @@ class FilesSink(Sink):
             date=start.strftime("%Y-%m-%d"),
             hour=start.strftime("%H"),
             minute=start.strftime("%M"),
-            index=self.index,
+            index=self.index[stream],
             ext=ext,
             interval=interval,
         )
