@@ -18,6 +18,7 @@ from headwater.scenario.model import Scenario
 from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.world.changes import Changes
 from headwater.world.engine import World
+from headwater.world.estimate import check_limits, estimate
 from headwater.world.rates import US
 
 
@@ -90,6 +91,7 @@ def run(
             update={"clock": scenario.clock.model_copy(update={"speed": speed})}
         )
     world = World(scenario, seed=seed, duration=duration)
+    check_limits(estimate(world), scenario.limits)  # before anything is written
     out = Path(out_dir) if out_dir is not None else Path("out") / scenario.name
     out.mkdir(parents=True, exist_ok=True)
     sinks = build_sinks(scenario, world, out) if sinks is None else sinks
