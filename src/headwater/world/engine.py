@@ -84,10 +84,10 @@ class World:
         seed: int | None = None,
         duration: timedelta | None = None,
         step: timedelta | None = None,
-        snapshot_rows: int = SNAPSHOT_ROWS,
+        snapshot_rows: int | None = None,
     ):
         self.scenario = scenario
-        self.snapshot_rows = snapshot_rows
+        self.snapshot_rows = snapshot_rows or SNAPSHOT_ROWS
         self.seed = scenario.seed if seed is None else seed
         self.schemas = world_schemas(scenario)
         self.start_us = to_us(scenario.clock.start)
