@@ -582,9 +582,9 @@ class World:
         p = self.plans[name]
         more = 0
         for child in p.children:
-            count = self.plans[child].ent.parent
-            assert count is not None
-            more += count.count.max * self._family_rows(child)
+            parent = self.plans[child].ent.parent
+            assert parent is not None
+            more += parent.count.max * self._family_rows(child)
         return 1 + more
 
     def _step(self, step: int, t0: int, t1: int) -> Changes:
