@@ -43,11 +43,16 @@ def _files(root: Path) -> dict[str, bytes]:
 def _ledger(root: Path) -> dict[tuple[str, str], pa.Table]:
     book = LedgerReader(root / "ledger")
     out = {}
+    keys = ["entity", "interval_start", "op"]
     for sink, info in book.sinks.items():
         for entity in info.entities:
             events = book.events(sink, entity)
             if events is not None:
                 out[sink, entity] = events
+        intervals = book.intervals(sink)  # one row per record: compare the sums
+        assert intervals is not None
+        sums = intervals.group_by(keys).aggregate([("events", "sum"), ("faulted", "sum")])
+        out[sink, "_intervals"] = sums.sort_by([(k, "ascending") for k in keys])
     return out
 
 
