@@ -213,7 +213,7 @@ class World:
                     keys = pc.if_else(pa.array(mask), pa.scalar(None, keys.type), keys)
                     rowids = np.where(mask, -1, rowids)
                 cols[f] = keys
-                if f"ref:{f}" in self.states[p.name].side:
+                if f"ref:{f}" in self.states[p.name].side_names:
                     side[f"ref:{f}"] = rowids
                 continue
             ctx = GenContext(
@@ -228,7 +228,7 @@ class World:
                 self.states[p.name].created,
             )
             cols[f] = gen.column(ctx)
-        if parent_rowids is not None and "parent" in self.states[p.name].side:
+        if parent_rowids is not None and "parent" in self.states[p.name].side_names:
             side["parent"] = parent_rowids
         return cols, side
 
@@ -253,7 +253,7 @@ class World:
             cols["valid_from"] = pa.array(times).cast(TIMESTAMP)
             cols["valid_to"] = pa.nulls(n, TIMESTAMP)
             side["version"] = np.ones(n, dtype=np.int64)
-        if "refcount" in state.side:
+        if "refcount" in state.side_names:
             side["refcount"] = np.zeros(n, dtype=np.int32)
         for f, g in p.states.items():
             side[f"code:{f}"] = np.zeros(n, dtype=np.int16)
@@ -432,7 +432,7 @@ class World:
                 pieces += self._delete(child, cslots, times[owner], groups[owner], depth + 1)
         for f, g in p.refs.items():
             col = f"ref:{f}"
-            if col in state.side and self.plans[g.entity].deletable:
+            if col in state.side_names and self.plans[g.entity].deletable:
                 target = self.states[g.entity]
                 held = state.side[col][slots]
                 held = held[held >= 0]

@@ -63,7 +63,7 @@ def estimate(world: World) -> Estimate:
     step_s = world.step_us / US
     est = Estimate(span_s, step_s, -(-(world.end_us - world.start_us) // world.step_us))
     widths = {
-        n: _width(s.row_type) + 8 * (len(world.states[n].side) + 2)
+        n: _width(s.row_type) + 8 * (len(world.states[n].side_names) + 2)
         for n, s in world.schemas.items()
     }
     made: dict[str, float] = {}  # rows made in the run (snapshot + arrivals)
