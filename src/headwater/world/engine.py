@@ -563,7 +563,7 @@ class World:
             if not p.ent.initial or p.parent is not None:
                 continue
             self._candidates = {k: np.flatnonzero(s.live) for k, s in self.states.items()}
-            per_block = max(1, SNAPSHOT_BLOCK // self._family_rows(name))
+            per_block = max(1, SNAPSHOT_BLOCK // self.family_rows(name))
             for block, lo in enumerate(range(0, p.ent.initial, per_block)):
                 n = min(per_block, p.ent.initial - lo)
                 times = np.full(n, self.start_us, dtype=np.int64)
@@ -577,14 +577,14 @@ class World:
         if chunk or not handed:  # an empty snapshot still marks the start
             yield _merged(chunk) if chunk else Changes(0, self.start_us, self.start_us, {})
 
-    def _family_rows(self, name: str) -> int:
+    def family_rows(self, name: str) -> int:
         """Most rows one row of this entity brings with its children (recursively)."""
         p = self.plans[name]
         more = 0
         for child in p.children:
             parent = self.plans[child].ent.parent
             assert parent is not None
-            more += parent.count.max * self._family_rows(child)
+            more += parent.count.max * self.family_rows(child)
         return 1 + more
 
     def _step(self, step: int, t0: int, t1: int) -> Changes:

@@ -15,7 +15,7 @@ import pyarrow as pa
 from headwater.errors import Problem, ScenarioError
 from headwater.generators.states import State
 from headwater.scenario.model import Arrivals, Limits, Scenario
-from headwater.world.engine import World
+from headwater.world.engine import SNAPSHOT_BLOCK, World
 from headwater.world.rates import US, peak_rate, rate_at
 
 _GRID = 200_000  # instants at which a varying arrival rate is averaged
@@ -108,7 +108,8 @@ def estimate(world: World) -> Estimate:
             drivers["memory"].append((path, live))
     est.step_bytes = _COPIES * max(
         sum(per_step[n] * widths[n] for n in world.order),
-        sum(min(initial[n], world.snapshot_rows) * widths[n] for n in world.order),
+        _snapshot_chunk(world, initial)
+        * max((widths[n] for n in initial if initial[n]), default=0),
     )
     for cfg in world.scenario.sink_configs().values():
         for e in getattr(cfg, "entities", None) or list(world.schemas):
@@ -177,6 +178,14 @@ def _arrivals(arrivals: Arrivals, world: World, span_s: float) -> float:
         np.int64
     )
     return float(rate_at(arrivals, t, world.start_us).mean()) * span_s
+
+
+def _snapshot_chunk(world: World, initial: dict[str, float]) -> float:
+    """Rows of the largest snapshot chunk: `snapshot_rows` plus the block that fills it (a
+    block holds whole families, so a root with many children makes it bigger)."""
+    roots = [n for n, p in world.plans.items() if p.parent is None and p.ent.initial]
+    block = max((world.family_rows(n) for n in roots), default=1)
+    return min(sum(initial.values()), world.snapshot_rows + max(SNAPSHOT_BLOCK, block))
 
 
 def _transitions(g: State, span_s: float) -> float:
