@@ -1,8 +1,13 @@
 """The initial population comes in bounded chunks, with the same data whatever their size."""
 
+import sqlite3
+from contextlib import closing
+
 import pyarrow as pa
 import pytest
 
+from headwater.runner import run
+from headwater.world import engine
 from headwater.world.engine import SNAPSHOT_BLOCK, World
 
 from tests.helpers import scenario
@@ -68,3 +73,25 @@ def test_children_follow_their_parents_and_references_hold_in_every_chunk(runs):
             for parent, seq in zip(parents, items["seq"].to_pylist(), strict=True):
                 if parent in first:
                     assert first[parent] < seq
+
+
+def _sqlite(tmp_path, monkeypatch, rows: int) -> dict[str, list]:
+    monkeypatch.setattr(engine, "SNAPSHOT_BLOCK", 64)  # many blocks from a small population
+    monkeypatch.setattr(engine, "SNAPSHOT_ROWS", rows)
+    sc = scenario(
+        sinks="db: {kind: sqlite, path: shop.db}",
+        **{"initial: 300": "initial: 2000", "duration: 1h": "duration: 3m"},
+    )
+    run(sc, out_dir=tmp_path, ledger=False)
+    with closing(sqlite3.connect(tmp_path / "shop.db")) as con:
+        return {
+            t: con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+            for t in ("customers", "orders", "order_items")
+        }
+
+
+def test_a_sink_loads_the_same_rows_whatever_the_chunk_size(tmp_path, monkeypatch):
+    small = _sqlite(tmp_path / "small", monkeypatch, 100)
+    large = _sqlite(tmp_path / "large", monkeypatch, 1 << 30)
+    assert len(small["customers"]) > 2000 - 100  # the snapshot, less a few deletes
+    assert small == large
