@@ -21,6 +21,8 @@ SINKS = """
 mem: {kind: memory}
 ev: {kind: files, entities: [orders, order_items], format: jsonl, every: 10s, path: ev}
 csv: {kind: files, entities: [customers], format: csv, every: 10s, path: csv}
+inc: {kind: files, entities: [customers], format: csv, every: 10s, mode: incremental, path: inc}
+snap: {kind: files, entities: [orders], format: jsonl, every: 10s, mode: snapshot, path: snap}
 """
 
 
