@@ -5,6 +5,7 @@ to shrink only when the factor was below the step; the assertions are on data, n
 timing.
 """
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -106,3 +107,15 @@ def test_a_shorter_run_is_a_prefix_of_a_longer_one():
     short, long = _inserts(timedelta(seconds=150)), _inserts(timedelta(seconds=300))
     assert 0 < short.num_rows < long.num_rows
     assert short.equals(long.slice(0, short.num_rows))
+
+
+def test_a_step_delivered_in_windows_never_repeats_log_trace_ids(tmp_path):
+    sc = scenario(
+        sinks="app: {kind: logs, entities: [order_items], format: json, path: app}",
+        **{"duration: 1h": "duration: 30s"},
+    )
+    run(sc, speed="15x", out_dir=tmp_path, ledger=False)
+    lines = [line for p in (tmp_path / "app").iterdir() for line in p.read_text().splitlines()]
+    traces = [json.loads(line)["trace_id"] for line in lines]
+    assert len(traces) > 20
+    assert len(set(traces)) == len(traces)
