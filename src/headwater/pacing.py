@@ -5,7 +5,7 @@ at full speed and only spreads their delivery over wall time: the step is cut in
 of `factor × TICK_S` simulated seconds on a grid from the start of the world, each delivery
 is cut at the same instants by delivery time, and the runner sleeps until a window's end
 before handing its slices to the sinks. A transaction stays whole (its changes share one
-time); a delivery whose times are not in order (none today) is handed over whole.
+time); a delivery whose times are not in order is handed over whole, in the last window.
 """
 
 from __future__ import annotations
