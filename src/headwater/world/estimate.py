@@ -87,12 +87,11 @@ def estimate(world: World) -> Estimate:
             path = f"entities.{name}." + ("arrivals" if arrivals >= initial[name] else "initial")
         drivers["step"].append((path, per_step[name] * widths[name]))
         versions = 2 if p.insert_only else 1  # insert-only: a change closes a row, adds one
+        deleted = min(ent.deletes.rate * span_s, made[name]) if ent.deletes else 0.0
         parts = [
             (path, made[name]),
             (f"entities.{name}.updates", versions * sum(u.rate for u in ent.updates) * span_s),
-            (f"entities.{name}.deletes", min(ent.deletes.rate * span_s, made[name]))
-            if ent.deletes
-            else (path, 0.0),
+            (f"entities.{name}.deletes", deleted),
             *(
                 (f"entities.{name}.fields.{f}", versions * made[name] * _transitions(g, span_s))
                 for f, g in p.states.items()
@@ -102,7 +101,6 @@ def estimate(world: World) -> Estimate:
         est.rows[name] = made[name]
         est.events[name] = sum(n for _, n in parts)
         if world.retained(p):
-            deleted = min(ent.deletes.rate * span_s, made[name]) if ent.deletes else 0.0
             live = (made[name] - deleted) * widths[name]
             est.live_bytes += live
             drivers["memory"].append((path, live))
