@@ -119,3 +119,18 @@ def test_a_step_delivered_in_windows_never_repeats_log_trace_ids(tmp_path):
     traces = [json.loads(line)["trace_id"] for line in lines]
     assert len(traces) > 20
     assert len(set(traces)) == len(traces)
+
+
+def test_every_change_of_a_shorter_run_is_a_prefix_of_a_longer_one():
+    def changes(minutes: int) -> dict[str, pa.Table]:
+        world = World(scenario(), duration=timedelta(minutes=minutes))
+        out: dict[str, list[pa.Table]] = {}
+        for ch in world.steps():
+            for entity, table in ch.tables.items():
+                out.setdefault(entity, []).append(table)
+        return {e: pa.concat_tables(ts) for e, ts in out.items()}
+
+    short, long = changes(10), changes(20)
+    last = max(pc.max(t["seq"]).as_py() for t in short.values())
+    for entity, table in short.items():
+        assert table.equals(long[entity].filter(pc.less_equal(long[entity]["seq"], last)))
