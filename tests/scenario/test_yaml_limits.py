@@ -70,9 +70,3 @@ def test_aliases_cannot_nest_deeper_than_the_limit():
 def test_a_recursive_alias_is_refused():
     with pytest.raises(ScenarioError, match="contains"):
         loads(ENTITY + "a: &a [1, *a]\n")
-
-
-def test_a_variable_is_read_within_the_same_limits():
-    text = ENTITY + "extra: ${DEEP}\n"
-    with pytest.raises(ScenarioError, match=f"{MAX_DEPTH} levels"):
-        loads(text, env={"DEEP": "[" * 5000 + "]" * 5000})

@@ -20,9 +20,6 @@ import yaml
 from headwater.errors import Problem, ScenarioError
 
 Loc = tuple[str | int, ...]
-MAX_BYTES = 16 * 1024 * 1024
-MAX_VALUES = 100_000  # scalars, lists and mappings, counted as often as aliases repeat them
-MAX_DEPTH = 100
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -125,7 +122,7 @@ class _Builder:
                 )
                 return None
             if node.style is None:  # plain scalar: re-resolve its type after substitution
-                return self.value(value) if value.strip() else None
+                return yaml.safe_load(value) if value.strip() else None
             return value
         constructor = yaml.SafeLoader(stream="")
         try:
@@ -133,10 +130,46 @@ class _Builder:
         finally:
             constructor.dispose()
 
-    def value(self, text: str) -> Any:
-        """A substituted variable read as YAML, within the same limits as the file."""
-        node = _compose(text, self.file)
-        return None if node is None else _Builder(self.file, {}).build(node, ())
+
+def load_yaml(
+    text: str,
+    file: str | None = None,
+    env: Mapping[str, str] | None = None,
+    keep_unset: bool = False,
+) -> Document:
+    """Parse YAML text; syntax errors, unset variables and input beyond the limits become a
+    ScenarioError with positions."""
+    root = _compose(text, file)
+    if root is None:
+        raise ScenarioError(
+            Problem("", "the file is empty: a scenario needs at least 'entities'", 1, 1, file)
+        )
+    builder = _Builder(file, env, keep_unset)
+    data = builder.build(root, ())
+    if builder.problems:
+        raise ScenarioError(builder.problems)
+    return Document(data, builder.positions, file, sorted(builder.unset or ()))
+
+
+def load_yaml_file(
+    path: str | Path, env: Mapping[str, str] | None = None, keep_unset: bool = False
+) -> Document:
+    p = Path(path)
+    try:
+        if p.is_file() and p.stat().st_size > MAX_BYTES:
+            raise ScenarioError(Problem("", _too_big(p.stat().st_size), None, None, str(p)))
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"scenario file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read scenario file {p}: {exc}") from None
+    return load_yaml(text, str(p), env, keep_unset)
+
+
+# -- limits: refused while composing, before hostile input costs memory --------------------
+MAX_BYTES = 16 * 1024 * 1024
+MAX_VALUES = 100_000  # scalars, lists and mappings, counted as often as aliases repeat them
+MAX_DEPTH = 100
 
 
 class _Composer(yaml.SafeLoader):
@@ -220,38 +253,3 @@ def _too_big(size: int) -> str:
         f"the file has {size / 2**20:.1f} MB; a scenario may have at most "
         f"{MAX_BYTES // 2**20} MB: shorten it"
     )
-
-
-def load_yaml(
-    text: str,
-    file: str | None = None,
-    env: Mapping[str, str] | None = None,
-    keep_unset: bool = False,
-) -> Document:
-    """Parse YAML text; syntax errors, unset variables and input beyond the limits become a
-    ScenarioError with positions."""
-    root = _compose(text, file)
-    if root is None:
-        raise ScenarioError(
-            Problem("", "the file is empty: a scenario needs at least 'entities'", 1, 1, file)
-        )
-    builder = _Builder(file, env, keep_unset)
-    data = builder.build(root, ())
-    if builder.problems:
-        raise ScenarioError(builder.problems)
-    return Document(data, builder.positions, file, sorted(builder.unset or ()))
-
-
-def load_yaml_file(
-    path: str | Path, env: Mapping[str, str] | None = None, keep_unset: bool = False
-) -> Document:
-    p = Path(path)
-    try:
-        if p.is_file() and p.stat().st_size > MAX_BYTES:
-            raise ScenarioError(Problem("", _too_big(p.stat().st_size), None, None, str(p)))
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"scenario file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read scenario file {p}: {exc}") from None
-    return load_yaml(text, str(p), env, keep_unset)
