@@ -52,8 +52,13 @@ def verify(ledger: str | Path, target: str | Path, **options: Any) -> Any:
 
 
 def validate(path: str | Path) -> Scenario:
-    """Load and validate a scenario file without connecting to anything."""
-    return load(path)
+    """Load and validate a scenario file without connecting to anything; a scenario whose
+    estimated size passes its `limits:` is refused."""
+    from headwater.world.estimate import checked
+
+    scenario = load(path)
+    checked(scenario)
+    return scenario
 
 
 __all__ = [

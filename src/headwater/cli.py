@@ -199,9 +199,13 @@ def _print_faults(report: Any) -> None:
 def validate(scenario: Path) -> None:
     """Check SCENARIO without connecting to anything; list every problem."""
     from headwater.scenario.load import check
+    from headwater.world.estimate import checked
 
     sc, unset = check(scenario)
+    est = checked(sc)
     out.print(f"{scenario}: ok ({len(sc.entities)} entities, {len(sc.sinks)} sinks)")
+    for line in est.lines():
+        out.print(line)
     if unset:
         out.print(f"note: set {', '.join(unset)} in the environment before `headwater run`")
 

@@ -13,11 +13,13 @@ from typing import Any
 from headwater.errors import HeadwaterError, SinkError
 from headwater.faults.base import FaultContext
 from headwater.faults.pipeline import Delivery, FaultPipeline
+from headwater.pacing import split, window_ends
 from headwater.scenario.model import Scenario
 from headwater.secrets import redact_data
 from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.world.changes import Changes
 from headwater.world.engine import World
+from headwater.world.estimate import check_limits, estimate
 from headwater.world.rates import US
 
 
@@ -90,6 +92,7 @@ def run(
             update={"clock": scenario.clock.model_copy(update={"speed": speed})}
         )
     world = World(scenario, seed=seed, duration=duration)
+    check_limits(estimate(world), scenario.limits)  # before anything is written
     out = Path(out_dir) if out_dir is not None else Path("out") / scenario.name
     out.mkdir(parents=True, exist_ok=True)
     sinks = build_sinks(scenario, world, out) if sinks is None else sinks
@@ -143,14 +146,22 @@ def run(
             sink.open()
             opened.append(sink)
         for changes in world.steps():
-            if factor is not None:
-                due = (changes.end_us - world.start_us) / US / factor
-                delay = due - (time.perf_counter() - wall0)
-                if delay > 0:
-                    time.sleep(delay)
-            for name, sink in sinks.items():
-                for delivery in pipes[name].deliver(changes.only(set(sink.entities))):
-                    deliver(name, sink, delivery)
+            # speed only paces: the step's deliveries go out in windows of simulated time
+            ends = window_ends(world.start_us, changes.start_us, changes.end_us, factor)
+            parts = {
+                name: [split(d, ends) for d in pipes[name].deliver(changes.only(set(s.entities)))]
+                for name, s in sinks.items()
+            }
+            for window, end in enumerate(ends):
+                if factor is not None:
+                    delay = (end - world.start_us) / US / factor - (time.perf_counter() - wall0)
+                    if delay > 0:
+                        time.sleep(delay)
+                for name, sink in sinks.items():
+                    for pieces in parts[name]:
+                        piece = pieces[window]
+                        if piece is not None:
+                            deliver(name, sink, piece)
             if book is not None:
                 acknowledged()
                 book.tick()

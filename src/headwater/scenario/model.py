@@ -10,7 +10,14 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    ByteSize,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from headwater.generators.base import FieldGen, Spec
 from headwater.scenario.types import Duration, Rate, Timestamp
@@ -221,6 +228,19 @@ class Entity(Spec):
         return self.fields  # type: ignore[return-value]
 
 
+class Limits(Spec):
+    """How big a run may be: `validate` and `run` refuse a scenario estimated beyond these
+    (`headwater validate` prints the estimate). Raise them for a bigger machine or run."""
+
+    max_events: float = Field(1e9, gt=0, description="changes over the whole run")
+    max_steps: float = Field(1e7, gt=0, description="steps of the simulated clock")
+    max_memory: ByteSize = Field(
+        ByteSize(4 * 2**30),
+        gt=0,
+        description="memory the world holds (live rows plus one step), e.g. 4GB, 16GiB",
+    )
+
+
 class Scenario(Spec):
     """A simulated world and the sinks it writes into."""
 
@@ -231,6 +251,7 @@ class Scenario(Spec):
     entities: dict[str, Entity] = Field(min_length=1)
     sinks: dict[str, SinkSpec] = {}
     serve: Serve | None = Field(None, description="APIs serving the world while it runs")
+    limits: Limits = Limits()
 
     def sink_configs(self) -> dict[str, Any]:
         """The validated sink configurations (load() replaces the mappings with them)."""

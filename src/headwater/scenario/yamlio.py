@@ -1,7 +1,9 @@
 """YAML → plain data plus the line/column of every path, with ${VAR} interpolation.
 
 PyYAML's node tree keeps positions; building values ourselves lets every later error point
-at `file:line:col` of the exact key that is wrong.
+at `file:line:col` of the exact key that is wrong. Hostile input is refused while composing,
+before it costs memory: files over MAX_BYTES, more than MAX_VALUES values once aliases are
+expanded (alias bombs), nesting deeper than MAX_DEPTH (PyYAML would hit RecursionError).
 """
 
 from __future__ import annotations
@@ -234,15 +236,9 @@ def load_yaml(
     env: Mapping[str, str] | None = None,
     keep_unset: bool = False,
 ) -> Document:
-    """Parse YAML text; syntax errors and unset variables become a ScenarioError with positions."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise ScenarioError(
-            Problem("", f"YAML syntax error: {exc.problem}", line, col, file)
-        ) from None
+    """Parse YAML text; syntax errors, unset variables and input beyond the limits become a
+    ScenarioError with positions."""
+    root = _compose(text, file)
     if root is None:
         raise ScenarioError(
             Problem("", "the file is empty: a scenario needs at least 'entities'", 1, 1, file)
@@ -259,9 +255,100 @@ def load_yaml_file(
 ) -> Document:
     p = Path(path)
     try:
+        if p.is_file() and p.stat().st_size > MAX_BYTES:
+            raise ScenarioError(Problem("", _too_big(p.stat().st_size), None, None, str(p)))
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError(f"scenario file not found: {p}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"cannot read scenario file {p}: {exc}") from None
     return load_yaml(text, str(p), env, keep_unset)
+
+
+# -- limits: refused while composing, before hostile input costs memory --------------------
+MAX_BYTES = 16 * 1024 * 1024
+MAX_VALUES = 100_000  # scalars, lists and mappings, counted as often as aliases repeat them
+MAX_DEPTH = 100
+
+
+class _Composer(yaml.SafeLoader):
+    """PyYAML's composer, counting values (with alias expansions) and nesting as it goes."""
+
+    def __init__(self, text: str, file: str | None):
+        super().__init__(text)
+        self.file = file
+        self.depth = 0
+        self.values = 0
+        self.sizes: dict[int, tuple[int, int]] = {}  # id(node) → (values, height), once composed
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            if id(node) not in self.sizes:
+                raise self._refuse(event, "an alias refers to the node that contains it")
+            values, height = self.sizes[id(node)]
+            self._count(event, values, self.depth + height, " once its aliases are expanded")
+            return node
+        self._count(event, 1, self.depth + 1, "")
+        self.depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        inner = [self.sizes[id(c)] for c in _children(node)]
+        self.sizes[id(node)] = (
+            1 + sum(v for v, _ in inner),
+            1 + max((h for _, h in inner), default=0),
+        )
+        return node
+
+    def _count(self, event: yaml.Event, values: int, depth: int, how: str) -> None:
+        self.values += values
+        if self.values > MAX_VALUES:
+            raise self._refuse(
+                event,
+                f"the YAML holds more than {MAX_VALUES:,} values{how}; a scenario needs far "
+                "fewer: shorten it (and its aliases)",
+            )
+        if depth > MAX_DEPTH:
+            raise self._refuse(
+                event,
+                f"the YAML nests more than {MAX_DEPTH} levels deep{how}; flatten it",
+            )
+
+    def _refuse(self, event: yaml.Event, message: str) -> ScenarioError:
+        mark = event.start_mark
+        return ScenarioError(Problem("", message, mark.line + 1, mark.column + 1, self.file))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _compose(text: str, file: str | None) -> yaml.Node | None:
+    """The node tree of a YAML text within the limits; syntax errors with positions."""
+    if len(text) > MAX_BYTES:
+        raise ScenarioError(Problem("", _too_big(len(text)), None, None, file))
+    loader = _Composer(text, file)
+    try:
+        return loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise ScenarioError(
+            Problem("", f"YAML syntax error: {exc.problem}", line, col, file)
+        ) from None
+    finally:
+        loader.dispose()
+
+
+def _too_big(size: int) -> str:
+    return (
+        f"the file has {size / 2**20:.1f} MB; a scenario may have at most "
+        f"{MAX_BYTES // 2**20} MB: shorten it"
+    )

@@ -31,6 +31,9 @@ from headwater.world.state import NEVER, EntityState
 
 OP_CODES = {"r": 0, "c": 1, "u": 2, "d": 3}
 OP_NAMES = pa.array(["r", "c", "u", "d"])
+_NICE_STEPS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)  # seconds, the divisors of a minute
+SNAPSHOT_BLOCK = 1 << 14  # rows (families counted whole) per random-stream block of the snapshot
+SNAPSHOT_ROWS = 1 << 18  # rows per Changes of the snapshot: memory follows this, not `initial`
 
 
 def to_us(t: datetime) -> int:
@@ -81,8 +84,10 @@ class World:
         seed: int | None = None,
         duration: timedelta | None = None,
         step: timedelta | None = None,
+        snapshot_rows: int | None = None,
     ):
         self.scenario = scenario
+        self.snapshot_rows = snapshot_rows or SNAPSHOT_ROWS
         self.seed = scenario.seed if seed is None else seed
         self.schemas = world_schemas(scenario)
         self.start_us = to_us(scenario.clock.start)
@@ -141,6 +146,9 @@ class World:
         return side
 
     def _auto_step(self) -> timedelta:
+        """About 20,000 changes per step, from the rates alone (never the speed: speed paces
+        delivery, it must not change the data); a divisor of a minute, so runs of whole
+        minutes end on a step boundary and a shorter run is a prefix of a longer one."""
         rate = 0.0
         for p in self.plans.values():
             if p.ent.arrivals is not None:
@@ -148,12 +156,11 @@ class World:
             rate += sum(u.rate for u in p.ent.updates) + (
                 p.ent.deletes.rate if p.ent.deletes else 0
             )
-        seconds = 20_000 / rate if rate > 0 else 300
-        if self.scenario.clock.factor is not None:
-            seconds = min(seconds, max(self.scenario.clock.factor, 1.0))
-        return timedelta(seconds=float(np.clip(seconds, 1, 60)))
+        seconds = 20_000 / rate if rate > 0 else 60
+        return timedelta(seconds=max(d for d in _NICE_STEPS if d <= max(seconds, 1)))
 
-    def _retained(self, p: _Plan) -> bool:
+    def retained(self, p: _Plan) -> bool:
+        """Whether the world keeps an entity's rows (to change, delete or reference them)."""
         return bool(p.ent.updates or p.deletable or p.states or p.targeted) or (
             p.parent is not None and self.plans[p.parent].deletable
         )
@@ -206,7 +213,7 @@ class World:
                     keys = pc.if_else(pa.array(mask), pa.scalar(None, keys.type), keys)
                     rowids = np.where(mask, -1, rowids)
                 cols[f] = keys
-                if f"ref:{f}" in self.states[p.name].side:
+                if f"ref:{f}" in self.states[p.name].side_names:
                     side[f"ref:{f}"] = rowids
                 continue
             ctx = GenContext(
@@ -221,7 +228,7 @@ class World:
                 self.states[p.name].created,
             )
             cols[f] = gen.column(ctx)
-        if parent_rowids is not None and "parent" in self.states[p.name].side:
+        if parent_rowids is not None and "parent" in self.states[p.name].side_names:
             side["parent"] = parent_rowids
         return cols, side
 
@@ -246,7 +253,7 @@ class World:
             cols["valid_from"] = pa.array(times).cast(TIMESTAMP)
             cols["valid_to"] = pa.nulls(n, TIMESTAMP)
             side["version"] = np.ones(n, dtype=np.int64)
-        if "refcount" in state.side:
+        if "refcount" in state.side_names:
             side["refcount"] = np.zeros(n, dtype=np.int32)
         for f, g in p.states.items():
             side[f"code:{f}"] = np.zeros(n, dtype=np.int16)
@@ -255,7 +262,7 @@ class World:
                 self._rng(name, f, "delay", *tag), n
             )
         state.created += n
-        if self._retained(p):
+        if self.retained(p):
             state.append(cols, side, rowids)
         after = pa.StructArray.from_arrays(
             [cols[f.name] for f in p.schema.row_type], fields=list(p.schema.row_type)
@@ -425,7 +432,7 @@ class World:
                 pieces += self._delete(child, cslots, times[owner], groups[owner], depth + 1)
         for f, g in p.refs.items():
             col = f"ref:{f}"
-            if col in state.side and self.plans[g.entity].deletable:
+            if col in state.side_names and self.plans[g.entity].deletable:
                 target = self.states[g.entity]
                 held = state.side[col][slots]
                 held = held[held >= 0]
@@ -535,22 +542,50 @@ class World:
 
     # -- public -----------------------------------------------------------------------------
     def steps(self) -> Iterator[Changes]:
-        """The snapshot (op r, step 0), then one Changes per step until the end of the clock."""
+        """The snapshot (op r, step 0, in chunks of about `snapshot_rows`), then one Changes
+        per step until the end of the clock."""
         self._next_group = 0
-        pieces: list[_Piece] = []
-        for name in self.order:
-            p = self.plans[name]
-            n = p.ent.initial
-            if n and p.parent is None:
-                self._candidates = {k: np.flatnonzero(s.live) for k, s in self.states.items()}
-                times = np.full(n, self.start_us, dtype=np.int64)
-                pieces += self._create(name, times, self._groups(n), OP_CODES["r"], ("initial",))
-        yield self._assemble(0, self.start_us, self.start_us, pieces, snapshot=True)
+        yield from self._snapshot()
         step, t0 = 1, self.start_us
         while t0 < self.end_us:
             t1 = min(t0 + self.step_us, self.end_us)
             yield self._step(step, t0, t1)
             step, t0 = step + 1, t1
+
+    def _snapshot(self) -> Iterator[Changes]:
+        """Initial rows block by block: a block is a fixed number of root rows with their
+        children and its own random streams, assembled alone, so the data is the same however
+        blocks are grouped into the chunks handed on; a chunk is yielded once it is full."""
+        chunk: list[Changes] = []
+        rows, handed = 0, False
+        for name in self.order:
+            p = self.plans[name]
+            if not p.ent.initial or p.parent is not None:
+                continue
+            self._candidates = {k: np.flatnonzero(s.live) for k, s in self.states.items()}
+            per_block = max(1, SNAPSHOT_BLOCK // self.family_rows(name))
+            for block, lo in enumerate(range(0, p.ent.initial, per_block)):
+                n = min(per_block, p.ent.initial - lo)
+                times = np.full(n, self.start_us, dtype=np.int64)
+                tag = ("initial", block)
+                pieces = self._create(name, times, self._groups(n), OP_CODES["r"], tag)
+                chunk.append(self._assemble(0, self.start_us, self.start_us, pieces, True))
+                rows += len(chunk[-1])
+                if rows >= self.snapshot_rows:
+                    yield _merged(chunk)
+                    chunk, rows, handed = [], 0, True
+        if chunk or not handed:  # an empty snapshot still marks the start
+            yield _merged(chunk) if chunk else Changes(0, self.start_us, self.start_us, {})
+
+    def family_rows(self, name: str) -> int:
+        """Most rows one row of this entity brings with its children (recursively)."""
+        p = self.plans[name]
+        more = 0
+        for child in p.children:
+            parent = self.plans[child].ent.parent
+            assert parent is not None
+            more += parent.count.max * self.family_rows(child)
+        return 1 + more
 
     def _step(self, step: int, t0: int, t1: int) -> Changes:
         self._candidates = {k: np.flatnonzero(s.live) for k, s in self.states.items()}
@@ -602,6 +637,20 @@ class World:
         """Live rows of a retained entity right now (the world's view of the final state)."""
         state = self.states[entity]
         return state.table.filter(pa.array(state.live))
+
+
+def _merged(chunk: list[Changes]) -> Changes:
+    """Consecutive snapshot Changes as one (their seq ranges follow each other)."""
+    if len(chunk) == 1:
+        return chunk[0]
+    tables: dict[str, list[pa.Table]] = {}
+    for changes in chunk:
+        for entity, table in changes.tables.items():
+            tables.setdefault(entity, []).append(table)
+    first = chunk[0]
+    return Changes(
+        0, first.start_us, first.end_us, {e: pa.concat_tables(ts) for e, ts in tables.items()}
+    )
 
 
 def _with(rows: pa.StructArray, values: dict[str, pa.Array]) -> pa.StructArray:

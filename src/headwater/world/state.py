@@ -20,10 +20,38 @@ class EntityState:
         self.schema = pa.schema(list(row_type))
         self._table = self.schema.empty_table()
         self._pending: list[pa.Table] = []
-        self.rowid = np.zeros(0, dtype=np.int64)
-        self.live = np.zeros(0, dtype=bool)
-        self.side: dict[str, np.ndarray] = {k: np.zeros(0, dtype=dt) for k, dt in side.items()}
+        self._rowid = np.zeros(0, dtype=np.int64)
+        self._live = np.zeros(0, dtype=bool)
+        self._side: dict[str, np.ndarray] = {k: np.zeros(0, dtype=dt) for k, dt in side.items()}
+        self._appended: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+        self.side_names = frozenset(side)
         self.created = 0  # rows ever created: the next rowid
+
+    # appends are joined when next read: a snapshot of many blocks is copied once, not per block
+    @property
+    def rowid(self) -> np.ndarray:
+        self._join()
+        return self._rowid
+
+    @property
+    def live(self) -> np.ndarray:
+        self._join()
+        return self._live
+
+    @property
+    def side(self) -> dict[str, np.ndarray]:
+        self._join()
+        return self._side
+
+    def _join(self) -> None:
+        if not self._appended:
+            return
+        parts, self._appended = self._appended, []
+        self._rowid = np.concatenate([self._rowid, *(r for r, _ in parts)])
+        n = sum(len(r) for r, _ in parts)
+        self._live = np.concatenate([self._live, np.ones(n, dtype=bool)])
+        for k, arr in self._side.items():
+            self._side[k] = np.concatenate([arr, *(s[k].astype(arr.dtype) for _, s in parts)])
 
     @property
     def slots(self) -> int:
@@ -45,10 +73,7 @@ class EntityState:
         self._pending.append(
             pa.Table.from_arrays([columns[f.name] for f in self.schema], schema=self.schema)
         )
-        self.rowid = np.concatenate([self.rowid, rowids])
-        self.live = np.concatenate([self.live, np.ones(n, dtype=bool)])
-        for k, arr in self.side.items():
-            self.side[k] = np.concatenate([arr, side[k].astype(arr.dtype, copy=False)])
+        self._appended.append((rowids, {k: side[k] for k in self._side}))
 
     def slots_of(self, rowids: np.ndarray) -> np.ndarray:
         """Slots of rows by rowid (rows must still be present)."""
@@ -88,7 +113,8 @@ class EntityState:
         if keep.all():
             return
         self._table = self.table.filter(pa.array(keep))
-        self.rowid = self.rowid[keep]
-        self.live = self.live[keep]
-        for k in self.side:
-            self.side[k] = self.side[k][keep]
+        self._join()
+        self._rowid = self._rowid[keep]
+        self._live = self._live[keep]
+        for k in self._side:
+            self._side[k] = self._side[k][keep]

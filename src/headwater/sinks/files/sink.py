@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
@@ -96,7 +97,7 @@ class FilesSink(Sink):
         self.every_us = int(self.config.every.total_seconds() * US)
         self.streams: dict[str, _Stream] = {}
         self.manifests: dict[Path, Manifest] = {}
-        self.index = 0
+        self.index: dict[str, int] = {}  # per stream: names never depend on interleaving
         self.live = (
             {e: LiveTable(s.schema, s.key) for e, s in self.schemas().items()}
             if self.config.mode == "snapshot"
@@ -109,7 +110,7 @@ class FilesSink(Sink):
     # -- naming and publication --------------------------------------------------------------
     def _name(self, stream: str, interval: int) -> Path:
         start = datetime.fromtimestamp(interval * self.every_us / US, UTC)
-        self.index += 1
+        self.index[stream] = self.index.get(stream, 0) + 1
         ext = (
             FORMATS[self.config.format].extension
             + {"none": "", "gzip": ".gz", "zstd": ".zst"}[self.config.compression]
@@ -119,7 +120,7 @@ class FilesSink(Sink):
             date=start.strftime("%Y-%m-%d"),
             hour=start.strftime("%H"),
             minute=start.strftime("%M"),
-            index=self.index,
+            index=self.index[stream],
             ext=ext,
             interval=interval,
         )
@@ -227,7 +228,10 @@ class FilesSink(Sink):
         self.stats.add(changes)
 
     def _collect(self, changes: Changes) -> None:
-        """incremental/snapshot: files are cut at interval ends from what the interval changed."""
+        """incremental/snapshot: files are cut at interval ends from what the interval changed.
+
+        A change joins the interval it was delivered in, so files do not depend on how
+        the world's time was cut into steps or deliveries (a late one joins the current)."""
         # the interval the step ends in (a step ending on a boundary belongs to the one before;
         # the snapshot, an instant at the start, to the first)
         last_us = changes.end_us - 1 if changes.end_us > changes.start_us else changes.end_us
@@ -235,14 +239,23 @@ class FilesSink(Sink):
         self.reached_us = changes.end_us
         if self.interval is None:
             self.interval = k
-        while self.interval < k:
+        parts: dict[int, dict[str, pa.Table]] = {}
+        for entity, table in changes.tables.items():
+            column = "ingest_time" if "ingest_time" in table.column_names else "event_time"
+            at = pc.cast(table[column], pa.int64()).to_numpy() // self.every_us
+            at = at.clip(self.interval, k)
+            for i in np.unique(at).tolist():
+                parts.setdefault(i, {})[entity] = table.filter(pa.array(at == i))
+        while True:
+            for entity, table in parts.get(self.interval, {}).items():
+                if self.config.mode == "snapshot":
+                    self.live[entity].apply(table)
+                else:
+                    self.pending.setdefault(entity, []).append(table)
+            if self.interval >= k:
+                break
             self._cut(self.interval)
             self.interval += 1
-        for entity, table in changes.tables.items():
-            if self.config.mode == "snapshot":
-                self.live[entity].apply(table)
-            else:
-                self.pending.setdefault(entity, []).append(table)
         if changes.end_us % self.every_us == 0 and changes.end_us > changes.start_us:
             self._cut(self.interval)
             self.interval += 1

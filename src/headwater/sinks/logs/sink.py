@@ -195,7 +195,7 @@ class LogsSink(Sink):
             self.sender = SyslogSender(t.host, t.port, protocol=t.protocol, sink=self.name)
             self.sender.open()
 
-    def _column(self, name: str, rows: pa.Table, ctx: GenContext, step: int) -> pa.Array | None:
+    def _column(self, name: str, rows: pa.Table, ctx: GenContext, step: Part) -> pa.Array | None:
         spec = self.config.columns.get(name)
         if isinstance(spec, str):
             if "{" in spec:
@@ -214,7 +214,7 @@ class LogsSink(Sink):
             )
         return None
 
-    def _fields(self, entity: str, table: pa.Table, step: int) -> dict[str, Any]:
+    def _fields(self, entity: str, table: pa.Table, step: Part) -> dict[str, Any]:
         rows = project(table, self.context.schemas[entity], "rows").values
         n = rows.num_rows
         times = table["event_time"].combine_chunks()
@@ -253,7 +253,7 @@ class LogsSink(Sink):
             fields["user"] = pc.cast(fields["user"], pa.string())
         return fields
 
-    def _incidents(self, fields: dict[str, Any], times: pa.Array, step: int) -> None:
+    def _incidents(self, fields: dict[str, Any], times: pa.Array, step: Part) -> None:
         if not self.config.incidents or "status" not in fields:
             return
         us = pc.cast(times, pa.int64()).to_numpy()
@@ -269,7 +269,7 @@ class LogsSink(Sink):
             fields["status"] = pc.if_else(pa.array(hit), errors, fields["status"])
 
     def _app_fields(
-        self, fields: dict[str, Any], ctx: GenContext, entity: str, n: int, step: int
+        self, fields: dict[str, Any], ctx: GenContext, entity: str, n: int, step: Part
     ) -> None:
         rng = stream(self.context.seed, self.name, "app", step)
         if "level" not in fields:
@@ -318,7 +318,9 @@ class LogsSink(Sink):
             table = table.filter(pc.is_in(table["op"], value_set=pa.array(self.config.ops)))
             if table.num_rows == 0:
                 continue
-            fields = self._fields(entity, table, changes.step)
+            # random streams per delivered part, not per step: a step delivered in several
+            # parts (paced windows, drift, outages) never repeats trace ids and the like
+            fields = self._fields(entity, table, (changes.step, table["seq"][0].as_py()))
             if self.config.min_level != "DEBUG" and "level" in fields:
                 fields = formats.filter_level(fields, self.config.min_level)
             lines = self._lines(fields)
@@ -341,5 +343,6 @@ class LogsSink(Sink):
             self.sender.close()
 
 
+Part = tuple[int, int]  # (step, first seq) of a delivered table: names its random streams
 _OPS = pa.array(["r", "c", "u", "d"])
 _OP_WORDS = pa.array(["read", "created", "updated", "deleted"])
