@@ -10,8 +10,24 @@ bytes (a test holds them to it). Zone-aware timestamps are formatted by us, as p
 own formatting of them is ~30× slower. Encodings other than UTF-8 are transcoded a chunk
 at a time, never per row.
 
-Null and empty string differ: with the default null string '' an empty string is
-written quoted ("") so readers can tell them apart.
+NULL and empty string (PostgreSQL's COPY … CSV convention): NULL is written as the
+`null` string, by default an empty unquoted field; an empty string is written as `""`
+when `null` is empty (else as an empty field). The manifest records both spellings
+(``conventions``) and `headwater verify` reads with them, so an unchanged file verifies.
+What readers make of it with their defaults (tested in tests/sinks/files/test_readers.py):
+
+    reader (defaults)                           NULL        ''
+    DuckDB read_csv                             NULL        NULL  (allow_quoted_nulls=true)
+    DuckDB read_csv(allow_quoted_nulls=false)   NULL        ''
+    pandas read_csv                             NaN         NaN   (na_values has '')
+    pyarrow.csv (strings_can_be_null=False)     ''          ''
+    PostgreSQL COPY … (FORMAT csv)              NULL        ''
+
+No spelling keeps '' apart from NULL under DuckDB's and pandas' defaults: both read an
+empty field, quoted or not, as NULL. The default keeps NULL exact for every reader and
+'' exact for readers that honour quotes. `null: '\\N'` (MySQL, Hive) writes '' as an
+empty field instead, which DuckDB reads back exactly with ``nullstr='\\N'`` but
+pandas reads as NaN, and NULL as the text \\N unless ``na_values=['\\N']``.
 """
 
 from __future__ import annotations
@@ -75,6 +91,7 @@ class CsvOptions(FormatOptions):
     and refuses values that would need it.
     encoding: `utf-8-sig` starts the file with a BOM (what Excel wants); with `latin-1`,
     a character outside it is an error unless `errors: replace` writes '?' instead.
+    null: how NULL is spelled (default: an empty field; an empty string is then `""`).
     """
 
     delimiter: str = ","
@@ -153,6 +170,11 @@ class CsvWriter(FormatWriter):
             )
             for style in ("needed", "all_valid", "none")
         }
+
+    def conventions(self) -> dict[str, Any]:
+        o: CsvOptions = self.options
+        empty = "" if o.null or o.quoting == "none" else o.quote_char * 2
+        return {"null": o.null, "empty_string": empty}
 
     # -- writing ---------------------------------------------------------------------
 
