@@ -23,7 +23,7 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,10 +53,10 @@ def _table(names: list[str], rows: list[list[Any]]) -> pa.Table:
     return pa.table({n: column([r[i] for r in rows]) for i, n in enumerate(names)})
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> BinaryIO:
     """The file's bytes, decompressed (.gz, .zst) as the files sink compresses them."""
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return cast(BinaryIO, gzip.open(path, "rb"))
     if path.name.endswith(".zst"):
         try:
             import zstandard
@@ -156,7 +156,8 @@ def read_avro(path: Path) -> pa.Table:
         reader = fastavro.reader(f)
         schema: Any = reader.writer_schema or {}
         names = [fld["name"] for fld in schema.get("fields", [])]
-        rows = [[rec.get(n) for n in names] for rec in reader]
+        records: Iterator[Any] = iter(reader)
+        rows = [[rec.get(n) for n in names] for rec in records]
     return _table(names, rows)
 
 
@@ -202,7 +203,9 @@ def _concat(parts: list[pa.Table]) -> pa.Table:
     try:
         return pa.concat_tables(parts, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        as_text = [t.cast(pa.schema([pa.field(n, pa.string()) for n in t.column_names])) for t in parts]
+        as_text = [
+            t.cast(pa.schema([pa.field(n, pa.string()) for n in t.column_names])) for t in parts
+        ]
         return pa.concat_tables(as_text, promote_options="permissive")
 
 

@@ -228,23 +228,23 @@ class FolderTarget(Target):
         return sorted(out)
 
     def _read(self, con: Any, files: list[Path], view: str) -> str:
-        """The SQL that reads the files (registering what Python reads as `view`_arrow)."""
+        """A query of the files (registering what Python reads as `view`_arrow)."""
         listed = "[" + ", ".join(_lit(str(p)) for p in files) + "]"
         if self.format == "parquet":
-            return f"read_parquet({listed}, union_by_name = true)"
+            return f"SELECT * FROM read_parquet({listed}, union_by_name = true)"
         if self.format == "csv":
             # text as written, NULL and '' as the files spell them (files.py)
             return " UNION ALL BY NAME ".join(
                 "SELECT * FROM read_csv(["
                 + ", ".join(_lit(str(p)) for p in group)
-                + f"], union_by_name = true, header = true, all_varchar = true, "
+                + "], union_by_name = true, header = true, all_varchar = true, "
                 f"allow_quoted_nulls = false, nullstr = {_lit(null)})"
                 for null, group in files_io.iter_groups(files)
             )
         if self.format == "jsonl":  # JSON Lines, or JSON arrays of objects
-            return f"read_json({listed}, format = 'auto', union_by_name = true)"
+            return f"SELECT * FROM read_json({listed}, format = 'auto', union_by_name = true)"
         con.register(f"{view}_arrow", files_io.read_files(self.format, files))
-        return f"{view}_arrow"
+        return f"SELECT * FROM {view}_arrow"
 
     def relation(self, con: Any, table: str, view: str) -> bool:
         files = self._files(table)
@@ -252,8 +252,6 @@ class FolderTarget(Target):
             return False
         try:
             read = self._read(con, files, view)
-            if not read.startswith("SELECT"):
-                read = f"SELECT * FROM {read}"
             con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {read}").fetchall()
             con.execute(f"SELECT * FROM {view} LIMIT 0").fetchall()
         except (VerifyError, MissingExtra):
