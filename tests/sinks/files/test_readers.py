@@ -1,7 +1,7 @@
-"""What common readers make of headwater's CSV NULL and empty string, with their defaults.
+"""What common readers make of headwater's NULL and empty string, with their defaults.
 
-The table in formats/csv.py's docstring is held to the real readers here. From their
-documentation:
+The table in formats/csv.py's docstring (and the XML and xlsx notes in theirs) is held to
+the real readers here. From their documentation:
 
 DuckDB read_csv (duckdb.org/docs/stable/data/csv/overview, "Parameters"):
     allow_quoted_nulls  "Option to allow the conversion of quoted values to NULL values"
@@ -40,6 +40,7 @@ import pytest
 
 from headwater.sinks.files.formats import writer_for
 from headwater.sinks.files.publish import Manifest, PublishedFile
+from headwater.verify.files import read_xlsx, read_xml
 
 TEXT = pa.table({"id": [1, 2, 3], "s": [None, "", "x"]})
 
@@ -67,8 +68,7 @@ def _duck(path: Path, **options: Any) -> list[Any]:
 
 
 def _pandas(path: Path, **options: Any) -> list[Any]:
-    values = pd.read_csv(path, **options)["s"].tolist()
-    return [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+    return _pandas_values(pd.read_csv(path, **options)["s"])
 
 
 def test_the_default_spelling_is_postgresql_copys(tmp_path: Path) -> None:
@@ -117,3 +117,51 @@ def test_the_manifest_records_the_spellings(
     f.write(TEXT)
     entry = Manifest(tmp_path).add(f.publish()).files[0]
     assert entry["conventions"] == spelled
+
+
+# -- XML and Excel: the file tells NULL from '', common readers do not -----------------------
+
+
+def _written(fmt: str, table: pa.Table, options: dict[str, Any] | None = None) -> bytes:
+    out = io.BytesIO()
+    w = writer_for(fmt, out, table.schema, options or {})
+    w.write(table)
+    w.close()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("style", ["elements", "attributes"])
+def test_xml_spells_null_and_empty_apart_which_pandas_read_xml_reads_as_nan(
+    tmp_path: Path, style: str
+) -> None:
+    path = tmp_path / "t.xml"
+    path.write_bytes(_written("xml", TEXT, {"style": style}))
+    text = path.read_text()
+    assert ('<s xsi:nil="true"/>' in text and "<s></s>" in text) or (
+        '<row id="1"/>' in text and 's=""' in text
+    )
+    assert _pandas_values(pd.read_xml(path)["s"]) == [None, None, "x"]
+    assert read_xml(path)["s"].to_pylist() == [None, "", "x"]  # what verify reads
+
+
+def test_xlsx_keeps_an_empty_text_cell_which_openpyxl_and_pandas_read_as_empty(
+    tmp_path: Path,
+) -> None:
+    import datetime as dt
+
+    seen = dt.datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
+    table = TEXT.append_column("seen", pa.array([seen] * 3, pa.timestamp("us", tz="UTC")))
+    path = tmp_path / "t.xlsx"
+    path.write_bytes(_written("xlsx", table))
+    assert _pandas_values(pd.read_excel(path)["s"]) == [None, None, "x"]
+    # openpyxl turns Excel's serial day numbers into datetimes to the millisecond
+    assert pd.read_excel(path)["seen"][0].to_pydatetime() == seen.replace(
+        microsecond=123000, tzinfo=None
+    )
+    back = read_xlsx(path)
+    assert back["s"].to_pylist() == [None, "", "x"]  # what verify reads
+    assert abs(back["seen"][0].as_py() - seen.replace(tzinfo=None)) < dt.timedelta(milliseconds=1)
+
+
+def _pandas_values(series: Any) -> list[Any]:
+    return [None if isinstance(v, float) and math.isnan(v) else v for v in series.tolist()]
