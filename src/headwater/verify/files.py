@@ -5,7 +5,8 @@ are read here into Arrow. Each reader keeps NULL and the empty string apart the 
 format spells them, as headwater's files sink writes them (see its format modules):
 
     CSV/TSV      the `null` string (default an empty field) is NULL, `""` is ''; the
-                 spellings are taken from the folder's _manifest.json when it has them
+                 spellings (and a latin-1 encoding) are taken from the folder's
+                 _manifest.json, else PostgreSQL's COPY convention in UTF-8 is assumed
     XML          an element with xsi:nil="true" (or an absent attribute) is NULL, an
                  empty element (or attribute) is ''
     xlsx         an absent cell is NULL, an empty text cell is ''; times come back to the
@@ -32,7 +33,7 @@ from headwater.errors import MissingExtra, VerifyError
 
 MANIFEST = "_manifest.json"
 # What headwater's CSV writer spells by default (PostgreSQL's COPY convention).
-CSV_DEFAULT = {"null": "", "empty_string": '""'}
+CSV_DEFAULT = {"null": "", "empty_string": '""', "encoding": "utf-8"}
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 
 
@@ -214,9 +215,10 @@ def read_files(format: str, files: list[Path]) -> pa.Table:
     return _concat([READERS[format](p) for p in files])
 
 
-def iter_groups(files: list[Path]) -> Iterator[tuple[str, list[Path]]]:
-    """CSV files grouped by their null spelling (one DuckDB read_csv per group)."""
-    by_null: dict[str, list[Path]] = {}
+def csv_groups(files: list[Path]) -> Iterator[tuple[str, str, list[Path]]]:
+    """CSV files grouped by (null spelling, encoding): one DuckDB read_csv per group."""
+    groups: dict[tuple[str, str], list[Path]] = {}
     for path, conv in conventions(files).items():
-        by_null.setdefault(str(conv["null"]), []).append(path)
-    yield from by_null.items()
+        groups.setdefault((str(conv["null"]), str(conv["encoding"])), []).append(path)
+    for (null, encoding), group in groups.items():
+        yield null, encoding, group

@@ -238,8 +238,8 @@ class FolderTarget(Target):
                 "SELECT * FROM read_csv(["
                 + ", ".join(_lit(str(p)) for p in group)
                 + "], union_by_name = true, header = true, all_varchar = true, "
-                f"allow_quoted_nulls = false, nullstr = {_lit(null)})"
-                for null, group in files_io.iter_groups(files)
+                f"allow_quoted_nulls = false, nullstr = {_lit(null)}, encoding = {_lit(enc)})"
+                for null, enc, group in files_io.csv_groups(files)
             )
         if self.format == "jsonl":  # JSON Lines, or JSON arrays of objects
             return f"SELECT * FROM read_json({listed}, format = 'auto', union_by_name = true)"

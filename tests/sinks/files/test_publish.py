@@ -111,7 +111,7 @@ def test_published_csv_with_gzip(tmp_path: Path) -> None:
     f.write(TABLE.slice(0, 2))
     f.write(TABLE.slice(2))
     info = f.publish()
-    spelled = {"null": "", "empty_string": '""'}
+    spelled = {"null": "", "empty_string": '""', "encoding": "utf-8"}
     assert info == FileInfo(tmp_path / "orders.csv.gz", 3, info.bytes, info.sha256, (), spelled)
     assert gzip.decompress(info.path.read_bytes()) == b'id,name\n1,a\n2,"b, c"\n3,\n'
     assert info.sha256 == sha(info.path)

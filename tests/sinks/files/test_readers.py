@@ -106,8 +106,8 @@ def test_a_null_token_keeps_the_empty_string_unquoted_for_duckdb(tmp_path: Path)
 @pytest.mark.parametrize(
     ("options", "spelled"),
     [
-        ({}, {"null": "", "empty_string": '""'}),
-        ({"null": "NULL"}, {"null": "NULL", "empty_string": ""}),
+        ({}, {"null": "", "empty_string": '""', "encoding": "utf-8"}),
+        ({"null": "NULL"}, {"null": "NULL", "empty_string": "", "encoding": "utf-8"}),
     ],
 )
 def test_the_manifest_records_the_spellings(

@@ -174,7 +174,8 @@ class CsvWriter(FormatWriter):
     def conventions(self) -> dict[str, Any]:
         o: CsvOptions = self.options
         empty = "" if o.null or o.quoting == "none" else o.quote_char * 2
-        return {"null": o.null, "empty_string": empty}
+        encoding = "latin-1" if o.encoding == "latin-1" else "utf-8"  # a BOM is read as such
+        return {"null": o.null, "empty_string": empty, "encoding": encoding}
 
     # -- writing ---------------------------------------------------------------------
 
