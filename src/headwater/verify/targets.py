@@ -3,9 +3,9 @@
 Target specs (`--target`):
     path/to/file.duckdb, duckdb:path       a DuckDB database (tables named after entities)
     path/to/file.sqlite, sqlite:path       a SQLite database (`.db` files are sniffed)
-    path/to/folder, parquet:/csv:/jsonl:   a folder with one sub-folder or file group per entity
-    xml:/xlsx:/avro:/fixed_width:          (<entity>/**/*.parquet, <entity>.csv, <entity>-*.jsonl…),
-                                           every format the files sink writes (see files.py)
+    path/to/folder, parquet:/csv:/jsonl:/  a folder with one sub-folder or file group per entity
+    xml:/xlsx:/avro:/fixed_width:          (<entity>/**/*.parquet, <entity>.csv, <entity>-*.jsonl…)
+                                           in any format the files sink writes (see files.py)
     postgresql://user@host/db              a PostgreSQL database (needs headwater[postgres])
     kafka://host:port[/topic,topic2]       Kafka topics, read whole (needs headwater[kafka])
 `--table entity=name` maps an entity to another table (`schema.table`) or file stem.
@@ -24,7 +24,6 @@ import pyarrow as pa
 from headwater.errors import MissingExtra, VerifyError
 from headwater.secrets import redact
 from headwater.verify import files as files_io
-from headwater.verify.files import column as _column
 
 
 def _compressed(*exts: str) -> tuple[str, ...]:
@@ -167,7 +166,7 @@ class SqliteTarget(Target):
             raise VerifyError(f"--target: cannot read {match} from {self.path}: {exc}") from None
         finally:
             db.close()
-        arrow = pa.table({c: _column([r[i] for r in rows]) for i, c in enumerate(cols)})
+        arrow = pa.table({c: files_io.column([r[i] for r in rows]) for i, c in enumerate(cols)})
         con.register(f"{view}_arrow", arrow)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {view}_arrow").fetchall()
         return True
@@ -318,7 +317,7 @@ def _pg_column(values: list[Any]) -> pa.Array:
 
     if any(isinstance(v, Decimal) for v in values):
         values = [float(v) if isinstance(v, Decimal) else v for v in values]
-    return _column(values)
+    return files_io.column(values)
 
 
 class KafkaTarget(Target):
