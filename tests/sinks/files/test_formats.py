@@ -906,3 +906,11 @@ def test_fixed_width_layout_records_how_nulls_and_padding_are_spelled() -> None:
     _, w = write("fixed_width", TABLE.select(["name"]), {"null": "-", "padding": "."})
     spec = json.loads(w.sidecars()[".layout.json"])
     assert (spec["null"], spec["padding"], spec["line_breaks"]) == ("-", ".", " ")
+
+
+def test_csv_quoting_none_refuses_an_empty_string_it_could_not_tell_from_null() -> None:
+    table = TABLE.select(["name"]).slice(7, 2)  # "", None
+    with pytest.raises(SinkError, match=r"column 'name' row 0 is an empty string, .* set null"):
+        write("csv", table, {"quoting": "none"})
+    data, _ = write("csv", table, {"quoting": "none", "null": "\\N"})
+    assert data == b"name\n\n\\N\n"

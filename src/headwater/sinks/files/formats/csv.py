@@ -88,7 +88,7 @@ class CsvOptions(FormatOptions):
     quoting: `minimal` quotes a value only when it holds the delimiter, the quote
     character, a line break, or is an empty string; `all` quotes every non-null value;
     `nonnumeric` quotes every non-null value that is not a number; `none` never quotes
-    and refuses values that would need it.
+    and refuses values that would need it (an empty string, when `null` is empty too).
     encoding: `utf-8-sig` starts the file with a BOM (what Excel wants); with `latin-1`,
     a character outside it is an error unless `errors: replace` writes '?' instead.
     null: how NULL is spelled (default: an empty field; an empty string is then `""`).
@@ -173,7 +173,7 @@ class CsvWriter(FormatWriter):
 
     def conventions(self) -> dict[str, Any]:
         o: CsvOptions = self.options
-        empty = "" if o.null or o.quoting == "none" else o.quote_char * 2
+        empty = "" if o.null else o.quote_char * 2
         encoding = "latin-1" if o.encoding == "latin-1" else "utf-8"  # a BOM is read as such
         return {"null": o.null, "empty_string": empty, "encoding": encoding}
 
@@ -290,7 +290,7 @@ class CsvWriter(FormatWriter):
         the per-value search runs only for those (and usually for no column).
         """
         o: CsvOptions = self.options
-        empties_matter = o.quoting != "none" and not o.null
+        empties_matter = not o.null  # '' must be quoted to differ from NULL
         masks: list[pa.Array | None] = []
         for name, col, text in zip(names, columns, texts, strict=True):
             if not self._candidates(col):
@@ -311,8 +311,15 @@ class CsvWriter(FormatWriter):
             mask = pc.fill_null(mask, False)
             if o.quoting == "none":
                 row = pc.indices_nonzero(mask)[0].as_py()
+                value = text[row].as_py()
+                if value == "":
+                    raise self.error(
+                        f"column '{name}' row {self.rows + row} is an empty string, which "
+                        "quoting: none cannot tell from NULL (also an empty field); set null "
+                        "(e.g. '\\N') or use quoting: minimal"
+                    )
                 raise self.error(
-                    f"column '{name}' row {self.rows + row} value {preview(text[row].as_py())} "
+                    f"column '{name}' row {self.rows + row} value {preview(value)} "
                     "holds the delimiter, the quote character or a line break, which "
                     "quoting: none cannot write; use quoting: minimal"
                 )
