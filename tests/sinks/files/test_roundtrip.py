@@ -46,7 +46,7 @@ NOTES = '["", "two\\nlines", "crlf\\r\\nend", " padded "]'
 FORMATS: dict[str, tuple[str, str]] = {
     "csv": ("{}", NOTES),
     "tsv": ("{}", NOTES),
-    "csv-null-token": ('{"null": "\\\\N"}', NOTES),
+    "csv-null-token": ('{null: "\\\\N"}', NOTES),  # YAML's null key means the option
     "json": ("{}", NOTES),
     "jsonl": ("{}", NOTES),
     "parquet": ("{}", NOTES),
@@ -83,3 +83,6 @@ def test_an_unchanged_copy_of_the_files_sink_verifies(tmp_path: Path, case: str)
     )
     assert None in values["price"] and any(t.microsecond % 1000 for t in values["seen"])
     assert case == "fixed_width" or any("\r\n" in n for n in values["note"] if n)
+    if case == "csv-null-token":  # the option reached the writer
+        (data,) = (out / "out").rglob("*.csv")
+        assert "\\N" in data.read_text()
