@@ -13,7 +13,7 @@ same way, the marker last.
 
     f = PublishedFile(path, "csv", schema, {"delimiter": ";"}, compression="zstd")
     f.write(batch)
-    info = f.publish()            # FileInfo(path, rows, bytes, sha256, sidecars)
+    info = f.publish()            # FileInfo(path, rows, bytes, sha256, sidecars, conventions)
     Manifest(path.parent).add(info).write()
 """
 
