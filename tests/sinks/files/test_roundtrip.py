@@ -86,3 +86,14 @@ def test_an_unchanged_copy_of_the_files_sink_verifies(tmp_path: Path, case: str)
     if case == "csv-null-token":  # the option reached the writer
         (data,) = (out / "out").rglob("*.csv")
         assert "\\N" in data.read_text()
+
+
+def test_a_copy_that_lost_its_empty_strings_does_not_verify(tmp_path: Path) -> None:
+    out, _ = _run(tmp_path, "csv")
+    (data,) = (out / "out").rglob("*.csv")
+    text = data.read_text()
+    assert ',""' in text
+    data.write_text(text.replace(',""', ","))  # what a writer blind to '' vs NULL lands
+    report = verify(out / "ledger", out / "out", sink="out")
+    items = report.entities[0]
+    assert not report.ok and items.wrong and set(items.diffs) <= {"label", "note"}
