@@ -287,8 +287,8 @@ def schema(out_file: Path | None) -> None:
 @click.option(
     "--target",
     required=True,
-    help="Where the pipeline landed: a DuckDB/SQLite file, a Parquet/CSV/JSONL folder "
-    "(parquet:PATH…), or postgresql://…",
+    help="Where the pipeline landed: a DuckDB/SQLite file, a folder of data files in any "
+    "format the files sink writes (parquet:PATH, csv:PATH, xml:PATH…), or postgresql://…",
 )
 @click.option("--sink", help="Which sink's deliveries to expect (needed when the run had several).")
 @click.option("--entity", "-e", "entities", multiple=True, help="Only these entities (repeatable).")

@@ -3,8 +3,9 @@
 Target specs (`--target`):
     path/to/file.duckdb, duckdb:path       a DuckDB database (tables named after entities)
     path/to/file.sqlite, sqlite:path       a SQLite database (`.db` files are sniffed)
-    path/to/folder, parquet:/csv:/jsonl:   a folder with one sub-folder or file group per entity
-                                           (<entity>/**/*.parquet, <entity>.csv, <entity>-*.jsonl…)
+    path/to/folder, parquet:/csv:/jsonl:/  a folder with one sub-folder or file group per entity
+    xml:/xlsx:/avro:/fixed_width:          (<entity>/**/*.parquet, <entity>.csv, <entity>-*.jsonl…)
+                                           in any format the files sink writes (see files.py)
     postgresql://user@host/db              a PostgreSQL database (needs headwater[postgres])
     kafka://host:port[/topic,topic2]       Kafka topics, read whole (needs headwater[kafka])
 `--table entity=name` maps an entity to another table (`schema.table`) or file stem.
@@ -22,12 +23,34 @@ import pyarrow as pa
 
 from headwater.errors import MissingExtra, VerifyError
 from headwater.secrets import redact
+from headwater.verify import files as files_io
+
+
+def _compressed(*exts: str) -> tuple[str, ...]:
+    return tuple(e + c for e in exts for c in ("", ".gz", ".zst"))
+
 
 FOLDER_FORMATS = {
     "parquet": (".parquet", ".pq"),
-    "csv": (".csv", ".csv.gz", ".tsv", ".tsv.gz"),
-    "jsonl": (".jsonl", ".jsonl.gz", ".ndjson", ".json", ".json.gz"),
+    "csv": _compressed(".csv", ".tsv"),
+    "jsonl": _compressed(".jsonl", ".ndjson", ".json"),
+    "xml": _compressed(".xml"),
+    "xlsx": (".xlsx",),
+    "avro": (".avro",),
+    "fixed_width": _compressed(".txt"),
 }
+# Files published beside data files, never data themselves.
+SIDECARS = (".layout.json", ".xsd", ".avsc")
+
+
+def _data_file(p: Path, exts: tuple[str, ...]) -> bool:
+    name = p.name.lower()
+    return (
+        p.is_file()
+        and name.endswith(exts)
+        and not name.endswith(SIDECARS)
+        and not name.startswith((".", "_"))
+    )
 
 
 class Target(ABC):
@@ -143,23 +166,10 @@ class SqliteTarget(Target):
             raise VerifyError(f"--target: cannot read {match} from {self.path}: {exc}") from None
         finally:
             db.close()
-        arrow = pa.table({c: _column([r[i] for r in rows]) for i, c in enumerate(cols)})
+        arrow = pa.table({c: files_io.column([r[i] for r in rows]) for i, c in enumerate(cols)})
         con.register(f"{view}_arrow", arrow)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {view}_arrow").fetchall()
         return True
-
-
-def _column(values: list[Any]) -> pa.Array:
-    """A column from SQLite values: its one type, or text when the values mix types."""
-    kinds = {type(v) for v in values if v is not None}
-    if kinds == {int, float}:
-        return pa.array(values, pa.float64())
-    if len(kinds) <= 1:
-        try:
-            return pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            pass
-    return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 class FolderTarget(Target):
@@ -180,12 +190,12 @@ class FolderTarget(Target):
         counts = {f: 0 for f in FOLDER_FORMATS}
         for p in self.root.rglob("*"):
             for fmt, exts in FOLDER_FORMATS.items():
-                if p.is_file() and p.name.lower().endswith(exts):
+                if _data_file(p, exts):
                     counts[fmt] += 1
         best = max(counts, key=lambda f: counts[f])
         if counts[best] == 0:
             raise VerifyError(
-                f"--target: no data files (parquet, csv, jsonl) under {self.root}; "
+                f"--target: no data files ({', '.join(FOLDER_FORMATS)}) under {self.root}; "
                 "name the format like parquet:PATH"
             )
         return best
@@ -196,15 +206,15 @@ class FolderTarget(Target):
             (p for p in self.root.iterdir() if p.is_dir() and p.name.lower() == table.lower()), None
         )
         if sub is not None:
-            found = [p for p in sub.rglob("*") if p.is_file() and p.name.lower().endswith(exts)]
+            found = [p for p in sub.rglob("*") if _data_file(p, exts)]
         else:
             pattern = re.compile(rf"^{re.escape(table.lower())}([-_.].*)?$")
             found = [
                 p
                 for p in self.root.iterdir()
-                if p.is_file() and p.name.lower().endswith(exts) and pattern.match(p.name.lower())
+                if _data_file(p, exts) and pattern.match(p.name.lower())
             ]
-        return sorted(p for p in found if not p.name.startswith((".", "_")))
+        return sorted(found)
 
     def names(self, con: Any) -> list[str]:
         exts = FOLDER_FORMATS[self.format]
@@ -212,24 +222,39 @@ class FolderTarget(Target):
             p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
         }
         for p in self.root.iterdir():
-            if p.is_file() and p.name.lower().endswith(exts):
+            if _data_file(p, exts):
                 out.add(re.split(r"[-_.]", p.name)[0])
         return sorted(out)
+
+    def _read(self, con: Any, files: list[Path], view: str) -> str:
+        """A query of the files (registering what Python reads as `view`_arrow)."""
+        listed = "[" + ", ".join(_lit(str(p)) for p in files) + "]"
+        if self.format == "parquet":
+            return f"SELECT * FROM read_parquet({listed}, union_by_name = true)"
+        if self.format == "csv":
+            # text as written, NULL and '' as the files spell them (files.py)
+            return " UNION ALL BY NAME ".join(
+                "SELECT * FROM read_csv(["
+                + ", ".join(_lit(str(p)) for p in group)
+                + "], union_by_name = true, header = true, all_varchar = true, "
+                f"allow_quoted_nulls = false, nullstr = {_lit(null)}, encoding = {_lit(enc)})"
+                for null, enc, group in files_io.csv_groups(files)
+            )
+        if self.format == "jsonl":  # JSON Lines, or JSON arrays of objects
+            return f"SELECT * FROM read_json({listed}, format = 'auto', union_by_name = true)"
+        con.register(f"{view}_arrow", files_io.read_files(self.format, files))
+        return f"SELECT * FROM {view}_arrow"
 
     def relation(self, con: Any, table: str, view: str) -> bool:
         files = self._files(table)
         if not files:
             return False
-        listed = "[" + ", ".join(_lit(str(p)) for p in files) + "]"
-        if self.format == "parquet":
-            read = f"read_parquet({listed}, union_by_name = true)"
-        elif self.format == "csv":
-            read = f"read_csv({listed}, union_by_name = true, header = true)"
-        else:
-            read = f"read_json({listed}, format = 'newline_delimited', union_by_name = true)"
         try:
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {read}").fetchall()
+            read = self._read(con, files, view)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {read}").fetchall()
             con.execute(f"SELECT * FROM {view} LIMIT 0").fetchall()
+        except (VerifyError, MissingExtra):
+            raise
         except Exception as exc:
             raise VerifyError(
                 f"--target: cannot read {table} files under {self.root}: {exc}"
@@ -292,7 +317,7 @@ def _pg_column(values: list[Any]) -> pa.Array:
 
     if any(isinstance(v, Decimal) for v in values):
         values = [float(v) if isinstance(v, Decimal) else v for v in values]
-    return _column(values)
+    return files_io.column(values)
 
 
 class KafkaTarget(Target):

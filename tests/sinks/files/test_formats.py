@@ -7,6 +7,7 @@ import csv as py_csv
 import datetime as dt
 import io
 import json
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -873,3 +874,43 @@ def test_fixed_width_header_separator_and_layout_sidecar() -> None:
 def test_fixed_width_rejects_widths_for_unknown_columns() -> None:
     with pytest.raises(SinkError, match=r"unknown columns \['nope'\]"):
         writer_for("fixed_width", io.BytesIO(), SCHEMA, {"widths": {"nope": 3}})
+
+
+def test_fixed_width_default_text_width_holds_a_uuid() -> None:
+    ids = pa.table({"id": pa.array([str(uuid.UUID(int=i)) for i in range(3)])})
+    data, w = write("fixed_width", ids)
+    assert w.layout()[0].width >= 36
+    assert data.decode().split("\n")[0].rstrip() == "00000000-0000-0000-0000-000000000000"
+
+
+def test_fixed_width_header_widens_derived_columns_to_their_names() -> None:
+    table = pa.table(
+        {
+            "weight": [1.5],
+            "active": [True],
+            "born": [dt.date(2020, 1, 2)],
+            "n": pa.array([7], pa.int8()),
+        }
+    )
+    data, w = write("fixed_width", table, {"header": True, "separator": "|"})
+    header = data.decode().split("\n")[0]
+    assert [h.strip() for h in header.split("|")] == ["weight", "active", "born", "n"]
+    assert [c.width for c in w.layout()] == [24, 6, 10, 4]
+    with pytest.raises(SinkError, match=r"column 'active' is 2 wide, its name 6"):
+        writer_for(
+            "fixed_width", io.BytesIO(), table.schema, {"header": True, "widths": {"active": 2}}
+        )
+
+
+def test_fixed_width_layout_records_how_nulls_and_padding_are_spelled() -> None:
+    _, w = write("fixed_width", TABLE.select(["name"]), {"null": "-", "padding": "."})
+    spec = json.loads(w.sidecars()[".layout.json"])
+    assert (spec["null"], spec["padding"], spec["line_breaks"]) == ("-", ".", " ")
+
+
+def test_csv_quoting_none_refuses_an_empty_string_it_could_not_tell_from_null() -> None:
+    table = TABLE.select(["name"]).slice(7, 2)  # "", None
+    with pytest.raises(SinkError, match=r"column 'name' row 0 is an empty string, .* set null"):
+        write("csv", table, {"quoting": "none"})
+    data, _ = write("csv", table, {"quoting": "none", "null": "\\N"})
+    assert data == b"name\n\n\\N\n"

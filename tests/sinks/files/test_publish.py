@@ -111,7 +111,8 @@ def test_published_csv_with_gzip(tmp_path: Path) -> None:
     f.write(TABLE.slice(0, 2))
     f.write(TABLE.slice(2))
     info = f.publish()
-    assert info == FileInfo(tmp_path / "orders.csv.gz", 3, info.bytes, info.sha256)
+    spelled = {"null": "", "empty_string": '""', "encoding": "utf-8"}
+    assert info == FileInfo(tmp_path / "orders.csv.gz", 3, info.bytes, info.sha256, (), spelled)
     assert gzip.decompress(info.path.read_bytes()) == b'id,name\n1,a\n2,"b, c"\n3,\n'
     assert info.sha256 == sha(info.path)
     assert files_in(tmp_path) == ["orders.csv.gz"]
@@ -121,14 +122,14 @@ def test_published_xml_and_avro_write_their_schemas_beside(tmp_path: Path) -> No
     xml = PublishedFile(tmp_path / "o.xml.gz", "xml", TABLE.schema, compression="gzip")
     xml.write(TABLE)
     info = xml.publish()
-    assert info.sidecars == (tmp_path / "o.xsd",)
+    assert [s.path for s in info.sidecars] == [tmp_path / "o.xsd"]
     schema = etree.XMLSchema(etree.parse(str(tmp_path / "o.xsd")))
     schema.assertValid(etree.fromstring(gzip.decompress(info.path.read_bytes())))
 
     avro = PublishedFile(tmp_path / "o.avro", "avro", TABLE.schema)
     avro.write(TABLE)
     info = avro.publish()
-    assert info.sidecars == (tmp_path / "o.avsc",)
+    assert [s.path for s in info.sidecars] == [tmp_path / "o.avsc"]
     assert json.loads((tmp_path / "o.avsc").read_text())["type"] == "record"
 
 
@@ -209,7 +210,28 @@ def test_manifest_names_files_in_subfolders_relative_and_lists_sidecars(tmp_path
     Manifest(tmp_path).add(f.publish()).write()
     (entry,) = json.loads((tmp_path / MANIFEST).read_text())["files"]
     assert entry["file"] == "orders/o.xml"
-    assert entry["sidecars"] == ["orders/o.xsd"]
+    assert [s["file"] for s in entry["sidecars"]] == ["orders/o.xsd"]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "suffix"),
+    [
+        ("xml", "o.xml", ".xsd"),
+        ("avro", "o.avro", ".avsc"),
+        ("fixed_width", "o.txt", ".layout.json"),
+    ],
+)
+def test_manifest_hashes_sidecars_like_data_files(
+    tmp_path: Path, fmt: str, name: str, suffix: str
+) -> None:
+    f = PublishedFile(tmp_path / name, fmt, TABLE.schema)
+    f.write(TABLE)
+    Manifest(tmp_path).add(f.publish()).write()
+    (entry,) = json.loads((tmp_path / MANIFEST).read_text())["files"]
+    sidecar = tmp_path / f"o{suffix}"
+    assert entry["sidecars"] == [
+        {"file": sidecar.name, "bytes": sidecar.stat().st_size, "sha256": sha(sidecar)}
+    ]
 
 
 def test_clean_stale_temp_removes_only_dead_writers_files(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ same way, the marker last.
 
     f = PublishedFile(path, "csv", schema, {"delimiter": ";"}, compression="zstd")
     f.write(batch)
-    info = f.publish()            # FileInfo(path, rows, bytes, sha256, sidecars)
+    info = f.publish()            # FileInfo(path, rows, bytes, sha256, sidecars, conventions)
     Manifest(path.parent).add(info).write()
 """
 
@@ -27,7 +27,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Literal, cast
@@ -290,14 +290,28 @@ def clean_stale_temp(folder: str | os.PathLike[str], *, recursive: bool = True) 
 
 
 @dataclass(frozen=True)
+class Sidecar:
+    """A file published beside a data file (an .xsd, .avsc, .layout.json), hashed like it."""
+
+    path: Path
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class FileInfo:
-    """A published file: what a manifest lists and a ledger can check."""
+    """A published file: what a manifest lists and a ledger can check.
+
+    `conventions` says how the file spells what a reader must know to read it back
+    exactly (a CSV's NULL and empty string); the manifest records it for `verify`.
+    """
 
     path: Path
     rows: int
     bytes: int
     sha256: str
-    sidecars: tuple[Path, ...] = ()
+    sidecars: tuple[Sidecar, ...] = ()
+    conventions: Mapping[str, Any] = field(default_factory=dict)
 
 
 class PublishedFile:
@@ -357,11 +371,20 @@ class PublishedFile:
             self.abort()
             raise
         self._file.commit()
-        written: list[Path] = []
+        written: list[Sidecar] = []
         if self._sidecars:
             for suffix, text in self.writer.sidecars().items():
-                written.append(write_atomic(self.sidecar_path(suffix), text, sink=self.sink))
-        return FileInfo(self.path, self.rows, self._file.bytes, self._file.sha256, tuple(written))
+                data = text.encode("utf-8")
+                path = write_atomic(self.sidecar_path(suffix), data, sink=self.sink)
+                written.append(Sidecar(path, len(data), hashlib.sha256(data).hexdigest()))
+        return FileInfo(
+            self.path,
+            self.rows,
+            self._file.bytes,
+            self._file.sha256,
+            tuple(written),
+            self.writer.conventions(),
+        )
 
     def abort(self) -> None:
         """Discard the file (nothing appears under its final name)."""
@@ -412,8 +435,13 @@ class Manifest:
             "bytes": info.bytes,
             "sha256": info.sha256,
         }
+        if info.conventions:
+            entry["conventions"] = dict(info.conventions)
         if info.sidecars:
-            entry["sidecars"] = [self._relative(p) for p in info.sidecars]
+            entry["sidecars"] = [
+                {"file": self._relative(s.path), "bytes": s.bytes, "sha256": s.sha256}
+                for s in info.sidecars
+            ]
         self._entries[name] = entry
         self._dirty = True
         return self

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from headwater.errors import SinkError
 from headwater.scenario.types import Duration
@@ -66,6 +66,14 @@ class FilesConfig(SinkConfig):
     manifest: bool = Field(
         True, description="write _manifest.json and _SUCCESS per interval folder"
     )
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _null_key(cls, v: Any) -> Any:
+        # YAML reads an unquoted `null:` key (the csv/fixed-width option) as None
+        if isinstance(v, dict) and None in v:
+            return {("null" if k is None else k): value for k, value in v.items()}
+        return v
 
     @model_validator(mode="after")
     def _known(self) -> FilesConfig:

@@ -189,6 +189,11 @@ class FormatWriter(ABC):
         """Files to publish beside the data file, by suffix (e.g. {'.xsd': ...})."""
         return {}
 
+    def conventions(self) -> dict[str, Any]:
+        """How the file spells what a reader must know to read it back exactly (a CSV's
+        NULL and empty string); the manifest records it and `verify` reads with it."""
+        return {}
+
     @abstractmethod
     def _write(self, batch: pa.Table | pa.RecordBatch) -> None:
         """Encode non-empty rows already conformed to the schema."""

@@ -10,8 +10,24 @@ bytes (a test holds them to it). Zone-aware timestamps are formatted by us, as p
 own formatting of them is ~30× slower. Encodings other than UTF-8 are transcoded a chunk
 at a time, never per row.
 
-Null and empty string differ: with the default null string '' an empty string is
-written quoted ("") so readers can tell them apart.
+NULL and empty string (PostgreSQL's COPY … CSV convention): NULL is written as the
+`null` string, by default an empty unquoted field; an empty string is written as `""`
+when `null` is empty (else as an empty field). The manifest records both spellings
+(``conventions``) and `headwater verify` reads with them, so an unchanged file verifies.
+What readers make of it with their defaults (tested in tests/sinks/files/test_readers.py):
+
+    reader (defaults)                           NULL        ''
+    DuckDB read_csv                             NULL        NULL  (allow_quoted_nulls=true)
+    DuckDB read_csv(allow_quoted_nulls=false)   NULL        ''
+    pandas read_csv                             NaN         NaN   (na_values has '')
+    pyarrow.csv (strings_can_be_null=False)     ''          ''
+    PostgreSQL COPY … (FORMAT csv)              NULL        ''
+
+No spelling keeps '' apart from NULL under DuckDB's and pandas' defaults: both read an
+empty field, quoted or not, as NULL. The default keeps NULL exact for every reader and
+'' exact for readers that honour quotes. `null: '\\N'` (MySQL, Hive) writes '' as an
+empty field instead, which DuckDB reads back exactly with ``nullstr='\\N'`` but
+pandas reads as NaN, and NULL as the text \\N unless ``na_values=['\\N']``.
 """
 
 from __future__ import annotations
@@ -72,9 +88,10 @@ class CsvOptions(FormatOptions):
     quoting: `minimal` quotes a value only when it holds the delimiter, the quote
     character, a line break, or is an empty string; `all` quotes every non-null value;
     `nonnumeric` quotes every non-null value that is not a number; `none` never quotes
-    and refuses values that would need it.
+    and refuses values that would need it (an empty string, when `null` is empty too).
     encoding: `utf-8-sig` starts the file with a BOM (what Excel wants); with `latin-1`,
     a character outside it is an error unless `errors: replace` writes '?' instead.
+    null: how NULL is spelled (default: an empty field; an empty string is then `""`).
     """
 
     delimiter: str = ","
@@ -153,6 +170,12 @@ class CsvWriter(FormatWriter):
             )
             for style in ("needed", "all_valid", "none")
         }
+
+    def conventions(self) -> dict[str, Any]:
+        o: CsvOptions = self.options
+        empty = "" if o.null else o.quote_char * 2
+        encoding = "latin-1" if o.encoding == "latin-1" else "utf-8"  # a BOM is read as such
+        return {"null": o.null, "empty_string": empty, "encoding": encoding}
 
     # -- writing ---------------------------------------------------------------------
 
@@ -267,7 +290,7 @@ class CsvWriter(FormatWriter):
         the per-value search runs only for those (and usually for no column).
         """
         o: CsvOptions = self.options
-        empties_matter = o.quoting != "none" and not o.null
+        empties_matter = not o.null  # '' must be quoted to differ from NULL
         masks: list[pa.Array | None] = []
         for name, col, text in zip(names, columns, texts, strict=True):
             if not self._candidates(col):
@@ -288,8 +311,15 @@ class CsvWriter(FormatWriter):
             mask = pc.fill_null(mask, False)
             if o.quoting == "none":
                 row = pc.indices_nonzero(mask)[0].as_py()
+                value = text[row].as_py()
+                if value == "":
+                    raise self.error(
+                        f"column '{name}' row {self.rows + row} is an empty string, which "
+                        "quoting: none cannot tell from NULL (also an empty field); set null "
+                        "(e.g. '\\N') or use quoting: minimal"
+                    )
                 raise self.error(
-                    f"column '{name}' row {self.rows + row} value {preview(text[row].as_py())} "
+                    f"column '{name}' row {self.rows + row} value {preview(value)} "
                     "holds the delimiter, the quote character or a line break, which "
                     "quoting: none cannot write; use quoting: minimal"
                 )

@@ -1,12 +1,20 @@
 """Fixed-width text: every column padded to a width, every row one line.
 
 The mainframe and bank-export layout. Widths come from `widths` or are derived from the
-type (an int64 needs 20 characters, a date 10, a timestamp[us] with zone 27); text
-columns without an explicit width get `string_width`. Widths count characters, not
-bytes (the file is UTF-8). A value longer than its width is an error, or is cut with
-`overflow: truncate`. Line breaks inside values would break the layout, so they are
-written as spaces. ``layout()`` lists (name, start, width, align) so a reader can slice
-lines; the sink can publish it beside the file (``sidecars()``).
+type (an int64 needs 20 characters, a date 10, a timestamp[us] with zone 27, binary its
+base64); text columns without an explicit width get `string_width` (64: a UUID, an email,
+a name). With `header: true` a derived width grows to hold the column's name, and an
+explicit one too narrow for it is an error (a cut name would be unreadable). Widths
+count characters, not bytes (the file is UTF-8). A value longer than its width is an
+error, or is cut with `overflow: truncate`.
+
+What the layout cannot hold, documented rather than invented: a line break inside a
+value would end the line, so it is written as a space; padding is stripped by readers,
+so spaces at the padded end of a value are lost; and with the default `null: ''` an
+empty string and NULL are the same blank cell (set `null`, e.g. '\\N', to keep them
+apart). ``layout()`` lists (name, start, width, align) so a reader can slice lines; the
+sink publishes it beside the file as .layout.json (``sidecars()``) with the padding,
+null and line-break spellings, which `headwater verify` reads the file by.
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ class FixedWidthOptions(FormatOptions):
     alignment for all, or per column; overflow: `error` or `truncate` values too wide."""
 
     widths: dict[str, int] = Field(default_factory=dict)
-    string_width: int = Field(default=32, ge=1)
+    string_width: int = Field(default=64, ge=1)
     align: Literal["auto", "left", "right"] | dict[str, Align] = "auto"
     padding: str = " "
     overflow: Literal["error", "truncate"] = "error"
@@ -111,6 +119,8 @@ def derived_width(t: pa.DataType, string_width: int) -> int:
         return 19 + _FRACTION[t.unit] + (1 if t.tz else 0)
     if pa.types.is_time(t):
         return 8 + _FRACTION[t.unit]
+    if pa.types.is_fixed_size_binary(t):
+        return 4 * -(-t.byte_width // 3)  # base64
     return string_width
 
 
@@ -140,6 +150,13 @@ class FixedWidthWriter(FormatWriter):
         columns, start = [], 0
         for field in schema:
             width = o.widths.get(field.name) or derived_width(field.type, o.string_width)
+            if o.header and len(field.name) > width:
+                if field.name in o.widths:
+                    raise self.error(
+                        f"column '{field.name}' is {width} wide, its name {len(field.name)}: "
+                        "the header would cut it; widen it with widths, or set header: false"
+                    )
+                width = len(field.name)
             columns.append(FixedWidthColumn(field.name, start, width, self._align(field)))
             start += width + len(o.separator)
         self._layout = columns
@@ -161,9 +178,13 @@ class FixedWidthWriter(FormatWriter):
         return list(self._layout)
 
     def sidecars(self) -> dict[str, str]:
+        o: FixedWidthOptions = self.options
         spec = {
-            "line_terminator": self.options.line_terminator,
-            "header": self.options.header,
+            "line_terminator": o.line_terminator,
+            "header": o.header,
+            "padding": o.padding,
+            "null": o.null,
+            "line_breaks": " ",  # what a line break inside a value is written as
             "columns": [asdict(c) for c in self._layout],
         }
         return {".layout.json": json.dumps(spec, indent=2) + "\n"}
@@ -176,7 +197,7 @@ class FixedWidthWriter(FormatWriter):
         if o.header:
             names = pa.array([c.name for c in self._layout], STRING)
             cells = [
-                self._fit(names.slice(i, 1), c, truncate=True)[0].as_py()
+                self._fit(names.slice(i, 1), c, truncate=False)[0].as_py()
                 for i, c in enumerate(self._layout)
             ]
             self.stream.write((o.separator.join(cells) + o.line_terminator).encode("utf-8"))

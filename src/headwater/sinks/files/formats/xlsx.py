@@ -3,7 +3,12 @@
 Write-only mode streams each sheet's rows to a temporary file, so memory stays flat;
 the workbook (a zip) is assembled on ``close``. Cells are typed: numbers, booleans,
 dates and datetimes (naive, in UTC, as Excel has no time zones). Integers beyond 2^53,
-which Excel would round, are written as text. A sheet holds at most 1,048,576 rows;
+which Excel would round, are written as text.
+
+What readers get back: a NULL is no cell and an empty string an empty text cell, but
+openpyxl and pandas.read_excel read both as empty (None/NaN); times are Excel serial
+day numbers that hold µs, which openpyxl (and so pandas) rounds to the millisecond.
+`headwater verify` tells the two cells apart and compares times to the millisecond. A sheet holds at most 1,048,576 rows;
 further rows continue on a new sheet named "<title> (2)", and the sink can start a
 sheet of its own (per entity, per interval) with ``new_sheet``.
 """

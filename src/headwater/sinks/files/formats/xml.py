@@ -7,8 +7,10 @@
 Rows are built with pyarrow.compute like the other text formats. With `style:
 elements` each column is a child element and a null is an empty element with
 xsi:nil="true" (declared nillable in the XSD); with `style: attributes` each column is an
-attribute of the row and a null is an absent attribute. Values use the XSD lexical forms
-(xs:dateTime, xs:double with INF/NaN, …) so the file validates against ``xsd()``.
+attribute of the row and a null is an absent attribute. An empty string is an empty
+element (an empty attribute), so the file tells it from NULL; pandas.read_xml does not and
+reads both as NaN, while `headwater verify` keeps them apart. Values use the XSD lexical
+forms (xs:dateTime, xs:double with INF/NaN, …) so the file validates against ``xsd()``.
 """
 
 from __future__ import annotations
