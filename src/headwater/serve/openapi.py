@@ -106,7 +106,10 @@ def _page_schema(style: str, item: str) -> dict[str, Any]:
 def _errors(api: RestApi, *extra: int) -> dict[str, Any]:
     err = {"content": {"application/json": {"schema": _ref("Error")}}}
     out: dict[str, Any] = {}
-    codes = {400: "Invalid parameters", **{c: "" for c in extra}}
+    codes = {
+        400: "Invalid or unknown parameters: a query parameter not listed here is refused",
+        **{c: "" for c in extra},
+    }
     if api.auth.enabled:
         codes[401] = "Missing, invalid or expired credentials"
         codes[403] = "The credential may not read this entity"
@@ -116,9 +119,15 @@ def _errors(api: RestApi, *extra: int) -> dict[str, Any]:
         out[str(c)] = {"description": text or "Not found", **err}
         if c == 429:
             out["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
-    for c in (500, 502, 503, 504):
+    for c in (500, 502, 504):
         out[str(c)] = {"description": "Server error (injected by the scenario's faults)", **err}
-    return out
+    out["503"] = {
+        "description": "Unavailable: the world's initial snapshot is not served yet, or an "
+        "outage or error injected by the scenario's faults; retry after Retry-After seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        **err,
+    }
+    return dict(sorted(out.items()))
 
 
 def _headers(api: RestApi, *names: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 from fastapi import FastAPI, Request, Response
 
+from headwater._plugins import suggest
 from headwater.generators.base import FieldGen
 from headwater.generators.identity import Seq, Uuid
 from headwater.generators.states import State
@@ -40,24 +41,20 @@ from headwater.serve.query import (
     last_item,
     seek,
     select,
-    sortable,
+    sort_names,
     window,
 )
 from headwater.serve.store import LiveStore
 from headwater.world.rates import US
 from headwater.world.schema import EntitySchema
 
-RESERVED = {
-    "limit",
-    "offset",
-    "cursor",
-    "page",
-    "per_page",
-    "sort",
-    "updated_since",
-    "created_since",
-    "include_deleted",
+PAGING = {
+    "cursor": ("limit", "cursor"),
+    "offset": ("limit", "offset"),
+    "page": ("page", "per_page"),
 }
+COMMON = ("sort", "updated_since", "created_since", "include_deleted")
+RESERVED = {*COMMON, *(p for names in PAGING.values() for p in names)}
 FAULT_STATUSES = ("500", "502", "503", "504")
 
 
@@ -163,9 +160,24 @@ class RestApi:
         if hit is not None:
             return hit
         s = self.schemas[entity]
-        names = [f.name for f in s.row_type if sortable(f.type)] + ["created_at", "updated_at"]
+        names = sort_names(s.row_type)
         self._sorts[entity] = [*names, *(f"-{n}" for n in names)]
         return self._sorts[entity]
+
+    def known(self, entity: str, style: str, params: dict[str, str]) -> None:
+        """QueryError for a parameter the listing does not take: a misspelt filter ignored
+        would answer with everything, which a client cannot tell from a right answer."""
+        known = {*COMMON, *PAGING[style], *self.filters(entity)}
+        fields = self.schemas[entity].row_type.names
+        for name in params:
+            if name in known:
+                continue
+            if name in fields:
+                raise QueryError(
+                    f"cannot filter by {shown(name)}: only integer, string and boolean fields "
+                    f"are filters ({', '.join(self.filters(entity))})"
+                )
+            raise QueryError(f"unknown query parameter {shown(name)}{suggest(name, known)}")
 
     def query(self, entity: str, params: dict[str, str]) -> Query:
         s = self.schemas[entity]
@@ -234,6 +246,7 @@ class RestApi:
                 if hit is not None:
                     return _cached(request, *hit)
                 params = dict(request.query_params)
+                self.known(entity, style, params)
                 q = self.query(entity, params)
                 if parent is not None:
                     pentity, field = parent
@@ -329,6 +342,8 @@ class RestApi:
         async def handler(request: Request) -> Response:
             try:
                 self.principal(request, entity)
+                for name in request.query_params:
+                    raise QueryError(f"unknown query parameter {shown(name)}: an item takes none")
                 kv = self.key_value(entity, request.path_params["id"])
             except QueryError as exc:
                 return _error(400, "bad_request", str(exc))
@@ -387,16 +402,23 @@ class RestApi:
         )
 
     async def health(self, request: Request) -> Response:
+        """200 `ok` once the initial snapshot is served; 503 `starting` before, `failed`
+        after the world failed (a load balancer or a test waits on it)."""
         store = self.store
+        status = "failed" if store.error else "ok" if store.ready else "starting"
         body = {
-            "status": "failed" if store.error else "ok",
-            "clock": datetime.fromtimestamp(store.clock_us / US, UTC)
-            .isoformat()
-            .replace("+00:00", "Z"),
+            "status": status,
+            "clock": encode.iso(np.array([store.clock_us]))[0],
             "position": store.position,
             "done": store.done,
         }
-        return Response(json.dumps(body), media_type="application/json")
+        headers = {"Retry-After": "1"} if status == "starting" else {}
+        return Response(
+            json.dumps(body),
+            status_code=200 if status == "ok" else 503,
+            media_type="application/json",
+            headers=headers,
+        )
 
     # -- app -----------------------------------------------------------------------------------
     def app(self) -> FastAPI:
