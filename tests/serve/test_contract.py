@@ -136,3 +136,36 @@ def test_decimals_are_strings_and_the_openapi_says_so(serve):
     q = "{ orders(first: 1) { edges { node { price } } } }"
     node = c.post("/graphql", json={"query": q}).json()["data"]["orders"]["edges"][0]["node"]
     assert node["price"] == price
+
+
+def test_offset_paging_over_a_live_world_skips_and_repeats_rows_as_documented(serve):
+    """rest.py / README: "offset and page address positions in the state at each request: a
+    row deleted before the position between two requests makes the next page skip a row, a
+    row created (or moved) before it makes the next page repeat one"."""
+    s = serve(shop("rest: {pagination: offset}"), stepped=True)
+    s.advance(1)
+    c = httpx.Client(base_url=s.url)
+
+    def ids(**params):
+        return [i["id"] for i in c.get("/v1/customers", params=params).json()["data"]]
+
+    first, newest = ids(limit=11), ids(limit=10, sort="-id")
+    page1 = first[:10]
+    for _ in range(200):  # 5 s steps until a row of page 1 is deleted (seeded: a few steps)
+        s.advance(1)
+        if any(c.get(f"/v1/customers/{k}").status_code == 404 for k in page1):
+            break
+    assert c.get(f"/v1/customers/{first[10]}").status_code == 200
+    assert first[10] not in page1 + ids(limit=10, offset=10)  # skipped, though it exists
+    assert newest[-1] in ids(limit=10, offset=10, sort="-id")  # new rows came first: repeated
+
+
+def test_rest_enabled_false_serves_no_rest(serve):
+    """README: `rest.enabled` (default true): "serve REST under /v1/<entity>" (it did anyway)."""
+    s = serve(shop("rest: {enabled: false}"), stepped=True)
+    s.advance(1)
+    c = httpx.Client(base_url=s.url)
+    assert c.get("/v1/customers").status_code == 404
+    assert not [p for p in c.get("/openapi.json").json()["paths"] if p.startswith("/v1")]
+    gql = c.post("/graphql", json={"query": "{ customers { totalCount } }"}).json()
+    assert gql["data"]["customers"]["totalCount"] == 150

@@ -120,3 +120,19 @@ def test_grpc_reflection_lists_and_calls_the_service_without_the_proto(serve, tm
         )
         row = get(request(id=1))
         assert row.id == 1 and "@" in row.email
+
+
+def test_without_credentials_the_rate_limit_is_per_client_address(serve):
+    """config.RateLimit: "A token bucket per client (credential, else address)" (every
+    anonymous client shared one bucket). A second client connects from 127.0.0.2."""
+    clock = Clock()
+    s = serve(shop("grpc: {port: 0}\nrate_limit: {rate: 1/s, burst: 2}"), stepped=True, clock=clock)
+    s.advance(1)
+    one = httpx.Client(base_url=s.url)
+    other = httpx.Client(base_url=s.url, transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    assert [one.get("/v1/customers").status_code for _ in range(3)] == [200, 200, 429]
+    assert [other.get("/v1/customers").status_code for _ in range(3)] == [200, 200, 429]
+    with grpc.insecure_channel(s.grpc_address) as channel:  # gRPC from 127.0.0.1: spent
+        stub = s.grpc.pb2_grpc.ApishopStub(channel)
+        over = refused(stub.ListCustomers, s.grpc.pb2.ListRequest(page_size=1))
+        assert over.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -197,13 +197,15 @@ class Admission:
         self.store, self.auth, self.limiter = store, auth, limiter
 
     def admit(
-        self, headers: list[tuple[bytes, bytes]], need_ready: bool = True
+        self, headers: list[tuple[bytes, bytes]], address: str, need_ready: bool = True
     ) -> tuple[Principal, dict[str, str]]:
-        """(who, rate-limit headers) or Denied."""
+        """(who, rate-limit headers) or Denied; `address` is the client's host, the rate
+        limit's key when no credential names the client."""
         principal = self.auth.identify(headers)
         extra: dict[str, str] = {}
         if self.limiter is not None:
-            ok, extra = self.limiter.take(principal.id)
+            who = principal.id if principal is not ANONYMOUS else f"address {address}"
+            ok, extra = self.limiter.take(who)
             if not ok:
                 raise Denied(429, "rate_limited", "too many requests", extra)
         if need_ready and not self.store.ready:
@@ -278,7 +280,8 @@ class Guard:
             await self.app(scope, receive, send)
             return
         try:
-            principal, extra = self.admission.admit(scope["headers"])
+            client = scope.get("client")
+            principal, extra = self.admission.admit(scope["headers"], client[0] if client else "")
         except Denied as d:
             await respond(send, d.status, error_body(d.code, d.message), d.headers)
             return

@@ -166,11 +166,23 @@ def _list_params(
     elif style == "offset":
         params = [
             q("limit", limit, capped),
-            q("offset", {**count, "minimum": 0, "default": 0}, "items to skip"),
+            q(
+                "offset",
+                {**count, "minimum": 0, "default": 0},
+                "items to skip, counted in the state at this request: while the world "
+                "changes, the next page can skip a row (one deleted before the offset) or "
+                "repeat one (one created before it); cursor pagination does neither",
+            ),
         ]
     else:
         params = [
-            q("page", {**count, "minimum": 1, "default": 1}, "page number, from 1"),
+            q(
+                "page",
+                {**count, "minimum": 1, "default": 1},
+                "page number, from 1, counted in the state at this request: while the world "
+                "changes, the next page can skip a row (one deleted before it) or repeat one "
+                "(one created before it); cursor pagination does neither",
+            ),
             q("per_page", limit, capped),
         ]
     ts = {"type": "string", "format": "date-time"}
@@ -178,7 +190,8 @@ def _list_params(
         q(
             "sort",
             {"type": "string", "enum": api.sorts(entity)},
-            "order by a field, created_at or updated_at; '-' for descending",
+            "order by a field, or created_at/updated_at: the row's _created_at/_updated_at "
+            "(even where a field has that name); '-' for descending",
         ),
         q("updated_since", ts, "only items changed at or after this time (simulated time)"),
         q("created_since", ts, "only items created at or after this time"),
@@ -208,11 +221,11 @@ def document(api: RestApi) -> dict[str, Any]:
         }
     }
     paths: dict[str, Any] = {}
-    for e in api.entities:
+    for e in api.collections:
         name = camel(e)
         schemas[name] = _item_schema(api, e)
         schemas[f"{name}Tombstone"] = _tombstone_schema(api, e)
-    for e in api.entities:
+    for e in api.collections:
         name = camel(e)
         style, size, cap = api.config.rest.collection(e)
         schemas[f"{name}Page"] = _page_schema(style, name)

@@ -6,13 +6,21 @@ Pagination is one style per collection, as real APIs have it:
     cursor  ?limit=&cursor=      opaque keyset cursor; no row skipped or repeated while the
                                  data changes (a row that changes position under a sort on
                                  updated_at shows up again, with its new values)
-    offset  ?limit=&offset=      positions in the current state: a delete before the offset
-                                 skips a row, a row moving in the sort order can repeat
-    page    ?page=&per_page=     like offset
-Every list takes `sort` (a field, created_at or updated_at; `-` for descending),
-`updated_since`/`created_since` (inclusive, simulated time), `include_deleted` (tombstones:
-`{key, _deleted: true, _deleted_at}`) and equality filters on scalar fields. Responses carry
-`Link` headers, an `ETag` (`If-None-Match` gives 304) and `_created_at`/`_updated_at` per item.
+    offset  ?limit=&offset=      positions in the state at each request, so over a live
+                                 world it can skip rows and repeat them: a row deleted (or
+                                 moved) before the offset between two requests makes the
+                                 next page skip one, a row created (or moved) before it
+                                 makes the next page repeat one
+    page    ?page=&per_page=     positions too: skips and repeats as offset does
+Every list takes `sort` (a field, or created_at/updated_at: the row's `_created_at`/
+`_updated_at`, even where a field has that name; `-` for descending), `updated_since`/`created_since` (inclusive, simulated time),
+`include_deleted` (tombstones: `{key, _deleted: true, _deleted_at}`) and equality filters on
+integer, string and boolean fields; any other parameter is a 400 naming it (a misspelt
+filter must not answer with everything). Responses carry `Link` headers, an `ETag`
+(`If-None-Match` gives 304) and `_created_at`/`_updated_at` per item. Until the world's
+initial snapshot is served, data paths answer 503 with Retry-After and /health is 503
+`starting`. Timestamps are RFC 3339 UTC with microseconds; decimals are JSON strings with
+all their digits.
 """
 
 from __future__ import annotations
@@ -122,6 +130,7 @@ class RestApi:
     ):
         self.store, self.config, self.scenario, self.auth = store, config, scenario, auth
         self.entities = entities
+        self.collections = entities if config.rest.enabled else []  # REST's paths
         self.schemas = {e: store.schemas[e] for e in entities}
         self.shapes = {e: Shape(s, config) for e, s in self.schemas.items()}
         self._sorts: dict[str, list[str]] = {}
@@ -429,7 +438,7 @@ class RestApi:
             docs_url="/docs",
             redoc_url=None,
         )
-        for e in self.entities:
+        for e in self.collections:
             app.add_api_route(
                 f"/v1/{e}", self.list_handler(e), methods=["GET"], include_in_schema=False
             )

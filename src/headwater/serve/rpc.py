@@ -251,7 +251,8 @@ class GrpcServer:
             for k, v in context.invocation_metadata()
         ]
         try:
-            who, _ = self.serving.admission.admit(headers, need_ready)
+            address = context.peer().partition(":")[2].rpartition(":")[0]  # ipv4:HOST:PORT
+            who, _ = self.serving.admission.admit(headers, address, need_ready)
             for entity in entities:
                 if not who.may_read(entity):
                     raise Denied(403, "forbidden", f"this credential may not read '{entity}'")
