@@ -169,3 +169,38 @@ def test_rest_enabled_false_serves_no_rest(serve):
     assert not [p for p in c.get("/openapi.json").json()["paths"] if p.startswith("/v1")]
     gql = c.post("/graphql", json={"query": "{ customers { totalCount } }"}).json()
     assert gql["data"]["customers"]["totalCount"] == 150
+
+
+def _keys(model: type) -> set[str]:
+    """Every key of a pydantic model, nested models' included."""
+    import typing
+
+    from pydantic import BaseModel
+
+    out = set()
+    for name, f in model.model_fields.items():  # type: ignore[attr-defined]
+        out.add(f.alias or name)
+        stack = [f.annotation]
+        while stack:
+            t = stack.pop()
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                out |= _keys(t)
+            stack += typing.get_args(t)
+    return out
+
+
+def test_every_serve_key_is_documented_in_the_readme_and_the_help():
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from headwater.cli import main
+    from headwater.serve.config import Serve
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Serving APIs", 1)[1].split("\n## ", 1)[0]
+    missing = sorted(k for k in _keys(Serve) if not re.search(rf"\b{k}\b", section))
+    assert missing == []
+    assert "examples/shop_api.yaml" in section and "`_serve`" in section
+    help_text = CliRunner().invoke(main, ["serve", "--help"]).output
+    assert "serve:" in help_text and "_serve" in help_text and "shop_api.yaml" in help_text

@@ -10,7 +10,9 @@ connections, equality filters, and the same guard as REST (auth, rate limit, fau
 
 A reference field `customer_id` also gives `customer` (the row it points at); an entity
 referenced by others gets one connection per referencing entity. Field names are the
-scenario's (no camel-casing), so REST, GraphQL and gRPC say the same words.
+scenario's (no camel-casing), so REST, GraphQL and gRPC say the same words, and values
+are written as REST writes them: DateTime in RFC 3339 UTC with microseconds, Decimal as a
+string with all its digits.
 """
 
 # no `from __future__ import annotations`: strawberry reads these types at run time
