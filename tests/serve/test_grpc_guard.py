@@ -103,9 +103,11 @@ def test_grpc_reflection_lists_and_calls_the_service_without_the_proto(serve, tm
         ProtoReflectionDescriptorDatabase,
     )
 
-    s = serve(shop("grpc: {port: 0}"), out_dir=tmp_path, stepped=True)
+    s = serve(shop("grpc: {port: 0}\nrest: {page_size: 7}"), out_dir=tmp_path, stepped=True)
     s.advance(1)
     with grpc.insecure_channel(s.grpc_address) as channel:
+        stub = s.grpc.pb2_grpc.ApishopStub(channel)  # a page is REST's default size
+        assert len(stub.ListCustomers(s.grpc.pb2.ListRequest()).items) == 7
         db = ProtoReflectionDescriptorDatabase(channel)
         assert "headwater.apishop.Apishop" in db.get_services()
         pool = DescriptorPool(db)  # descriptors only from the server, not from our pb2

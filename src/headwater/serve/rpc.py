@@ -291,7 +291,7 @@ class GrpcServer:
     def _list(self, entity: str) -> Any:
         s = self.schemas[entity]
         page_cls = getattr(self.pb2, f"{_camel(entity)}Page")
-        cap = self.serving.config.rest.collection(entity)[2]
+        _, default_size, cap = self.serving.config.rest.collection(entity)
 
         def list_(_self: Any, request: Any, context: Any) -> Any:
             self._admit(context, (entity,))
@@ -299,7 +299,7 @@ class GrpcServer:
                 context.abort(
                     self.grpc.StatusCode.INVALID_ARGUMENT, "page_size: must be at least 0"
                 )
-            size = min(request.page_size or 50, cap)
+            size = min(request.page_size or default_size, cap)
             q = Query(s.key)
             snap = self.store.snapshot(entity)
             view = select(snap, q, s.key)
