@@ -178,7 +178,7 @@ class GrpcServer:
             self._servicer(), self.server
         )
         try:
-            from grpc_reflection.v1alpha import reflection
+            from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
         except ImportError:
             raise MissingExtra("gRPC serving", "api", "grpcio-reflection") from None
         full_name = self.pb2.DESCRIPTOR.services_by_name[self.service].full_name
