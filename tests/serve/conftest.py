@@ -125,7 +125,7 @@ class Clock:
 
 @pytest.fixture
 def serve(tmp_path: Any) -> Iterator[Callable[..., Serving]]:
-    """Start servers over a scenario; stopped at the end of the test."""
+    """Start servers over a scenario, ready to answer; stopped at the end of the test."""
     started: list[Serving] = []
 
     def start(sc: Scenario, **kwargs: Any) -> Serving:
@@ -135,6 +135,8 @@ def serve(tmp_path: Any) -> Iterator[Callable[..., Serving]]:
         s = Serving(sc, **kwargs)
         s.start()
         started.append(s)
+        if not kwargs.get("stepped"):
+            s.wait_ready(60)  # a stepped world gets there by advance(1)
         return s
 
     yield start

@@ -85,7 +85,7 @@ def test_grpc_lookups_pages_and_a_subscription_from_a_position(serve, tmp_path):
         assert keys == sorted(oracle.final["customers"])
         first = stub.GetCustomers(pb2.GetCustomersRequest(id=keys[0]))
         assert first.email == oracle.final["customers"][keys[0]]["email"]
-        assert first.row_created_at.ToDatetime().year == 2026
+        assert first._created_at.ToDatetime().year == 2026
         with pytest.raises(grpc.RpcError) as err:
             stub.GetCustomers(pb2.GetCustomersRequest(id=10**9))
         assert err.value.code() == grpc.StatusCode.NOT_FOUND

@@ -32,6 +32,7 @@ drift: [{{at: 2026-01-01T00:01:00Z, entity: customers, add: {{tier: {{choice: [a
     )
     s = Serving(sc, port=0, sinks=False, out_dir=Path(tmp_path_factory.mktemp("openapi")))
     s.start()
+    s.wait_ready(60)  # before it, every answer is the documented 503
     yield s
     s.stop()
 

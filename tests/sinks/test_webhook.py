@@ -68,6 +68,37 @@ def test_sign_and_verify():
     assert verify(b"k", body, f"{header},v1=deadbeef")  # secrets being rotated
 
 
+def test_the_receiver_says_why_it_refuses_a_delivery():
+    """`headwater receive` (serve/receive.py): "Every POST (any path) must carry a valid
+    `Headwater-Signature` for its body, signed with the shared secret less than `tolerance`
+    seconds ago; otherwise it answers 400 saying why". An old timestamp is not an invalid
+    signature: the sender's fix differs (its clock, or a replay), so the answer says which."""
+    import httpx
+
+    body = b'{"id": 1}'
+    now = int(time.time())
+    with Receiver(SECRET.encode(), tolerance=300) as r:
+
+        def answer(header: str | None) -> tuple[int, str]:
+            headers = {} if header is None else {"Headwater-Signature": header}
+            resp = httpx.post(r.url, content=body, headers=headers)
+            return resp.status_code, resp.json()["error"]
+
+        status, why = answer(sign(SECRET.encode(), body, now - 3600))
+        assert status == 400 and why.startswith("signature timestamp too old: signed ")
+        assert "accepted for 300s" in why and "invalid" not in why
+        status, why = answer(sign(SECRET.encode(), body, now + 3600))
+        assert status == 400 and "in the future" in why
+        assert answer(sign(b"wrong", body, now)) == (400, "invalid signature")
+        assert answer(sign(b"wrong", body, now - 3600)) == (400, "invalid signature")
+        assert answer(None) == (400, "no signature header")
+        assert answer("garbage")[1].startswith("malformed signature header")
+        assert r.rejected == 6 and not r.deliveries
+        assert httpx.post(
+            r.url, content=body, headers={"Headwater-Signature": sign(SECRET.encode(), body, now)}
+        ).json() == {"ok": True}
+
+
 def test_a_failing_receiver_still_gets_every_event_once_by_key(tmp_path, monkeypatch):
     monkeypatch.setenv("HW_TEST_SECRET", SECRET)
     with Receiver(

@@ -32,6 +32,7 @@ class ThreadedServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=1,
+            proxy_headers=False,  # the client's address is its peer's (a rate limit's key)
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, name=f"headwater-{what}", daemon=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from headwater.serve.guard import Authenticator, Guard, Misbehaviour, RateLimiter
+from headwater.serve.guard import Guard, Misbehaviour
 from headwater.serve.rest import RestApi
 
 if TYPE_CHECKING:
@@ -13,8 +13,7 @@ if TYPE_CHECKING:
 
 def build_app(serving: Serving) -> Any:
     cfg = serving.config
-    auth = Authenticator(cfg.auth, serving.clock)
-    rest = RestApi(serving.store, cfg, serving.scenario, auth, serving.entities)
+    rest = RestApi(serving.store, cfg, serving.scenario, serving.admission.auth, serving.entities)
     app = rest.app()
     prefixes = ["/v1"]
     if cfg.graphql.enabled:
@@ -22,6 +21,5 @@ def build_app(serving: Serving) -> Any:
 
         mount(app, serving, cfg.graphql.path)
         prefixes.append(cfg.graphql.path)
-    limiter = RateLimiter(cfg.rate_limit, serving.clock) if cfg.rate_limit else None
     faults = Misbehaviour(cfg.faults, serving.store, serving.seed, serving.factor)
-    return Guard(app, prefixes=tuple(prefixes), auth=auth, limiter=limiter, faults=faults)
+    return Guard(app, prefixes=tuple(prefixes), admission=serving.admission, faults=faults)

@@ -45,7 +45,22 @@ def serve(
     no_sinks: bool,
     exit_when_done: bool,
 ) -> None:
-    """Run SCENARIO's world and serve its live state as REST, GraphQL and gRPC APIs."""
+    """Run SCENARIO's world and serve its live state as REST, GraphQL and gRPC APIs.
+
+    \b
+    What is served, and how it misbehaves, is the scenario's `serve:` section:
+      host, port, speed, entities, rest (pagination cursor|offset|page, page_size,
+      max_page_size, collections), graphql (path, max_page_size), grpc (port; with
+      reflection), auth (header, api_keys, oauth2 clients and token_ttl), rate_limit
+      (rate, burst), faults (errors, timeouts, latency, outages), drift, tombstones,
+      changes_kept. The options here override host, port, grpc port and speed.
+
+    Every key is described in the README ("Serving APIs"); examples/shop_api.yaml uses
+    them all. Data paths answer 503 with Retry-After until the initial snapshot is served
+    (GET /health turns 200 then). Unless --no-sinks, the run's ledger records what was
+    served as the sink `_serve`: `headwater verify --ledger OUT/ledger --sink _serve --target LANDING`
+    checks what a pipeline pulled from the APIs.
+    """
     from headwater.scenario.load import load
     from headwater.serve.config import Serve
     from headwater.serve.runtime import Serving
@@ -74,7 +89,10 @@ def serve(
     serving.start()
     try:
         url = serving.url
-        out.print(f"REST     {url}/v1/<entity>   (OpenAPI: {url}/openapi.json, docs: {url}/docs)")
+        if serving.config.rest.enabled:
+            out.print(
+                f"REST     {url}/v1/<entity>   (OpenAPI: {url}/openapi.json, docs: {url}/docs)"
+            )
         if serving.config.graphql.enabled:
             out.print(f"GraphQL  {url}{serving.config.graphql.path}")
         if serving.grpc_address:

@@ -1,6 +1,7 @@
 """The `serve:` section of a scenario: which APIs stand up over the running world, and how
 they misbehave. Pure pydantic (no server library is imported here), so `headwater validate`
-checks it and the JSON Schema documents it.
+checks it and the JSON Schema documents it; the README's "Serving APIs" describes every key
+(a test keeps it complete) and examples/shop_api.yaml uses them all.
 
 ```yaml
 serve:

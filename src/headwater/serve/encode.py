@@ -8,6 +8,7 @@ only then does the page become Python dicts for `json.dumps`.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,16 +20,27 @@ from headwater.generators.base import TIMESTAMP
 if TYPE_CHECKING:
     from headwater.serve.store import Snapshot
 
-ISO = "%Y-%m-%dT%H:%M:%SZ"
+# One timestamp format on every protocol (REST, GraphQL, /health): RFC 3339 in UTC with
+# six fractional digits, 2026-01-01T00:00:05.000000Z. gRPC carries the same instants as
+# google.protobuf.Timestamp under the same names.
+ISO = "%Y-%m-%dT%H:%M:%SZ"  # Arrow's %S of a µs timestamp includes the six digits
+ISO_PY = "%Y-%m-%dT%H:%M:%S.%fZ"
 META = ("_created_at", "_updated_at")
+
+
+def iso_datetime(value: datetime) -> str:
+    """A Python datetime in the one format (naive means UTC, as Arrow's are)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime(ISO_PY)
 
 
 def jsonable(arr: pa.Array) -> pa.Array:
     """The same values in types that to_pylist turns into plain JSON values."""
     t = arr.type
     if pa.types.is_timestamp(t):
-        if t.tz is None:
-            arr = arr.cast(pa.timestamp(t.unit, tz="UTC"))
+        if t.tz is None or t.unit != "us":
+            arr = arr.cast(TIMESTAMP, safe=False)
         return pc.strftime(arr, format=ISO)
     if pa.types.is_date(t) or pa.types.is_decimal(t) or pa.types.is_time(t):
         return arr.cast(pa.string())
@@ -91,7 +103,7 @@ def page_json(snap: Snapshot, positions: np.ndarray) -> str:
 
 
 def iso(us: np.ndarray) -> list[str]:
-    return pc.strftime(pa.array(us, pa.int64()).cast(TIMESTAMP), format=ISO).to_pylist()
+    return iso_array(us).to_pylist()  # type: ignore[no-any-return]
 
 
 def rows(
@@ -136,8 +148,8 @@ def _live(
     arrays = [jsonable(c.combine_chunks()) for c in table.columns]
     names = [renames.get(c, c) for c in columns] if renames else list(columns)
     arrays += [
-        pc.strftime(pa.array(snap.created[positions]).cast(TIMESTAMP), format=ISO),
-        pc.strftime(pa.array(snap.updated[positions]).cast(TIMESTAMP), format=ISO),
+        iso_array(snap.created[positions]),
+        iso_array(snap.updated[positions]),
     ]
     return pa.Table.from_arrays(arrays, names=[*names, *META]).to_pylist()
 
@@ -151,7 +163,13 @@ def json_schema(t: pa.DataType) -> dict[str, Any]:
     if pa.types.is_floating(t):
         return {"type": "number", "format": "double"}
     if pa.types.is_decimal(t):
-        return {"type": "string", "format": "decimal", "pattern": r"^-?\d+(\.\d+)?$"}
+        return {
+            "type": "string",
+            "format": "decimal",
+            "pattern": r"^-?\d+(\.\d+)?$",
+            "description": "a decimal as a JSON string with all its digits (a JSON number "
+            "would be read as a float and rounded)",
+        }
     if pa.types.is_timestamp(t):
         return {"type": "string", "format": "date-time"}
     if pa.types.is_date(t):

@@ -10,7 +10,9 @@ connections, equality filters, and the same guard as REST (auth, rate limit, fau
 
 A reference field `customer_id` also gives `customer` (the row it points at); an entity
 referenced by others gets one connection per referencing entity. Field names are the
-scenario's (no camel-casing), so REST, GraphQL and gRPC say the same words.
+scenario's (no camel-casing), so REST, GraphQL and gRPC say the same words, and values
+are written as REST writes them: DateTime in RFC 3339 UTC with microseconds, Decimal as a
+string with all its digits.
 """
 
 # no `from __future__ import annotations`: strawberry reads these types at run time
@@ -25,8 +27,10 @@ from starlette.requests import Request
 from strawberry.fastapi import GraphQLRouter
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 
 from headwater.serve import cursors
+from headwater.serve.encode import iso_datetime
 from headwater.serve.guard import ANONYMOUS, Principal
 from headwater.serve.params import shown, within
 from headwater.serve.query import (
@@ -35,7 +39,7 @@ from headwater.serve.query import (
     last_item,
     seek,
     select,
-    sortable,
+    sort_names,
     window,
 )
 from headwater.serve.store import LiveStore
@@ -71,6 +75,12 @@ class _Schema(strawberry.Schema):
 
 LONG = strawberry.scalar(
     name="Long", serialize=int, parse_value=_long, description="A 64-bit integer"
+)
+DATETIME = strawberry.scalar(
+    name="DateTime",
+    serialize=iso_datetime,
+    parse_value=DateTimeDefinition.parse_value,
+    description="RFC 3339 in UTC with microseconds, as REST: 2026-01-01T00:00:05.000000Z",
 )
 
 
@@ -162,7 +172,10 @@ class _Builder:
             root_ns[self._singular(e)] = strawberry.field(resolver=self._lookup_resolver(e))
         root = strawberry.type(type("Query", (), root_ns))
         return _Schema(
-            query=root, config=StrawberryConfig(auto_camel_case=False, scalar_map={Long: LONG})
+            query=root,
+            config=StrawberryConfig(
+                auto_camel_case=False, scalar_map={Long: LONG, dt.datetime: DATETIME}
+            ),
         )
 
     def _singular(self, e: str) -> str:
@@ -260,7 +273,7 @@ class _Builder:
     ) -> Any:
         builder = self
         s = self.schemas[entity]
-        sorts = [f.name for f in s.row_type if sortable(f.type)] + ["created_at", "updated_at"]
+        sorts = sort_names(s.row_type)
         parent_key = self.schemas[parent].key if parent else None
 
         def resolve(

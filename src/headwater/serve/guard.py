@@ -1,4 +1,5 @@
-"""What stands between a client and the data, as real APIs have it: authentication (API key
+"""What stands between a client and the data, as real APIs have it: readiness (503 with
+Retry-After until the world's initial snapshot is served), authentication (API key
 header, OAuth2 client-credentials bearer tokens that expire), a per-client rate limit
 (token bucket, 429 with Retry-After and X-RateLimit-*), and the misbehaviour a scenario asks
 for (outage windows in simulated time, random 5xx, hangs that end in 504, slow responses).
@@ -157,21 +158,24 @@ class Authenticator:
 
 
 class RateLimiter:
-    """A token bucket per principal; refills continuously at `rate` per second."""
+    """A token bucket per principal; refills continuously at `rate` per second. One limiter
+    serves HTTP (event loop) and gRPC (worker threads): a client has one budget."""
 
     def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic):
         self.rate, self.capacity = limit.rate, limit.capacity
         self.clock = clock
         self.buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
 
     def take(self, who: str) -> tuple[bool, dict[str, str]]:
-        now = self.clock()
-        tokens, last = self.buckets.get(who, (float(self.capacity), now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        ok = tokens >= 1
-        if ok:
-            tokens -= 1
-        self.buckets[who] = (tokens, now)
+        with self._lock:
+            now = self.clock()
+            tokens, last = self.buckets.get(who, (float(self.capacity), now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            ok = tokens >= 1
+            if ok:
+                tokens -= 1
+            self.buckets[who] = (tokens, now)
         full_in = (self.capacity - tokens) / self.rate
         headers = {
             "X-RateLimit-Limit": str(self.capacity),
@@ -181,6 +185,37 @@ class RateLimiter:
         if not ok:
             headers["Retry-After"] = str(max(1, math.ceil((1 - tokens) / self.rate)))
         return ok, headers
+
+
+class Admission:
+    """The checks every data request passes, whatever the protocol: the world's initial
+    snapshot is served (else 503 with Retry-After), the caller is authenticated, and within
+    its rate limit. HTTP (`Guard`) and gRPC (`rpc.py`) share one, so bearer tokens and rate
+    budgets are the same on both."""
+
+    def __init__(self, store: LiveStore, auth: Authenticator, limiter: RateLimiter | None):
+        self.store, self.auth, self.limiter = store, auth, limiter
+
+    def admit(
+        self, headers: list[tuple[bytes, bytes]], address: str, need_ready: bool = True
+    ) -> tuple[Principal, dict[str, str]]:
+        """(who, rate-limit headers) or Denied; `address` is the client's host, the rate
+        limit's key when no credential names the client."""
+        principal = self.auth.identify(headers)
+        extra: dict[str, str] = {}
+        if self.limiter is not None:
+            who = principal.id if principal is not ANONYMOUS else f"address {address}"
+            ok, extra = self.limiter.take(who)
+            if not ok:
+                raise Denied(429, "rate_limited", "too many requests", extra)
+        if need_ready and not self.store.ready:
+            raise Denied(
+                503,
+                "starting",
+                "the world's initial snapshot is not served yet; retry shortly",
+                {**extra, "Retry-After": "1"},
+            )
+        return principal, extra
 
 
 class Misbehaviour:
@@ -234,29 +269,23 @@ class Guard:
         app: ASGIApp,
         *,
         prefixes: tuple[str, ...],
-        auth: Authenticator,
-        limiter: RateLimiter | None,
+        admission: Admission,
         faults: Misbehaviour | None,
     ):
         self.app, self.prefixes = app, prefixes
-        self.auth, self.limiter, self.faults = auth, limiter, faults
+        self.admission, self.faults = admission, faults
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):
             await self.app(scope, receive, send)
             return
         try:
-            principal = self.auth.identify(scope["headers"])
+            client = scope.get("client")
+            principal, extra = self.admission.admit(scope["headers"], client[0] if client else "")
         except Denied as d:
             await respond(send, d.status, error_body(d.code, d.message), d.headers)
             return
         scope.setdefault("state", {})["principal"] = principal
-        extra: dict[str, str] = {}
-        if self.limiter is not None:
-            ok, extra = self.limiter.take(principal.id)
-            if not ok:
-                await respond(send, 429, error_body("rate_limited", "too many requests"), extra)
-                return
         if self.faults is not None and self.faults.enabled:
             out = self.faults.outage()
             if out is not None:

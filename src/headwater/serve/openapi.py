@@ -106,7 +106,10 @@ def _page_schema(style: str, item: str) -> dict[str, Any]:
 def _errors(api: RestApi, *extra: int) -> dict[str, Any]:
     err = {"content": {"application/json": {"schema": _ref("Error")}}}
     out: dict[str, Any] = {}
-    codes = {400: "Invalid parameters", **{c: "" for c in extra}}
+    codes = {
+        400: "Invalid or unknown parameters: a query parameter not listed here is refused",
+        **{c: "" for c in extra},
+    }
     if api.auth.enabled:
         codes[401] = "Missing, invalid or expired credentials"
         codes[403] = "The credential may not read this entity"
@@ -116,9 +119,15 @@ def _errors(api: RestApi, *extra: int) -> dict[str, Any]:
         out[str(c)] = {"description": text or "Not found", **err}
         if c == 429:
             out["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
-    for c in (500, 502, 503, 504):
+    for c in (500, 502, 504):
         out[str(c)] = {"description": "Server error (injected by the scenario's faults)", **err}
-    return out
+    out["503"] = {
+        "description": "Unavailable: the world's initial snapshot is not served yet, or an "
+        "outage or error injected by the scenario's faults; retry after Retry-After seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        **err,
+    }
+    return dict(sorted(out.items()))
 
 
 def _headers(api: RestApi, *names: str) -> dict[str, Any]:
@@ -157,11 +166,23 @@ def _list_params(
     elif style == "offset":
         params = [
             q("limit", limit, capped),
-            q("offset", {**count, "minimum": 0, "default": 0}, "items to skip"),
+            q(
+                "offset",
+                {**count, "minimum": 0, "default": 0},
+                "items to skip, counted in the state at this request: while the world "
+                "changes, the next page can skip a row (one deleted before the offset) or "
+                "repeat one (one created before it); cursor pagination does neither",
+            ),
         ]
     else:
         params = [
-            q("page", {**count, "minimum": 1, "default": 1}, "page number, from 1"),
+            q(
+                "page",
+                {**count, "minimum": 1, "default": 1},
+                "page number, from 1, counted in the state at this request: while the world "
+                "changes, the next page can skip a row (one deleted before it) or repeat one "
+                "(one created before it); cursor pagination does neither",
+            ),
             q("per_page", limit, capped),
         ]
     ts = {"type": "string", "format": "date-time"}
@@ -169,7 +190,8 @@ def _list_params(
         q(
             "sort",
             {"type": "string", "enum": api.sorts(entity)},
-            "order by a field, created_at or updated_at; '-' for descending",
+            "order by a field, or created_at/updated_at: the row's _created_at/_updated_at "
+            "(even where a field has that name); '-' for descending",
         ),
         q("updated_since", ts, "only items changed at or after this time (simulated time)"),
         q("created_since", ts, "only items created at or after this time"),
@@ -199,11 +221,11 @@ def document(api: RestApi) -> dict[str, Any]:
         }
     }
     paths: dict[str, Any] = {}
-    for e in api.entities:
+    for e in api.collections:
         name = camel(e)
         schemas[name] = _item_schema(api, e)
         schemas[f"{name}Tombstone"] = _tombstone_schema(api, e)
-    for e in api.entities:
+    for e in api.collections:
         name = camel(e)
         style, size, cap = api.config.rest.collection(e)
         schemas[f"{name}Page"] = _page_schema(style, name)

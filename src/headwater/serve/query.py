@@ -43,6 +43,14 @@ def sortable(t: pa.DataType) -> bool:
     )
 
 
+def sort_names(row_type: pa.StructType | pa.Schema) -> list[str]:
+    """What a listing can be ordered by, each once: the sortable fields, then created_at and
+    updated_at, which always mean the row's `_created_at`/`_updated_at` (they shadow a field
+    of the same name)."""
+    names = [f.name for f in row_type if sortable(f.type)]
+    return [*names, *(m for m in META_SORTS if m not in names)]
+
+
 @dataclass(frozen=True)
 class Query:
     """What a client asked for, already parsed."""

@@ -2,8 +2,9 @@
 it got, for tests and demos.
 
 Every POST (any path) must carry a valid `Headwater-Signature` for its body, signed with the
-shared secret less than `tolerance` seconds ago; otherwise it answers 400 and records
-nothing. A verified delivery is appended to a JSON Lines file as
+shared secret less than `tolerance` seconds ago; otherwise it answers 400 saying why (no
+or a malformed header, an invalid signature, a timestamp too old or in the future) and
+records nothing. A verified delivery is appended to a JSON Lines file as
 `{received_at, idempotency_key, attempt, duplicate, event}`, where `duplicate` says whether
 the same idempotency key came before. To rehearse a pipeline's failure handling it can
 misbehave: answer 503 to the first N deliveries or for the first seconds (`fail_first`,
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from headwater.sinks.webhook import SIGNATURE_HEADER, verify
+from headwater.sinks.webhook import SIGNATURE_HEADER, refusal
 
 
 class Receiver:
@@ -105,10 +106,11 @@ class Receiver:
             return
         headers = dict(scope["headers"])
         signature = headers.get(self.header, b"").decode("latin-1")
-        if not verify(self.secret, body, signature, self.tolerance):
+        why = refusal(self.secret, body, signature, self.tolerance)
+        if why is not None:
             with self._lock:
                 self.rejected += 1
-            await _answer(send, 400, {"error": "invalid signature"})
+            await _answer(send, 400, {"error": why})
             return
         with self._lock:
             self.requests += 1

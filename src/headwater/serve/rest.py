@@ -6,13 +6,21 @@ Pagination is one style per collection, as real APIs have it:
     cursor  ?limit=&cursor=      opaque keyset cursor; no row skipped or repeated while the
                                  data changes (a row that changes position under a sort on
                                  updated_at shows up again, with its new values)
-    offset  ?limit=&offset=      positions in the current state: a delete before the offset
-                                 skips a row, a row moving in the sort order can repeat
-    page    ?page=&per_page=     like offset
-Every list takes `sort` (a field, created_at or updated_at; `-` for descending),
-`updated_since`/`created_since` (inclusive, simulated time), `include_deleted` (tombstones:
-`{key, _deleted: true, _deleted_at}`) and equality filters on scalar fields. Responses carry
-`Link` headers, an `ETag` (`If-None-Match` gives 304) and `_created_at`/`_updated_at` per item.
+    offset  ?limit=&offset=      positions in the state at each request, so over a live
+                                 world it can skip rows and repeat them: a row deleted (or
+                                 moved) before the offset between two requests makes the
+                                 next page skip one, a row created (or moved) before it
+                                 makes the next page repeat one
+    page    ?page=&per_page=     positions too: skips and repeats as offset does
+Every list takes `sort` (a field, or created_at/updated_at: the row's `_created_at`/
+`_updated_at`, even where a field has that name; `-` for descending), `updated_since`/`created_since` (inclusive, simulated time),
+`include_deleted` (tombstones: `{key, _deleted: true, _deleted_at}`) and equality filters on
+integer, string and boolean fields; any other parameter is a 400 naming it (a misspelt
+filter must not answer with everything). Responses carry `Link` headers, an `ETag`
+(`If-None-Match` gives 304) and `_created_at`/`_updated_at` per item. Until the world's
+initial snapshot is served, data paths answer 503 with Retry-After and /health is 503
+`starting`. Timestamps are RFC 3339 UTC with microseconds; decimals are JSON strings with
+all their digits.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 from fastapi import FastAPI, Request, Response
 
+from headwater._plugins import suggest
 from headwater.generators.base import FieldGen
 from headwater.generators.identity import Seq, Uuid
 from headwater.generators.states import State
@@ -40,24 +49,20 @@ from headwater.serve.query import (
     last_item,
     seek,
     select,
-    sortable,
+    sort_names,
     window,
 )
 from headwater.serve.store import LiveStore
 from headwater.world.rates import US
 from headwater.world.schema import EntitySchema
 
-RESERVED = {
-    "limit",
-    "offset",
-    "cursor",
-    "page",
-    "per_page",
-    "sort",
-    "updated_since",
-    "created_since",
-    "include_deleted",
+PAGING = {
+    "cursor": ("limit", "cursor"),
+    "offset": ("limit", "offset"),
+    "page": ("page", "per_page"),
 }
+COMMON = ("sort", "updated_since", "created_since", "include_deleted")
+RESERVED = {*COMMON, *(p for names in PAGING.values() for p in names)}
 FAULT_STATUSES = ("500", "502", "503", "504")
 
 
@@ -125,6 +130,7 @@ class RestApi:
     ):
         self.store, self.config, self.scenario, self.auth = store, config, scenario, auth
         self.entities = entities
+        self.collections = entities if config.rest.enabled else []  # REST's paths
         self.schemas = {e: store.schemas[e] for e in entities}
         self.shapes = {e: Shape(s, config) for e, s in self.schemas.items()}
         self._sorts: dict[str, list[str]] = {}
@@ -163,9 +169,24 @@ class RestApi:
         if hit is not None:
             return hit
         s = self.schemas[entity]
-        names = [f.name for f in s.row_type if sortable(f.type)] + ["created_at", "updated_at"]
+        names = sort_names(s.row_type)
         self._sorts[entity] = [*names, *(f"-{n}" for n in names)]
         return self._sorts[entity]
+
+    def known(self, entity: str, style: str, params: dict[str, str]) -> None:
+        """QueryError for a parameter the listing does not take: a misspelt filter ignored
+        would answer with everything, which a client cannot tell from a right answer."""
+        known = {*COMMON, *PAGING[style], *self.filters(entity)}
+        fields = self.schemas[entity].row_type.names
+        for name in params:
+            if name in known:
+                continue
+            if name in fields:
+                raise QueryError(
+                    f"cannot filter by {shown(name)}: only integer, string and boolean fields "
+                    f"are filters ({', '.join(self.filters(entity))})"
+                )
+            raise QueryError(f"unknown query parameter {shown(name)}{suggest(name, known)}")
 
     def query(self, entity: str, params: dict[str, str]) -> Query:
         s = self.schemas[entity]
@@ -234,6 +255,7 @@ class RestApi:
                 if hit is not None:
                     return _cached(request, *hit)
                 params = dict(request.query_params)
+                self.known(entity, style, params)
                 q = self.query(entity, params)
                 if parent is not None:
                     pentity, field = parent
@@ -329,6 +351,8 @@ class RestApi:
         async def handler(request: Request) -> Response:
             try:
                 self.principal(request, entity)
+                for name in request.query_params:
+                    raise QueryError(f"unknown query parameter {shown(name)}: an item takes none")
                 kv = self.key_value(entity, request.path_params["id"])
             except QueryError as exc:
                 return _error(400, "bad_request", str(exc))
@@ -387,16 +411,23 @@ class RestApi:
         )
 
     async def health(self, request: Request) -> Response:
+        """200 `ok` once the initial snapshot is served; 503 `starting` before, `failed`
+        after the world failed (a load balancer or a test waits on it)."""
         store = self.store
+        status = "failed" if store.error else "ok" if store.ready else "starting"
         body = {
-            "status": "failed" if store.error else "ok",
-            "clock": datetime.fromtimestamp(store.clock_us / US, UTC)
-            .isoformat()
-            .replace("+00:00", "Z"),
+            "status": status,
+            "clock": encode.iso(np.array([store.clock_us]))[0],
             "position": store.position,
             "done": store.done,
         }
-        return Response(json.dumps(body), media_type="application/json")
+        headers = {"Retry-After": "1"} if status == "starting" else {}
+        return Response(
+            json.dumps(body),
+            status_code=200 if status == "ok" else 503,
+            media_type="application/json",
+            headers=headers,
+        )
 
     # -- app -----------------------------------------------------------------------------------
     def app(self) -> FastAPI:
@@ -407,7 +438,7 @@ class RestApi:
             docs_url="/docs",
             redoc_url=None,
         )
-        for e in self.entities:
+        for e in self.collections:
             app.add_api_route(
                 f"/v1/{e}", self.list_handler(e), methods=["GET"], include_in_schema=False
             )

@@ -6,11 +6,19 @@ Per entity (message `Customers` for entity `customers`):
     rpc ListCustomers(ListRequest) returns (CustomersPage)         keyset page tokens
 and for all entities:
     rpc Subscribe(SubscribeRequest) returns (stream ChangeEvent)   from a position (seq)
+Every call passes the same admission as REST and GraphQL (guard.py), with the credential
+in the call's metadata (`x-api-key: …`, or whatever `serve.auth.header` names, or
+`authorization: Bearer …` from POST /oauth/token): UNAUTHENTICATED without a valid one,
+PERMISSION_DENIED for an entity the credential may not read, RESOURCE_EXHAUSTED over the
+rate limit and UNAVAILABLE for a lookup before the initial snapshot (both with `retry-after` in the
+trailing metadata). The server speaks the reflection protocol, so grpcurl-style tools
+list and call it without the .proto.
 A change event carries the row after the change (the row before, for deletes). Subscribing
 from a position older than the kept change log fails with OUT_OF_RANGE, as a compacted log
 does; `follow` keeps the stream open for new changes until the world's clock ends.
-Nullable scalars are proto3 `optional`; timestamps are google.protobuf.Timestamp; dates,
-decimals and nested values are strings (nested as JSON).
+Nullable scalars are proto3 `optional`; timestamps are google.protobuf.Timestamp (a row's
+`_created_at`/`_updated_at` under REST's and GraphQL's names, JSON names included); dates,
+decimals (all their digits, as REST) and nested values are strings (nested as JSON).
 """
 
 from __future__ import annotations
@@ -30,7 +38,9 @@ import pyarrow as pa
 
 from headwater.errors import MissingExtra
 from headwater.serve import cursors
+from headwater.serve.encode import META
 from headwater.serve.errors import ServeError
+from headwater.serve.guard import Denied
 from headwater.serve.query import (
     Query,
     QueryError,
@@ -80,8 +90,10 @@ def proto_text(package: str, service: str, schemas: dict[str, EntitySchema]) -> 
             lines.append(f"  {opt}{ptype} {f.name} = {i};")
         n = len(s.row_type)
         lines += [
-            f"  google.protobuf.Timestamp row_created_at = {n + 1};",
-            f"  google.protobuf.Timestamp row_updated_at = {n + 2};",
+            *(
+                f'  google.protobuf.Timestamp {m} = {n + i} [json_name = "{m}"];'
+                for i, m in enumerate(META, start=1)
+            ),
             "}",
         ]
         key_type, _ = _proto_type(s.key_type)
@@ -165,6 +177,18 @@ class GrpcServer:
         getattr(self.pb2_grpc, f"add_{self.service}Servicer_to_server")(
             self._servicer(), self.server
         )
+        try:
+            from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
+        except ImportError:
+            raise MissingExtra("gRPC serving", "api", "grpcio-reflection") from None
+        full_name = self.pb2.DESCRIPTOR.services_by_name[self.service].full_name
+        reflection.enable_server_reflection((full_name, reflection.SERVICE_NAME), self.server)
+        self.statuses = {
+            401: grpc.StatusCode.UNAUTHENTICATED,
+            403: grpc.StatusCode.PERMISSION_DENIED,
+            429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+            503: grpc.StatusCode.UNAVAILABLE,
+        }
         self.port = self.server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
             raise ServeError(f"grpc: cannot listen on {host}:{port}")
@@ -200,8 +224,8 @@ class GrpcServer:
                 else:
                     kw[k] = v
             msg = cls(**kw)
-            msg.row_created_at.FromMicroseconds(int(c))
-            msg.row_updated_at.FromMicroseconds(int(u))
+            msg._created_at.FromMicroseconds(int(c))
+            msg._updated_at.FromMicroseconds(int(u))
             out.append(msg)
         return out
 
@@ -219,6 +243,24 @@ class GrpcServer:
             entity, rows, snap.created[positions].tolist(), snap.updated[positions].tolist()
         )
 
+    def _admit(self, context: Any, entities: Any, need_ready: bool = True) -> None:
+        """The shared admission (guard.Admission) from the call's metadata; aborts the call
+        with the matching status when it is refused."""
+        headers = [
+            (k.lower().encode(), v if isinstance(v, bytes) else v.encode("latin-1"))
+            for k, v in context.invocation_metadata()
+        ]
+        try:
+            address = context.peer().partition(":")[2].rpartition(":")[0]  # ipv4:HOST:PORT
+            who, _ = self.serving.admission.admit(headers, address, need_ready)
+            for entity in entities:
+                if not who.may_read(entity):
+                    raise Denied(403, "forbidden", f"this credential may not read '{entity}'")
+        except Denied as d:
+            if d.headers:
+                context.set_trailing_metadata(tuple((k.lower(), v) for k, v in d.headers.items()))
+            context.abort(self.statuses[d.status], d.message)
+
     # -- service -------------------------------------------------------------------------------
     def _servicer(self) -> Any:
         methods: dict[str, Any] = {}
@@ -234,6 +276,7 @@ class GrpcServer:
         key = self.schemas[entity].key
 
         def get(_self: Any, request: Any, context: Any) -> Any:
+            self._admit(context, (entity,))
             snap = self.store.snapshot(entity)
             i = snap.find(getattr(request, key))
             if i < 0:
@@ -248,14 +291,15 @@ class GrpcServer:
     def _list(self, entity: str) -> Any:
         s = self.schemas[entity]
         page_cls = getattr(self.pb2, f"{_camel(entity)}Page")
-        cap = self.serving.config.rest.collection(entity)[2]
+        _, default_size, cap = self.serving.config.rest.collection(entity)
 
         def list_(_self: Any, request: Any, context: Any) -> Any:
+            self._admit(context, (entity,))
             if request.page_size < 0:
                 context.abort(
                     self.grpc.StatusCode.INVALID_ARGUMENT, "page_size: must be at least 0"
                 )
-            size = min(request.page_size or 50, cap)
+            size = min(request.page_size or default_size, cap)
             q = Query(s.key)
             snap = self.store.snapshot(entity)
             view = select(snap, q, s.key)
@@ -277,6 +321,8 @@ class GrpcServer:
 
     def _subscribe(self, request: Any, context: Any) -> Any:
         wanted = set(request.entities) or set(self.schemas)
+        # a subscription may start before the initial snapshot: it waits for the changes
+        self._admit(context, sorted(wanted & set(self.schemas)), need_ready=False)
         unknown = wanted - set(self.schemas)
         if unknown:
             context.abort(

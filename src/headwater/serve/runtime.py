@@ -123,6 +123,14 @@ class Serving:
         self._stopping = threading.Event()
         self.gate = StepGate() if stepped else None
         self.clock = clock
+        from headwater.serve.guard import Admission, Authenticator, RateLimiter
+
+        limit = self.config.rate_limit
+        self.admission = Admission(
+            self.store,
+            Authenticator(self.config.auth, clock),
+            RateLimiter(limit, clock) if limit else None,
+        )
         self.http: Any = None
         self.grpc: Any = None
         self.report: Any = None
@@ -180,6 +188,18 @@ class Serving:
                 else HeadwaterError(f"the world failed: {err}")
             )
         return not self._thread.is_alive()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until the initial snapshot is served (/health turns ok, data endpoints stop
+        answering 503); a stepped world gets there with `advance(1)` instead."""
+        if self.gate is not None:
+            raise ServeError("a stepped world is ready after advance(1), not by waiting")
+        store = self.store
+        with store.changed:
+            if not store.changed.wait_for(lambda: store.ready or store.done, timeout):
+                raise TimeoutError(f"the world served no snapshot in {timeout:g}s")
+        if not store.ready:
+            self.wait(0)  # raises the world's error
 
     def advance(self, steps: int = 1, timeout: float = 60.0) -> bool:
         """Let a stepped world take `steps` more steps and wait until the store shows them;

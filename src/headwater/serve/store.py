@@ -304,6 +304,12 @@ class LiveStore:
         return out
 
     # -- reading -------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """Whether the world's initial snapshot is in: before it, an empty answer would be a
+        lie (a client would take "no rows" for the source's state)."""
+        return self.version > 0
+
     def snapshot(self, entity: str) -> Snapshot:
         return self.snapshots[entity]
 

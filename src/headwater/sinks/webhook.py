@@ -86,18 +86,39 @@ def verify(
     secret: bytes, body: bytes, header: str, tolerance: float = 300, now: float | None = None
 ) -> bool:
     """Whether a signature header is valid for this body and recent enough."""
+    return refusal(secret, body, header, tolerance, now) is None
+
+
+def refusal(
+    secret: bytes, body: bytes, header: str, tolerance: float = 300, now: float | None = None
+) -> str | None:
+    """Why a signature header is refused (None: it is valid), for the receiver's answer: a
+    sender with a wrong clock needs to hear "too old", not "invalid signature"."""
     parts: dict[str, list[str]] = {}
     for item in header.split(","):
         k, _, v = item.strip().partition("=")
         parts.setdefault(k, []).append(v)
+    if not header.strip():
+        return "no signature header"
     try:
         t = int(parts["t"][0])
     except (KeyError, ValueError):
-        return False
-    if abs((time.time() if now is None else now) - t) > tolerance:
-        return False
+        return "malformed signature header: expected t=<unix seconds>,v1=<hex HMAC-SHA256>"
     expected = hmac.new(secret, f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return any(hmac.compare_digest(expected, v) for v in parts.get("v1", []))
+    if not any(hmac.compare_digest(expected, v) for v in parts.get("v1", [])):
+        return "invalid signature"
+    age = (time.time() if now is None else now) - t
+    if age > tolerance:
+        return (
+            f"signature timestamp too old: signed {age:.0f}s ago, accepted for "
+            f"{tolerance:g}s (a replay, or the sender's clock is behind)"
+        )
+    if -age > tolerance:
+        return (
+            f"signature timestamp {-age:.0f}s in the future, accepted within {tolerance:g}s "
+            "(the sender's clock is ahead)"
+        )
+    return None
 
 
 class WebhookSink(Sink):
