@@ -19,6 +19,17 @@ from headwater.errors import Problem, ScenarioError
 
 Loc = tuple[str | int, ...]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_STD = "tag:yaml.org,2002:"
+_COLLECTION_TAGS = {f"{_STD}{t}" for t in ("map", "seq", "omap", "pairs", "set")}
+_INT64 = range(-(2**63), 2**63)
+_LONG = re.compile(r"\S{81,}")
+# PyYAML reads a plain key only up to 1024 characters; a longer one is a confusing syntax error
+_LONG_KEY = re.compile(r"^[ \t]*(?:- )?([^\s:#][^:#\n]{1024,}):(?:[ \t]|$)", re.MULTILINE)
+
+
+def clip(text: str) -> str:
+    """Text for a message: every run of more than 80 non-blank characters is shortened."""
+    return _LONG.sub(lambda m: f"{m.group()[:40]}…({len(m.group())} characters)", text)
 
 
 @dataclass
@@ -29,10 +40,11 @@ class Document:
     positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     file: str | None = None
     unset: list[str] = field(default_factory=list)  # variables left as written (validation only)
+    problems: list[Problem] = field(default_factory=list)  # duplicate keys, unset variables…
 
     def problem(self, loc: Loc, message: str) -> Problem:
         line, col = self.position(loc)
-        return Problem(dotted(loc), message, line, col, self.file)
+        return Problem(clip(dotted(loc)), clip(message), line, col, self.file)
 
     def position(self, loc: Loc) -> tuple[int | None, int | None]:
         loc = tuple(loc)
@@ -71,19 +83,38 @@ def interpolate(
     return _VAR.sub(sub, text)
 
 
+def _tag(tag: str) -> str:
+    return tag.replace(_STD, "!!", 1)
+
+
 class _Builder:
-    def __init__(self, file: str | None, env: Mapping[str, str] | None, keep_unset: bool = False):
+    def __init__(
+        self,
+        file: str | None,
+        env: Mapping[str, str] | None,
+        keep_unset: bool = False,
+        substitute: bool = True,
+    ):
         self.unset: set[str] | None = set() if keep_unset else None
         self.positions: dict[Loc, tuple[int, int]] = {}
         self.problems: list[Problem] = []
         self.file = file
         self.env = env
+        self.substitute = substitute
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
         self.positions[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _COLLECTION_TAGS:
+            self.problems.append(self._problem(loc, node, f"unsupported YAML tag '{node.tag}'"))
+            return None
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.problems.append(
+                        self._problem(loc, key_node, "a key must be text, not a list or mapping")
+                    )
+                    continue
                 key = self.scalar(key_node, loc)
                 if key in out:
                     self.problems.append(
@@ -100,13 +131,12 @@ class _Builder:
         return self.scalar(node, loc)
 
     def _problem(self, loc: Loc, node: yaml.Node, message: str) -> Problem:
-        return Problem(
-            dotted(loc), message, node.start_mark.line + 1, node.start_mark.column + 1, self.file
-        )
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        return Problem(clip(dotted(loc)), clip(message), line, col, self.file)
 
     def scalar(self, node: yaml.Node, loc: Loc) -> Any:
         value = node.value
-        if isinstance(value, str) and "${" in value:
+        if self.substitute and isinstance(value, str) and "${" in value:
             try:
                 value = interpolate(value, self.env, self.unset)
             except KeyError as exc:
@@ -120,13 +150,59 @@ class _Builder:
                 )
                 return None
             if node.style is None:  # plain scalar: re-resolve its type after substitution
-                return yaml.safe_load(value) if value.strip() else None
+                return self._substituted(value, node, loc) if value.strip() else None
             return value
+        if node.tag == f"{_STD}value":  # YAML 1.1 gives a lone `=` a tag nothing constructs
+            return value
+        if node.tag == f"{_STD}merge":
+            self.problems.append(self._problem(loc, node, "merge keys (<<) are not supported"))
+            return None
         constructor = yaml.SafeLoader(stream="")
         try:
-            return constructor.construct_object(node, deep=True)
+            value = constructor.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError:
+            self.problems.append(
+                self._problem(loc, node, f"unsupported YAML tag '{_tag(node.tag)}'")
+            )
+            return None
+        except ValueError as exc:  # `2026-02-30`, `!!int x`: resolved as a type it is not
+            self.problems.append(self._problem(loc, node, f"invalid {_tag(node.tag)} '{value}': {exc}"))
+            return None
         finally:
             constructor.dispose()
+        if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+            self.problems.append(
+                self._problem(
+                    loc, node, f"{value} is outside the 64-bit integer range headwater computes in"
+                )
+            )
+            return None
+        return value
+
+    def _substituted(self, text: str, node: yaml.Node, loc: Loc) -> Any:
+        """A plain scalar after ${VAR} substitution, read as YAML again (so `${PORT}` is a
+        number); problems point at the scalar and never show the variable's value."""
+        names = ", ".join(dict.fromkeys(f"${{{m.group(1)}}}" for m in _VAR.finditer(node.value)))
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            reason = getattr(exc, "problem", None) or "unreadable"
+            self.problems.append(
+                self._problem(
+                    loc,
+                    node,
+                    f"the value of {names} is not valid YAML here ({reason}); "
+                    f"quote the scalar to use it as text",
+                )
+            )
+            return None
+        inner = _Builder(self.file, None, substitute=False)
+        value = inner.build(root, ()) if root is not None else None
+        for p in inner.problems:
+            self.problems.append(
+                self._problem(loc, node, f"in the value of {names}: {p.message}")
+            )
+        return value
 
 
 def load_yaml(
@@ -135,24 +211,64 @@ def load_yaml(
     env: Mapping[str, str] | None = None,
     keep_unset: bool = False,
 ) -> Document:
-    """Parse YAML text; syntax errors and unset variables become a ScenarioError with positions."""
+    """Parse YAML text; a syntax error is a ScenarioError with its position. Problems in values
+    (unset variables, duplicate keys, unsupported tags) are kept in `problems`, to be reported
+    with the scenario's other problems."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise ScenarioError(
-            Problem("", f"YAML syntax error: {exc.problem}", line, col, file)
-        ) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(_syntax_problem(exc, text, file)) from None
     if root is None:
         raise ScenarioError(
             Problem("", "the file is empty: a scenario needs at least 'entities'", 1, 1, file)
         )
     builder = _Builder(file, env, keep_unset)
     data = builder.build(root, ())
-    if builder.problems:
-        raise ScenarioError(builder.problems)
-    return Document(data, builder.positions, file, sorted(builder.unset or ()))
+    return Document(data, builder.positions, file, sorted(builder.unset or ()), builder.problems)
+
+
+def _syntax_problem(exc: yaml.YAMLError, text: str, file: str | None) -> Problem:
+    """The clearest account of why the text is not YAML, where it can be placed."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        return Problem(
+            "",
+            f"the character U+{char:04X} is not allowed in YAML: remove it, or write it as an "
+            f"escape (\\x{char:02x}) in a double-quoted string",
+            line,
+            col,
+            file,
+        )
+    mark = getattr(exc, "problem_mark", None)
+    line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    long = _LONG_KEY.search(text, 0, _offset(text, line))
+    if long:
+        key = long.group(1).strip()
+        at = text.count("\n", 0, long.start(1)) + 1
+        return Problem(
+            "",
+            f"the key {clip(key)} is longer than 1024 characters, YAML's limit for a key: "
+            "use a shorter name",
+            at,
+            long.start(1) - (text.rfind("\n", 0, long.start(1)) + 1) + 1,
+            file,
+        )
+    reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return Problem("", f"YAML syntax error: {reason}", line, col, file)
+
+
+def _offset(text: str, line: int | None) -> int:
+    """Where the line after `line` starts (the whole text when unknown)."""
+    if line is None:
+        return len(text)
+    pos = 0
+    for _ in range(line):
+        pos = text.find("\n", pos) + 1
+        if pos == 0:
+            return len(text)
+    return pos
 
 
 def load_yaml_file(

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from headwater.errors import SinkError
 from headwater.scenario.types import Duration
@@ -41,6 +41,16 @@ from headwater.world.changes import Changes
 from headwater.world.rates import US
 
 DEFAULT_NAMING = "{stream}/dt={date}/hour={hour}/{stream}-{index:05d}.{ext}"
+# what _name() fills a file name template with, as sample values
+_NAMING_SAMPLE: dict[str, Any] = {
+    "stream": "orders",
+    "date": "2026-01-01",
+    "hour": "00",
+    "minute": "00",
+    "index": 1,
+    "ext": "jsonl",
+    "interval": 0,
+}
 
 
 class FilesConfig(SinkConfig):
@@ -59,7 +69,7 @@ class FilesConfig(SinkConfig):
     )
     naming: str = Field(
         DEFAULT_NAMING,
-        description="file name template: {stream} {date} {hour} {minute} {index} {ext}",
+        description="file name template: {stream} {date} {hour} {minute} {index} {ext} {interval}",
     )
     compression: Literal["none", "gzip", "zstd"] = "none"
     manifest: bool = Field(
@@ -73,6 +83,19 @@ class FilesConfig(SinkConfig):
         if self.every < timedelta(seconds=1):
             raise ValueError("every must be at least 1s")
         return self
+
+    @field_validator("naming")
+    @classmethod
+    def _placeholders(cls, v: str) -> str:
+        """A template that would fail at the first file fails here, naming what is wrong."""
+        known = " ".join(f"{{{k}}}" for k in _NAMING_SAMPLE)
+        try:
+            v.format(**_NAMING_SAMPLE)
+        except KeyError as exc:
+            raise ValueError(f"unknown placeholder '{{{exc.args[0]}}}': use {known}") from None
+        except (IndexError, ValueError, AttributeError, TypeError) as exc:
+            raise ValueError(f"invalid template ({exc}): placeholders are {known}") from None
+        return v
 
 
 class _Stream:

@@ -1,0 +1,178 @@
+"""Hypothesis strategies for scenario documents: random YAML, and examples/shop.yaml with values
+replaced at random paths or random text spliced in. Shared by the suite's bounded fuzz test and
+longer local runs (`python -m tests.scenario.fuzz N`)."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import strategies as st
+
+from headwater.errors import HeadwaterError
+from headwater.scenario.load import from_document
+from headwater.scenario.yamlio import load_yaml
+
+SHOP_TEXT = (Path(__file__).parents[2] / "examples" / "shop.yaml").read_text()
+SHOP_DATA = yaml.safe_load(SHOP_TEXT)
+
+# Strings the loader gives meaning to, and some that broke it once.
+TRICKY = [
+    "=",
+    "${V}",
+    "${V:-x}",
+    "${NOPE}",
+    "5/s",
+    "0/s",
+    "1h",
+    "-1s",
+    "{nope}",
+    "{}",
+    "qty // 0",
+    "int(1e300)",
+    "quantity * unit_price",
+    "a" * 2000,
+    "!foo",
+    "[1, 2",
+    "{a: 1",
+    "TH-100",
+    ".inf",
+    "customers.id",
+    "nobody.id",
+    "files",
+    "sqlite",
+    "postgres",
+    "postgresql://u:pw@127.0.0.1:notaport/x",
+    "2026-01-01T00:00:00Z",
+]
+CONTROL = st.characters(codec="utf-8", categories=["Cc", "Cs", "Co", "Cn"], exclude_characters="")
+
+
+def scalars() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=12),
+        st.text(alphabet=st.one_of(st.characters(), CONTROL), max_size=6),
+        st.sampled_from(TRICKY),
+    )
+
+
+def values() -> st.SearchStrategy[Any]:
+    keys = st.one_of(st.text(max_size=8), st.sampled_from(["kind", "rate", "min", "max", "of"]))
+    return st.recursive(
+        scalars(),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)
+        ),
+        max_leaves=12,
+    )
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+SHOP_PATHS = _paths(SHOP_DATA)[1:]
+
+
+def _replace(data: Any, path: tuple[Any, ...], value: Any, delete: bool) -> Any:
+    head, *rest = path
+    copy = dict(data) if isinstance(data, dict) else list(data)
+    if not rest:
+        if delete:
+            del copy[head]
+        else:
+            copy[head] = value
+        return copy
+    copy[head] = _replace(data[head], tuple(rest), value, delete)
+    return copy
+
+
+def dump(data: Any) -> str:
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+@st.composite
+def mutated_shop(draw: st.DrawFn) -> str:
+    data = SHOP_DATA
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(SHOP_PATHS))
+        try:
+            data = _replace(data, path, draw(values()), draw(st.booleans()))
+        except (KeyError, IndexError, TypeError):  # an earlier change removed this path
+            continue
+    return dump(data)
+
+
+@st.composite
+def spliced_shop(draw: st.DrawFn) -> str:
+    at = draw(st.integers(0, len(SHOP_TEXT)))
+    cut = draw(st.integers(0, 20))
+    piece = draw(st.one_of(st.text(max_size=10), st.sampled_from(TRICKY), CONTROL))
+    return SHOP_TEXT[:at] + piece + SHOP_TEXT[at + cut :]
+
+
+def documents() -> st.SearchStrategy[str]:
+    return st.one_of(
+        mutated_shop(),
+        spliced_shop(),
+        values().map(dump),
+        st.dictionaries(st.sampled_from(["name", "seed", "clock", "entities", "sinks"]), values())
+        .map(dump),
+        st.text(max_size=80),
+    )
+
+
+def load_both(text: str, env: dict[str, str]) -> None:
+    """Load with the environment, and validate without it; only HeadwaterErrors may escape."""
+    for keep_unset in (False, True):
+        try:
+            from_document(load_yaml(text, "fuzz.yaml", env, keep_unset))
+        except HeadwaterError:
+            pass
+
+
+def main(n: int) -> None:  # pragma: no cover - a local, longer run
+    from hypothesis import HealthCheck, given, settings
+
+    seen: Counter[str] = Counter()
+    examples: dict[str, str] = {}
+
+    @settings(
+        max_examples=n,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(documents(), st.text(max_size=10))
+    def run(text: str, var: str) -> None:
+        seen["tried"] += 1
+        try:
+            load_both(text, {"V": var})
+        except Exception as exc:  # noqa: BLE001 - counting what escapes is the point
+            kind = type(exc).__name__
+            seen[kind] += 1
+            examples.setdefault(kind, f"{str(exc)[:200]!r} from {text[:300]!r}")
+
+    run()
+    for kind, count in seen.most_common():
+        print(f"{kind}: {count}")
+        if kind in examples:
+            print("   e.g.", examples[kind])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
