@@ -5,6 +5,7 @@ longer local runs (`python -m tests.scenario.fuzz N`)."""
 from __future__ import annotations
 
 import sys
+import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,17 @@ from headwater.scenario.yamlio import load_yaml
 
 SHOP_TEXT = (Path(__file__).parents[2] / "examples" / "shop.yaml").read_text()
 SHOP_DATA = yaml.safe_load(SHOP_TEXT)
+# every fault on the change stream, so mutations reach faults/config.py too
+SHOP_DATA["sinks"]["changes"]["faults"] = yaml.safe_load("""
+late: {rate: 0.05, delay: {mean: 30s}}
+reorder: {window: 5s, rate: 0.2}
+duplicate: 0.01
+drift: [{at: 2026-01-01T06:00:00Z, rename: {amount: total_amount}, add: {channel: web}}]
+malformed: {rate: 0.001, kinds: [truncate, missing]}
+outage: [{at: 2026-01-01T03:00:00Z, length: 10m}]
+skew: -90s
+zones: {offsets: ["+02:00", Z], missing: 0.1}
+""")
 
 # Strings the loader gives meaning to, and some that broke it once.
 TRICKY = [
@@ -63,15 +75,15 @@ def scalars() -> st.SearchStrategy[Any]:
     )
 
 
+KEYS = st.one_of(st.text(max_size=8), st.sampled_from(["kind", "rate", "min", "max", "of"]))
+
+
+def _nest(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.lists(inner, max_size=4), st.dictionaries(KEYS, inner, max_size=4))
+
+
 def values() -> st.SearchStrategy[Any]:
-    keys = st.one_of(st.text(max_size=8), st.sampled_from(["kind", "rate", "min", "max", "of"]))
-    return st.recursive(
-        scalars(),
-        lambda inner: st.one_of(
-            st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)
-        ),
-        max_leaves=12,
-    )
+    return st.recursive(scalars(), _nest, max_leaves=12)
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -165,7 +177,8 @@ def main(n: int) -> None:  # pragma: no cover - a local, longer run
         except Exception as exc:  # noqa: BLE001 - counting what escapes is the point
             kind = type(exc).__name__
             seen[kind] += 1
-            examples.setdefault(kind, f"{str(exc)[:200]!r} from {text[:300]!r}")
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            examples.setdefault(kind, f"{str(exc)[:200]!r} at {where.filename}:{where.lineno}")
 
     run()
     for kind, count in seen.most_common():

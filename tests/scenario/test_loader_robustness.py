@@ -245,3 +245,20 @@ def test_cli_validate_exits_2_without_a_traceback(tmp_path, replace, fragment):
     )
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and fragment in r.stderr, r.stderr
+
+
+def test_a_bug_inside_the_loader_is_not_reported_as_the_users_mistake(monkeypatch):
+    """Only user errors become ScenarioErrors; anything else keeps its traceback."""
+    import headwater.generators
+
+    def broken(spec):
+        raise RuntimeError("a bug")
+
+    text = SHOP + (
+        "sinks:\n  f: {kind: files, faults: {drift: "
+        "{at: 2026-01-01T00:30:00Z, add: {channel: {const: web}}}}}\n"
+    )
+    loads(text)  # sound as written
+    monkeypatch.setattr(headwater.generators, "parse_field", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        loads(text)

@@ -255,6 +255,9 @@ class _Checker:
         except ValidationError as exc:
             self.extend(pyd_problems(exc, self.doc, loc, cls.Config))
             return None
+        except HeadwaterError as exc:  # a plug-in the configuration names (a format…)
+            self.add(loc, str(exc))
+            return None
         for sub, message in check_config(config, cls.capabilities):
             self.add(loc + sub, message)
         return config
