@@ -140,7 +140,8 @@ CASES = [
     ),
     (
         "url port",
-        SHOP + "sinks:\n  db: {kind: postgres, url: 'postgresql://u:s3cret@127.0.0.1:notaport/x'}\n",
+        SHOP
+        + "sinks:\n  db: {kind: postgres, url: 'postgresql://u:s3cret@127.0.0.1:notaport/x'}\n",
         {},
         "sinks.db.url",
         "invalid port 'notaport'",

@@ -224,9 +224,11 @@ _ARITHMETIC_ERRORS = (
 def _check_constants(tree: ast.Expression) -> None:
     """What constants alone make impossible fails now, not as nulls while the world runs."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod):
-            if _constant(node.right) == 0:
-                raise ValueError(f"division by zero in '{ast.unparse(node)}'")
+        divides = isinstance(node, ast.BinOp) and isinstance(
+            node.op, ast.Div | ast.FloorDiv | ast.Mod
+        )
+        if divides and _constant(node.right) == 0:  # type: ignore[attr-defined]
+            raise ValueError(f"division by zero in '{ast.unparse(node)}'")
         if isinstance(node, ast.Call) and node.func.id == "int" and len(node.args) == 1:  # type: ignore[attr-defined]
             value = _constant(node.args[0])
             if isinstance(value, float) and not (math.isfinite(value) and abs(value) < 2.0**63):

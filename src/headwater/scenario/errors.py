@@ -7,6 +7,7 @@ import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from headwater._plugins import suggest
 from headwater.errors import Problem
@@ -93,7 +94,7 @@ def shown(value: Any) -> str:
     return text if len(text) <= 60 else f"{text[:50]}…({len(text)} characters)"
 
 
-def _expected(err: dict[str, Any], model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+def _expected(err: ErrorDetails, model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
     """What a type error expected ('a number'), or None for other errors."""
     kind = err["type"]
     if kind in ("literal_error", "enum"):
@@ -106,7 +107,7 @@ def _expected(err: dict[str, Any], model: type[BaseModel], loc: tuple[Any, ...])
     return _EXPECTED.get(kind)
 
 
-def _message(err: dict[str, Any], owner: type[BaseModel] | None) -> str:
+def _message(err: ErrorDetails, owner: type[BaseModel] | None) -> str:
     kind, loc = err["type"], err["loc"]
     if kind == "extra_forbidden":
         key = loc[-1]
@@ -127,14 +128,13 @@ def _located(loc: tuple[Any, ...], data: Any, kind: str) -> tuple[Any, ...]:
     out: list[Any] = []
     current = data
     for i, part in enumerate(loc):
-        if isinstance(current, dict) and part in current:
+        inside = (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        )
+        if inside:
             current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            current = current[part]
-        elif kind == "missing" and i == len(loc) - 1 and isinstance(current, dict):
-            pass  # the key that is missing
-        else:
-            continue
+        elif not (kind == "missing" and i == len(loc) - 1 and isinstance(current, dict)):
+            continue  # not in the YAML: a union member, or a key a shorthand expanded to
         out.append(part)
     return tuple(out)
 

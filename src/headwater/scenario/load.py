@@ -93,7 +93,9 @@ class _Checker:
             for name, ent in _mapping(data.get("entities")).items()
         }
         configs = {
-            n: c for n, spec in _mapping(data.get("sinks")).items() if (c := self.sink_config(n, spec))
+            n: c
+            for n, spec in _mapping(data.get("sinks")).items()
+            if (c := self.sink_config(n, spec))
         }
         if scenario is None:
             return None
@@ -181,7 +183,9 @@ class _Checker:
                     base + ("parent", "entity"),
                     f"unknown entity '{p}'{suggest(p, scenario.entities)}",
                 )
-            elif not broken and not any(isinstance(g, Ref) and g.entity == p for g in gens.values()):
+            elif not broken and not any(
+                isinstance(g, Ref) and g.entity == p for g in gens.values()
+            ):
                 key = scenario.entities[p].key_field
                 self.add(
                     base + ("parent",),

@@ -24,24 +24,24 @@ def check_config(config: Any, capabilities: frozenset[str]) -> list[tuple[Loc, s
 
 
 def url_problems(url: str) -> list[str]:
-    """A URL (or comma-separated URLs) whose port is not a number; passwords never shown."""
-    from headwater.sinks._stream import address
+    """A URL (or comma-separated URLs) that does not parse, or whose port is not a number;
+    the password is never shown."""
+    from headwater.sinks._sql import _mask
 
     out = []
-    for one in url.split(","):
-        one = one.strip()
+    for one in (u.strip() for u in url.split(",")):
         if "${" in one:  # expanded when the sink opens; validation does not need secrets
             continue
         try:
-            urlsplit(one).port
+            parts = urlsplit(one)
+        except ValueError as exc:  # an unclosed [IPv6 address
+            out.append(f"invalid URL: {exc}")
+            continue
+        try:
+            _ = parts.port
         except ValueError:
-            port = urlsplit(one).netloc.rpartition("@")[2].rpartition(":")[2]
-            shown = address(one.replace(f":{port}", "", 1)) if port else address(one)
-            out.append(
-                f"invalid port '{port}' in {shown}: a port is a number from 1 to 65535"
-                if port
-                else f"invalid address {shown}"
-            )
+            port = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+            out.append(f"invalid port '{port}' in {_mask(one)}: a port is a number from 1 to 65535")
     return out
 
 

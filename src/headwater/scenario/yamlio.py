@@ -166,7 +166,9 @@ class _Builder:
             )
             return None
         except ValueError as exc:  # `2026-02-30`, `!!int x`: resolved as a type it is not
-            self.problems.append(self._problem(loc, node, f"invalid {_tag(node.tag)} '{value}': {exc}"))
+            self.problems.append(
+                self._problem(loc, node, f"invalid {_tag(node.tag)} '{value}': {exc}")
+            )
             return None
         finally:
             constructor.dispose()
@@ -199,9 +201,7 @@ class _Builder:
         inner = _Builder(self.file, None, substitute=False)
         value = inner.build(root, ()) if root is not None else None
         for p in inner.problems:
-            self.problems.append(
-                self._problem(loc, node, f"in the value of {names}: {p.message}")
-            )
+            self.problems.append(self._problem(loc, node, f"in the value of {names}: {p.message}"))
         return value
 
 
@@ -231,14 +231,13 @@ def _syntax_problem(exc: yaml.YAMLError, text: str, file: str | None) -> Problem
     """The clearest account of why the text is not YAML, where it can be placed."""
     if isinstance(exc, yaml.reader.ReaderError):
         char = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        line = text.count("\n", 0, exc.position) + 1
-        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        escape = f"\\u{char:04x}" if char <= 0xFFFF else f"\\U{char:08x}"
         return Problem(
             "",
-            f"the character U+{char:04X} is not allowed in YAML: remove it, or write it as an "
-            f"escape (\\x{char:02x}) in a double-quoted string",
-            line,
-            col,
+            f"the character U+{char:04X} is not allowed in YAML: remove it, or write it as "
+            f"{escape} in a double-quoted string",
+            text.count("\n", 0, exc.position) + 1,
+            exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1,
             file,
         )
     mark = getattr(exc, "problem_mark", None)
