@@ -111,6 +111,20 @@ CASES = [
         "64-bit",
     ),
     (
+        "uniform float range beyond a float",
+        SHOP.replace(COUNTRY, "{uniform: {min: -1.0e308, max: 1.0e308}}"),
+        {},
+        "entities.customers.fields.country.uniform",
+        "too wide",
+    ),
+    (
+        "decimal beyond its precision",
+        SHOP.replace("{decimal: {min: 1, max: 200}}", "{decimal: {min: 1, max: 1.0e30}}"),
+        {},
+        "entities.order_items.fields.price.decimal",
+        "at most 16 digits before the point",
+    ),
+    (
         "integer division by zero",
         SHOP.replace(TOTAL, 'total: {expr: "qty // 0"}'),
         {},
