@@ -83,6 +83,8 @@ CASES = [
     ("late: {rate: 0.1, dealy: 1m}", r"faults\.late\.dealy: unknown key 'dealy'"),
     ("latee: 0.1", r"faults\.latee: unknown key 'latee' — did you mean 'late'"),
     # a shorthand's problem points at the value as written, not at the key it expands to
+    ("malformed: {rate: 0.1, kinds: [{a: 1}]}", r"faults\.malformed\.kinds: expected kinds"),
+    ("zones: {offsets: [{a: 1}]}", r"faults\.zones\.offsets: expected offsets"),
     ("duplicate: 2", r"faults\.duplicate: .*less than or equal to 1, got 2"),
     ("reorder: {window: 0s}", r"faults\.reorder: .*window must be positive"),
     ("outage: [{length: 5m}]", r"faults\.outage\[0\]: .*give either at \(once\) or every"),

@@ -6,7 +6,7 @@ Validation is pure: it reads the file and the environment, never connects to any
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -22,6 +22,9 @@ from headwater.scenario.errors import shown
 from headwater.scenario.model import Scenario
 from headwater.scenario.sinkcheck import check_config
 from headwater.scenario.yamlio import Document, Loc, load_yaml, load_yaml_file
+
+if TYPE_CHECKING:
+    from headwater.world.schema import EntitySchema
 
 
 def load(source: str | Path, *, env: dict[str, str] | None = None) -> Scenario:
@@ -108,12 +111,11 @@ class _Checker:
         for name in entities:
             self.check_entity(scenario, name)
         self.check_parents(scenario)
-        sound = not self.broken and len(self.problems) == before
-        if sound:  # types (and so fault checks) need every field and reference in place
-            self.check_types(scenario)
-            sound = len(self.problems) == before
+        schemas = None  # types (and so fault checks) need every field and reference in place
+        if not self.broken and len(self.problems) == before:
+            schemas = self.check_types(scenario)
         for name, config in configs.items():
-            self.check_sink(scenario, name, config, faults=sound)
+            self.check_sink(scenario, name, config, schemas)
         if scenario.serve is not None:
             for sub, message in scenario.serve.check(scenario):
                 self.add(("serve", *sub), message)
@@ -219,17 +221,23 @@ class _Checker:
                 seen.append(cur.entity)
                 cur = scenario.entities[cur.entity].parent
 
-    def check_types(self, scenario: Scenario) -> None:
-        from headwater.world.schema import _Env
+    def check_types(self, scenario: Scenario) -> dict[str, EntitySchema] | None:
+        """Every field's type, dependencies first (so a long chain needs no deep recursion);
+        the entities' schemas when all are sound."""
+        from headwater.world.schema import _Env, entity_schema
 
         env = _Env(scenario, "")
+        before = len(self.problems)
         for name, ent in scenario.entities.items():
             fenv = env.for_entity(name)
-            for fname in field_order(ent.generators()):  # dependencies first: no deep recursion
+            for fname in field_order(ent.generators()):
                 try:
                     fenv.field_type(fname)
                 except ValueError as exc:
                     self.add(("entities", name, "fields", fname), str(exc))
+        if len(self.problems) > before:
+            return None
+        return {name: entity_schema(scenario, name, env) for name in scenario.entities}
 
     def sink_config(self, name: str, spec: Any) -> Any:
         """The sink's validated configuration, or None after adding its problems."""
@@ -266,7 +274,13 @@ class _Checker:
             self.add(loc + sub, message)
         return config
 
-    def check_sink(self, scenario: Scenario, name: str, config: Any, faults: bool) -> None:
+    def check_sink(
+        self,
+        scenario: Scenario,
+        name: str,
+        config: Any,
+        schemas: dict[str, EntitySchema] | None,
+    ) -> None:
         """Cross-checks of a sink against the scenario (its faults need sound entities)."""
         from headwater.sinks import SINKS
 
@@ -279,21 +293,13 @@ class _Checker:
                 )
         for sub, message in cls.check(name, config, scenario):
             self.add(loc + sub, message)
-        if config.faults is not None and faults:
-            self.check_faults(scenario, loc, config, cls)
+        if config.faults is not None and schemas is not None:
+            from headwater.faults import check_faults
 
-    def check_faults(self, scenario: Scenario, loc: Loc, config: Any, cls: Any) -> None:
-        from headwater.faults import check_faults
-        from headwater.world.schema import world_schemas
-
-        try:
-            every = world_schemas(scenario)
-        except ScenarioError:  # already reported as field problems
-            return
-        wanted = config.entities
-        schemas = {e: s for e, s in every.items() if not wanted or e in wanted}
-        for sub, message in check_faults(config.faults, schemas, cls.capabilities, cls.kind):
-            self.add(loc + ("faults", *sub), message)
+            wanted = config.entities
+            mine = {e: s for e, s in schemas.items() if not wanted or e in wanted}
+            for sub, message in check_faults(config.faults, mine, cls.capabilities, cls.kind):
+                self.add(loc + ("faults", *sub), message)
 
 
 def _unique(gens: dict[str, FieldGen], name: str) -> bool:
