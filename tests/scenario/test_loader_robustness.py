@@ -153,6 +153,13 @@ CASES = [
         "placeholder",
     ),
     (
+        "file naming outside the folder",
+        SHOP + "sinks:\n  f: {kind: files, naming: '../{stream}.{ext}'}\n",
+        {},
+        "sinks.f.naming",
+        "inside the sink's folder",
+    ),
+    (
         "url port",
         SHOP
         + "sinks:\n  db: {kind: postgres, url: 'postgresql://u:s3cret@127.0.0.1:notaport/x'}\n",

@@ -90,11 +90,13 @@ class FilesConfig(SinkConfig):
         """A template that would fail at the first file fails here, naming what is wrong."""
         known = " ".join(f"{{{k}}}" for k in _NAMING_SAMPLE)
         try:
-            v.format(**_NAMING_SAMPLE)
+            name = Path(v.format(**_NAMING_SAMPLE))
         except KeyError as exc:
             raise ValueError(f"unknown placeholder '{{{exc.args[0]}}}': use {known}") from None
         except (IndexError, ValueError, AttributeError, TypeError) as exc:
             raise ValueError(f"invalid template ({exc}): placeholders are {known}") from None
+        if name.is_absolute() or ".." in name.parts or not name.name:
+            raise ValueError("file names stay inside the sink's folder: no leading /, no '..'")
         return v
 
 
