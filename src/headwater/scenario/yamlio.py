@@ -105,7 +105,9 @@ class _Builder:
     def build(self, node: yaml.Node, loc: Loc) -> Any:
         self.positions[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if not isinstance(node, yaml.ScalarNode) and node.tag not in _COLLECTION_TAGS:
-            self.problems.append(self._problem(loc, node, f"unsupported YAML tag '{node.tag}'"))
+            self.problems.append(
+                self._problem(loc, node, f"unsupported YAML tag '{_tag(node.tag)}'")
+            )
             return None
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
@@ -236,26 +238,27 @@ def _syntax_problem(exc: yaml.YAMLError, text: str, file: str | None) -> Problem
             "",
             f"the character U+{char:04X} is not allowed in YAML: remove it, or write it as "
             f"{escape} in a double-quoted string",
-            text.count("\n", 0, exc.position) + 1,
-            exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1,
+            *_line_col(text, exc.position),
             file,
         )
     mark = getattr(exc, "problem_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
     long = _LONG_KEY.search(text, 0, _offset(text, line))
     if long:
-        key = long.group(1).strip()
-        at = text.count("\n", 0, long.start(1)) + 1
         return Problem(
             "",
-            f"the key {clip(key)} is longer than 1024 characters, YAML's limit for a key: "
-            "use a shorter name",
-            at,
-            long.start(1) - (text.rfind("\n", 0, long.start(1)) + 1) + 1,
+            f"the key {clip(long.group(1).strip())} is longer than 1024 characters, YAML's "
+            "limit for a key: use a shorter name",
+            *_line_col(text, long.start(1)),
             file,
         )
     reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     return Problem("", f"YAML syntax error: {reason}", line, col, file)
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    return text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
 def _offset(text: str, line: int | None) -> int:
