@@ -39,6 +39,13 @@ CASES = [
         "seed",
         "the value of ${V} is not valid YAML",
     ),
+    (
+        "var beyond 64 bits, not shown",
+        SHOP.replace("seed: 1", "seed: ${V}"),
+        {"V": "123456789012345678901234567890"},
+        "seed",
+        "the value of ${V} is not usable here",
+    ),
     ("list key", SHOP.replace("seed: 1", "? [a, b]\n: 1"), {}, "", "a key must be text"),
     (
         "expr of 5,000 terms",
@@ -180,7 +187,7 @@ def test_precise_errors(text, env, path, fragment):
         not path and fragment in m for m in msgs
     ), msgs
     assert all(m.startswith("s.yaml:") for m in msgs), msgs
-    assert not any("s3cret" in m for m in msgs), msgs
+    assert not any("s3cret" in m or "1234567890" in m for m in msgs), msgs
 
 
 def test_a_plain_equals_sign_is_text():

@@ -202,8 +202,16 @@ class _Builder:
             return None
         inner = _Builder(self.file, None, substitute=False)
         value = inner.build(root, ()) if root is not None else None
-        for p in inner.problems:
-            self.problems.append(self._problem(loc, node, f"in the value of {names}: {p.message}"))
+        if inner.problems:  # their messages would quote the value, which may be a secret
+            self.problems.append(
+                self._problem(
+                    loc,
+                    node,
+                    f"the value of {names} is not usable here (an unsupported tag, a number "
+                    "beyond 64 bits or a repeated key); quote the scalar to use it as text",
+                )
+            )
+            return None
         return value
 
 
