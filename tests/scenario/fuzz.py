@@ -138,8 +138,41 @@ def spliced_shop(draw: st.DrawFn) -> str:
     return SHOP_TEXT[:at] + piece + SHOP_TEXT[at + cut :]
 
 
+@st.composite
+def structured(draw: st.DrawFn) -> str:
+    """A scenario of known shape with generators and sinks given random arguments, so the
+    values reach each generator's and sink's own validation."""
+    from headwater.generators import GENERATORS
+    from headwater.sinks import SINKS
+
+    fields: dict[str, Any] = {"id": {"seq": {}}}
+    for i in range(draw(st.integers(1, 4))):
+        name = draw(st.sampled_from(GENERATORS.names()))
+        cls = GENERATORS.get(name)
+        inner = _fields_of(getattr(cls.model_fields[name].annotation, "model_fields", {}))
+        fields[f"f{i}"] = {name: draw(_args(inner))}
+    sinks: dict[str, Any] = {}
+    for i in range(draw(st.integers(0, 2))):
+        kind = draw(st.sampled_from(SINKS.names()))
+        keys = _fields_of(SINKS.get(kind).Config.model_fields)
+        sinks[f"s{i}"] = {"kind": kind, **draw(st.dictionaries(st.sampled_from(keys), values()))}
+    doc = {"entities": {"a": {"initial": 1, "fields": fields}}, "sinks": sinks}
+    return dump(doc)
+
+
+def _fields_of(model_fields: Any) -> list[str]:
+    return [k for k in model_fields if k != "kind"]
+
+
+def _args(keys: list[str]) -> st.SearchStrategy[Any]:
+    if not keys:
+        return values()
+    return st.one_of(st.dictionaries(st.sampled_from(keys), values(), max_size=3), values())
+
+
 def documents() -> st.SearchStrategy[str]:
     return st.one_of(
+        structured(),
         mutated_shop(),
         spliced_shop(),
         values().map(dump),

@@ -104,6 +104,13 @@ CASES = [
         "expected a number, got 'x'",
     ),
     (
+        "a union's members become one message",
+        SHOP.replace(COUNTRY, "{const: [1]}"),
+        {},
+        "entities.customers.fields.country.const",
+        "expected text, a number or true/false, got [1]",
+    ),
+    (
         "uniform to infinity",
         SHOP.replace(COUNTRY, "{uniform: {min: 0, max: .inf}}"),
         {},

@@ -61,8 +61,8 @@ _EXPECTED = {
     "int_from_float": "a whole number",
     "float_type": "a number",
     "float_parsing": "a number",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
+    "bool_type": "true/false",
+    "bool_parsing": "true/false",
     "dict_type": "a mapping",
     "model_type": "a mapping",
     "model_attributes_type": "a mapping",
@@ -171,5 +171,6 @@ def problems(
         if loc not in messages:  # a specific error of one member says more than the others
             if "a number" in whats and "a whole number" in whats:
                 whats.remove("a whole number")
-            messages[loc] = [f"expected {' or '.join(whats)}, got {shown(given[loc])}"]
+            either = " or ".join([", ".join(whats[:-1]), whats[-1]] if len(whats) > 1 else whats)
+            messages[loc] = [f"expected {either}, got {shown(given[loc])}"]
     return [doc.problem(base + loc, m) for loc, ms in messages.items() for m in ms]
