@@ -1,6 +1,7 @@
 """Hypothesis strategies for scenario documents: random YAML, and examples/shop.yaml with values
 replaced at random paths or random text spliced in. Shared by the suite's bounded fuzz test and
-longer local runs (`python -m tests.scenario.fuzz N`)."""
+longer local runs (`python -m tests.scenario.fuzz N [--rows]`; --rows also generates a few
+rows of every scenario that validates)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from headwater.errors import HeadwaterError
 from headwater.scenario.load import from_document
+from headwater.scenario.model import Scenario
 from headwater.scenario.yamlio import load_yaml
 
 SHOP_TEXT = (Path(__file__).parents[2] / "examples" / "shop.yaml").read_text()
@@ -183,14 +185,26 @@ def documents() -> st.SearchStrategy[str]:
     )
 
 
-def load_both(text: str, env: dict[str, str]) -> None:
-    """Load with the environment, and validate without it; only HeadwaterErrors may escape."""
+def load_both(text: str, env: dict[str, str]) -> Scenario | None:
+    """Load with the environment, and validate without it; only HeadwaterErrors may escape.
+    The scenario when both succeed."""
+    found = []
     for keep_unset in (False, True):
         with contextlib.suppress(HeadwaterError):
-            from_document(load_yaml(text, "fuzz.yaml", env, keep_unset))
+            found.append(from_document(load_yaml(text, "fuzz.yaml", env, keep_unset)))
+    return found[0] if len(found) == 2 else None
 
 
-def main(n: int) -> None:  # pragma: no cover - a local, longer run
+def sample_rows(scenario: Scenario) -> None:
+    """A few rows of every entity: what validation passed must also generate."""
+    from headwater.world.sample import sample
+
+    for entity in scenario.entities:
+        with contextlib.suppress(HeadwaterError):
+            sample(scenario, entity, 20)
+
+
+def main(n: int, rows: bool) -> None:  # pragma: no cover - a local, longer run
     from hypothesis import HealthCheck, given, settings
 
     seen: Counter[str] = Counter()
@@ -205,10 +219,14 @@ def main(n: int) -> None:  # pragma: no cover - a local, longer run
     @given(documents(), st.text(max_size=10))
     def run(text: str, var: str) -> None:
         seen["tried"] += 1
+        stage = "load"
         try:
-            load_both(text, {"V": var})
+            scenario = load_both(text, {"V": var})
+            if scenario is not None and rows:
+                stage = "rows"
+                sample_rows(scenario)
         except Exception as exc:  # counting what escapes is the point
-            kind = type(exc).__name__
+            kind = f"{stage}: {type(exc).__name__}"
             seen[kind] += 1
             where = traceback.extract_tb(exc.__traceback__)[-1]
             examples.setdefault(kind, f"{str(exc)[:200]!r} at {where.filename}:{where.lineno}")
@@ -221,4 +239,4 @@ def main(n: int) -> None:  # pragma: no cover - a local, longer run
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000, "--rows" in sys.argv)

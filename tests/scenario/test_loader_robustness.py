@@ -256,12 +256,14 @@ def test_a_long_chain_of_derived_fields_loads_and_orders():
     assert order.index("d0") < order.index("d1") < order.index("d3000")
 
 
-def test_files_path_that_is_a_file(tmp_path):
+@pytest.mark.parametrize("kind", ["files", "logs"])
+def test_an_output_folder_that_is_a_file(tmp_path, kind):
     blocker = tmp_path / "blocker"
     blocker.write_text("x")
     for path in (blocker, blocker / "sub"):
-        msgs = problems(SHOP + f"sinks:\n  f: {{kind: files, path: '{path}'}}\n")
+        msgs = problems(SHOP + f"sinks:\n  f: {{kind: {kind}, path: '{path}'}}\n")
         assert any("sinks.f.path: " in m and "is a file" in m for m in msgs), msgs
+    loads(SHOP + f"sinks:\n  f: {{kind: {kind}, path: '{tmp_path / 'new' / 'dir'}'}}\n")
 
 
 @pytest.mark.parametrize(
