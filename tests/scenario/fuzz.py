@@ -222,6 +222,7 @@ def main(n: int, rows: bool) -> None:  # pragma: no cover - a local, longer run
         stage = "load"
         try:
             scenario = load_both(text, {"V": var})
+            seen["validated"] += scenario is not None
             if scenario is not None and rows:
                 stage = "rows"
                 sample_rows(scenario)
