@@ -8,7 +8,7 @@ from tests.scenario.fuzz import documents, load_both
 
 
 @settings(
-    max_examples=200,
+    max_examples=150,
     derandomize=True,
     deadline=None,
     database=None,
