@@ -40,7 +40,7 @@ class Registry(Generic[T]):
         return sorted(set(self._builtins) | set(self._loaded))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._builtins or name in self._loaded
+        return isinstance(name, str) and (name in self._builtins or name in self._loaded)
 
     def get(self, name: str) -> T:
         if name in self._loaded:

@@ -82,11 +82,14 @@ CASES = [
     # the suggestion after this one depends on scenario/errors.py unwrapping Optional models
     ("late: {rate: 0.1, dealy: 1m}", r"faults\.late\.dealy: unknown key 'dealy'"),
     ("latee: 0.1", r"faults\.latee: unknown key 'latee' — did you mean 'late'"),
-    ("duplicate: 2", r"faults\.duplicate\.rate: .*less than or equal to 1"),
+    # a shorthand's problem points at the value as written, not at the key it expands to
+    ("malformed: {rate: 0.1, kinds: [{a: 1}]}", r"faults\.malformed\.kinds: expected kinds"),
+    ("zones: {offsets: [{a: 1}]}", r"faults\.zones\.offsets: expected offsets"),
+    ("duplicate: 2", r"faults\.duplicate: .*less than or equal to 1, got 2"),
     ("reorder: {window: 0s}", r"faults\.reorder: .*window must be positive"),
     ("outage: [{length: 5m}]", r"faults\.outage\[0\]: .*give either at \(once\) or every"),
     ("outage: [{every: 5m, length: 5m}]", r"faults\.outage\[0\]: .*shorter than every"),
-    ("skew: 90 seconds", r"faults\.skew\.offset: .*invalid duration"),
+    ("skew: 90 seconds", r"faults\.skew: .*invalid duration"),
     (
         "malformed: {rate: 0.1, kinds: [truncate, garble]}",
         r"faults\.malformed\.kinds: .*unknown kind 'garble'",

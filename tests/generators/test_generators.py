@@ -137,6 +137,20 @@ def test_derived_expressions():
     assert gen({"expr": "q // 2"}, 3, cols).to_pylist() == [0, 1, 1]
 
 
+def test_expressions_that_cannot_be_computed_give_null():
+    """Values only known while running (a zero divisor, a float beyond int64) give null, as in
+    SQL engines without ANSI mode, instead of failing the run half-way."""
+    cols = {
+        "q": pa.array([7, 8, -9]),
+        "z": pa.array([2, 0, 0]),
+        "f": pa.array([1.5, 1e300, float("nan")]),
+    }
+    assert gen({"expr": "q // z"}, 3, cols).to_pylist() == [3, None, None]
+    assert gen({"expr": "q % z"}, 3, cols).to_pylist() == [1, None, None]
+    assert gen({"expr": "int(f)"}, 3, cols).to_pylist() == [1, None, None]
+    assert gen({"expr": "int(q)"}, 3, cols).to_pylist() == [7, 8, -9]
+
+
 def test_nested_object_and_list():
     o = gen(
         {"object": {"city": {"fake": "city"}, "zip": {"uniform": {"min": 10000, "max": 99999}}}},

@@ -185,3 +185,15 @@ def suggest_in(name: str, choices: Iterable[str]) -> str:
     from headwater._plugins import suggest
 
     return suggest(name, choices)
+
+
+def equal_weights(value: Any, what: str) -> Any:
+    """`[a, b]` (or `a`) → `{a: 1, b: 1}`: the short form of a weighted choice of names; a
+    mapping passes on to be validated as one."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return value
+    if not all(isinstance(k, str) for k in value):
+        raise ValueError(f"expected {what} as text, a list of them or a mapping to weights")
+    return dict.fromkeys(value, 1.0)

@@ -28,7 +28,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
-from headwater.faults.base import MALFORMED, Fault, FaultContext, Part, map_struct, numpy, put
+from headwater.faults.base import (
+    MALFORMED,
+    Fault,
+    FaultContext,
+    Part,
+    equal_weights,
+    map_struct,
+    numpy,
+    put,
+)
 from headwater.generators.base import Spec
 
 KINDS = ("missing", "truncate", "type", "encoding")
@@ -50,8 +59,7 @@ class MalformedConfig(Spec):
     @field_validator("kinds", mode="before")
     @classmethod
     def _known(cls, v: Any) -> Any:
-        if isinstance(v, list | str):
-            v = dict.fromkeys([v] if isinstance(v, str) else v, 1.0)
+        v = equal_weights(v, f"kinds ({', '.join(KINDS)})")
         if isinstance(v, dict):
             from headwater._plugins import suggest
 

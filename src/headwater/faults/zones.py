@@ -21,7 +21,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
-from headwater.faults.base import Fault, FaultContext, Loc, Part, map_struct, put, suggest_in
+from headwater.faults.base import (
+    Fault,
+    FaultContext,
+    Loc,
+    Part,
+    equal_weights,
+    map_struct,
+    put,
+    suggest_in,
+)
 from headwater.faults.base import timestamp_fields as ts_fields
 from headwater.generators.base import Spec
 from headwater.world.rates import US
@@ -51,8 +60,7 @@ class ZonesConfig(Spec):
     @field_validator("offsets", mode="before")
     @classmethod
     def _weights(cls, v: Any) -> Any:
-        if isinstance(v, list):
-            v = dict.fromkeys(v, 1.0)
+        v = equal_weights(v, "offsets (Z or ±HH:MM, quoted)")
         if isinstance(v, dict):
             if not v:
                 raise ValueError("needs at least one offset")

@@ -20,9 +20,12 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
 class Spec(BaseModel):
-    """Base of every scenario model: unknown keys are errors, values are immutable."""
+    """Base of every scenario model: unknown keys are errors, values are immutable, and numbers
+    are finite (an infinite bound or NaN weight would only fail once the world runs)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class KeySource(Protocol):

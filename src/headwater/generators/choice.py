@@ -12,7 +12,19 @@ from headwater.generators.base import FieldGen, GenContext, TypeEnv
 
 
 def _infer_type(values: list[Any]) -> pa.DataType:
-    return pa.array(values).type if values else pa.string()
+    """The one Arrow type of all values; ValueError when they mix kinds (text and numbers)."""
+    if not values:
+        return pa.string()
+    try:
+        return pa.array(values).type
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        kinds = sorted({_KINDS.get(type(v), type(v).__name__) for v in values})
+        raise ValueError(
+            f"needs values of one type, got {' and '.join(kinds)}; quote numbers to make them text"
+        ) from None
+
+
+_KINDS = {str: "text", int: "numbers", float: "numbers", bool: "true/false"}
 
 
 _TABLE = 1 << 16
@@ -37,6 +49,7 @@ class Choice(FieldGen):
                 raise ValueError("weights must be >= 0")
             if sum(v.values()) <= 0:
                 raise ValueError("at least one weight must be > 0")
+        _infer_type(list(v))
         return v
 
     def values(self) -> list[Any]:

@@ -3,11 +3,16 @@
 `{expr: "quantity * unit_price"}`, `{expr: "'VIP' if amount > 500 else 'regular'"}`,
 `{expr: "concat(first_name, ' ', last_name)"}`. Python syntax, parsed once with `ast`; only
 the operators and functions below are allowed, and whole columns are computed at once.
+
+What only the data can make impossible is null, as in SQL engines without ANSI mode: a
+division by zero, int() of a value beyond 64 bits, NaN or infinity. The same written as
+constants (`x // 0`, `int(1e300)`) is a validation error.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
@@ -64,20 +69,45 @@ def _is_int(v: Value) -> bool:
     return isinstance(v, int) or (isinstance(v, pa.Array) and pa.types.is_integer(v.type))
 
 
+def _nonzero(b: Value) -> Value:
+    """The divisor with zeros as null, so the quotient is null there."""
+    if isinstance(b, pa.Array):
+        return pc.if_else(pc.equal(b, 0), pa.scalar(None, b.type), b)
+    return None if b == 0 else b
+
+
+def _divide(a: Value, b: Value) -> Value:
+    b = _nonzero(b)
+    if b is None:
+        return pa.scalar(None, pa.float64())
+    return pc.divide(_as_float(a), _as_float(b))
+
+
 def _floordiv(a: Value, b: Value) -> Value:
-    out = pc.floor(pc.divide(_as_float(a), _as_float(b)))
-    return pc.cast(out, pa.int64()) if _is_int(a) and _is_int(b) else out
+    out = pc.floor(_divide(a, b))
+    return _int(out) if _is_int(a) and _is_int(b) else out
 
 
 def _mod(a: Value, b: Value) -> Value:
     return pc.subtract(a, pc.multiply(_floordiv(a, b), b))
 
 
+def _int(x: Value) -> Value:
+    """Truncated to int64; null where that is impossible (NaN, infinity, beyond 64 bits)."""
+    t = x.type if isinstance(x, pa.Array | pa.Scalar) else pa.array([x]).type
+    if pa.types.is_integer(t):
+        return pc.cast(x, pa.int64())
+    if not pa.types.is_floating(t):
+        return pc.cast(pc.trunc(x) if pa.types.is_decimal(t) else x, pa.int64())
+    fits = pc.and_(pc.is_finite(x), pc.less(pc.abs(x), 2.0**63))
+    return pc.cast(pc.if_else(fits, pc.trunc(x), pa.scalar(None, t)), pa.int64())
+
+
 _BINOPS: dict[type, Callable[[Value, Value], Value]] = {
     ast.Add: _add,
     ast.Sub: pc.subtract,
     ast.Mult: pc.multiply,
-    ast.Div: lambda a, b: pc.divide(_as_float(a), _as_float(b)),
+    ast.Div: _divide,
     ast.FloorDiv: _floordiv,
     ast.Mod: _mod,
     ast.Pow: pc.power,
@@ -102,7 +132,7 @@ _FUNCS: dict[str, Callable[..., Value]] = {
     "lower": pc.utf8_lower,
     "length": pc.utf8_length,
     "str": _to_str,
-    "int": lambda x: pc.cast(pc.trunc(x) if pa.types.is_floating(x.type) else x, pa.int64()),
+    "int": _int,
     "float": lambda x: pc.cast(x, pa.float64()),
     "coalesce": pc.coalesce,
     "if_else": pc.if_else,
@@ -136,12 +166,33 @@ _ALLOWED = (
 )
 
 
+MAX_DEPTH = 100  # levels of nesting; evaluation recurses once per level
+
+
+def _depth(tree: ast.AST) -> int:
+    """How deeply the tree nests, counted without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack += [(child, depth + 1) for child in ast.iter_child_nodes(node)]
+    return deepest
+
+
 def parse_expr(text: str) -> ast.Expression:
     """Parse and check an expression; raise ValueError naming what is not allowed."""
+    nested = (
+        f"the expression is too deeply nested (more than {MAX_DEPTH} levels, e.g. terms "
+        "of one sum): split it over several fields"
+    )
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ValueError(f"invalid expression {text!r}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(nested) from None
+    if _depth(tree) > MAX_DEPTH:
+        raise ValueError(nested)
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED):
             raise ValueError(
@@ -155,7 +206,44 @@ def parse_expr(text: str) -> ast.Expression:
                 raise ValueError(f"unknown function '{name}'{suggest(name, _FUNCS)}")
             if node.keywords:
                 raise ValueError(f"keyword arguments are not supported in '{ast.unparse(node)}'")
+    _check_constants(tree)
     return tree
+
+
+_ARITHMETIC_ERRORS = (
+    pa.ArrowInvalid,
+    pa.ArrowNotImplementedError,
+    pa.ArrowTypeError,
+    TypeError,
+    ValueError,
+    OverflowError,
+    ZeroDivisionError,
+)
+
+
+def _check_constants(tree: ast.Expression) -> None:
+    """What constants alone make impossible fails now, not as nulls while the world runs."""
+    for node in ast.walk(tree):
+        divides = isinstance(node, ast.BinOp) and isinstance(
+            node.op, ast.Div | ast.FloorDiv | ast.Mod
+        )
+        if divides and _constant(node.right) == 0:  # type: ignore[attr-defined]
+            raise ValueError(f"division by zero in '{ast.unparse(node)}'")
+        if isinstance(node, ast.Call) and node.func.id == "int" and len(node.args) == 1:  # type: ignore[attr-defined]
+            value = _constant(node.args[0])
+            if isinstance(value, float) and not (math.isfinite(value) and abs(value) < 2.0**63):
+                raise ValueError(f"'{ast.unparse(node)}' is outside the 64-bit integer range")
+
+
+def _constant(node: ast.AST) -> Any:
+    """The value of a subexpression that reads no field, else None."""
+    if names_in(node):
+        return None
+    try:
+        value = _Eval({})(node)
+    except _ARITHMETIC_ERRORS as exc:
+        raise ValueError(f"cannot compute '{ast.unparse(node)}': {exc}") from None
+    return value.as_py() if isinstance(value, pa.Scalar) else value
 
 
 def names_in(tree: ast.AST) -> set[str]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from headwater.generators.base import FieldGen, GenContext, Spec, TypeEnv
 
@@ -27,26 +27,28 @@ class _SubEnv:
         return self.outer.key_type(entity)
 
 
-def _parse_sub(fields: Any) -> dict[str, FieldGen]:
+def _generator(spec: Any) -> FieldGen:
+    """A sub-field's generator (its errors keep the sub-field's path)."""
     from headwater.generators import parse_field
 
-    if not isinstance(fields, dict) or not fields:
-        raise ValueError("expected a mapping of sub-field name → generator")
-    return {
-        name: parse_field(spec) if isinstance(spec, dict) else spec for name, spec in fields.items()
-    }
+    return spec if isinstance(spec, FieldGen) else parse_field(spec)
+
+
+SubField = Annotated[Any, BeforeValidator(_generator)]
 
 
 class Object(FieldGen):
     """`{object: {street: {fake: street_address}, city: {fake: city}}}` → a struct column."""
 
     name = "object"
-    object: dict[str, Any]
+    object: dict[str, SubField]
 
     @field_validator("object")
     @classmethod
-    def _fields(cls, v: Any) -> dict[str, Any]:
-        return _parse_sub(v)
+    def _fields(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if not v:
+            raise ValueError("expected a mapping of sub-field name → generator")
+        return v
 
     def _subs(self) -> dict[str, FieldGen]:
         return self.object
@@ -79,9 +81,7 @@ class ListArgs(Spec):
     @field_validator("of")
     @classmethod
     def _element(cls, v: Any) -> FieldGen:
-        from headwater.generators import parse_field
-
-        return v if isinstance(v, FieldGen) else parse_field(v)
+        return _generator(v)
 
     @model_validator(mode="after")
     def _ordered(self) -> ListArgs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Literal
 
@@ -29,6 +30,8 @@ class RangeArgs(Spec):
     def _ordered(self) -> RangeArgs:
         if self.max < self.min:
             raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        if not math.isfinite(float(self.max) - float(self.min)):
+            raise ValueError("the range max - min is too wide for a 64-bit float")
         return self
 
 
@@ -184,6 +187,12 @@ class DecimalArgs(Spec):
     def _ordered(self) -> DecimalArgs:
         if self.max < self.min:
             raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        digits = self.precision - self.scale
+        if max(abs(self.min), abs(self.max)) >= Decimal(10) ** digits:
+            raise ValueError(
+                f"min and max must have at most {digits} digits before the point "
+                f"(precision {self.precision}, scale {self.scale})"
+            )
         return self
 
 

@@ -8,7 +8,7 @@ the first state is the initial one, states without an entry are terminal.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +20,8 @@ from headwater.scenario.types import Duration
 
 class Delay(Spec):
     """How long a row stays in a state: exponential with a mean, uniform, or fixed."""
+
+    expected: ClassVar[str] = "a duration like 10m (the mean) or {min: 1h, max: 4h} or {fixed: 1h}"
 
     mean: Duration | None = None
     min: Duration | None = None

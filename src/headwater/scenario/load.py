@@ -6,7 +6,7 @@ Validation is pure: it reads the file and the environment, never connects to any
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -18,8 +18,13 @@ from headwater.generators.identity import Seq, Uuid
 from headwater.generators.ref import Ref
 from headwater.generators.text import Format
 from headwater.scenario.errors import problems as pyd_problems
+from headwater.scenario.errors import shown
 from headwater.scenario.model import Scenario
+from headwater.scenario.sinkcheck import check_config
 from headwater.scenario.yamlio import Document, Loc, load_yaml, load_yaml_file
+
+if TYPE_CHECKING:
+    from headwater.world.schema import EntitySchema
 
 
 def load(source: str | Path, *, env: dict[str, str] | None = None) -> Scenario:
@@ -40,59 +45,92 @@ def loads(text: str, *, file: str | None = None, env: dict[str, str] | None = No
 
 def from_document(doc: Document) -> Scenario:
     if not isinstance(doc.data, dict):
-        raise ScenarioError(doc.problem((), "a scenario is a mapping with at least 'entities'"))
-    try:
-        scenario = Scenario.model_validate(doc.data)
-    except ValidationError as exc:
-        raise ScenarioError(pyd_problems(exc, doc, (), Scenario)) from None
-    checker = _Checker(doc, scenario)
+        raise ScenarioError(
+            [*doc.problems, doc.problem((), "a scenario is a mapping with at least 'entities'")]
+        )
+    checker = _Checker(doc)
     scenario = checker.run()
-    if checker.problems:
+    if checker.problems or scenario is None:
         raise ScenarioError(checker.problems)
     return scenario
 
 
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 class _Checker:
-    def __init__(self, doc: Document, scenario: Scenario):
-        self.doc, self.scenario = doc, scenario
-        self.problems: list[Problem] = []
+    """Every stage runs on what the earlier ones could read, so one pass lists every problem:
+    the YAML, the scenario model, each field generator, each sink, then the cross-checks."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.problems: list[Problem] = list(doc.problems)
+        self.reported = {p.path for p in doc.problems}  # paths the YAML stage already explained
+        self.broken: set[tuple[str, str]] = set()  # (entity, field) that did not parse
 
     def add(self, loc: Loc, message: str) -> None:
         self.problems.append(self.doc.problem(loc, message))
 
-    def run(self) -> Scenario:
-        entities = {}
-        for name, ent in self.scenario.entities.items():
-            gens = {
+    def extend(self, found: list[Problem]) -> None:
+        """Add problems, except those under a path whose value the YAML stage rejected."""
+        self.problems += [
+            p
+            for p in found
+            if not any(p.path == r or p.path.startswith((f"{r}.", f"{r}[")) for r in self.reported)
+        ]
+
+    def run(self) -> Scenario | None:
+        data = self.doc.data
+        try:
+            scenario: Scenario | None = Scenario.model_validate(data)
+        except ValidationError as exc:
+            self.extend(pyd_problems(exc, self.doc, (), Scenario))
+            scenario = None
+        fields = {
+            name: {
                 f: g
-                for f, spec in ent.fields.items()
-                if (g := self.parse_field(("entities", name, "fields", f), spec))
+                for f, spec in _mapping(_mapping(ent).get("fields")).items()
+                if (g := self.parse_field(name, f, spec))
             }
-            entities[name] = ent.model_copy(update={"fields": gens})
-        scenario = self.scenario.model_copy(update={"entities": entities})
-        if self.problems:
-            return scenario
+            for name, ent in _mapping(data.get("entities")).items()
+        }
+        configs = {
+            n: c
+            for n, spec in _mapping(data.get("sinks")).items()
+            if (c := self.sink_config(n, spec))
+        }
+        if scenario is None:
+            return None
+        entities = {
+            name: ent.model_copy(update={"fields": fields[name]})
+            for name, ent in scenario.entities.items()
+        }
+        scenario = scenario.model_copy(update={"entities": entities})
+        before = len(self.problems)
         for name in entities:
             self.check_entity(scenario, name)
         self.check_parents(scenario)
-        if not self.problems:
-            self.check_types(scenario)
-        sinks = {
-            n: c for n, spec in scenario.sinks.items() if (c := self.parse_sink(scenario, n, spec))
-        }
+        schemas = None  # types (and so fault checks) need every field and reference in place
+        if not self.broken and len(self.problems) == before:
+            schemas = self.check_types(scenario)
+        for name, config in configs.items():
+            self.check_sink(scenario, name, config, schemas)
         if scenario.serve is not None:
             for sub, message in scenario.serve.check(scenario):
                 self.add(("serve", *sub), message)
-        return scenario.model_copy(update={"sinks": sinks})
+        return scenario.model_copy(update={"sinks": configs})
 
-    def parse_field(self, loc: Loc, spec: Any) -> FieldGen | None:
+    def parse_field(self, entity: str, name: str, spec: Any) -> FieldGen | None:
+        loc: Loc = ("entities", entity, "fields", name)
         try:
             return parse_field(spec)
         except ValidationError as exc:
             cls = GENERATORS.get(generator_name(spec))
-            self.problems += pyd_problems(exc, self.doc, loc, cls)
+            self.extend(pyd_problems(exc, self.doc, loc, cls))
         except (ValueError, HeadwaterError) as exc:
-            self.add(loc, str(exc))
+            self.extend([self.doc.problem(loc, str(exc))])
+        self.broken.add((entity, name))
         return None
 
     def check_entity(self, scenario: Scenario, name: str) -> None:
@@ -100,17 +138,13 @@ class _Checker:
         base: Loc = ("entities", name)
         gens = ent.generators()
         fields = list(gens)
-        if ent.key is not None and ent.key not in gens:
-            self.add(base + ("key",), f"unknown field '{ent.key}'{suggest(ent.key, fields)}")
-        elif not _unique(gens, ent.key_field):
-            self.add(
-                base + ("fields", ent.key_field),
-                f"the key field '{ent.key_field}' must use seq or uuid (or a format of one) so keys are unique",
-            )
+        broken = {f for e, f in self.broken if e == name}
+        if not broken:  # else the key is not known for sure (the first field may be broken)
+            self.check_key(base, ent, gens)
         for fname, gen in gens.items():
             floc = base + ("fields", fname)
             for dep in sorted(gen.depends()):
-                if dep not in gens:
+                if dep not in gens and dep not in broken:
                     self.add(floc, f"unknown field '{dep}'{suggest(dep, fields)}")
             for ref in _refs(gen):
                 if ref.entity not in scenario.entities:
@@ -118,6 +152,8 @@ class _Checker:
                         floc + ("ref",),
                         f"unknown entity '{ref.entity}'{suggest(ref.entity, scenario.entities)}",
                     )
+                elif ref.entity in self.broken_entities():
+                    continue
                 elif ref.field != scenario.entities[ref.entity].key_field:
                     key = scenario.entities[ref.entity].key_field
                     self.add(
@@ -129,6 +165,8 @@ class _Checker:
             self.add(base + ("fields", cycle[0]), f"cycle in derived fields: {' → '.join(cycle)}")
         for i, upd in enumerate(ent.updates):
             for j, f in enumerate(upd.fields):
+                if f in broken:
+                    continue
                 if f not in gens:
                     self.add(
                         base + ("updates", i, "fields", j),
@@ -138,7 +176,7 @@ class _Checker:
                     self.add(base + ("updates", i, "fields", j), "the key cannot be updated")
         for i, index in enumerate(ent.indexes):
             for j, f in enumerate(index):
-                if f not in gens:
+                if f not in gens and f not in broken:
                     self.add(base + ("indexes", i, j), f"unknown field '{f}'{suggest(f, fields)}")
         if ent.parent is not None:
             p = ent.parent.entity
@@ -147,7 +185,9 @@ class _Checker:
                     base + ("parent", "entity"),
                     f"unknown entity '{p}'{suggest(p, scenario.entities)}",
                 )
-            elif not any(isinstance(g, Ref) and g.entity == p for g in gens.values()):
+            elif not broken and not any(
+                isinstance(g, Ref) and g.entity == p for g in gens.values()
+            ):
                 key = scenario.entities[p].key_field
                 self.add(
                     base + ("parent",),
@@ -155,6 +195,18 @@ class _Checker:
                 )
         elif ent.arrivals is None and ent.initial == 0:
             self.add(base, "the entity never gets rows: give initial, arrivals or parent")
+
+    def check_key(self, base: Loc, ent: Any, gens: dict[str, FieldGen]) -> None:
+        if ent.key is not None and ent.key not in gens:
+            self.add(base + ("key",), f"unknown field '{ent.key}'{suggest(ent.key, list(gens))}")
+        elif not _unique(gens, ent.key_field):
+            self.add(
+                base + ("fields", ent.key_field),
+                f"the key field '{ent.key_field}' must use seq or uuid (or a format of one) so keys are unique",
+            )
+
+    def broken_entities(self) -> set[str]:
+        return {e for e, _ in self.broken}
 
     def check_parents(self, scenario: Scenario) -> None:
         for name in scenario.entities:
@@ -169,19 +221,26 @@ class _Checker:
                 seen.append(cur.entity)
                 cur = scenario.entities[cur.entity].parent
 
-    def check_types(self, scenario: Scenario) -> None:
-        from headwater.world.schema import _Env
+    def check_types(self, scenario: Scenario) -> dict[str, EntitySchema] | None:
+        """Every field's type, dependencies first (so a long chain needs no deep recursion);
+        the entities' schemas when all are sound."""
+        from headwater.world.schema import _Env, entity_schema
 
         env = _Env(scenario, "")
+        before = len(self.problems)
         for name, ent in scenario.entities.items():
             fenv = env.for_entity(name)
-            for fname in ent.generators():
+            for fname in field_order(ent.generators()):
                 try:
                     fenv.field_type(fname)
                 except ValueError as exc:
                     self.add(("entities", name, "fields", fname), str(exc))
+        if len(self.problems) > before:
+            return None
+        return {name: entity_schema(scenario, name, env) for name in scenario.entities}
 
-    def parse_sink(self, scenario: Scenario, name: str, spec: Any) -> Any:
+    def sink_config(self, name: str, spec: Any) -> Any:
+        """The sink's validated configuration, or None after adding its problems."""
         from headwater.sinks import SINKS
 
         loc: Loc = ("sinks", name)
@@ -189,10 +248,14 @@ class _Checker:
             self.add(loc, f"a sink needs 'kind', one of: {', '.join(SINKS.names())}")
             return None
         kind = spec["kind"]
-        if kind not in SINKS:
+        if not isinstance(kind, str):
             self.add(
-                loc + ("kind",), f"unknown sink kind '{kind}'{suggest(str(kind), SINKS.names())}"
+                loc + ("kind",),
+                f"expected a sink kind, one of: {', '.join(SINKS.names())}; got {shown(kind)}",
             )
+            return None
+        if kind not in SINKS:
+            self.add(loc + ("kind",), f"unknown sink kind '{kind}'{suggest(kind, SINKS.names())}")
             return None
         try:
             cls = SINKS.get(kind)
@@ -202,8 +265,27 @@ class _Checker:
         try:
             config = cls.Config.model_validate(spec)
         except ValidationError as exc:
-            self.problems += pyd_problems(exc, self.doc, loc, cls.Config)
+            self.extend(pyd_problems(exc, self.doc, loc, cls.Config))
             return None
+        except HeadwaterError as exc:  # a plug-in the configuration names (a format…)
+            self.add(loc, str(exc))
+            return None
+        for sub, message in check_config(config, cls.capabilities):
+            self.add(loc + sub, message)
+        return config
+
+    def check_sink(
+        self,
+        scenario: Scenario,
+        name: str,
+        config: Any,
+        schemas: dict[str, EntitySchema] | None,
+    ) -> None:
+        """Cross-checks of a sink against the scenario (its faults need sound entities)."""
+        from headwater.sinks import SINKS
+
+        loc: Loc = ("sinks", name)
+        cls = SINKS.get(config.kind)
         for i, e in enumerate(config.entities or []):
             if e not in scenario.entities:
                 self.add(
@@ -211,22 +293,13 @@ class _Checker:
                 )
         for sub, message in cls.check(name, config, scenario):
             self.add(loc + sub, message)
-        if config.faults is not None:
-            self.check_faults(scenario, loc, config, cls)
-        return config
+        if config.faults is not None and schemas is not None:
+            from headwater.faults import check_faults
 
-    def check_faults(self, scenario: Scenario, loc: Loc, config: Any, cls: Any) -> None:
-        from headwater.faults import check_faults
-        from headwater.world.schema import world_schemas
-
-        try:
-            every = world_schemas(scenario)
-        except ScenarioError:  # already reported as field problems
-            return
-        wanted = config.entities
-        schemas = {e: s for e, s in every.items() if not wanted or e in wanted}
-        for sub, message in check_faults(config.faults, schemas, cls.capabilities, cls.kind):
-            self.add(loc + ("faults", *sub), message)
+            wanted = config.entities
+            mine = {e: s for e, s in schemas.items() if not wanted or e in wanted}
+            for sub, message in check_faults(config.faults, mine, cls.capabilities, cls.kind):
+                self.add(loc + ("faults", *sub), message)
 
 
 def _unique(gens: dict[str, FieldGen], name: str) -> bool:
@@ -250,41 +323,45 @@ def _refs(gen: FieldGen) -> list[Ref]:
 
 
 def _field_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """A dependency cycle as a path (a → b → a), or None."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt) :], nxt]
-            if nxt not in state and (found := visit(nxt)):
-                return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in graph:
-        if node not in state and (found := visit(node)):
-            return found
+    """A dependency cycle as a path (a → b → a), or None. Iterative: chains may be long."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    for root in graph:
+        if root in state:
+            continue
+        path, todo = [root], [iter(sorted(graph.get(root, ())))]
+        state[root] = 1
+        while todo:
+            nxt = next(todo[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                todo.pop()
+            elif state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            elif nxt not in state:
+                state[nxt] = 1
+                path.append(nxt)
+                todo.append(iter(sorted(graph.get(nxt, ()))))
     return None
 
 
 def field_order(gens: dict[str, FieldGen]) -> list[str]:
-    """Fields in an order where every field comes after those it reads (declaration order otherwise)."""
+    """Fields in an order where every field comes after those it reads (declaration order
+    otherwise). Iterative, so a long chain of derived fields needs no deep recursion."""
     done: list[str] = []
     placed: set[str] = set()
-
-    def place(f: str) -> None:
-        if f in placed:
-            return
-        placed.add(f)
-        for dep in sorted(gens[f].depends() & set(gens)):
-            place(dep)
-        done.append(f)
-
-    for f in gens:
-        place(f)
+    names = set(gens)
+    for root in gens:
+        if root in placed:
+            continue
+        placed.add(root)
+        stack = [(root, iter(sorted(gens[root].depends() & names)))]
+        while stack:
+            field, deps = stack[-1]
+            dep = next(deps, None)
+            if dep is None:
+                done.append(field)
+                stack.pop()
+            elif dep not in placed:
+                placed.add(dep)
+                stack.append((dep, iter(sorted(gens[dep].depends() & names))))
     return done

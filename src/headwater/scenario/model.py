@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BeforeValidator,
@@ -121,6 +121,8 @@ class Burst(Spec):
 class Arrivals(Spec):
     """How often new rows appear: a constant rate, a diurnal curve or a daily schedule, plus bursts."""
 
+    expected: ClassVar[str] = "a rate like 5/s or {diurnal: …}"
+
     rate: Rate | None = None
     diurnal: Diurnal | None = None
     schedule: list[ScheduleItem] | None = None
@@ -143,6 +145,8 @@ class Arrivals(Spec):
 
 class Count(Spec):
     """How many children each parent gets: uniform in [min, max]."""
+
+    expected: ClassVar[str] = "a number of children like 3 or {min: 1, max: 5}"
 
     min: int = Field(1, ge=0)
     max: int = Field(1, ge=0)
@@ -179,10 +183,10 @@ class Deletes(Spec):
     rate: Rate
 
 
-FieldSpec = Annotated[
-    dict[str, Any], WithJsonSchema({"type": "object", "x-headwater-ref": "Field"})
-]
-SinkSpec = Annotated[dict[str, Any], WithJsonSchema({"type": "object", "x-headwater-ref": "Sink"})]
+# Checked by their own stage in load.py (parse_field, the sink's Config), which says what a
+# field or sink looks like; the model only carries them.
+FieldSpec = Annotated[Any, WithJsonSchema({"type": "object", "x-headwater-ref": "Field"})]
+SinkSpec = Annotated[Any, WithJsonSchema({"type": "object", "x-headwater-ref": "Sink"})]
 
 
 class Entity(Spec):

@@ -29,6 +29,17 @@ from headwater.secrets import (
 
 Loc = tuple[str | int, ...]
 _VAR = re.compile(r"\$\{(?:file:([^}]+)|([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?)\}")
+_STD = "tag:yaml.org,2002:"
+_COLLECTION_TAGS = {f"{_STD}{t}" for t in ("map", "seq", "omap", "pairs", "set")}
+_INT64 = range(-(2**63), 2**63)
+_LONG = re.compile(r"\S{81,}")
+# PyYAML reads a plain key only up to 1024 characters; a longer one is a confusing syntax error
+_LONG_KEY = re.compile(r"^[ \t]*(?:- )?([^\s:#][^:#\n]{1024,}):(?:[ \t]|$)", re.MULTILINE)
+
+
+def clip(text: str) -> str:
+    """Text for a message: every run of more than 80 non-blank characters is shortened."""
+    return _LONG.sub(lambda m: f"{m.group()[:40]}…({len(m.group())} characters)", text)
 
 
 @dataclass
@@ -39,10 +50,11 @@ class Document:
     positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     file: str | None = None
     unset: list[str] = field(default_factory=list)  # variables left as written (validation only)
+    problems: list[Problem] = field(default_factory=list)  # duplicate keys, unset variables…
 
     def problem(self, loc: Loc, message: str) -> Problem:
         line, col = self.position(loc)
-        return Problem(dotted(loc), message, line, col, self.file)
+        return Problem(clip(dotted(loc)), clip(message), line, col, self.file)
 
     def position(self, loc: Loc) -> tuple[int | None, int | None]:
         loc = tuple(loc)
@@ -154,8 +166,17 @@ def _encode(value: str, part: str | None) -> str:
     return quote(value, safe="/" if part == "path" else "")
 
 
+def _tag(tag: str) -> str:
+    return tag.replace(_STD, "!!", 1)
+
+
 class _Builder:
-    def __init__(self, file: str | None, env: Mapping[str, str] | None, keep_unset: bool = False):
+    def __init__(
+        self,
+        file: str | None,
+        env: Mapping[str, str] | None,
+        keep_unset: bool = False,
+    ):
         self.unset: set[str] | None = set() if keep_unset else None
         self.positions: dict[Loc, tuple[int, int]] = {}
         self.problems: list[Problem] = []
@@ -164,9 +185,19 @@ class _Builder:
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
         self.positions[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _COLLECTION_TAGS:
+            self.problems.append(
+                self._problem(loc, node, f"unsupported YAML tag '{_tag(node.tag)}'")
+            )
+            return None
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.problems.append(
+                        self._problem(loc, key_node, "a key must be text, not a list or mapping")
+                    )
+                    continue
                 key = self.scalar(key_node, loc)
                 if key in out:
                     self.problems.append(
@@ -185,14 +216,18 @@ class _Builder:
         return self.scalar(node, loc)
 
     def _problem(self, loc: Loc, node: yaml.Node, message: str) -> Problem:
-        return Problem(
-            dotted(loc), message, node.start_mark.line + 1, node.start_mark.column + 1, self.file
-        )
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        return Problem(clip(dotted(loc)), clip(message), line, col, self.file)
 
     def scalar(self, node: yaml.Node, loc: Loc) -> Any:
-        if isinstance(node.value, str) and "${" in node.value:
+        value = node.value
+        names = ""  # the variables substituted into this scalar, for messages without values
+        if isinstance(value, str) and "${" in value:
+            names = ", ".join(
+                dict.fromkeys(m.group(0) for m in _VAR.finditer(value) if m.group(1) is None)
+            )
             try:
-                value = interpolate(node.value, self.env, self.unset)
+                value = interpolate(value, self.env, self.unset)
             except KeyError as exc:
                 self.problems.append(
                     self._problem(
@@ -220,11 +255,37 @@ class _Builder:
             # a plain scalar: re-resolve its type (int, bool…), never its structure
             tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
             node = yaml.ScalarNode(tag, value, node.start_mark, node.end_mark)
+        if node.tag == f"{_STD}value":  # YAML 1.1 gives a lone `=` a tag nothing constructs
+            return value
+        if node.tag == f"{_STD}merge":
+            self.problems.append(self._problem(loc, node, "merge keys (<<) are not supported"))
+            return None
         constructor = yaml.SafeLoader(stream="")
         try:
-            return constructor.construct_object(node, deep=True)
+            value = constructor.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError:
+            self.problems.append(
+                self._problem(loc, node, f"unsupported YAML tag '{_tag(node.tag)}'")
+            )
+            return None
+        except ValueError as exc:  # `2026-02-30`, `!!int x`: resolved as a type it is not
+            shown = f"the value of {names}" if names else f"'{value}'"  # never a secret
+            detail = "" if names else f": {exc}"
+            self.problems.append(
+                self._problem(loc, node, f"invalid {_tag(node.tag)} {shown}{detail}")
+            )
+            return None
         finally:
             constructor.dispose()
+        if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+            shown = f"the value of {names}" if names else str(value)
+            self.problems.append(
+                self._problem(
+                    loc, node, f"{shown} is outside the 64-bit integer range headwater computes in"
+                )
+            )
+            return None
+        return value
 
 
 _RESOLVER = yaml.resolver.Resolver()
@@ -236,8 +297,9 @@ def load_yaml(
     env: Mapping[str, str] | None = None,
     keep_unset: bool = False,
 ) -> Document:
-    """Parse YAML text; syntax errors, unset variables and input beyond the limits become a
-    ScenarioError with positions."""
+    """Parse YAML text; a syntax error or input beyond the limits is a ScenarioError with its
+    position. Problems in values (unset variables, duplicate keys, unsupported tags) are kept
+    in `problems`, to be reported with the scenario's other problems."""
     root = _compose(text, file)
     if root is None:
         raise ScenarioError(
@@ -245,9 +307,51 @@ def load_yaml(
         )
     builder = _Builder(file, env, keep_unset)
     data = builder.build(root, ())
-    if builder.problems:
-        raise ScenarioError(builder.problems)
-    return Document(data, builder.positions, file, sorted(builder.unset or ()))
+    return Document(data, builder.positions, file, sorted(builder.unset or ()), builder.problems)
+
+
+def _syntax_problem(exc: yaml.YAMLError, text: str, file: str | None) -> Problem:
+    """The clearest account of why the text is not YAML, where it can be placed."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        escape = f"\\u{char:04x}" if char <= 0xFFFF else f"\\U{char:08x}"
+        return Problem(
+            "",
+            f"the character U+{char:04X} is not allowed in YAML: remove it, or write it as "
+            f"{escape} in a double-quoted string",
+            *_line_col(text, exc.position),
+            file,
+        )
+    mark = getattr(exc, "problem_mark", None)
+    line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    long = _LONG_KEY.search(text, 0, _offset(text, line))
+    if long:
+        return Problem(
+            "",
+            f"the key {clip(long.group(1).strip())} is longer than 1024 characters, YAML's "
+            "limit for a key: use a shorter name",
+            *_line_col(text, long.start(1)),
+            file,
+        )
+    reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return Problem("", f"YAML syntax error: {reason}", line, col, file)
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    return text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1
+
+
+def _offset(text: str, line: int | None) -> int:
+    """Where the line after `line` starts (the whole text when unknown)."""
+    if line is None:
+        return len(text)
+    pos = 0
+    for _ in range(line):
+        pos = text.find("\n", pos) + 1
+        if pos == 0:
+            return len(text)
+    return pos
 
 
 def load_yaml_file(
@@ -337,12 +441,8 @@ def _compose(text: str, file: str | None) -> yaml.Node | None:
     loader = _Composer(text, file)
     try:
         return loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise ScenarioError(
-            Problem("", f"YAML syntax error: {exc.problem}", line, col, file)
-        ) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(_syntax_problem(exc, text, file)) from None
     finally:
         loader.dispose()
 

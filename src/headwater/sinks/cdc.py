@@ -67,7 +67,7 @@ class CdcSink(Sink):
                     f"unknown sink '{config.from_}'{suggest(config.from_, [s for s in sinks if s != name])}",
                 )
             )
-        elif isinstance(source, dict) and source.get("kind") not in SIMULATED_FROM | {
+        elif isinstance(source, dict) and str(source.get("kind")) not in SIMULATED_FROM | {
             "postgres",
             "mysql",
         }:

@@ -42,6 +42,16 @@ from headwater.world.changes import Changes
 from headwater.world.rates import US
 
 DEFAULT_NAMING = "{stream}/dt={date}/hour={hour}/{stream}-{index:05d}.{ext}"
+# what _name() fills a file name template with, as sample values
+_NAMING_SAMPLE: dict[str, Any] = {
+    "stream": "orders",
+    "date": "2026-01-01",
+    "hour": "00",
+    "minute": "00",
+    "index": 1,
+    "ext": "jsonl",
+    "interval": 0,
+}
 
 
 class FilesConfig(SinkConfig):
@@ -60,7 +70,7 @@ class FilesConfig(SinkConfig):
     )
     naming: str = Field(
         DEFAULT_NAMING,
-        description="file name template: {stream} {date} {hour} {minute} {index} {ext}",
+        description="file name template: {stream} {date} {hour} {minute} {index} {ext} {interval}",
     )
     compression: Literal["none", "gzip", "zstd"] = "none"
     manifest: bool = Field(
@@ -82,6 +92,21 @@ class FilesConfig(SinkConfig):
         if self.every < timedelta(seconds=1):
             raise ValueError("every must be at least 1s")
         return self
+
+    @field_validator("naming")
+    @classmethod
+    def _placeholders(cls, v: str) -> str:
+        """A template that would fail at the first file fails here, naming what is wrong."""
+        known = " ".join(f"{{{k}}}" for k in _NAMING_SAMPLE)
+        try:
+            name = Path(v.format(**_NAMING_SAMPLE))
+        except KeyError as exc:
+            raise ValueError(f"unknown placeholder '{{{exc.args[0]}}}': use {known}") from None
+        except (IndexError, ValueError, AttributeError, TypeError) as exc:
+            raise ValueError(f"invalid template ({exc}): placeholders are {known}") from None
+        if name.is_absolute() or ".." in name.parts or not name.name:
+            raise ValueError("file names stay inside the sink's folder: no leading /, no '..'")
+        return v
 
 
 class _Stream:
