@@ -33,18 +33,18 @@ CASES = [
         "unsupported YAML tag",
     ),
     (
-        "var not yaml",
+        "var not yaml",  # a substituted value is text, never YAML structure
         SHOP.replace("seed: 1", "seed: ${V}"),
         {"V": "[1, 2"},
         "seed",
-        "the value of ${V} is not valid YAML",
+        "expected a whole number",
     ),
     (
         "var beyond 64 bits, not shown",
         SHOP.replace("seed: 1", "seed: ${V}"),
         {"V": "123456789012345678901234567890"},
         "seed",
-        "the value of ${V} is not usable here",
+        "the value of ${V} is outside the 64-bit integer range",
     ),
     ("list key", SHOP.replace("seed: 1", "? [a, b]\n: 1"), {}, "", "a key must be text"),
     (

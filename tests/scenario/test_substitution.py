@@ -16,7 +16,11 @@ NASTY = "subAAA1@subBBB2/subCCC3#subDDD4?subEEE5:subFFF6%subGGG7 &x=y"
 
 
 def value(text: str, env: dict[str, str] | None = None, keep_unset: bool = False) -> object:
-    return load_yaml(f"v: {text}\n", env=env or {}, keep_unset=keep_unset).data["v"]
+    """The value of `v`; problems found while reading it raised as the loader reports them."""
+    doc = load_yaml(f"v: {text}\n", env=env or {}, keep_unset=keep_unset)
+    if doc.problems:
+        raise ScenarioError(doc.problems)
+    return doc.data["v"]
 
 
 def test_a_password_with_url_delimiters_stays_the_password():

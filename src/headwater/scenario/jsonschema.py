@@ -46,6 +46,7 @@ def _shorthands(defs: dict[str, Any]) -> None:
         ("Arrivals", rate),
         ("Delay", duration),
         ("Count", {"type": "integer", "minimum": 0}),
+        ("Credential", {"type": "string"}),  # a bare secret: "${API_KEY}"
     ):
         if name in defs:
             defs[name] = {"anyOf": [short, defs[name]], "title": defs[name].get("title", name)}
@@ -59,6 +60,14 @@ def _shorthands(defs: dict[str, Any]) -> None:
         defs["Transition"] = {
             "anyOf": [short_transition, defs["Transition"]],
             "title": "Transition",
+        }
+    if "ApiKey" in defs:  # a bare secret, or `key:` as another name for `secret:`
+        keyed = dict(defs["ApiKey"], properties=dict(defs["ApiKey"]["properties"]))
+        keyed["properties"]["key"] = keyed["properties"].pop("secret")
+        keyed["required"] = ["key"]
+        defs["ApiKey"] = {
+            "anyOf": [{"type": "string"}, keyed, defs["ApiKey"]],
+            "title": "ApiKey",
         }
     entity = defs["Entity"]["properties"]
     entity["updates"] = {"anyOf": [{"$ref": "#/$defs/Update"}, entity["updates"]]}

@@ -40,7 +40,9 @@ def url_problems(url: str) -> list[str]:
             _ = parts.port
         except ValueError:
             port = parts.netloc.rpartition("@")[2].rpartition(":")[2]
-            out.append(f"invalid port '{port}' in {mask_url(one)}: a port is a number from 1 to 65535")
+            out.append(
+                f"invalid port '{port}' in {mask_url(one)}: a port is a number from 1 to 65535"
+            )
     return out
 
 

@@ -438,7 +438,10 @@ def _compose(text: str, file: str | None) -> yaml.Node | None:
     """The node tree of a YAML text within the limits; syntax errors with positions."""
     if len(text) > MAX_BYTES:
         raise ScenarioError(Problem("", _too_big(len(text)), None, None, file))
-    loader = _Composer(text, file)
+    try:
+        loader = _Composer(text, file)  # the reader checks the characters as it starts
+    except yaml.YAMLError as exc:
+        raise ScenarioError(_syntax_problem(exc, text, file)) from None
     try:
         return loader.get_single_node()
     except yaml.YAMLError as exc:
