@@ -7,10 +7,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from headwater.errors import HeadwaterError, SinkError
 from headwater.faults.base import FaultContext
 from headwater.faults.pipeline import Delivery, FaultPipeline
 from headwater.scenario.model import Scenario
@@ -82,7 +82,8 @@ def run(
     """Run the world to the end of its clock, writing every step into every sink.
 
     Each sink's faults act between the world and the sink; with `ledger`, what every sink
-    accepted is appended to <out>/ledger as the run goes (see headwater.ledger).
+    is handed and what it published are appended to <out>/ledger as the run goes (see
+    headwater.ledger).
     """
     if speed is not None:
         scenario = scenario.model_copy(
@@ -117,16 +118,26 @@ def run(
             sinks=sinks,
             flush_steps=1 if factor is not None else 8,  # paced runs: every step
         )
+        for name, sink in sinks.items():
+            sink.announcer = partial(book.announce, name)
 
     def deliver(name: str, sink: Sink, delivery: Delivery) -> None:
-        try:
+        """Write ahead to the ledger, then to the sink; an exception that is not a
+        HeadwaterError (a driver error the sink did not translate) is a bug and stays one."""
+        if book is None:
             sink.write(delivery)
-        except HeadwaterError:
-            raise
-        except Exception as exc:  # a driver error the sink did not translate
-            raise SinkError(sink.name, f"{type(exc).__name__}: {exc}") from exc
+            return
+        book.record(name, delivery)
+        sink.write(delivery)
+        book.published(name, sink.published())
+
+    def settle() -> None:
+        """What sinks that publish later than they are written to say they published."""
         if book is not None:
-            book.record(name, delivery)
+            for name, sink in sinks.items():
+                rows = sink.published()
+                if rows is not None:
+                    book.published(name, rows)
 
     def acknowledged() -> None:
         """What brokers acknowledged meanwhile goes to the ledger."""
@@ -162,12 +173,15 @@ def run(
         for name, sink in sinks.items():
             for delivery in pipes[name].drain():  # late beyond the end of the world
                 deliver(name, sink, delivery)
-        for sink in sinks.values():
+        for name, sink in sinks.items():
             sink.flush()
+            if book is not None:
+                book.published(name, sink.published())
         finished = True
     finally:
         for sink in reversed(opened):
             sink.close()
+        settle()  # also after a failure: what was published before it
         acknowledged()  # also after a failure: what the broker confirmed before it
         faults = {name: p.summary() for name, p in pipes.items() if not p.clean}
         if book is not None:

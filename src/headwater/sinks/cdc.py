@@ -129,7 +129,12 @@ class CdcSink(Sink):
         self.capture: Any = None
 
     def open(self) -> None:
+        self.transport.announcer = self.announcer  # its files are this sink's publications
         self.transport.open()
+
+    def published(self) -> dict[str, int] | None:
+        """What the transport published, per table: the events of each entity in order."""
+        return self.transport.published()
 
     def _start_capture(self) -> None:
         """Open the log capture once the source holds its initial rows; deliver the snapshot."""

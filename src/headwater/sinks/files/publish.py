@@ -365,6 +365,9 @@ class PublishedFile:
 
     def abort(self) -> None:
         """Discard the file (nothing appears under its final name)."""
+        if not self._file.done:
+            with contextlib.suppress(Exception):  # let the writer go before its stream does
+                self.writer.close()
         self._file.abort()
 
     def sidecar_path(self, suffix: str) -> Path:

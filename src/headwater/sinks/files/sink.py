@@ -105,6 +105,14 @@ class FilesSink(Sink):
         self.pending: dict[str, list[pa.Table]] = {}
         self.interval: int | None = None
         self.reached_us = 0  # simulated time the sink has seen, µs
+        self.taken: dict[str, int] = {}  # rows per stream put into files (open or to come)
+        self.shown: dict[str, int] = {}  # … of which in files under their final name
+
+    def published(self) -> dict[str, int]:
+        return dict(self.shown)
+
+    def _take(self, stream: str, rows: int) -> None:
+        self.taken[stream] = self.taken.get(stream, 0) + rows
 
     # -- naming and publication --------------------------------------------------------------
     def _name(self, stream: str, interval: int) -> Path:
@@ -136,8 +144,12 @@ class FilesSink(Sink):
             sink=self.name,
         )
 
-    def _publish(self, f: PublishedFile) -> None:
+    def _publish(self, f: PublishedFile, stream: str) -> None:
+        """Rename the file into place; its rows (all taken so far) are then published."""
+        rows = self.taken.get(stream, 0)
+        self.announce({"file": f.path, "rows": {stream: rows}})
         info = f.publish()
+        self.shown[stream] = rows
         self.stats.bytes += info.bytes
         self.stats.extra["files"] = self.stats.extra.get("files", 0) + 1
         if self.config.manifest:
@@ -151,7 +163,7 @@ class FilesSink(Sink):
         except BaseException:
             f.abort()
             raise
-        self._publish(f)
+        self._publish(f, stream)
 
     # -- events mode ---------------------------------------------------------------------------
     def write_records(self, records: Records) -> None:
@@ -177,7 +189,7 @@ class FilesSink(Sink):
             if st.file is not None and (
                 st.interval != k or drifted
             ):  # a new schema starts a new file
-                self._publish(st.file)
+                self._publish(st.file, records.stream)
                 st.file = None
             if st.file is None:
                 st.file, st.interval = self._open_file(records.stream, k, values.schema), k
@@ -187,6 +199,7 @@ class FilesSink(Sink):
                 st.file.write(part)
             else:
                 self._write_malformed(st.file, part, kinds, records.seq.slice(start, len(kinds)))
+            self._take(records.stream, stop - start)
             start = stop
 
     def _write_malformed(
@@ -204,13 +217,13 @@ class FilesSink(Sink):
 
     def advance(self, until_us: int) -> None:
         """Simulated time reached `until_us`: publish every file whose interval has ended."""
-        for st in self.streams.values():
+        for stream, st in self.streams.items():
             if (
                 st.file is not None
                 and st.interval is not None
                 and (st.interval + 1) * self.every_us <= until_us
             ):
-                self._publish(st.file)
+                self._publish(st.file, stream)
                 st.file = None
         self._flush_manifests()
 
@@ -243,6 +256,7 @@ class FilesSink(Sink):
                 self.live[entity].apply(table)
             else:
                 self.pending.setdefault(entity, []).append(table)
+            self._take(entity, table.num_rows)
         if changes.end_us % self.every_us == 0 and changes.end_us > changes.start_us:
             self._cut(self.interval)
             self.interval += 1
@@ -271,9 +285,9 @@ class FilesSink(Sink):
         ):
             self._cut(self.interval)  # the interval the run ended in, if it had begun
             self.interval = None
-        for st in self.streams.values():
+        for stream, st in self.streams.items():
             if st.file is not None:
-                self._publish(st.file)
+                self._publish(st.file, stream)
                 st.file = None
         self._flush_manifests()
 
