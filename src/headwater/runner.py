@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -116,20 +116,25 @@ def run(
             start_us=world.start_us,
             end_us=world.end_us,
             sinks=sinks,
-            flush_steps=1 if factor is not None else 8,  # paced runs: every step
         )
         for name, sink in sinks.items():
             sink.announcer = partial(book.announce, name)
 
+    def ahead(window: list[dict[str, list[Delivery]]]) -> None:
+        """The ledger gets every delivery of a window of steps before any sink does."""
+        if book is not None:
+            for deliveries in window:
+                for name, ds in deliveries.items():
+                    for delivery in ds:
+                        book.record(name, delivery)
+            book.flush()
+
     def deliver(name: str, sink: Sink, delivery: Delivery) -> None:
-        """Write ahead to the ledger, then to the sink; an exception that is not a
-        HeadwaterError (a driver error the sink did not translate) is a bug and stays one."""
-        if book is None:
-            sink.write(delivery)
-            return
-        book.record(name, delivery)
+        """An exception that is not a HeadwaterError (a driver error the sink did not
+        translate) is a bug in the sink and stays one."""
         sink.write(delivery)
-        book.published(name, sink.published())
+        if book is not None:
+            book.published(name, sink.published())
 
     def settle() -> None:
         """What sinks that publish later than they are written to say they published."""
@@ -152,26 +157,29 @@ def run(
         for sink in sinks.values():
             sink.open()
             opened.append(sink)
-        for changes in world.steps():
-            if factor is not None:
-                due = (changes.end_us - world.start_us) / US / factor
-                delay = due - (time.perf_counter() - wall0)
-                if delay > 0:
-                    time.sleep(delay)
-            for name, sink in sinks.items():
-                for delivery in pipes[name].deliver(changes.only(set(sink.entities))):
-                    deliver(name, sink, delivery)
-            if book is not None:
+        steps, rows = (1, 0) if factor is not None else WINDOW
+        for batch in _windows(world, sinks, pipes, steps, rows):
+            ahead([deliveries for _, deliveries in batch])
+            for changes, deliveries in batch:
+                if factor is not None:
+                    due = (changes.end_us - world.start_us) / US / factor
+                    delay = due - (time.perf_counter() - wall0)
+                    if delay > 0:
+                        time.sleep(delay)
+                for name, sink in sinks.items():
+                    for delivery in deliveries[name]:
+                        deliver(name, sink, delivery)
                 acknowledged()
-                book.tick()
-            for entity, ops in changes.counts().items():
-                for op, n in ops.items():
-                    report.entities[entity][op] += n
-            report.steps += 1
-            if on_step is not None:
-                on_step(changes, report)
+                for entity, ops in changes.counts().items():
+                    for op, n in ops.items():
+                        report.entities[entity][op] += n
+                report.steps += 1
+                if on_step is not None:
+                    on_step(changes, report)
+        late = {name: pipes[name].drain() for name in sinks}  # late beyond the end of the world
+        ahead([late])
         for name, sink in sinks.items():
-            for delivery in pipes[name].drain():  # late beyond the end of the world
+            for delivery in late[name]:
                 deliver(name, sink, delivery)
         for name, sink in sinks.items():
             sink.flush()
@@ -197,3 +205,28 @@ def run(
             if name in faults:
                 report.sinks[name]["faults"] = faults[name]
     return report
+
+
+WINDOW = (8, 250_000)  # steps and rows the ledger gets ahead of the sinks at most
+
+
+def _windows(
+    world: World, sinks: dict[str, Sink], pipes: dict[str, FaultPipeline], steps: int, rows: int
+) -> Iterator[list[tuple[Changes, dict[str, list[Delivery]]]]]:
+    """The world's steps with each sink's deliveries, up to `steps` steps or `rows` rows at
+    a time (0: no limit): the ledger writes a window ahead in one flush. Counting steps and
+    rows, not time, keeps its bytes the same for the same seed."""
+    batch: list[tuple[Changes, dict[str, list[Delivery]]]] = []
+    held = 0
+    for changes in world.steps():
+        deliveries = {
+            name: pipes[name].deliver(changes.only(set(sink.entities)))
+            for name, sink in sinks.items()
+        }
+        batch.append((changes, deliveries))
+        held += sum(t.num_rows for t in changes.tables.values())
+        if len(batch) >= steps or (rows and held >= rows):
+            yield batch
+            batch, held = [], 0
+    if batch:
+        yield batch

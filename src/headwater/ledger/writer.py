@@ -46,16 +46,15 @@ def write_json(path: Path, data: Any) -> None:
 
 
 class LedgerWriter:
-    """Buffers what sinks are handed and appends it as Parquet parts every few steps, with
-    what each sink published so far (and proofs for what it is publishing)."""
+    """Buffers what sinks are handed and appends it as Parquet parts when flushed (the
+    runner flushes before handing it to the sinks), with what each sink published so far
+    and proofs for what it is publishing."""
 
     def __init__(
         self,
         root: Path,
         manifest: dict[str, Any],
         *,
-        flush_rows: int = 250_000,
-        flush_steps: int = 8,
         interval_us: int = 3600 * US,
     ):
         self.root = Path(root)
@@ -69,7 +68,6 @@ class LedgerWriter:
             "complete": False,
         }
         write_json(self.root / "manifest.json", self.manifest)
-        self.flush_rows, self.flush_steps = flush_rows, flush_steps
         self.interval_us = interval_us
         self.buffer: dict[tuple[str, str], list[pa.Table]] = {}
         self.intervals: dict[str, list[pa.Table]] = {}
@@ -77,7 +75,6 @@ class LedgerWriter:
         self.rows = 0
         self.ack_rows = 0
         self.part = 0
-        self.steps = 0
         self.totals: dict[str, dict[str, int]] = {}
         self.marks: dict[str, dict[str, int]] = {}  # rows published, per sink and entity
         self.proofs: dict[str, list[dict[str, Any]]] = {}
@@ -138,9 +135,12 @@ class LedgerWriter:
     def announce(self, sink: str, proof: dict[str, Any]) -> None:
         """`sink` is about to publish: what it was handed so far is written now, with
         `proof`, how a reader tells after a crash what got published (ledger/proof.py)."""
-        self.proofs.setdefault(sink, []).append(portable(proof, self.root.parent))
-        self.changed = True
-        self.flush()
+        proof = portable(proof, self.root.parent)
+        if proof not in self.proofs.setdefault(sink, []):
+            self.proofs[sink].append(proof)
+            self.changed = True
+        if self.changed or self.rows:
+            self.flush()
 
     def published(self, sink: str, rows: dict[str, int] | None) -> None:
         """What `sink` has made visible so far: rows per entity in the order it was handed
@@ -168,21 +168,9 @@ class LedgerWriter:
         self.ack_rows += acks.num_rows
         self.acknowledged[sink] = self.acknowledged.get(sink, 0) + acks.num_rows
 
-    def tick(self) -> None:
-        """End of a step: flush every `flush_steps` steps or `flush_rows` rows.
-
-        Counting steps and rows, not wall time, keeps the ledger's bytes the same for the
-        same scenario and seed.
-        """
-        self.steps += 1
-        due = (self.rows or self.changed) and self.steps >= self.flush_steps
-        if self.rows >= self.flush_rows or due:
-            self.flush()
-
     def flush(self) -> None:
         """Append everything buffered as new parts (each written whole, then renamed), then
         commit them with what is published in one atomic rename of `committed`."""
-        self.steps = 0
         if not self.rows and not self.ack_rows and not self.changed:
             return
         if self.rows or self.ack_rows:
