@@ -137,10 +137,10 @@ def run(
             book.published(name, sink.published())
 
     def settle() -> None:
-        """What sinks that publish later than they are written to say they published."""
+        """What the opened sinks that publish later than they are written to published."""
         if book is not None:
             for name, sink in sinks.items():
-                rows = sink.published()
+                rows = sink.published() if sink in opened else None
                 if rows is not None:
                     book.published(name, rows)
 

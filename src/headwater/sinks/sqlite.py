@@ -92,8 +92,7 @@ class SqliteSink(Sink):
     def _commit(self, txn: int) -> None:
         """Commit, with the bookkeeping row naming the last world transaction committed."""
         self.db.execute(
-            f"UPDATE {BOOKKEEPING} SET ordinal = ordinal + 1, txn = ?, "
-            "committed_at = datetime('now') WHERE sink = ? AND lane = 0",
+            f"UPDATE {BOOKKEEPING} SET ordinal = ordinal + 1, txn = ? WHERE sink = ? AND lane = 0",
             (txn, self.name),
         )
         self.db.execute("COMMIT")
