@@ -127,3 +127,25 @@ def test_validate_needs_no_secrets(tmp_path):
     r = hw("run", str(p), "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "environment variable HW_TEST_PG_PASSWORD is not set" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_bug_is_not_a_user_error(shop_file, tmp_path):
+    """An exception a sink did not translate is a bug: traceback, a request to report it,
+    exit 70, not the exit 2 and one-line message of a user error."""
+    bug = (
+        "import headwater.sinks.sqlite as s\n"
+        "def write(self, changes): raise ZeroDivisionError('a bug in the sink')\n"
+        "s.SqliteSink.write = write\n"
+        "from headwater.cli import main\n"
+        "main()\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", bug, "run", str(shop_file), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 70, r.stderr
+    assert "Traceback" in r.stderr and "ZeroDivisionError: a bug in the sink" in r.stderr
+    assert "this is a bug in headwater; please report it" in r.stderr
+    assert "error: sink" not in r.stderr

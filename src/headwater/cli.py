@@ -1,9 +1,11 @@
-"""The command line: the one place where a HeadwaterError becomes a message and exit code 2."""
+"""The command line: the one place where a HeadwaterError becomes a message and exit code 2,
+and any other exception is shown as the bug it is (traceback, exit code 70)."""
 
 from __future__ import annotations
 
 import json
 import sys
+import traceback
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -20,8 +22,12 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 
+BUG = 70  # EX_SOFTWARE: not the user's doing (verify's exit 1 means a wrong landing)
+
+
 def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """HeadwaterError → its message on stderr, exit 2; --debug shows the traceback."""
+    """HeadwaterError → its message on stderr, exit 2; --debug shows the traceback. Any other
+    exception is a bug in headwater: its traceback and a request to report it, exit 70."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -35,6 +41,18 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             err.print("interrupted")
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: bad options and arguments are user errors too
+        except Exception:
+            if click.get_current_context().find_root().params.get("debug"):
+                raise
+            err.print(traceback.format_exc(), markup=False, highlight=False, end="")
+            err.print(
+                "[bold red]this is a bug in headwater; please report it[/] with the traceback "
+                "above and the command you ran",
+                markup=True,
+            )
+            sys.exit(BUG)
 
     return wrapper
 

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
+from headwater.errors import HeadwaterError
 from headwater.faults.base import Fault, FaultContext, Loc, Part, map_struct, put, suggest_in
 from headwater.generators.base import TIMESTAMP, FieldGen, GenContext, Spec
 from headwater.scenario.types import Timestamp
@@ -87,7 +88,7 @@ class DriftRule(Spec):
         for name, spec in v.items():
             try:
                 out[name] = parse_field(spec) if isinstance(spec, dict) else Const(const=spec)
-            except Exception as exc:  # pydantic or ValueError: name the field
+            except (ValueError, HeadwaterError) as exc:  # ValidationError is a ValueError
                 raise ValueError(f"add.{name}: {exc}") from None
         return out
 
