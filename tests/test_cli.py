@@ -149,3 +149,30 @@ def test_a_bug_is_not_a_user_error(shop_file, tmp_path):
     assert "Traceback" in r.stderr and "ZeroDivisionError: a bug in the sink" in r.stderr
     assert "this is a bug in headwater; please report it" in r.stderr
     assert "error: sink" not in r.stderr
+
+
+def test_a_used_output_folder_is_refused_unless_overwritten(shop_file, tmp_path):
+    """A rerun never mixes with an earlier run's output: refused (exit 2, naming the folder
+    and --overwrite), or with --overwrite the earlier output is replaced whole; a folder
+    holding anything headwater did not write is refused even then."""
+    out = tmp_path / "o"
+    args = ["run", str(shop_file), "--duration", "5m", "--out", str(out)]
+    assert hw(*args, "--seed", "1").returncode == 0
+    first = sorted(p.relative_to(out) for p in out.rglob("*"))
+    r = hw(*args, "--seed", "2")
+    assert r.returncode == 2 and str(out) in r.stderr and "--overwrite" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == first  # untouched
+    (out / "ledger" / "stray.txt").write_text("inside a run's folder: the run's to remove")
+    r = hw(*args, "--seed", "2", "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "ledger" / "manifest.json").read_text())["seed"] == 2
+    assert not (out / "ledger" / "stray.txt").exists()
+    (out / "notes.txt").write_text("mine")
+    r = hw(*args, "--overwrite")
+    assert r.returncode == 2 and "notes.txt" in r.stderr and (out / "notes.txt").exists()
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "data.csv").write_text("a,b\n")
+    r = hw("run", str(shop_file), "--duration", "5m", "--out", str(foreign), "--overwrite")
+    assert r.returncode == 2 and "data.csv" in r.stderr and (foreign / "data.csv").exists()

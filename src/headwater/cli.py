@@ -84,6 +84,11 @@ def main(debug: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder (default out/<name>).",
 )
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace the output of an earlier run in the output folder (only what it wrote).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_user_errors
 def run(
@@ -92,6 +97,7 @@ def run(
     duration: Any,
     speed: str | None,
     out_dir: Path | None,
+    overwrite: bool,
     as_json: bool,
 ) -> None:
     """Run SCENARIO on its simulated clock and write into its sinks."""
@@ -107,7 +113,13 @@ def run(
             raise click.BadParameter(str(exc), param_hint="--speed") from None
     with _progress(as_json) as on_step:
         report = run_world(
-            sc, seed=seed, duration=duration, speed=speed, out_dir=out_dir, on_step=on_step
+            sc,
+            seed=seed,
+            duration=duration,
+            speed=speed,
+            out_dir=out_dir,
+            on_step=on_step,
+            overwrite=overwrite,
         )
     if as_json:
         out.print_json(json.dumps(report.as_dict()))

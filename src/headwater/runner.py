@@ -13,6 +13,7 @@ from typing import Any
 
 from headwater.faults.base import FaultContext
 from headwater.faults.pipeline import Delivery, FaultPipeline
+from headwater.outdir import OutDir
 from headwater.scenario.model import Scenario
 from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.world.changes import Changes
@@ -78,12 +79,14 @@ def run(
     sinks: dict[str, Sink] | None = None,
     on_step: Callable[[Changes, RunReport], None] | None = None,
     ledger: bool = True,
+    overwrite: bool = False,
 ) -> RunReport:
     """Run the world to the end of its clock, writing every step into every sink.
 
     Each sink's faults act between the world and the sink; with `ledger`, what every sink
     is handed and what it published are appended to <out>/ledger as the run goes (see
-    headwater.ledger).
+    headwater.ledger). The output folder must be new or empty; `overwrite` replaces the
+    output of an earlier run there (headwater.outdir).
     """
     if speed is not None:
         scenario = scenario.model_copy(
@@ -91,7 +94,7 @@ def run(
         )
     world = World(scenario, seed=seed, duration=duration)
     out = Path(out_dir) if out_dir is not None else Path("out") / scenario.name
-    out.mkdir(parents=True, exist_ok=True)
+    folder = OutDir.claim(out, overwrite=overwrite, scenario=scenario.name, seed=world.seed)
     sinks = build_sinks(scenario, world, out) if sinks is None else sinks
     report = RunReport(
         scenario.name, world.seed, out, timedelta(microseconds=world.end_us - world.start_us)
@@ -128,6 +131,7 @@ def run(
                     for delivery in ds:
                         book.record(name, delivery)
             book.flush()
+        folder.note()
 
     def deliver(name: str, sink: Sink, delivery: Delivery) -> None:
         """An exception that is not a HeadwaterError (a driver error the sink did not
@@ -157,6 +161,7 @@ def run(
         for sink in sinks.values():
             sink.open()
             opened.append(sink)
+        folder.note()
         steps, rows = (1, 0) if factor is not None else WINDOW
         for batch in _windows(world, sinks, pipes, steps, rows):
             ahead([deliveries for _, deliveries in batch])
@@ -189,6 +194,7 @@ def run(
     finally:
         for sink in reversed(opened):
             sink.close()
+        folder.note()
         settle()  # also after a failure: what was published before it
         acknowledged()  # also after a failure: what the broker confirmed before it
         faults = {name: p.summary() for name, p in pipes.items() if not p.clean}
