@@ -75,7 +75,7 @@ def run(
     seed: int | None = None,
     duration: timedelta | None = None,
     speed: str | None = None,
-    out_dir: str | Path | None = None,
+    out_dir: str | Path | OutDir | None = None,
     sinks: dict[str, Sink] | None = None,
     on_step: Callable[[Changes, RunReport], None] | None = None,
     ledger: bool = True,
@@ -86,15 +86,19 @@ def run(
     Each sink's faults act between the world and the sink; with `ledger`, what every sink
     is handed and what it published are appended to <out>/ledger as the run goes (see
     headwater.ledger). The output folder must be new or empty; `overwrite` replaces the
-    output of an earlier run there (headwater.outdir).
+    output of an earlier run there (headwater.outdir); an OutDir is a folder already claimed.
     """
     if speed is not None:
         scenario = scenario.model_copy(
             update={"clock": scenario.clock.model_copy(update={"speed": speed})}
         )
     world = World(scenario, seed=seed, duration=duration)
-    out = Path(out_dir) if out_dir is not None else Path("out") / scenario.name
-    folder = OutDir.claim(out, overwrite=overwrite, scenario=scenario.name, seed=world.seed)
+    if isinstance(out_dir, OutDir):
+        folder = out_dir
+    else:
+        path = Path(out_dir) if out_dir is not None else Path("out") / scenario.name
+        folder = OutDir.claim(path, overwrite=overwrite, scenario=scenario.name, seed=world.seed)
+    out = folder.path
     sinks = build_sinks(scenario, world, out) if sinks is None else sinks
     report = RunReport(
         scenario.name, world.seed, out, timedelta(microseconds=world.end_us - world.start_us)

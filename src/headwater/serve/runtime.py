@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.errors import HeadwaterError, MissingExtra, Problem, ScenarioError
+from headwater.outdir import OutDir
 from headwater.scenario.model import Scenario
 from headwater.serve.config import Serve
 from headwater.serve.errors import ServeError
@@ -79,6 +80,7 @@ class Serving:
         speed: str | None = None,
         sinks: bool = True,
         source: str | Path | None = None,
+        overwrite: bool = False,
     ):
         _need_api()
         config = config or getattr(scenario, "serve", None) or Serve()
@@ -99,6 +101,7 @@ class Serving:
         self.duration = duration
         self.out_dir = Path(out_dir) if out_dir is not None else Path("out") / scenario.name
         self.with_sinks = sinks
+        self.overwrite = overwrite
         from headwater.world.engine import World
 
         self.world = World(scenario, seed=self.seed, duration=duration)
@@ -125,7 +128,9 @@ class Serving:
         from headwater.serve._http import ThreadedServer
         from headwater.serve.app import build_app
 
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.folder = OutDir.claim(
+            self.out_dir, overwrite=self.overwrite, scenario=self.scenario.name, seed=self.seed
+        )
         app = build_app(self)
         self.http = ThreadedServer(app, self.config.host, self.config.port, what="http")
         if self.config.grpc is not None and self.config.grpc.enabled:
@@ -162,12 +167,7 @@ class Serving:
         """Wait for the world's clock to end; True when it did. Raises the world's error."""
         self._thread.join(timeout)
         if self.store.error is not None and not isinstance(self.store.error, _Stopped):
-            err = self.store.error
-            raise (
-                err
-                if isinstance(err, HeadwaterError)
-                else HeadwaterError(f"the world failed: {err}")
-            )
+            raise self.store.error  # a HeadwaterError is the user's; anything else a bug
         return not self._thread.is_alive()
 
     @property
@@ -193,7 +193,7 @@ class Serving:
                 seed=self.seed,
                 duration=self.duration,
                 speed=self.config.speed,
-                out_dir=self.out_dir,
+                out_dir=self.folder,
                 sinks=sinks,
                 ledger=self.with_sinks,  # the served store itself needs no ledger of its own
             )
