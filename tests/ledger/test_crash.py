@@ -27,7 +27,7 @@ from tests.verify.test_reference_pipeline import pipeline
 SCENARIO = """
 name: crash
 seed: 11
-clock: {start: 2026-01-01T00:00:00Z, duration: 12h, step: 2m}
+clock: {start: 2026-01-01T00:00:00Z, duration: 8h, step: 2m}
 entities:
   accounts:
     key: id

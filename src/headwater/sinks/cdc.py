@@ -118,7 +118,7 @@ class CdcSink(Sink):
             self.config = self.config.model_copy(update={"entities": source.entities})
         to = dict(self.config.to)
         to.setdefault("entities", self.config.entities)
-        cls = SINKS.get(to["kind"])
+        cls = SINKS.get(str(to["kind"]))
         self.transport = cls(f"{name}.to", cls.Config.model_validate(to), context)
         self.source = {
             "name": self.config.server_name or context.scenario_name,
