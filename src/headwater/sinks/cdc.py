@@ -133,8 +133,9 @@ class CdcSink(Sink):
         self.transport.open()
 
     def published(self) -> dict[str, int] | None:
-        """What the transport published, per table: the events of each entity in order."""
-        return self.transport.published()
+        """Simulated CDC: what the transport published, per table, is a prefix of the events
+        of each entity. A log's events are not the world's rows one for one: None."""
+        return self.transport.published() if self.log_source is None else None
 
     def _start_capture(self) -> None:
         """Open the log capture once the source holds its initial rows; deliver the snapshot."""
