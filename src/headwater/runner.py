@@ -137,20 +137,21 @@ def run(
             book.flush()
         folder.note()
 
+    taken: dict[str, dict[str, int]] = {name: {} for name in sinks}  # rows write() took
+
     def deliver(name: str, sink: Sink, delivery: Delivery) -> None:
         """An exception that is not a HeadwaterError (a driver error the sink did not
         translate) is a bug in the sink and stays one."""
         sink.write(delivery)
-        if book is not None:
-            book.published(name, sink.published())
+        for entity, events in delivery.events.items():
+            taken[name][entity] = taken[name].get(entity, 0) + events.num_rows
+        shown(name, sink)
 
-    def settle() -> None:
-        """What the opened sinks that publish later than they are written to published."""
-        if book is not None:
-            for name, sink in sinks.items():
-                rows = sink.published() if sink in opened else None
-                if rows is not None:
-                    book.published(name, rows)
+    def shown(name: str, sink: Sink) -> None:
+        """What the sink published: as it says, or all its write() calls took."""
+        if book is not None and sink in opened:
+            rows = sink.published()
+            book.published(name, taken[name] if rows is None else rows)
 
     def acknowledged() -> None:
         """What brokers acknowledged meanwhile goes to the ledger."""
@@ -192,14 +193,14 @@ def run(
                 deliver(name, sink, delivery)
         for name, sink in sinks.items():
             sink.flush()
-            if book is not None:
-                book.published(name, sink.published())
+            shown(name, sink)
         finished = True
     finally:
         for sink in reversed(opened):
             sink.close()
         folder.note()
-        settle()  # also after a failure: what was published before it
+        for name, sink in sinks.items():
+            shown(name, sink)  # also after a failure: what was published before it
         acknowledged()  # also after a failure: what the broker confirmed before it
         faults = {name: p.summary() for name, p in pipes.items() if not p.clean}
         if book is not None:

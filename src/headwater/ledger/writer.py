@@ -142,11 +142,11 @@ class LedgerWriter:
         if self.changed or self.rows:
             self.flush()
 
-    def published(self, sink: str, rows: dict[str, int] | None) -> None:
+    def published(self, sink: str, rows: dict[str, int]) -> None:
         """What `sink` has made visible so far: rows per entity in the order it was handed
-        them (None: everything it was handed). Written with the next flush."""
+        them. Written with the next flush."""
         handed = self.totals.get(sink, {})
-        mark = dict(handed) if rows is None else {e: n for e, n in rows.items() if n}
+        mark = {e: n for e, n in rows.items() if n}
         proofs = self.proofs.get(sink, [])
         left = [p for p in proofs if not covered(p, mark, handed)]
         if mark != self.marks.get(sink, {}) or len(left) < len(proofs):
