@@ -176,3 +176,9 @@ def test_a_used_output_folder_is_refused_unless_overwritten(shop_file, tmp_path)
     (foreign / "data.csv").write_text("a,b\n")
     r = hw("run", str(shop_file), "--duration", "5m", "--out", str(foreign), "--overwrite")
     assert r.returncode == 2 and "data.csv" in r.stderr and (foreign / "data.csv").exists()
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_user_error(shop_file, tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    r = hw("run", str(shop_file), "--duration", "5m", "--out", str(tmp_path / "taken" / "o"))
+    assert r.returncode == 2 and "cannot use" in r.stderr and "Traceback" not in r.stderr

@@ -38,8 +38,11 @@ class OutDir:
     @classmethod
     def claim(cls, path: Path, *, overwrite: bool, **meta: Any) -> OutDir:
         """Claim `path` for a run: create it, or clear an earlier run's output from it."""
-        path.mkdir(parents=True, exist_ok=True)
-        present = sorted(p.name for p in path.iterdir() if p.name != MARKER)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            present = sorted(p.name for p in path.iterdir() if p.name != MARKER)
+        except OSError as exc:  # a file of that name, no permission…
+            raise OutDirError(f"--out: cannot use {path} as the output folder: {exc}") from None
         if present:
             earlier = _read(path / MARKER)
             if earlier is None:
