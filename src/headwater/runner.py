@@ -194,6 +194,10 @@ def run(
         for name, sink in sinks.items():
             sink.flush()
             shown(name, sink)
+        if book is not None and (lost := book.unpublished()):
+            raise RuntimeError(  # the sinks flushed: whatever they did not publish is lost
+                f"the run ended with rows its sinks never published: {lost}; this is a bug"
+            )
         finished = True
     finally:
         for sink in reversed(opened):

@@ -218,3 +218,22 @@ def test_a_failed_run_publishes_what_each_sink_took_and_no_more(tmp_path):
             ev = book.events(name, entity)
             assert (0 if ev is None else ev.num_rows) == took.num_rows, (name, entity)
     assert book.unpublished("plain")  # handed ahead, never written
+
+
+def test_a_finished_run_whose_sink_kept_rows_back_is_a_bug(tmp_path):
+    """A sink whose flush leaves rows unpublished lost them: the run says so (not exit 0)."""
+    from headwater.sinks.files.sink import FilesSink
+
+    class Forgetful(FilesSink):
+        def flush(self) -> None:  # the bug: the files still open are never published
+            self._flush_manifests()
+
+    text = SCENARIO.split("sinks:")[0] + "sinks:\n  f: {kind: files, every: 1h}\n"
+    sc = loads(text)
+    sinks = build_sinks(sc, World(sc), tmp_path)
+    sinks["f"].__class__ = Forgetful
+    with pytest.raises(RuntimeError, match=r"never published.*'f'.*this is a bug"):
+        run(sc, out_dir=tmp_path, sinks=sinks)
+    book = LedgerReader(tmp_path / "ledger")
+    assert not book.complete and book.events("f", "visits") is None  # nothing was published
+    assert book.unpublished("f")["visits"] > 0

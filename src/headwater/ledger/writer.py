@@ -153,6 +153,16 @@ class LedgerWriter:
             self.marks[sink], self.proofs[sink] = mark, left
             self.changed = True
 
+    def unpublished(self) -> dict[str, dict[str, int]]:
+        """Rows per sink and entity handed but not (yet) reported published."""
+        out = {}
+        for sink, handed in self.totals.items():
+            marks = self.marks.get(sink, {})
+            left = {e: n - marks.get(e, 0) for e, n in handed.items() if n > marks.get(e, 0)}
+            if left:
+                out[sink] = left
+        return out
+
     def _intervals(self, entity: str, events: pa.Table) -> pa.Table:
         return interval_counts(entity, events, self.interval_us)
 
@@ -210,12 +220,7 @@ class LedgerWriter:
         self.flush()
         self.manifest["complete"] = complete
         self.manifest["totals"] = self.totals
-        unpublished = {
-            s: left
-            for s, handed in self.totals.items()
-            if (left := {e: n - self.marks.get(s, {}).get(e, 0) for e, n in handed.items()})
-            and any(left.values())
-        }
+        unpublished = self.unpublished()
         if unpublished:
             self.manifest["unpublished"] = unpublished
         if self.acknowledged:
