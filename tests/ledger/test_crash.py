@@ -177,9 +177,9 @@ def test_kill_9_from_outside_leaves_an_exact_ledger(intervals, scenario, tmp_pat
     assert expected["clicks"] > 0
 
 
-# Makes a sink fail at step 200 (simulated 06:40) with a real error: the database refuses
-# page views from then on (a trigger), or a file stands where the files sink's next
-# hour folder goes.
+# Makes a sink fail with a real error once the world reaches step 200 (06:40; the sinks
+# are up to a ledger window behind): the database refuses page views from then on (a
+# trigger), or a file stands where the files sink's next hour folder goes.
 BREAK = {
     "sqlite": (
         "app_db",

@@ -1,4 +1,4 @@
-"""The ledger records exactly what each sink accepted, deterministically, and survives kill -9."""
+"""The ledger records exactly what each sink published, deterministically, and survives kill -9."""
 
 from __future__ import annotations
 
