@@ -93,7 +93,7 @@ class CdcSink(Sink):
                 (("to", "kind"), f"unknown sink kind '{kind}'{suggest(str(kind), SINKS.names())}")
             )
             return problems
-        target = SINKS.get(kind)
+        target = SINKS.get(str(kind))
         if "records" not in target.capabilities:
             problems.append(
                 (
