@@ -19,7 +19,7 @@ $(STAMP_TEST): $(BIN)/python pyproject.toml
 	touch $@ $(STAMP_BASE)
 
 demo: $(STAMP_BASE)
-	$(BIN)/headwater run examples/shop.yaml --out out/shop
+	$(BIN)/headwater run examples/shop.yaml --out out/shop --overwrite
 
 servers:
 	bash scripts/ensure-servers.sh

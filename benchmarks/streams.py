@@ -466,7 +466,7 @@ def bench(broker: Broker, events: int, outage: float, repeat: int) -> dict[str, 
             broker.reset(server)
             sc_run, sink = sink_from(sc_text, "s", broker.sink(server, "viarun"), out)
             start = time.perf_counter()
-            report = run(sc_run, out_dir=out, sinks={"s": sink}, ledger=False)
+            report = run(sc_run, out_dir=out, sinks={"s": sink}, ledger=False, overwrite=True)
             seconds = time.perf_counter() - start
             assert report.sinks["s"]["acknowledged"] == n, report.sinks["s"]
             best["run"] = max(best["run"], n / seconds)

@@ -127,3 +127,58 @@ def test_validate_needs_no_secrets(tmp_path):
     r = hw("run", str(p), "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "environment variable HW_TEST_PG_PASSWORD is not set" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_bug_is_not_a_user_error(shop_file, tmp_path):
+    """An exception a sink did not translate is a bug: traceback, a request to report it,
+    exit 70, not the exit 2 and one-line message of a user error."""
+    bug = (
+        "import headwater.sinks.sqlite as s\n"
+        "def write(self, changes): raise ZeroDivisionError('a bug in the sink')\n"
+        "s.SqliteSink.write = write\n"
+        "from headwater.cli import main\n"
+        "main()\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", bug, "run", str(shop_file), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 70, r.stderr
+    assert "Traceback" in r.stderr and "ZeroDivisionError: a bug in the sink" in r.stderr
+    assert "this is a bug in headwater; please report it" in r.stderr
+    assert "error: sink" not in r.stderr
+
+
+def test_a_used_output_folder_is_refused_unless_overwritten(shop_file, tmp_path):
+    """A rerun never mixes with an earlier run's output: refused (exit 2, naming the folder
+    and --overwrite), or with --overwrite the earlier output is replaced whole; a folder
+    holding anything headwater did not write is refused even then."""
+    out = tmp_path / "o"
+    args = ["run", str(shop_file), "--duration", "5m", "--out", str(out)]
+    assert hw(*args, "--seed", "1").returncode == 0
+    first = sorted(p.relative_to(out) for p in out.rglob("*"))
+    r = hw(*args, "--seed", "2")
+    assert r.returncode == 2 and str(out) in r.stderr and "--overwrite" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == first  # untouched
+    (out / "ledger" / "stray.txt").write_text("inside a run's folder: the run's to remove")
+    r = hw(*args, "--seed", "2", "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "ledger" / "manifest.json").read_text())["seed"] == 2
+    assert not (out / "ledger" / "stray.txt").exists()
+    (out / "notes.txt").write_text("mine")
+    r = hw(*args, "--overwrite")
+    assert r.returncode == 2 and "notes.txt" in r.stderr and (out / "notes.txt").exists()
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "data.csv").write_text("a,b\n")
+    r = hw("run", str(shop_file), "--duration", "5m", "--out", str(foreign), "--overwrite")
+    assert r.returncode == 2 and "data.csv" in r.stderr and (foreign / "data.csv").exists()
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_user_error(shop_file, tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    r = hw("run", str(shop_file), "--duration", "5m", "--out", str(tmp_path / "taken" / "o"))
+    assert r.returncode == 2 and "cannot use" in r.stderr and "Traceback" not in r.stderr

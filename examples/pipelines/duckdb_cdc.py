@@ -14,7 +14,7 @@ files it has not loaded yet and merges them into one table per source table:
 
 Run it, then check it:
 
-    headwater run examples/shop.yaml --out out/shop
+    headwater run examples/shop.yaml --out out/shop --overwrite
     python examples/pipelines/duckdb_cdc.py out/shop/cdc out/landing.duckdb
     headwater verify --ledger out/shop/ledger --sink changes --target out/landing.duckdb
 """

@@ -34,14 +34,19 @@ def run(
     duration: str | timedelta | None = None,
     speed: str | None = None,
     out_dir: str | Path | None = None,
+    overwrite: bool = False,
     **kwargs: Any,
 ) -> RunReport:
-    """Run a scenario (a loaded Scenario or a path) into its sinks and return the report."""
+    """Run a scenario (a loaded Scenario or a path) into its sinks and return the report.
+
+    The output folder must be new or empty; `overwrite` replaces an earlier run's output."""
     from headwater.runner import run as _run
 
     sc = scenario if isinstance(scenario, Scenario) else load(scenario)
     span = parse_duration(duration) if isinstance(duration, str) else duration
-    return _run(sc, seed=seed, duration=span, speed=speed, out_dir=out_dir, **kwargs)
+    return _run(
+        sc, seed=seed, duration=span, speed=speed, out_dir=out_dir, overwrite=overwrite, **kwargs
+    )
 
 
 def verify(ledger: str | Path, target: str | Path, **options: Any) -> Any:

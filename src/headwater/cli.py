@@ -1,4 +1,5 @@
-"""The command line: the one place where a HeadwaterError becomes a message and exit code 2."""
+"""The command line: the one place where a HeadwaterError becomes a message and exit code 2,
+and any other exception is shown as the bug it is (traceback, exit code 70)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,14 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 
+BUG = 70  # EX_SOFTWARE: not the user's doing (verify's exit 1 means a wrong landing)
+
+
 def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """HeadwaterError → its message on stderr, exit 2; --debug shows the traceback. A bug
-    shows its traceback and exits 1. Tracebacks are redacted too: a driver's exception
-    chained to an error may quote a URL or a password."""
+    """HeadwaterError → its message on stderr, exit 2; --debug shows the traceback. Any other
+    exception is a bug in headwater: its traceback and a request to report it, exit 70.
+    Tracebacks are redacted too: a driver's exception chained to an error may quote a URL or
+    a password."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -39,10 +44,15 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             err.print("interrupted")
             sys.exit(130)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
+            raise  # click's own: bad options and arguments are user errors too
         except Exception:
             _traceback()
-            sys.exit(1)
+            err.print(
+                "[bold red]this is a bug in headwater; please report it[/] with the traceback "
+                "above and the command you ran",
+                markup=True,
+            )
+            sys.exit(BUG)
 
     return wrapper
 
@@ -82,6 +92,11 @@ def main(debug: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder (default out/<name>).",
 )
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace the output of an earlier run in the output folder (only what it wrote).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_user_errors
 def run(
@@ -90,6 +105,7 @@ def run(
     duration: Any,
     speed: str | None,
     out_dir: Path | None,
+    overwrite: bool,
     as_json: bool,
 ) -> None:
     """Run SCENARIO on its simulated clock and write into its sinks."""
@@ -105,7 +121,13 @@ def run(
             raise click.BadParameter(str(exc), param_hint="--speed") from None
     with _progress(as_json) as on_step:
         report = run_world(
-            sc, seed=seed, duration=duration, speed=speed, out_dir=out_dir, on_step=on_step
+            sc,
+            seed=seed,
+            duration=duration,
+            speed=speed,
+            out_dir=out_dir,
+            on_step=on_step,
+            overwrite=overwrite,
         )
     if as_json:
         out.print_json(json.dumps(report.as_dict()))

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from headwater.errors import HeadwaterError, SinkError
 from headwater.faults.base import FaultContext
 from headwater.faults.pipeline import Delivery, FaultPipeline
+from headwater.outdir import OutDir
 from headwater.pacing import split, window_ends
 from headwater.scenario.model import Scenario
 from headwater.secrets import redact_data
@@ -77,15 +78,18 @@ def run(
     seed: int | None = None,
     duration: timedelta | None = None,
     speed: str | None = None,
-    out_dir: str | Path | None = None,
+    out_dir: str | Path | OutDir | None = None,
     sinks: dict[str, Sink] | None = None,
     on_step: Callable[[Changes, RunReport], None] | None = None,
     ledger: bool = True,
+    overwrite: bool = False,
 ) -> RunReport:
     """Run the world to the end of its clock, writing every step into every sink.
 
     Each sink's faults act between the world and the sink; with `ledger`, what every sink
-    accepted is appended to <out>/ledger as the run goes (see headwater.ledger).
+    is handed and what it published are appended to <out>/ledger as the run goes (see
+    headwater.ledger). The output folder must be new or empty; `overwrite` replaces the
+    output of an earlier run there (headwater.outdir); an OutDir is a folder already claimed.
     """
     if speed is not None:
         scenario = scenario.model_copy(
@@ -93,8 +97,12 @@ def run(
         )
     world = World(scenario, seed=seed, duration=duration)
     check_limits(estimate(world), scenario.limits)  # before anything is written
-    out = Path(out_dir) if out_dir is not None else Path("out") / scenario.name
-    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(out_dir, OutDir):
+        folder = out_dir
+    else:
+        path = Path(out_dir) if out_dir is not None else Path("out") / scenario.name
+        folder = OutDir.claim(path, overwrite=overwrite, scenario=scenario.name, seed=world.seed)
+    out = folder.path
     sinks = build_sinks(scenario, world, out) if sinks is None else sinks
     report = RunReport(
         scenario.name, world.seed, out, timedelta(microseconds=world.end_us - world.start_us)
@@ -119,18 +127,35 @@ def run(
             start_us=world.start_us,
             end_us=world.end_us,
             sinks=sinks,
-            flush_steps=1 if factor is not None else 8,  # paced runs: every step
         )
+        for name, sink in sinks.items():
+            sink.announcer = partial(book.announce, name)
+
+    def ahead(window: list[dict[str, list[Delivery]]]) -> None:
+        """The ledger gets every delivery of a window of steps before any sink does."""
+        if book is not None:
+            for deliveries in window:
+                for name, ds in deliveries.items():
+                    for delivery in ds:
+                        book.record(name, delivery)
+            book.flush()
+        folder.note()
+
+    taken: dict[str, dict[str, int]] = {name: {} for name in sinks}  # rows write() took
 
     def deliver(name: str, sink: Sink, delivery: Delivery) -> None:
-        try:
-            sink.write(delivery)
-        except HeadwaterError:
-            raise
-        except Exception as exc:  # a driver error the sink did not translate
-            raise SinkError(sink.name, f"{type(exc).__name__}: {exc}") from exc
-        if book is not None:
-            book.record(name, delivery)
+        """An exception that is not a HeadwaterError (a driver error the sink did not
+        translate) is a bug in the sink and stays one."""
+        sink.write(delivery)
+        for entity, events in delivery.events.items():
+            taken[name][entity] = taken[name].get(entity, 0) + events.num_rows
+        shown(name, sink)
+
+    def shown(name: str, sink: Sink) -> None:
+        """What the sink published: as it says, or all its write() calls took."""
+        if book is not None and sink in opened:
+            rows = sink.published()
+            book.published(name, taken[name] if rows is None else rows)
 
     def acknowledged() -> None:
         """What brokers acknowledged meanwhile goes to the ledger."""
@@ -145,41 +170,51 @@ def run(
         for sink in sinks.values():
             sink.open()
             opened.append(sink)
-        for changes in world.steps():
-            # speed only paces: the step's deliveries go out in windows of simulated time
-            ends = window_ends(world.start_us, changes.start_us, changes.end_us, factor)
-            parts = {
-                name: [split(d, ends) for d in pipes[name].deliver(changes.only(set(s.entities)))]
-                for name, s in sinks.items()
-            }
-            for window, end in enumerate(ends):
-                if factor is not None:
-                    delay = (end - world.start_us) / US / factor - (time.perf_counter() - wall0)
-                    if delay > 0:
-                        time.sleep(delay)
-                for name, sink in sinks.items():
-                    for pieces in parts[name]:
-                        piece = pieces[window]
-                        if piece is not None:
-                            deliver(name, sink, piece)
-            if book is not None:
+        folder.note()
+        steps, rows = (1, 0) if factor is not None else WINDOW
+        for batch in _windows(world, sinks, pipes, steps, rows):
+            ahead([deliveries for _, deliveries in batch])
+            for changes, deliveries in batch:
+                # speed only paces: the step's deliveries go out in windows of simulated time,
+                # contiguous slices in the order the ledger has them
+                ends = window_ends(world.start_us, changes.start_us, changes.end_us, factor)
+                parts = {name: [split(d, ends) for d in ds] for name, ds in deliveries.items()}
+                for window, end in enumerate(ends):
+                    if factor is not None:
+                        delay = (end - world.start_us) / US / factor - (time.perf_counter() - wall0)
+                        if delay > 0:
+                            time.sleep(delay)
+                    for name, sink in sinks.items():
+                        for pieces in parts[name]:
+                            piece = pieces[window]
+                            if piece is not None:
+                                deliver(name, sink, piece)
                 acknowledged()
-                book.tick()
-            for entity, ops in changes.counts().items():
-                for op, n in ops.items():
-                    report.entities[entity][op] += n
-            report.steps += 1
-            if on_step is not None:
-                on_step(changes, report)
+                for entity, ops in changes.counts().items():
+                    for op, n in ops.items():
+                        report.entities[entity][op] += n
+                report.steps += 1
+                if on_step is not None:
+                    on_step(changes, report)
+        late = {name: pipes[name].drain() for name in sinks}  # late beyond the end of the world
+        ahead([late])
         for name, sink in sinks.items():
-            for delivery in pipes[name].drain():  # late beyond the end of the world
+            for delivery in late[name]:
                 deliver(name, sink, delivery)
-        for sink in sinks.values():
+        for name, sink in sinks.items():
             sink.flush()
+            shown(name, sink)
+        if book is not None and (lost := book.unpublished()):
+            raise RuntimeError(  # the sinks flushed: whatever they did not publish is lost
+                f"the run ended with rows its sinks never published: {lost}; this is a bug"
+            )
         finished = True
     finally:
         for sink in reversed(opened):
             sink.close()
+        folder.note()
+        for name, sink in sinks.items():
+            shown(name, sink)  # also after a failure: what was published before it
         acknowledged()  # also after a failure: what the broker confirmed before it
         faults = {name: p.summary() for name, p in pipes.items() if not p.clean}
         if book is not None:
@@ -195,3 +230,28 @@ def run(
             if name in faults:
                 report.sinks[name]["faults"] = redact_data(faults[name])
     return report
+
+
+WINDOW = (8, 250_000)  # steps and rows the ledger gets ahead of the sinks at most
+
+
+def _windows(
+    world: World, sinks: dict[str, Sink], pipes: dict[str, FaultPipeline], steps: int, rows: int
+) -> Iterator[list[tuple[Changes, dict[str, list[Delivery]]]]]:
+    """The world's steps with each sink's deliveries, up to `steps` steps or `rows` rows at
+    a time (0: no limit): the ledger writes a window ahead in one flush. Counting steps and
+    rows, not time, keeps its bytes the same for the same seed."""
+    batch: list[tuple[Changes, dict[str, list[Delivery]]]] = []
+    held = 0
+    for changes in world.steps():
+        deliveries = {
+            name: pipes[name].deliver(changes.only(set(sink.entities)))
+            for name, sink in sinks.items()
+        }
+        batch.append((changes, deliveries))
+        held += sum(t.num_rows for t in changes.tables.values())
+        if len(batch) >= steps or (rows and held >= rows):
+            yield batch
+            batch, held = [], 0
+    if batch:
+        yield batch

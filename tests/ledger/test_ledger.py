@@ -1,4 +1,4 @@
-"""The ledger records exactly what each sink accepted, deterministically, and survives kill -9."""
+"""The ledger records exactly what each sink published, deterministically, and survives kill -9."""
 
 from __future__ import annotations
 
@@ -183,3 +183,57 @@ def test_parts_of_an_unfinished_flush_are_ignored(finished, tmp_path):
     again = LedgerReader(copy)
     assert again.events("faulty", "accounts").num_rows == before
     assert stray not in again.parts("faulty", "accounts")
+
+
+def test_a_failed_run_publishes_what_each_sink_took_and_no_more(tmp_path):
+    """The ledger is written a window of steps ahead of the sinks; when a sink fails in the
+    middle of one, a sink that took every delivery it was given (memory) is published up to
+    its last write, not up to the end of the window."""
+    import sqlite3
+
+    from headwater.errors import SinkError
+
+    text = SCENARIO.replace(
+        "  plain: {kind: memory, entities: [accounts]}",
+        "  plain: {kind: memory, entities: [accounts]}\n  db: {kind: sqlite, path: db.sqlite}",
+    )
+    sc = loads(text)
+    sinks = build_sinks(sc, World(sc), tmp_path)
+
+    def refuse(changes, report):  # the database refuses visits from step 11 on
+        if changes.step == 10:
+            con = sqlite3.connect(tmp_path / "db.sqlite")
+            con.execute(
+                "CREATE TRIGGER no BEFORE INSERT ON visits BEGIN SELECT RAISE(ABORT, 'no'); END"
+            )
+            con.close()
+
+    with pytest.raises(SinkError, match="sink 'db'"):
+        run(sc, out_dir=tmp_path, sinks=sinks, on_step=refuse)
+    book = LedgerReader(tmp_path / "ledger")
+    assert not book.complete
+    for name in ("faulty", "plain"):
+        for entity in book.sinks[name].entities:
+            took = pa.concat_tables(sinks[name].changes.get(entity, []))  # type: ignore[attr-defined]
+            ev = book.events(name, entity)
+            assert (0 if ev is None else ev.num_rows) == took.num_rows, (name, entity)
+    assert book.unpublished("plain")  # handed ahead, never written
+
+
+def test_a_finished_run_whose_sink_kept_rows_back_is_a_bug(tmp_path):
+    """A sink whose flush leaves rows unpublished lost them: the run says so (not exit 0)."""
+    from headwater.sinks.files.sink import FilesSink
+
+    class Forgetful(FilesSink):
+        def flush(self) -> None:  # the bug: the files still open are never published
+            self._flush_manifests()
+
+    text = SCENARIO.split("sinks:")[0] + "sinks:\n  f: {kind: files, every: 1h}\n"
+    sc = loads(text)
+    sinks = build_sinks(sc, World(sc), tmp_path)
+    sinks["f"].__class__ = Forgetful
+    with pytest.raises(RuntimeError, match=r"never published.*'f'.*this is a bug"):
+        run(sc, out_dir=tmp_path, sinks=sinks)
+    book = LedgerReader(tmp_path / "ledger")
+    assert not book.complete and book.events("f", "visits") is None  # nothing was published
+    assert book.unpublished("f")["visits"] > 0

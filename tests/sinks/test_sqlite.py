@@ -66,10 +66,10 @@ def test_replaying_the_change_stream_reproduces_the_tables(shop_db):
 
 
 def test_if_exists_fail_keeps_the_file(tmp_path):
-    (tmp_path / "x.db").write_bytes(b"precious")
-    sc = scenario(sinks="db: {kind: sqlite, path: x.db, if_exists: fail}\n")
+    (tmp_path / "x.db").write_bytes(b"precious")  # outside the (new) output folder
+    sc = scenario(sinks=f"db: {{kind: sqlite, path: '{tmp_path / 'x.db'}', if_exists: fail}}\n")
     with pytest.raises(SinkError, match="already exists"):
-        run(sc, out_dir=tmp_path)
+        run(sc, out_dir=tmp_path / "out")
     assert (tmp_path / "x.db").read_bytes() == b"precious"
 
 

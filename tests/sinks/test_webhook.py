@@ -105,7 +105,7 @@ def test_a_failing_receiver_still_gets_every_event_once_by_key(tmp_path, monkeyp
         SECRET.encode(), out=tmp_path / "got.jsonl", fail_first=6, fail_rate=0.1, ack_lost=True
     ) as r:
         sc = world(r.url)
-        report = run(sc, out_dir=tmp_path)
+        report = run(sc, out_dir=tmp_path / "out")
     stats = report.sinks["hooks"]
     want = expected_ids(sc)
     assert {e["id"] for e in r.events()} == want
@@ -118,7 +118,10 @@ def test_a_failing_receiver_still_gets_every_event_once_by_key(tmp_path, monkeyp
     assert stats["delivered"] == len(want) and stats["retries"] >= 6 and stats["failed"] == 0
     lines = (tmp_path / "got.jsonl").read_text().splitlines()
     assert len(lines) == len(r.deliveries)
-    log = [json.loads(x) for x in (tmp_path / "hooks.deliveries.jsonl").read_text().splitlines()]
+    log = [
+        json.loads(x)
+        for x in (tmp_path / "out" / "hooks.deliveries.jsonl").read_text().splitlines()
+    ]
     assert len(log) == len(want) and all(e["ok"] for e in log) and log[0]["attempts"] == 7
     event = r.events()[0]
     assert event["type"] in ("orders.created", "orders.updated", "orders.deleted")

@@ -88,7 +88,7 @@ class DriftRule(Spec):
         for name, spec in v.items():
             try:
                 out[name] = parse_field(spec) if isinstance(spec, dict) else Const(const=spec)
-            except (ValueError, HeadwaterError) as exc:  # pydantic's too: name the field
+            except (ValueError, HeadwaterError) as exc:  # ValidationError is a ValueError
                 raise ValueError(f"add.{name}: {exc}") from None
         return out
 

@@ -1,11 +1,14 @@
-"""The ledger: what each sink accepted, written as the run goes, read back by verify.
+"""The ledger: what each sink was handed and what it published, written as the run goes.
 
 Layout under the run's output folder:
 
     ledger/
       manifest.json                        scenario, seed, span, sinks → entities (key, fields),
-                                           faults; `complete` once the run ended normally
-      committed                            number of the last flush whose files are all written
+                                           faults; `complete` once the run ended normally;
+                                           totals handed and, after a failure, unpublished
+      committed                            JSON: `part`, the last flush whose files are all
+                                           written; `published`, rows per sink and entity made
+                                           visible; `proofs` of publications under way
       <sink>/<entity>/part-000001.parquet  every delivery: seq, txn, op, key, event_time,
                                            ingest_time, fault, copy, version, row (the image)
       <sink>/_intervals/part-000001.parquet  per ingest-time interval, entity and op: events,
@@ -13,9 +16,16 @@ Layout under the run's output folder:
       <sink>/_acks/part-000001.parquet     message sinks: what the broker acknowledged, per
                                            message: event_id, route (topic…), partition, offset
 
+The runner writes a window of steps ahead to the ledger before any sink gets it; what a
+sink published is a prefix of what it was handed, per entity: the rows a file renamed into
+place or a committed transaction holds, as the sink reports them (`Sink.published`). Right
+before publishing, a sink announces a proof (ledger/proof.py), written with the ledger, so a
+run killed between publishing and reporting is settled by what exists: readers see exactly
+what was published, whatever the point of a `kill -9` or a sink error.
+
 Parts are written whole under a temporary name and renamed; a flush counts once
-`committed` names it. After a crash (even `kill -9`) readers see every flush up to the last
-committed one, whole, and nothing of a flush cut short.
+`committed` names it. After a crash readers see every flush up to the last committed one,
+whole, and nothing of a flush cut short.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Reading a ledger back: its manifest and the complete parts of each sink and entity."""
+"""Reading a ledger back: its manifest, and per sink and entity what was published.
+
+Parts hold everything a sink was handed, in order; what it published is a prefix of
+that: the counts committed with the parts, extended by the proofs a run killed or failed
+mid-publication left behind (settled against the files and databases, ledger/proof.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from headwater._plugins import suggest
 from headwater.errors import VerifyError
-from headwater.ledger.writer import ACKS, COMMITTED, FORMAT, INTERVALS
+from headwater.ledger.proof import settle
+from headwater.ledger.writer import ACKS, COMMITTED, FORMAT, INTERVALS, interval_counts
+from headwater.world.rates import US
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,14 @@ class LedgerReader:
         self.root = root
         self.manifest = data
         marker = root / COMMITTED
-        self.committed = int(marker.read_text().strip()) if marker.exists() else 0
+        try:
+            commit = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
+        except (OSError, ValueError) as exc:
+            raise VerifyError(f"--ledger: cannot read {marker}: {exc}") from None
+        self.committed: int = commit.get("part", 0)
+        self._marks: dict[str, dict[str, int]] = commit.get("published", {})
+        self._proofs: dict[str, list[dict[str, Any]]] = commit.get("proofs", {})
+        self._published: dict[str, dict[str, int]] = {}
         self.complete = bool(data.get("complete"))
         self.sinks = {
             name: SinkInfo(
@@ -87,17 +101,62 @@ class LedgerReader:
             if int(p.stem.removeprefix("part-")) <= self.committed
         ]
 
-    def events(self, sink: str, entity: str) -> pa.Table | None:
-        """Every delivery of an entity to a sink, or None when there was none."""
+    def handed(self, sink: str, entity: str, columns: list[str] | None = None) -> pa.Table | None:
+        """Everything the sink was handed of an entity, published or not (None: nothing)."""
         parts = self.parts(sink, entity)
         if not parts:
             return None
         try:
-            return pa.concat_tables([pq.read_table(p) for p in parts])
+            return pa.concat_tables([pq.read_table(p, columns=columns) for p in parts])
         except (OSError, pa.ArrowException) as exc:
             raise VerifyError(f"--ledger: cannot read {parts[0].parent}: {exc}") from None
 
+    def published(self, sink: str) -> dict[str, int]:
+        """Rows per entity the sink published: the committed counts, extended by what the
+        proofs left by a killed or failed run show."""
+        if sink not in self._published:
+            rows = dict(self._marks.get(sink, {}))
+            for proof in self._proofs.get(sink, []):
+                for entity, n in settle(proof, self.root.parent, self._txns(sink)).items():
+                    rows[entity] = max(rows.get(entity, 0), n)
+            self._published[sink] = rows
+        return self._published[sink]
+
+    def _txns(self, sink: str) -> Any:
+        def txns(entity: str) -> np.ndarray | None:
+            t = self.handed(sink, entity, ["txn"])
+            return None if t is None else t["txn"].to_numpy()
+
+        return txns
+
+    def events(self, sink: str, entity: str) -> pa.Table | None:
+        """What the sink published of an entity, or None when nothing."""
+        handed = self.handed(sink, entity)
+        n = self.published(sink).get(entity, 0)
+        if handed is None or n == 0:
+            return None
+        return handed.slice(0, n)
+
+    def unpublished(self, sink: str) -> dict[str, int]:
+        """Rows per entity the sink was handed but did not publish (a killed or failed run)."""
+        out = {}
+        for entity in self.sinks[sink].entities:
+            handed = self.handed(sink, entity, ["seq"])
+            left = (0 if handed is None else handed.num_rows) - self.published(sink).get(entity, 0)
+            if left:
+                out[entity] = left
+        return out
+
     def intervals(self, sink: str) -> pa.Table | None:
+        """Per interval, entity and op: events, duplicates, faulted, checksum (published)."""
+        if self.unpublished(sink):  # counted again from what was published
+            interval_us = int(self.manifest["interval_s"]) * US
+            tables = [
+                interval_counts(e, ev, interval_us)
+                for e in self.sinks[sink].entities
+                if (ev := self.events(sink, e)) is not None
+            ]
+            return pa.concat_tables(tables) if tables else None
         parts = self.parts(sink, INTERVALS)
         if not parts:
             return None

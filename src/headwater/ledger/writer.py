@@ -16,13 +16,14 @@ import pyarrow.parquet as pq
 
 from headwater.faults.malformed import _mix
 from headwater.faults.pipeline import Delivery
+from headwater.ledger.proof import covered, portable
 from headwater.secrets import redact_data
 from headwater.world.rates import US
 
-FORMAT = "headwater-ledger/1"
+FORMAT = "headwater-ledger/2"
 INTERVALS = "_intervals"
 ACKS = "_acks"
-COMMITTED = "committed"  # the number of the last part whose every file is written
+COMMITTED = "committed"  # JSON: the last part whose files are all written; what is published
 
 
 def checksum(seqs: np.ndarray | pa.Array) -> int:
@@ -47,15 +48,15 @@ def write_json(path: Path, data: Any) -> None:
 
 
 class LedgerWriter:
-    """Buffers what sinks accepted and appends it as Parquet parts every few steps."""
+    """Buffers what sinks are handed and appends it as Parquet parts when flushed (the
+    runner flushes before handing it to the sinks), with what each sink published so far
+    and proofs for what it is publishing."""
 
     def __init__(
         self,
         root: Path,
         manifest: dict[str, Any],
         *,
-        flush_rows: int = 250_000,
-        flush_steps: int = 8,
         interval_us: int = 3600 * US,
     ):
         self.root = Path(root)
@@ -69,7 +70,6 @@ class LedgerWriter:
             "complete": False,
         }
         write_json(self.root / "manifest.json", self.manifest)
-        self.flush_rows, self.flush_steps = flush_rows, flush_steps
         self.interval_us = interval_us
         self.buffer: dict[tuple[str, str], list[pa.Table]] = {}
         self.intervals: dict[str, list[pa.Table]] = {}
@@ -77,8 +77,10 @@ class LedgerWriter:
         self.rows = 0
         self.ack_rows = 0
         self.part = 0
-        self.steps = 0
         self.totals: dict[str, dict[str, int]] = {}
+        self.marks: dict[str, dict[str, int]] = {}  # rows published, per sink and entity
+        self.proofs: dict[str, list[dict[str, Any]]] = {}
+        self.changed = False  # marks or proofs changed since the last flush
         self.acknowledged: dict[str, int] = {}
 
     @classmethod
@@ -121,7 +123,8 @@ class LedgerWriter:
 
     # -- recording ----------------------------------------------------------------------------
     def record(self, sink: str, delivery: Delivery) -> None:
-        """What `sink` accepted from one delivery (call after its write() returned)."""
+        """What `sink` is handed in one delivery (call before its write()): pending until
+        `published`, or a proof given to `announce`, says it is visible."""
         totals = self.totals.setdefault(sink, {})
         for entity, events in delivery.events.items():
             if events.num_rows == 0:
@@ -131,39 +134,39 @@ class LedgerWriter:
             self.rows += events.num_rows
             totals[entity] = totals.get(entity, 0) + events.num_rows
 
+    def announce(self, sink: str, proof: dict[str, Any]) -> None:
+        """`sink` is about to publish: what it was handed so far is written now, with
+        `proof`, how a reader tells after a crash what got published (ledger/proof.py)."""
+        proof = portable(proof, self.root.parent)
+        if proof not in self.proofs.setdefault(sink, []):
+            self.proofs[sink].append(proof)
+            self.changed = True
+        if self.changed or self.rows:
+            self.flush()
+
+    def published(self, sink: str, rows: dict[str, int]) -> None:
+        """What `sink` has made visible so far: rows per entity in the order it was handed
+        them. Written with the next flush."""
+        handed = self.totals.get(sink, {})
+        mark = {e: n for e, n in rows.items() if n}
+        proofs = self.proofs.get(sink, [])
+        left = [p for p in proofs if not covered(p, mark, handed)]
+        if mark != self.marks.get(sink, {}) or len(left) < len(proofs):
+            self.marks[sink], self.proofs[sink] = mark, left
+            self.changed = True
+
+    def unpublished(self) -> dict[str, dict[str, int]]:
+        """Rows per sink and entity handed but not (yet) reported published."""
+        out = {}
+        for sink, handed in self.totals.items():
+            marks = self.marks.get(sink, {})
+            left = {e: n - marks.get(e, 0) for e, n in handed.items() if n > marks.get(e, 0)}
+            if left:
+                out[sink] = left
+        return out
+
     def _intervals(self, entity: str, events: pa.Table) -> pa.Table:
-        ingest = pc.cast(events["ingest_time"], pa.int64()).to_numpy()
-        bucket = ingest // self.interval_us
-        op = pc.index_in(events["op"], value_set=OPS).fill_null(len(OPS)).to_numpy()
-        copy = events["copy"].to_numpy()
-        faulted = events["fault"].is_valid().to_numpy(zero_copy_only=False)
-        seq = events["seq"].to_numpy()
-        group = (bucket - bucket.min()) * (len(OPS) + 1) + op
-        uniq, inverse = np.unique(group, return_inverse=True)
-        inverse = inverse.ravel()
-        n = len(uniq)
-        first = np.zeros(n, dtype=np.int64)
-        first[inverse[::-1]] = np.arange(len(inverse))[::-1]
-        originals = copy == 0
-        sums = np.zeros(n, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            np.add.at(sums, inverse[originals], _mix(0, seq[originals]))
-        table = pa.table(
-            {
-                "entity": pa.array([entity] * n, pa.string()),
-                "interval_start": pa.array(bucket[first] * self.interval_us).cast(INTERVAL_TS),
-                "op": pc.take(events["op"], pa.array(first)),
-                "events": pa.array(np.bincount(inverse, minlength=n).astype(np.int64)),
-                "duplicates": pa.array(
-                    np.bincount(inverse, weights=~originals, minlength=n).astype(np.int64)
-                ),
-                "faulted": pa.array(
-                    np.bincount(inverse, weights=faulted, minlength=n).astype(np.int64)
-                ),
-                "checksum": pa.array(sums, pa.uint64()),
-            }
-        )
-        return table
+        return interval_counts(entity, events, self.interval_us)
 
     def record_acks(self, sink: str, acks: pa.Table | None) -> None:
         """What the broker behind `sink` acknowledged, per message (sinks/_stream.py
@@ -177,21 +180,23 @@ class LedgerWriter:
         self.ack_rows += acks.num_rows
         self.acknowledged[sink] = self.acknowledged.get(sink, 0) + acks.num_rows
 
-    def tick(self) -> None:
-        """End of a step: flush every `flush_steps` steps or `flush_rows` rows.
-
-        Counting steps and rows, not wall time, keeps the ledger's bytes the same for the
-        same scenario and seed.
-        """
-        self.steps += 1
-        if self.rows >= self.flush_rows or (self.rows and self.steps >= self.flush_steps):
-            self.flush()
-
     def flush(self) -> None:
-        """Append everything buffered as new parts (each written whole, then renamed)."""
-        self.steps = 0
-        if not self.rows and not self.ack_rows:
+        """Append everything buffered as new parts (each written whole, then renamed), then
+        commit them with what is published in one atomic rename of `committed`."""
+        if not self.rows and not self.ack_rows and not self.changed:
             return
+        if self.rows or self.ack_rows:
+            self._parts()
+        # the flush counts once every file of it is in place: readers ignore later parts
+        marker = {
+            "part": self.part,
+            "published": {s: m for s, m in self.marks.items() if m},
+            "proofs": {s: p for s, p in self.proofs.items() if p},
+        }
+        write_json(self.root / COMMITTED, marker)
+        self.changed = False
+
+    def _parts(self) -> None:
         self.part += 1
         name = f"part-{self.part:06d}.parquet"
         for (sink, entity), tables in self.buffer.items():
@@ -203,10 +208,6 @@ class LedgerWriter:
         for sink, tables in self.acks.items():
             if tables:
                 _write(self.root / sink / ACKS / name, pa.concat_tables(tables))
-        # the flush counts once every file of it is in place: readers ignore later parts
-        tmp = self.root / f".{COMMITTED}.tmp"
-        tmp.write_text(f"{self.part}\n", encoding="utf-8")
-        os.replace(tmp, self.root / COMMITTED)
         self.buffer.clear()
         self.intervals.clear()
         self.acks.clear()
@@ -214,10 +215,16 @@ class LedgerWriter:
         self.ack_rows = 0
 
     def close(self, *, complete: bool, summary: dict[str, Any] | None = None) -> None:
-        """Flush and mark the ledger complete (a run that failed leaves complete: false)."""
+        """Flush and mark the ledger complete (a run that failed leaves complete: false).
+
+        `totals` is what each sink was handed; where that is more than it published,
+        `unpublished` says how much (a reader settles the proofs left, ledger/proof.py)."""
         self.flush()
         self.manifest["complete"] = complete
         self.manifest["totals"] = self.totals
+        unpublished = self.unpublished()
+        if unpublished:
+            self.manifest["unpublished"] = unpublished
         if self.acknowledged:
             self.manifest["acknowledged"] = self.acknowledged
         if summary:
@@ -227,6 +234,41 @@ class LedgerWriter:
 
 INTERVAL_TS = pa.timestamp("us", tz="UTC")
 OPS = pa.array(["r", "c", "u", "d"])
+
+
+def interval_counts(entity: str, events: pa.Table, interval_us: int) -> pa.Table:
+    """Per ingest-time interval and op of `events`: events, duplicates, faulted, checksum."""
+    ingest = pc.cast(events["ingest_time"], pa.int64()).to_numpy()
+    bucket = ingest // interval_us
+    op = pc.index_in(events["op"], value_set=OPS).fill_null(len(OPS)).to_numpy()
+    copy = events["copy"].to_numpy()
+    faulted = events["fault"].is_valid().to_numpy(zero_copy_only=False)
+    seq = events["seq"].to_numpy()
+    group = (bucket - bucket.min()) * (len(OPS) + 1) + op
+    uniq, inverse = np.unique(group, return_inverse=True)
+    inverse = inverse.ravel()
+    n = len(uniq)
+    first = np.zeros(n, dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(inverse))[::-1]
+    originals = copy == 0
+    sums = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        np.add.at(sums, inverse[originals], _mix(0, seq[originals]))
+    return pa.table(
+        {
+            "entity": pa.array([entity] * n, pa.string()),
+            "interval_start": pa.array(bucket[first] * interval_us).cast(INTERVAL_TS),
+            "op": pc.take(events["op"], pa.array(first)),
+            "events": pa.array(np.bincount(inverse, minlength=n).astype(np.int64)),
+            "duplicates": pa.array(
+                np.bincount(inverse, weights=~originals, minlength=n).astype(np.int64)
+            ),
+            "faulted": pa.array(
+                np.bincount(inverse, weights=faulted, minlength=n).astype(np.int64)
+            ),
+            "checksum": pa.array(sums, pa.uint64()),
+        }
+    )
 
 
 def _write(path: Path, table: pa.Table) -> None:

@@ -31,6 +31,9 @@ from headwater.serve.errors import ServeError
     help="Output folder for the scenario's sinks and the .proto (default out/<name>).",
 )
 @click.option("--no-sinks", is_flag=True, help="Serve only; do not write the scenario's sinks.")
+@click.option(
+    "--overwrite", is_flag=True, help="Replace the output of an earlier run in the output folder."
+)
 @click.option("--exit-when-done", is_flag=True, help="Stop when the world's clock ends.")
 @_user_errors
 def serve(
@@ -43,6 +46,7 @@ def serve(
     duration: Any,
     out_dir: Path | None,
     no_sinks: bool,
+    overwrite: bool,
     exit_when_done: bool,
 ) -> None:
     """Run SCENARIO's world and serve its live state as REST, GraphQL and gRPC APIs.
@@ -85,6 +89,7 @@ def serve(
         speed=speed,
         sinks=not no_sinks,
         source=scenario,
+        overwrite=overwrite,
     )
     serving.start()
     try:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.errors import HeadwaterError, MissingExtra, Problem, ScenarioError
+from headwater.outdir import OutDir
 from headwater.scenario.model import Scenario
 from headwater.serve.config import Serve
 from headwater.serve.errors import ServeError
@@ -83,6 +84,7 @@ class Serving:
         source: str | Path | None = None,
         stepped: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        overwrite: bool = False,
     ):
         """`stepped`: the world takes a step only when `advance` grants one, as fast as it
         can then; `clock`: the wall clock token lifetimes and rate limits count on. Both let
@@ -106,6 +108,7 @@ class Serving:
         self.duration = duration
         self.out_dir = Path(out_dir) if out_dir is not None else Path("out") / scenario.name
         self.with_sinks = sinks
+        self.overwrite = overwrite
         from headwater.world.engine import World
 
         self.world = World(scenario, seed=self.seed, duration=duration)
@@ -142,7 +145,9 @@ class Serving:
         from headwater.serve._http import ThreadedServer
         from headwater.serve.app import build_app
 
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.folder = OutDir.claim(
+            self.out_dir, overwrite=self.overwrite, scenario=self.scenario.name, seed=self.seed
+        )
         app = build_app(self)
         self.http = ThreadedServer(app, self.config.host, self.config.port, what="http")
         if self.config.grpc is not None and self.config.grpc.enabled:
@@ -181,12 +186,7 @@ class Serving:
         """Wait for the world's clock to end; True when it did. Raises the world's error."""
         self._thread.join(timeout)
         if self.store.error is not None and not isinstance(self.store.error, _Stopped):
-            err = self.store.error
-            raise (
-                err
-                if isinstance(err, HeadwaterError)
-                else HeadwaterError(f"the world failed: {err}")
-            )
+            raise self.store.error  # a HeadwaterError is the user's; anything else a bug
         return not self._thread.is_alive()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -231,7 +231,7 @@ class Serving:
                 seed=self.seed,
                 duration=self.duration,
                 speed="max" if self.gate is not None else self.config.speed,
-                out_dir=self.out_dir,
+                out_dir=self.folder,
                 sinks=sinks,
                 ledger=self.with_sinks,  # the served store itself needs no ledger of its own
             )

@@ -4,12 +4,18 @@ Lifecycle: `validate()` is pure (done by `headwater validate`); `open()` connect
 health; `write(changes)` is called once per step of simulated time; `flush()` makes what was
 written durable/visible; `close()` releases everything. Capabilities are declared as data so
 the engine, faults and tests can ask what a sink does without knowing its class.
+
+A sink that publishes later than it is written to (a file renamed into place at the end of
+its interval, a transaction committed) says what it published with `published()`, and calls
+`announce(proof)` right before publishing, so the ledger can tell after a crash what became
+visible (see headwater.ledger.proof).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -78,6 +84,7 @@ class Sink(ABC):
         self.config = config
         self.context = context
         self.stats = SinkStats()
+        self.announcer: Callable[[dict[str, Any]], None] | None = None  # the runner's ledger
 
     @classmethod
     def check(
@@ -119,6 +126,17 @@ class Sink(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files; called once, also after errors."""
+
+    def published(self) -> dict[str, int] | None:
+        """Rows per entity made visible so far, counted in the order they were written; None
+        when everything a write() accepted is visible once it returns."""
+        return None
+
+    def announce(self, proof: dict[str, Any]) -> None:
+        """Call right before publishing: the ledger writes what this sink was handed so far
+        with `proof` (a file about to be renamed into place, a database's bookkeeping row)."""
+        if self.announcer is not None:
+            self.announcer(proof)
 
     def take_acks(self) -> Any:
         """What a broker acknowledged since the last call, per message, for the ledger: a

@@ -95,7 +95,7 @@ class CdcSink(Sink):
                 (("to", "kind"), f"unknown sink kind '{kind}'{suggest(str(kind), SINKS.names())}")
             )
             return problems
-        target = SINKS.get(kind)
+        target = SINKS.get(str(kind))
         if "records" not in target.capabilities:
             problems.append(
                 (
@@ -120,7 +120,7 @@ class CdcSink(Sink):
             self.config = self.config.model_copy(update={"entities": source.entities})
         to = dict(self.config.to)
         to.setdefault("entities", self.config.entities)
-        cls = SINKS.get(to["kind"])
+        cls = SINKS.get(str(to["kind"]))
         self.transport = cls(f"{name}.to", cls.Config.model_validate(to), context)
         self.source = {
             "name": self.config.server_name or context.scenario_name,
@@ -131,7 +131,13 @@ class CdcSink(Sink):
         self.capture: Any = None
 
     def open(self) -> None:
+        self.transport.announcer = self.announcer  # its files are this sink's publications
         self.transport.open()
+
+    def published(self) -> dict[str, int] | None:
+        """Simulated CDC: what the transport published, per table, is a prefix of the events
+        of each entity. A log's events are not the world's rows one for one: None."""
+        return self.transport.published() if self.log_source is None else None
 
     def _start_capture(self) -> None:
         """Open the log capture once the source holds its initial rows; deliver the snapshot."""

@@ -60,8 +60,8 @@ def verify(
     report = VerifyReport(str(book.root), info.name, tgt.describe(), book.complete)
     if not book.complete:
         report.notes.append(
-            "the ledger is incomplete (the run did not finish): expectations cover what was "
-            "delivered up to its last flush"
+            "the ledger is incomplete (the run did not finish): expectations cover what the "
+            "sink published before the run stopped"
         )
     con = duckdb.connect()
     try:

@@ -77,6 +77,13 @@ class Target(ABC):
         return f"{self.kind} {redact(self.spec)}"
 
 
+def _duckdb_error() -> type[Exception]:
+    """DuckDB's errors (unreadable files, bad data) are the user's; anything else is a bug."""
+    import duckdb
+
+    return duckdb.Error
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -100,7 +107,7 @@ class DuckDBTarget(Target):
                 raise VerifyError(f"--target: no DuckDB database at {self.path}")
             try:
                 con.execute(f"ATTACH {_lit(str(self.path))} AS tgt (READ_ONLY)").fetchall()
-            except Exception as exc:
+            except _duckdb_error() as exc:
                 raise VerifyError(f"--target: cannot open {self.path}: {exc}") from None
             self.attached = True
 
@@ -253,9 +260,7 @@ class FolderTarget(Target):
             read = self._read(con, files, view)
             con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {read}").fetchall()
             con.execute(f"SELECT * FROM {view} LIMIT 0").fetchall()
-        except (VerifyError, MissingExtra):
-            raise
-        except Exception as exc:
+        except (_duckdb_error(), OSError) as exc:  # unreadable files, bad data: the user's
             raise VerifyError(
                 f"--target: cannot read {table} files under {self.root}: {exc}"
             ) from None
@@ -544,7 +549,7 @@ class KafkaTarget(Target):
             con.execute(
                 f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {view}_rows"
             ).fetchall()
-        except Exception as exc:
+        except _duckdb_error() as exc:
             raise VerifyError(f"--target: cannot read the messages of {topic}: {exc}") from None
         finally:
             path.unlink(missing_ok=True)

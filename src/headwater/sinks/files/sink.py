@@ -139,6 +139,14 @@ class FilesSink(Sink):
         self.pending: dict[str, list[pa.Table]] = {}
         self.interval: int | None = None
         self.reached_us = 0  # simulated time the sink has seen, µs
+        self.taken: dict[str, int] = {}  # rows per stream put into files (open or to come)
+        self.shown: dict[str, int] = {}  # … of which in files under their final name
+
+    def published(self) -> dict[str, int]:
+        return dict(self.shown)
+
+    def _take(self, stream: str, rows: int) -> None:
+        self.taken[stream] = self.taken.get(stream, 0) + rows
 
     # -- naming and publication --------------------------------------------------------------
     def _name(self, stream: str, interval: int) -> Path:
@@ -170,8 +178,12 @@ class FilesSink(Sink):
             sink=self.name,
         )
 
-    def _publish(self, f: PublishedFile) -> None:
+    def _publish(self, f: PublishedFile, stream: str) -> None:
+        """Rename the file into place; its rows (all taken so far) are then published."""
+        rows = self.taken.get(stream, 0)
+        self.announce({"file": f.path, "rows": {stream: rows}})
         info = f.publish()
+        self.shown[stream] = rows
         self.stats.bytes += info.bytes
         self.stats.extra["files"] = self.stats.extra.get("files", 0) + 1
         if self.config.manifest:
@@ -185,7 +197,7 @@ class FilesSink(Sink):
         except BaseException:
             f.abort()
             raise
-        self._publish(f)
+        self._publish(f, stream)
 
     # -- events mode ---------------------------------------------------------------------------
     def write_records(self, records: Records) -> None:
@@ -211,7 +223,7 @@ class FilesSink(Sink):
             if st.file is not None and (
                 st.interval != k or drifted
             ):  # a new schema starts a new file
-                self._publish(st.file)
+                self._publish(st.file, records.stream)
                 st.file = None
             if st.file is None:
                 st.file, st.interval = self._open_file(records.stream, k, values.schema), k
@@ -221,6 +233,7 @@ class FilesSink(Sink):
                 st.file.write(part)
             else:
                 self._write_malformed(st.file, part, kinds, records.seq.slice(start, len(kinds)))
+            self._take(records.stream, stop - start)
             start = stop
 
     def _write_malformed(
@@ -238,13 +251,13 @@ class FilesSink(Sink):
 
     def advance(self, until_us: int) -> None:
         """Simulated time reached `until_us`: publish every file whose interval has ended."""
-        for st in self.streams.values():
+        for stream, st in self.streams.items():
             if (
                 st.file is not None
                 and st.interval is not None
                 and (st.interval + 1) * self.every_us <= until_us
             ):
-                self._publish(st.file)
+                self._publish(st.file, stream)
                 st.file = None
         self._flush_manifests()
 
@@ -276,15 +289,20 @@ class FilesSink(Sink):
         for entity, table in changes.tables.items():
             column = "ingest_time" if "ingest_time" in table.column_names else "event_time"
             at = pc.cast(table[column], pa.int64()).to_numpy() // self.every_us
-            at = at.clip(self.interval, k)
-            for i in np.unique(at).tolist():
-                parts.setdefault(i, {})[entity] = table.filter(pa.array(at == i))
+            # in the order handed over: a change after one of a later interval joins that one,
+            # so each interval takes a contiguous run and what is published is a prefix
+            at = np.maximum.accumulate(at.clip(self.interval, k))
+            bounds = np.searchsorted(at, np.arange(self.interval, k + 2))
+            for i, lo, hi in zip(range(self.interval, k + 1), bounds[:-1], bounds[1:], strict=True):
+                if hi > lo:
+                    parts.setdefault(i, {})[entity] = table.slice(int(lo), int(hi - lo))
         while True:
             for entity, table in parts.get(self.interval, {}).items():
                 if self.config.mode == "snapshot":
                     self.live[entity].apply(table)
                 else:
                     self.pending.setdefault(entity, []).append(table)
+                self._take(entity, table.num_rows)
             if self.interval >= k:
                 break
             self._cut(self.interval)
@@ -317,9 +335,9 @@ class FilesSink(Sink):
         ):
             self._cut(self.interval)  # the interval the run ended in, if it had begun
             self.interval = None
-        for st in self.streams.values():
+        for stream, st in self.streams.items():
             if st.file is not None:
-                self._publish(st.file)
+                self._publish(st.file, stream)
                 st.file = None
         self._flush_manifests()
 
