@@ -21,6 +21,7 @@ from pydantic import Field, field_validator
 from headwater.errors import SinkError, SinkUnavailable
 from headwater.scenario.types import Duration
 from headwater.sinks._sql import Backoff, DbUrl, PlannedTxn, TxnPlanner
+from headwater.sinks._sql_names import NameRules, check_names
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
@@ -110,6 +111,14 @@ class SqlSink(Sink):
     )
     config: SqlSinkConfig
     driver: Any
+    names: ClassVar[NameRules]
+
+    @classmethod
+    def check(
+        cls, name: str, config: SinkConfig, scenario: Any
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Entity and field names the database cannot hold (or that are its bookkeeping)."""
+        return check_names(cls.names, config, scenario, reserved=(BOOKKEEPING,))
 
     # -- driver hooks ----------------------------------------------------------------------
     def _import(self) -> Any:

@@ -41,6 +41,7 @@ from pydantic import Field
 
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.sinks._sql import MYSQL, DbUrl, PlannedTxn, create_table
+from headwater.sinks._sql_names import MYSQL_NAMES
 from headwater.sinks._sql_sink import (
     APPLIED,
     BOOKKEEPING,
@@ -225,6 +226,7 @@ class MysqlSink(SqlSink):
     kind = "mysql"
     Config = MysqlConfig
     config: MysqlConfig
+    names = MYSQL_NAMES
 
     def _import(self) -> Any:
         self.my = import_pymysql(self.name)

@@ -44,7 +44,7 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from headwater.errors import MissingExtra, SinkUnavailable
 from headwater.sinks._sql import (
@@ -55,6 +55,7 @@ from headwater.sinks._sql import (
     change_params,
     create_table,
 )
+from headwater.sinks._sql_names import POSTGRES_NAMES, ident_problem
 from headwater.sinks._sql_sink import (
     APPLIED,
     BOOKKEEPING,
@@ -89,6 +90,14 @@ class PostgresConfig(SqlSinkConfig):
     replica_identity: Literal["full", "default"] = Field(
         "full", description="full: UPDATE/DELETE log the whole old row (CDC before-images)"
     )
+
+    @field_validator("db_schema")
+    @classmethod
+    def _schema_name(cls, v: str) -> str:
+        why = ident_problem(POSTGRES_NAMES, v)
+        if why:
+            raise ValueError(f"the schema name {v!r} {why}")
+        return v
 
 
 def import_psycopg(sink: str) -> Any:
@@ -139,6 +148,12 @@ def explain_connect_error(url: DbUrl, exc: Exception, password_hint: str) -> str
     if "pg_hba.conf" in low:
         return f"{where}: the server's pg_hba.conf does not allow this user/host ({text})"
     return f"{where}: {text}"
+
+
+def search_path(config: PostgresConfig) -> str:
+    """The sink's schema as a search_path: quoted, so that any name is one entry of the list
+    (pg_catalog stays implicitly first, so functions are the server's own)."""
+    return POSTGRES.q(config.db_schema)
 
 
 def password_hint(config: PostgresConfig) -> str:
@@ -289,6 +304,7 @@ class PostgresSink(SqlSink):
     kind = "postgres"
     Config = PostgresConfig
     config: PostgresConfig
+    names = POSTGRES_NAMES
 
     # -- connecting ------------------------------------------------------------------------
     def _import(self) -> Any:
@@ -305,7 +321,7 @@ class PostgresSink(SqlSink):
                 self.name, explain_connect_error(self.url, exc, password_hint(self.config))
             ) from None
         conn.execute("SET TIME ZONE 'UTC'")
-        conn.execute("SELECT set_config('search_path', %s, false)", (self.config.db_schema,))
+        conn.execute("SELECT set_config('search_path', %s, false)", (search_path(self.config),))
         return conn
 
     def _closed(self, conn: Any) -> bool:
@@ -316,9 +332,7 @@ class PostgresSink(SqlSink):
         return conn is None or conn.closed or conn.broken
 
     def _retryable(self, lane: Lane, exc: BaseException) -> bool:
-        return not self._lost(lane, exc) and isinstance(
-            exc, self.pg.errors.TransactionRollbackError
-        )
+        return not self._lost(lane, exc) and isinstance(exc, self.pg.errors.TransactionRollback)
 
     def _rollback(self, lane: Lane) -> None:
         lane.conn.execute("ROLLBACK")
@@ -376,7 +390,7 @@ class PostgresSink(SqlSink):
         rows = conn.execute(
             "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
             " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
-            (f'"{self.config.db_schema}"."{entity}"',),
+            (f"{POSTGRES.q(self.config.db_schema)}.{POSTGRES.q(entity)}",),
         ).fetchall()
         types = dict(rows)
         return [types[f.name] for f in self.context.schemas[entity].row_type]
