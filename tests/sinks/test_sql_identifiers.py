@@ -81,6 +81,7 @@ ISSUE_NAMES = {
     "child": "parts",
     "key": "id",
     "value": "v",
+    "label": "status",
     "child_key": "part_id",
     "fk": "thing_id",
 }
@@ -309,6 +310,55 @@ def test_validate_refuses_the_issue_names_as_too_long(sink, name, message):
     text = str(err.value)
     assert f"field {name!r} of entity 'things' (under entities.things.fields) {message}" in text
     assert "sinks.db" in text
+
+
+@pytest.mark.parametrize(
+    ("kind", "role", "name", "message"),
+    [
+        (
+            "postgres",
+            "label",
+            "",
+            "field '' of entity 'things' (under entities.things.fields) is empty",
+        ),
+        ("sqlite", "label", "a\x00b", "holds a NUL character, which SQLite cannot keep in a name"),
+        ("postgres", "label", "xmin", "is the name of a PostgreSQL system column"),
+        ("postgres", "parent", "pg_things", "starts with pg_: PostgreSQL looks pg_… names up"),
+        ("postgres", "parent", "headwater_applied", "names the same table as the sink's own table"),
+        ("mysql", "child", "headwater_applied", "names the same table as the sink's own table"),
+        ("mysql", "label", "V", "names the same column as field 'v' of entity 'things'"),
+        ("mysql", "label", "x😀", "holds a character beyond U+FFFF"),
+        ("mysql", "label", "x\t", "ends with a blank (space, tab or line break)"),
+        ("mysql", "parent", "Nul", "is a Windows device name"),
+        ("sqlite", "parent", "sqlite_things", "starts with sqlite_: SQLite reserves"),
+        ("sqlite", "child", "THINGS", "names the same table as entity 'things' (entities.things)"),
+        ("sqlite", "parent", "\ud800", "holds half of a UTF-16 surrogate pair"),
+    ],
+)
+def test_validate_refuses_names_a_database_cannot_hold(kind, role, name, message):
+    sink = f"{{kind: {kind}, url: '{kind}://u@127.0.0.1/d'}}"
+    if kind == "sqlite":
+        sink = "{kind: sqlite, path: x.db}"
+    with pytest.raises(ScenarioError) as err:
+        shop({**ISSUE_NAMES, role: name}, sink)
+    problems = [p for p in err.value.problems if p.path == "sinks.db"]
+    assert len(problems) == 1 and message in problems[0].message, err.value
+    assert problems[0].message.endswith("; rename it")
+
+
+def test_validate_refuses_a_postgres_schema_it_cannot_hold():
+    with pytest.raises(ScenarioError) as err:
+        shop(ISSUE_NAMES, '{kind: postgres, url: "postgresql://u@h/d", schema: "a\\0"}')
+    assert "sinks.db.schema: the schema name 'a\\x00' holds a NUL character" in str(err.value)
+
+
+def test_names_at_the_length_limit_land_with_their_indexes(pg, my):
+    """63-byte (PostgreSQL) and 64-character (MySQL) names: the index and foreign key names
+    made from them are cut to fit, with a hash, instead of cut by the server or refused."""
+    pg_name = "é" * 31 + "x"  # 63 bytes
+    land(pg, {**ISSUE_NAMES, "parent": pg_name, "value": pg_name, "fk": pg_name})
+    my_name = "é" * 63 + "x"  # 64 characters
+    land(my, {**ISSUE_NAMES, "parent": my_name, "value": my_name, "fk": my_name})
 
 
 # -- any name: refused by validate with its path, or landed exactly ------------------------------
