@@ -12,6 +12,7 @@ import pytest
 
 from headwater.errors import SinkError, SinkUnavailable
 from headwater.runner import run
+from headwater.scenario.load import loads
 from headwater.sinks.postgres import copy_buffer
 from headwater.testing.servers import PostgresServer, free_port
 from headwater.world.engine import World
@@ -244,3 +245,26 @@ def test_unreachable_server_says_so(tmp_path):
     url = f"postgresql://app:pw@127.0.0.1:{free_port()}/shop"
     with pytest.raises(SinkUnavailable, match=r"nothing accepts connections at 127\.0\.0\.1"):
         run(shop(_sink(url)), duration=SHORT, out_dir=tmp_path, ledger=False)
+
+
+def test_a_value_postgres_cannot_store_is_a_sink_error_naming_the_transaction(pg_server, tmp_path):
+    """A data error after the snapshot is rolled back and reported, not a traceback (it was an
+    AttributeError: psycopg 3 calls the deadlock family TransactionRollback)."""
+    url = pg_database(pg_server, "hw_nul")
+    sc = loads(
+        f"""
+clock: {{start: 2026-01-01T00:00:00Z, duration: 1m}}
+entities:
+  notes:
+    arrivals: 1/s
+    fields:
+      id: {{seq: {{}}}}
+      text: {{choice: {{"nul\\0byte": 1}}}}
+sinks:
+  {_sink(url)}"""
+    )
+    with pytest.raises(SinkError) as err:
+        run(sc, out_dir=tmp_path, ledger=False)
+    text = str(err.value)
+    assert "world transaction" in text and "and was rolled back" in text, text
+    assert "cannot contain NUL" in text
