@@ -71,6 +71,12 @@ def lsn_text(value: int) -> str:
     return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
 
 
+def wal2json_name(name: str) -> str:
+    """A schema or table name for wal2json's add-tables list, where space, quote, comma,
+    period and asterisk (and so the backslash itself) are escaped with a backslash."""
+    return re.sub(r"([\\ ',.*])", r"\\\1", name)
+
+
 def slot_name(name: str) -> str:
     """A valid replication slot name (lower case letters, digits, underscore; ≤ 63)."""
     return ("headwater_" + re.sub(r"[^a-z0-9_]", "_", name.lower()))[:63]
@@ -361,7 +367,7 @@ class PostgresCapture(Capture):
         return pos
 
     def _peek(self, upto_lsn: int | None) -> list[tuple[str, str]]:
-        tables = ",".join(f"{self.ns}.{e}" for e in self.schemas)
+        tables = ",".join(f"{wal2json_name(self.ns)}.{wal2json_name(e)}" for e in self.schemas)
         limit = self.batch_size + sum(n for _, n in self._unacked)
         return self.conn.execute(
             "SELECT lsn::text, data FROM pg_logical_slot_peek_changes(%s, %s::pg_lsn, %s,"
