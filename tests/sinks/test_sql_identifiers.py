@@ -434,11 +434,13 @@ def test_any_name_lands_exactly_or_is_refused_on_sqlite(lite, generated):
     land_or_refuse(lite, generated)
 
 
-def test_postgres_cdc_reads_tables_with_hostile_names(pg, tmp_path):
-    """wal2json's add-tables list escapes space, quote, comma, period, asterisk, backslash:
-    the change log of every table arrives, and adds up to the rows the table holds."""
-    names = {**ISSUE_NAMES, "parent": "a b,c'*\\", "child": "x.y z"}
-    sink = pg.fresh("hw, ident.*")
+@pytest.mark.parametrize("backend", ["pg", "my"])
+def test_cdc_reads_tables_with_hostile_names(backend, request, tmp_path):
+    """Log-based capture finds every table (wal2json's add-tables list escapes space, quote,
+    comma, period, asterisk and backslash), and its events add up to the rows each holds."""
+    db = request.getfixturevalue(backend)
+    names = {**ISSUE_NAMES, "parent": "a b,c'*\\`", "child": "x.y z"}
+    sink = db.fresh("hw, ident.*") if isinstance(db, Pg) else db.fresh()
     sink += "\n  changes: {kind: cdc, from: db, to: {kind: files, format: jsonl, path: cdc}}"
     report = run(shop(names, sink), duration=DURATION, out_dir=tmp_path, ledger=False)
     counts = report.sinks["changes"]["counts"]
@@ -446,4 +448,4 @@ def test_postgres_cdc_reads_tables_with_hostile_names(pg, tmp_path):
         ops = counts[entity]
         assert ops.get("c", 0) > 0, counts  # streamed, not only the snapshot
         rows = ops.get("r", 0) + ops.get("c", 0) - ops.get("d", 0)
-        assert pg.query(f"SELECT count(*) FROM {pg.q(entity)}") == [(rows,)]
+        assert db.query(f"SELECT count(*) FROM {db.q(entity)}") == [(rows,)]
