@@ -268,3 +268,30 @@ sinks:
     text = str(err.value)
     assert "world transaction" in text and "and was rolled back" in text, text
     assert "cannot contain NUL" in text
+
+
+def test_replace_drops_only_what_headwater_made(pg_server, tmp_path):
+    """if_exists: replace recreates the tables of earlier runs; a table of the same name that
+    headwater did not create, or a view on one of its tables, is an error, and kept."""
+    url = pg_database(pg_server, "hw_replace")
+    sc = shop(_sink(url))
+    run(sc, duration=TINY, out_dir=tmp_path, ledger=False)
+    run(sc, duration=TINY, out_dir=tmp_path, ledger=False)  # its own tables: replaced
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE order_items")
+        conn.execute("CREATE TABLE order_items (x int)")
+        conn.execute("INSERT INTO order_items VALUES (7)")
+    with pytest.raises(SinkError) as err:
+        run(sc, duration=TINY, out_dir=tmp_path, ledger=False)
+    assert "table(s) order_items in " in str(err.value)
+    assert "were not created by headwater, so if_exists: replace leaves them alone" in str(
+        err.value
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT x FROM order_items").fetchall() == [(7,)]
+        conn.execute("DROP TABLE order_items")
+        conn.execute("CREATE VIEW big_orders AS SELECT * FROM orders WHERE amount > 100")
+    with pytest.raises(SinkError, match="big_orders depends on table orders"):
+        run(sc, duration=TINY, out_dir=tmp_path, ledger=False)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM big_orders").fetchone()[0] >= 0

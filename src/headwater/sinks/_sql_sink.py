@@ -27,6 +27,8 @@ from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
 BOOKKEEPING = "headwater_applied"
+# The comment of every table the sinks create: if_exists: replace drops only tables with it.
+OWNED = "created by headwater; if_exists: replace drops it"
 APPLIED = f"SELECT ordinal FROM {BOOKKEEPING} WHERE sink = %s AND lane = %s"
 
 
@@ -233,11 +235,12 @@ class SqlSink(Sink):
     def _refuse_or_check(
         self,
         schemas: dict[str, EntitySchema],
-        existing: set[str],
+        existing: dict[str, str | None],
         where: str,
         check: Any,
     ) -> list[str]:
-        """The scenario's tables already there; raises for if_exists: fail, or attach misfits."""
+        """The scenario's tables already there (`existing`: table → its comment); raises for
+        if_exists: fail, for replace when headwater did not make one, or attach misfits."""
         present = [e for e in schemas if e in existing]
         mode = self.config.if_exists
         if mode == "fail" and present:
@@ -245,6 +248,14 @@ class SqlSink(Sink):
                 self.name,
                 f"table(s) {', '.join(present)} already exist in {where} "
                 "(set if_exists: replace to recreate them, or attach to use them)",
+            )
+        foreign = [e for e in present if existing[e] != OWNED]
+        if mode == "replace" and foreign:
+            raise SinkError(
+                self.name,
+                f"table(s) {', '.join(foreign)} in {where} were not created by headwater, so "
+                "if_exists: replace leaves them alone: drop or rename them, use another "
+                "database, or set if_exists: attach to write into them (their rows are removed)",
             )
         if mode == "attach":
             problems = [f"table {e} does not exist" for e in schemas if e not in existing]

@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
-from headwater.errors import MissingExtra, SinkUnavailable
+from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.sinks._sql import (
     POSTGRES,
     DbUrl,
@@ -59,6 +59,7 @@ from headwater.sinks._sql_names import POSTGRES_NAMES, ident_problem
 from headwater.sinks._sql_sink import (
     APPLIED,
     BOOKKEEPING,
+    OWNED,
     Lane,
     SqlSink,
     SqlSinkConfig,
@@ -353,12 +354,14 @@ class PostgresSink(SqlSink):
         d, ns = POSTGRES, self.config.db_schema
         if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (ns,)).fetchone():
             conn.execute(f"CREATE SCHEMA {d.q(ns)}")
-        existing = {
-            r[0]
-            for r in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = %s", (ns,)
+        existing = dict(
+            conn.execute(
+                "SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c JOIN"
+                " pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s"
+                " AND c.relkind IN ('r', 'p')",
+                (ns,),
             ).fetchall()
-        }
+        )
         present = self._refuse_or_check(
             schemas,
             existing,
@@ -369,11 +372,12 @@ class PostgresSink(SqlSink):
             tables = ", ".join(d.q(e) for e in schemas)
             conn.execute(f"TRUNCATE {tables}")
         else:
-            for e in reversed(present):
-                conn.execute(f"DROP TABLE {d.q(e)} CASCADE")
+            if present:
+                self._drop(conn, present, f"{self.url.masked} schema {ns}")
             for s in schemas.values():
                 for stmt in create_table(d, s, schemas):
                     conn.execute(stmt)
+                conn.execute(f"COMMENT ON TABLE {d.q(s.name)} IS '{OWNED}'")
         if self.config.replica_identity == "full":
             for e in schemas:
                 conn.execute(f"ALTER TABLE {d.q(e)} REPLICA IDENTITY FULL")
@@ -384,6 +388,18 @@ class PostgresSink(SqlSink):
             f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, 0, -1, now())",
             [(self.name, lane.index) for lane in self.lanes],
         )
+
+    def _drop(self, conn: Any, tables: list[str], where: str) -> None:
+        """Drop the tables of an earlier run, but nothing else: no CASCADE to a user's views."""
+        try:
+            conn.execute(f"DROP TABLE {', '.join(POSTGRES.q(e) for e in tables)}")
+        except self.pg.errors.DependentObjectsStillExist as exc:
+            raise SinkError(
+                self.name,
+                f"cannot replace table(s) {', '.join(tables)} in {where}: "
+                f"{exc.diag.message_detail or exc}; drop or change those objects first, or set "
+                "if_exists: attach to keep the tables (their rows are removed)",
+            ) from None
 
     def _column_types(self, conn: Any, entity: str) -> list[str]:
         """pg_type names of the table's columns in the scenario's field order."""
