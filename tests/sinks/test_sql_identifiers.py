@@ -24,8 +24,9 @@ from headwater.errors import ScenarioError
 from headwater.runner import run
 from headwater.scenario.load import loads
 from headwater.scenario.model import Scenario
+from headwater.verify import verify
 
-from tests.capture._db import my_database, world_final
+from tests.capture._db import my_database, pg_database, world_final
 
 DURATION = timedelta(minutes=1)
 
@@ -91,13 +92,13 @@ ISSUE_NAMES = {
 
 
 class Pg:
-    """A fresh schema per example; the bystander `victim` lives in it."""
+    """A database of its own, with a fresh schema per example holding the bystander `victim`."""
 
     def __init__(self, server: Any):
         import psycopg
 
         self.pg = psycopg
-        self.url = server.url
+        self.url = pg_database(server, "hw_ident")
         self.schema = "public"
 
     def q(self, name: str) -> str:
@@ -441,3 +442,15 @@ def test_cdc_reads_tables_with_hostile_names(backend, request, tmp_path):
         assert ops.get("c", 0) > 0, counts  # streamed, not only the snapshot
         rows = ops.get("r", 0) + ops.get("c", 0) - ops.get("d", 0)
         assert db.query(f"SELECT count(*) FROM {db.q(entity)}") == [(rows,)]
+
+
+@pytest.mark.parametrize("backend", ["lite", "pg"])
+def test_verify_reads_tables_with_hostile_names(backend, request, tmp_path):
+    """verify finds and reads the landed tables by their names, quotes and all."""
+    db = request.getfixturevalue(backend)
+    names = {**ISSUE_NAMES, "parent": 'it\'s "a" b%s', "label": PG_ATTACK, "value": "%"}
+    sc = shop(names, db.fresh(), ["o'clock"])
+    run(sc, duration=DURATION, out_dir=tmp_path)
+    report = verify(tmp_path / "ledger", db.path if isinstance(db, Lite) else db.url)
+    assert report.ok, report.as_dict()
+    assert {e.entity for e in report.entities} == {names["parent"], names["child"]}

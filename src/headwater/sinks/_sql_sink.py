@@ -42,8 +42,8 @@ class SqlSinkConfig(SinkConfig):
     )
     if_exists: Literal["replace", "fail", "attach"] = Field(
         "replace",
-        description="tables already there: drop and recreate them, fail, or attach (they must "
-        "match the scenario; their rows are removed)",
+        description="tables already there: drop and recreate them (only tables an earlier run "
+        "created), fail, or attach (they must match the scenario; their rows are removed)",
     )
     connections: int = Field(1, ge=1, le=64, description="concurrent connections applying changes")
     commit: Literal["transaction", "step"] = Field(
