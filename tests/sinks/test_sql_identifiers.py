@@ -11,15 +11,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import tempfile
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
+from headwater.cli import main
 from headwater.errors import ScenarioError
 from headwater.runner import run
 from headwater.scenario.load import loads
@@ -38,14 +41,17 @@ PG_ATTACK = 'a" INT); DROP TABLE victim; CREATE TABLE junk ("z'
 MY_ATTACK = "a` INT); DROP TABLE victim; CREATE TABLE junk (`z"
 
 
-def shop(names: dict[str, str], sink: str, values: list[str] = ("x",)) -> Scenario:  # type: ignore[assignment]
+def shop(names: dict[str, str], sink: str, values: Sequence[str] = ("x",)) -> Scenario:
+    return loads(shop_yaml(names, sink, values))
+
+
+def shop_yaml(names: dict[str, str], sink: str, values: Sequence[str] = ("x",)) -> str:
     """A parent with an index, updates and deletes, and a child pointing at it, named by `names`
     (parent, child, key, value, label, child_key, fk); `label` takes the given string values."""
     n = {k: _yaml(v) for k, v in names.items()}
     choice = ", ".join(f"{_yaml(v)}: 1" for v in values)
     ref = _yaml(f"{names['parent']}.{names['key']}")
-    return loads(
-        f"""
+    return f"""
 name: t
 seed: 3
 clock: {{start: 2026-01-01T00:00:00Z, duration: 1m, step: 20s}}
@@ -69,7 +75,6 @@ entities:
 sinks:
   db: {sink}
 """
-    )
 
 
 def _yaml(text: str) -> str:
@@ -228,12 +233,12 @@ def _lit(text: str) -> str:
 Db = Pg | My | Lite
 
 
-def land(db: Db, names: dict[str, str], values: list[str] = ("x",)) -> None:  # type: ignore[assignment]
+def land(db: Db, names: dict[str, str], values: Sequence[str] = ("x",)) -> None:
     """Run the shop under `names` into a fresh `db`; the tables must be exactly the
     scenario's (plus bookkeeping and the untouched bystander), with the columns it names,
     the rows of the world's final state and the label values as written."""
     sink = db.fresh()
-    sc = shop(names, sink, list(values))
+    sc = shop(names, sink, values)
     with tempfile.TemporaryDirectory() as out:
         run(sc, duration=DURATION, out_dir=Path(out), ledger=False)
     expected = {names["parent"], names["child"]}
@@ -297,12 +302,18 @@ def test_hostile_entity_names_and_values(pg, my, lite, attack):
         ("mysql", MY_ISSUE, "is 65 characters long; MySQL/MariaDB keeps at most 64"),
     ],
 )
-def test_validate_refuses_the_issue_names_as_too_long(sink, name, message):
-    with pytest.raises(ScenarioError) as err:
-        shop({**ISSUE_NAMES, "label": name}, f"{{kind: {sink}, url: '{sink}://u@127.0.0.1/d'}}")
-    text = str(err.value)
-    assert f"field {name!r} of entity 'things' (under entities.things.fields) {message}" in text
-    assert "sinks.db" in text
+def test_validate_refuses_the_issue_names_as_too_long(sink, name, message, tmp_path):
+    """`headwater validate` says which field of which entity, under which sink, and exits 2."""
+    path = tmp_path / "s.yaml"
+    names = {**ISSUE_NAMES, "label": name}
+    path.write_text(shop_yaml(names, f"{{kind: {sink}, url: '{sink}://u@127.0.0.1/d'}}"))
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "sinks.db" in result.output
+    assert f"field {name!r} of entity 'things' (under entities.things.fields) {message}" in (
+        result.output
+    )
 
 
 @pytest.mark.parametrize(
