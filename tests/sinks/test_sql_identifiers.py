@@ -465,3 +465,14 @@ def test_verify_reads_tables_with_hostile_names(backend, request, tmp_path):
     report = verify(tmp_path / "ledger", db.path if isinstance(db, Lite) else db.url)
     assert report.ok, report.as_dict()
     assert {e.entity for e in report.entities} == {names["parent"], names["child"]}
+
+
+def test_a_replication_slot_name_postgres_cannot_take_is_refused_before_connecting(tmp_path):
+    """The slot goes into a replication command as written, so only what PostgreSQL allows."""
+    from headwater.capture import open_capture
+    from headwater.errors import SinkError
+    from headwater.sinks.postgres import PostgresConfig
+
+    config = PostgresConfig(kind="postgres", url="postgresql://u@127.0.0.1:1/d")
+    with pytest.raises(SinkError, match="slot name 'x LOGICAL; DROP' may hold only lower case"):
+        open_capture(config, {}, name="cdc", checkpoint=tmp_path / "cp", slot="x LOGICAL; DROP")

@@ -77,6 +77,9 @@ def wal2json_name(name: str) -> str:
     return re.sub(r"([\\ ',.*])", r"\\\1", name)
 
 
+SLOT = re.compile(r"[a-z0-9_]{1,63}")  # what PostgreSQL takes as a replication slot name
+
+
 def slot_name(name: str) -> str:
     """A valid replication slot name (lower case letters, digits, underscore; ≤ 63)."""
     return ("headwater_" + re.sub(r"[^a-z0-9_]", "_", name.lower()))[:63]
@@ -99,6 +102,12 @@ class PostgresCapture(Capture):
         self.config, self.schemas, self.name = config, schemas, name
         self.checkpoint = checkpoint
         self.slot = slot or slot_name(name)
+        if not SLOT.fullmatch(self.slot):
+            raise SinkError(
+                name,
+                f"replication slot name {self.slot!r} may hold only lower case letters, digits "
+                "and underscores (at most 63)",
+            )
         self.resume = resume
         self.batch_size = batch_size
         self.reconnect_for = reconnect_for or config.reconnect_for
