@@ -61,6 +61,10 @@ class _Checker:
         self.problems.append(self.doc.problem(loc, message))
 
     def run(self) -> Scenario:
+        for section in ("entities", "sinks"):
+            for name in getattr(self.scenario, section):
+                if why := path_name_problem(name):
+                    self.add((section, name), f"the name {name!r} {why}")
         entities = {}
         for name, ent in self.scenario.entities.items():
             gens = {
@@ -227,6 +231,17 @@ class _Checker:
         schemas = {e: s for e, s in every.items() if not wanted or e in wanted}
         for sub, message in check_faults(config.faults, schemas, cls.capabilities, cls.kind):
             self.add(loc + ("faults", *sub), message)
+
+
+def path_name_problem(name: str) -> str | None:
+    """Why an entity or sink name cannot be one folder or file name (the files and logs
+    sinks and the ledger write under them), or None."""
+    if name in ("", ".", "..") or any(c in name for c in "/\\\x00"):
+        return (
+            "becomes a folder and file name, so it cannot be empty, . or .., nor hold / \\ "
+            "or NUL; rename it"
+        )
+    return None
 
 
 def _unique(gens: dict[str, FieldGen], name: str) -> bool:
