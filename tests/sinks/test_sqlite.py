@@ -139,3 +139,10 @@ def test_validate_refuses_a_path_that_names_a_folder(tmp_path, path):
     with pytest.raises(ScenarioError) as err:
         scenario(sinks=f"db: {{kind: sqlite, path: '{path}'}}\n")
     assert f"sinks.db.path: {path} is a folder; set path to a database file name" in str(err.value)
+
+
+def test_a_file_where_the_folder_of_path_should_be_is_an_error_naming_it(tmp_path):
+    (tmp_path / "f").write_text("mine")
+    with pytest.raises(SinkError, match=f"cannot create the folder {tmp_path / 'f'} for"):
+        run(scenario(sinks="db: {kind: sqlite, path: f/x.db}\n"), duration=TINY, out_dir=tmp_path)
+    assert (tmp_path / "f").read_text() == "mine"

@@ -86,7 +86,12 @@ class SqliteSink(Sink):
                     f"{path} already exists (set if_exists: replace, or choose another path)",
                 )
             self._remove_own(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(
+                self.name, f"cannot create the folder {path.parent} for {path}: {exc.strerror}"
+            ) from None
         try:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             # Before WAL: the id goes into the file itself, where _remove_own reads it.
