@@ -114,3 +114,19 @@ def test_wrong_password_and_unreachable_server(mariadb_server, tmp_path, monkeyp
     gone = f"mysql://app:pw@127.0.0.1:{free_port()}/hw_auth"
     with pytest.raises(SinkUnavailable, match=r"nothing accepts connections at 127\.0\.0\.1"):
         run(shop(_sink(gone)), duration=SHORT, out_dir=tmp_path, ledger=False)
+
+
+def test_replace_drops_only_tables_headwater_made(mariadb_server, tmp_path):
+    url = my_database(mariadb_server, "hw_replace")
+    sc = shop(_sink(url))
+    run(sc, duration=TINY, out_dir=tmp_path, ledger=False)
+    run(sc, duration=TINY, out_dir=tmp_path, ledger=False)  # its own tables: replaced
+    my_query(url, "DROP TABLE order_items; CREATE TABLE order_items (x int)")
+    my_query(url, "INSERT INTO order_items VALUES (7)")
+    with pytest.raises(SinkError) as err:
+        run(sc, duration=TINY, out_dir=tmp_path, ledger=False)
+    assert "table(s) order_items in " in str(err.value)
+    assert "were not created by headwater, so if_exists: replace leaves them alone" in str(
+        err.value
+    )
+    assert my_query(url, "SELECT x FROM order_items") == [(7,)]

@@ -11,6 +11,7 @@ import pytest
 
 from headwater.errors import SinkError, SinkUnavailable
 from headwater.runner import run
+from headwater.scenario.load import loads
 from headwater.sinks.postgres import copy_buffer
 from headwater.testing.servers import PostgresServer, free_port
 from headwater.world.engine import World
@@ -267,3 +268,53 @@ def test_sessions_ended_between_steps_reconnect_without_stray_warnings(
     schemas = World(sc).schemas
     for entity, rows in world_final(sc, TINY).items():
         assert pg_rows(url, entity, [f.name for f in schemas[entity].row_type]) == rows, entity
+
+
+def test_a_value_postgres_cannot_store_is_a_sink_error_naming_the_transaction(pg_server, tmp_path):
+    """A data error after the snapshot is rolled back and reported, not a traceback (it was an
+    AttributeError: psycopg 3 calls the deadlock family TransactionRollback)."""
+    url = pg_database(pg_server, "hw_nul")
+    sc = loads(
+        f"""
+clock: {{start: 2026-01-01T00:00:00Z, duration: 1m}}
+entities:
+  notes:
+    arrivals: 1/s
+    fields:
+      id: {{seq: {{}}}}
+      text: {{choice: {{"nul\\0byte": 1}}}}
+sinks:
+  {_sink(url)}"""
+    )
+    with pytest.raises(SinkError) as err:
+        run(sc, out_dir=tmp_path, ledger=False)
+    text = str(err.value)
+    assert "world transaction" in text and "and was rolled back" in text, text
+    assert "cannot contain NUL" in text
+
+
+def test_replace_drops_only_what_headwater_made(pg_server, tmp_path):
+    """if_exists: replace recreates the tables of earlier runs; a table of the same name that
+    headwater did not create, or a view on one of its tables, is an error, and kept."""
+    url = pg_database(pg_server, "hw_replace")
+    sc = shop(_sink(url))
+    run(sc, duration=TINY, out_dir=tmp_path, ledger=False)
+    run(sc, duration=TINY, out_dir=tmp_path, ledger=False)  # its own tables: replaced
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE order_items")
+        conn.execute("CREATE TABLE order_items (x int)")
+        conn.execute("INSERT INTO order_items VALUES (7)")
+    with pytest.raises(SinkError) as err:
+        run(sc, duration=TINY, out_dir=tmp_path, ledger=False)
+    assert "table(s) order_items in " in str(err.value)
+    assert "were not created by headwater, so if_exists: replace leaves them alone" in str(
+        err.value
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT x FROM order_items").fetchall() == [(7,)]
+        conn.execute("DROP TABLE order_items")
+        conn.execute("CREATE VIEW big_orders AS SELECT * FROM orders WHERE amount > 100")
+    with pytest.raises(SinkError, match="big_orders depends on table orders"):
+        run(sc, duration=TINY, out_dir=tmp_path, ledger=False)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM big_orders").fetchone()[0] >= 0

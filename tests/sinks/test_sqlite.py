@@ -1,11 +1,12 @@
 """SQLite sink: schema from the scenario, transactions, final state equals the world's."""
 
 import sqlite3
+from datetime import timedelta
 
 import pyarrow as pa
 import pytest
 
-from headwater.errors import SinkError
+from headwater.errors import ScenarioError, SinkError
 from headwater.runner import run
 from headwater.scenario.load import loads
 
@@ -85,3 +86,63 @@ def test_insert_only_tables_key_on_version(tmp_path):
         "SELECT max(n) FROM (SELECT count(*) AS n FROM customers WHERE valid_to IS NULL GROUP BY id)"
     ).fetchone()[0]
     assert most_open == 1  # at most one current version per key; deleted keys have none
+
+
+# -- if_exists: replace replaces only what headwater made (issue 11, item 4) -------------------
+
+ONE = "db: {kind: sqlite, path: x.db}\n"
+TINY = timedelta(minutes=2)
+
+
+def test_replace_keeps_a_file_that_is_not_a_database(tmp_path):
+    (tmp_path / "x.db").write_bytes(b"precious")
+    with pytest.raises(SinkError) as err:
+        run(scenario(sinks=ONE), duration=TINY, out_dir=tmp_path)
+    assert f"{tmp_path / 'x.db'} is not a SQLite database" in str(err.value)
+    assert "move or delete it, or set path to another file" in str(err.value)
+    assert (tmp_path / "x.db").read_bytes() == b"precious"
+
+
+def test_replace_keeps_a_database_headwater_did_not_make(tmp_path):
+    with sqlite3.connect(tmp_path / "x.db") as db:
+        db.execute("CREATE TABLE customers (mine TEXT)")
+        db.execute("INSERT INTO customers VALUES ('keep me')")
+    db.close()
+    with pytest.raises(SinkError, match="is a SQLite database headwater did not create"):
+        run(scenario(sinks=ONE), duration=TINY, out_dir=tmp_path)
+    with sqlite3.connect(tmp_path / "x.db") as db:
+        assert db.execute("SELECT mine FROM customers").fetchall() == [("keep me",)]
+
+
+def test_replace_replaces_a_database_of_an_earlier_run(tmp_path):
+    run(scenario(sinks=ONE), duration=TINY, out_dir=tmp_path)
+    with sqlite3.connect(tmp_path / "x.db") as db:
+        db.execute("CREATE TABLE leftover (x)")
+    db.close()
+    run(scenario(sinks=ONE), duration=TINY, out_dir=tmp_path)
+    with sqlite3.connect(tmp_path / "x.db") as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"customers", "orders", "order_items"}
+
+
+def test_a_folder_at_path_is_an_error_naming_it(tmp_path):
+    (tmp_path / "x.db").mkdir()
+    (tmp_path / "x.db" / "inside").write_text("mine")
+    with pytest.raises(SinkError, match=f"{tmp_path / 'x.db'} is a folder; set path to a database"):
+        run(scenario(sinks=ONE), duration=TINY, out_dir=tmp_path)
+    assert (tmp_path / "x.db" / "inside").read_text() == "mine"
+
+
+@pytest.mark.parametrize("path", ["out/", ".", "{tmp}"])
+def test_validate_refuses_a_path_that_names_a_folder(tmp_path, path):
+    path = path.format(tmp=tmp_path)
+    with pytest.raises(ScenarioError) as err:
+        scenario(sinks=f"db: {{kind: sqlite, path: '{path}'}}\n")
+    assert f"sinks.db.path: {path} is a folder; set path to a database file name" in str(err.value)
+
+
+def test_a_file_where_the_folder_of_path_should_be_is_an_error_naming_it(tmp_path):
+    (tmp_path / "f").write_text("mine")
+    with pytest.raises(SinkError, match=f"cannot create the folder {tmp_path / 'f'} for"):
+        run(scenario(sinks="db: {kind: sqlite, path: f/x.db}\n"), duration=TINY, out_dir=tmp_path)
+    assert (tmp_path / "f").read_text() == "mine"

@@ -83,6 +83,15 @@ def lsn_text(value: int) -> str:
     return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
 
 
+def wal2json_name(name: str) -> str:
+    """A schema or table name for wal2json's add-tables list, where space, quote, comma,
+    period and asterisk (and so the backslash itself) are escaped with a backslash."""
+    return re.sub(r"([\\ ',.*])", r"\\\1", name)
+
+
+SLOT = re.compile(r"[a-z0-9_]{1,63}")  # what PostgreSQL takes as a replication slot name
+
+
 def slot_name(name: str) -> str:
     """A valid replication slot name (lower case letters, digits, underscore; ≤ 63)."""
     return ("headwater_" + re.sub(r"[^a-z0-9_]", "_", name.lower()))[:63]
@@ -107,6 +116,12 @@ class PostgresCapture(Capture):
         self.committed_by = committed_by
         self.checkpoint = checkpoint
         self.slot = slot or slot_name(name)
+        if not SLOT.fullmatch(self.slot):
+            raise SinkError(
+                name,
+                f"replication slot name {self.slot!r} may hold only lower case letters, digits "
+                "and underscores (at most 63)",
+            )
         self.resume = resume
         self.batch_size = batch_size
         self.reconnect_for = reconnect_for or config.reconnect_for
@@ -444,7 +459,7 @@ class PostgresCapture(Capture):
 
     def _peek(self, upto_lsn: int | None) -> list[tuple[str, str]]:
         names = [*self.schemas, BOOKKEEPING] if self.chain.active else self.schemas
-        tables = ",".join(f"{self.ns}.{e}" for e in names)
+        tables = ",".join(f"{wal2json_name(self.ns)}.{wal2json_name(e)}" for e in names)
         limit = self.batch_size + sum(n for _, n in self._unacked)
         return self.conn.execute(
             "SELECT lsn::text, data FROM pg_logical_slot_peek_changes(%s, %s::pg_lsn, %s,"

@@ -82,6 +82,10 @@ class _Checker:
 
     def run(self) -> Scenario | None:
         data = self.doc.data
+        for section in ("entities", "sinks"):
+            for name in _mapping(data.get(section)):
+                if isinstance(name, str) and (why := path_name_problem(name)):
+                    self.add((section, name), f"the name {name!r} {why}")
         try:
             scenario: Scenario | None = Scenario.model_validate(data)
         except ValidationError as exc:
@@ -300,6 +304,17 @@ class _Checker:
             mine = {e: s for e, s in schemas.items() if not wanted or e in wanted}
             for sub, message in check_faults(config.faults, mine, cls.capabilities, cls.kind):
                 self.add(loc + ("faults", *sub), message)
+
+
+def path_name_problem(name: str) -> str | None:
+    """Why an entity or sink name cannot be one folder or file name (the files and logs
+    sinks and the ledger write under them), or None."""
+    if name in ("", ".", "..") or any(c in name for c in "/\\\x00"):
+        return (
+            "becomes a folder and file name, so it cannot be empty, . or .., nor hold / \\ "
+            "or NUL; rename it"
+        )
+    return None
 
 
 def _unique(gens: dict[str, FieldGen], name: str) -> bool:

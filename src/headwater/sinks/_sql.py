@@ -6,10 +6,13 @@ new database is a new table of names, not a new code path.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,7 +25,7 @@ import pyarrow.compute as pc
 from headwater.secrets import MASK, mask_url, redact, remember
 from headwater.sinks._text import to_text
 from headwater.world.changes import Changes
-from headwater.world.schema import EntitySchema
+from headwater.world.schema import EntitySchema, ForeignKey
 
 
 @dataclass(frozen=True)
@@ -34,9 +37,25 @@ class Dialect:
     text_key: str  # type for string keys (indexes need bounded lengths in MySQL)
     timestamp_format: str = "%Y-%m-%dT%H:%M:%S"  # how sql_values renders timestamps…
     timestamp_suffix: str = "Z"  # …and what it appends (MySQL DATETIME takes no zone)
+    max_ident: int | None = None  # the longest name the server keeps, in `ident_size` units
+    ident_bytes: bool = False  # whether that limit counts UTF-8 bytes (else characters)
 
     def q(self, ident: str) -> str:
-        return f"{self.quote}{ident}{self.quote}"
+        """`ident` as a quoted identifier: the quote character inside it doubled, so any
+        name is one identifier and never ends the quoting early."""
+        return self.quote + ident.replace(self.quote, self.quote * 2) + self.quote
+
+    def qp(self, ident: str) -> str:
+        """`ident` quoted for a statement sent with parameters: with %s placeholders the
+        driver reads every % as one, so a % in the name is written %%."""
+        quoted = self.q(ident)
+        return quoted.replace("%", "%%") if self.placeholder == "%s" else quoted
+
+    def ident_size(self, ident: str) -> int:
+        return len(ident.encode()) if self.ident_bytes else len(ident)
+
+    def fits(self, ident: str) -> bool:
+        return self.max_ident is None or self.ident_size(ident) <= self.max_ident
 
     def sql_type(self, t: pa.DataType, *, key: bool = False) -> str:
         if pa.types.is_decimal(t):
@@ -89,6 +108,8 @@ POSTGRES = Dialect(
         "json": "JSONB",
     },
     "TEXT",
+    max_ident=63,  # NAMEDATALEN - 1; longer names are silently cut
+    ident_bytes=True,
 )
 
 MYSQL = Dialect(
@@ -108,6 +129,7 @@ MYSQL = Dialect(
     "VARCHAR(255)",  # keys and indexed columns: 255 utf8mb4 chars fit InnoDB's index limit
     "%Y-%m-%d %H:%M:%S",
     "",
+    max_ident=64,
 )
 
 
@@ -115,6 +137,7 @@ def create_table(d: Dialect, s: EntitySchema, schemas: dict[str, EntitySchema]) 
     """CREATE TABLE (with primary and foreign keys, NOT NULL on keys) and CREATE INDEX statements."""
     pk = set(s.primary_key)
     keyed = pk | {c for ix in s.indexes for c in ix}
+    names = derived_names(d, schemas)
     cols = []
     for f in s.row_type:
         null = " NOT NULL" if f.name in pk else ""
@@ -122,20 +145,63 @@ def create_table(d: Dialect, s: EntitySchema, schemas: dict[str, EntitySchema]) 
             f"{d.q(f.name)} {d.sql_type(f.type, key=f.name in keyed or _is_fk(s, f.name))}{null}"
         )
     cols.append(f"PRIMARY KEY ({', '.join(d.q(k) for k in s.primary_key)})")
-    if s.write == "crud":  # an SCD2 history keeps versions whose parents may be gone
-        for fk in s.foreign_keys:
-            if fk.entity in schemas and schemas[fk.entity].write == "crud":
-                cols.append(
-                    f"FOREIGN KEY ({d.q(fk.field)}) REFERENCES {d.q(fk.entity)} ({d.q(fk.target_field)})"
-                )
+    for fk in _declared_fks(s, schemas):
+        cols.append(
+            f"CONSTRAINT {d.q(names['fk', s.name, (fk.field,)])} FOREIGN KEY ({d.q(fk.field)})"
+            f" REFERENCES {d.q(fk.entity)} ({d.q(fk.target_field)})"
+        )
     stmts = [f"CREATE TABLE {d.q(s.name)} (\n  " + ",\n  ".join(cols) + "\n)"]
-    indexed = [(fk.field,) for fk in s.foreign_keys] + list(s.indexes)
-    for cols_ in dict.fromkeys(indexed):
-        name = f"ix_{s.name}_{'_'.join(cols_)}"
+    for cols_ in _indexed(s):
         stmts.append(
-            f"CREATE INDEX {d.q(name)} ON {d.q(s.name)} ({', '.join(d.q(c) for c in cols_)})"
+            f"CREATE INDEX {d.q(names['ix', s.name, cols_])} ON {d.q(s.name)}"
+            f" ({', '.join(d.q(c) for c in cols_)})"
         )
     return stmts
+
+
+def _declared_fks(s: EntitySchema, schemas: dict[str, EntitySchema]) -> list[ForeignKey]:
+    """The foreign keys the table declares: an SCD2 history keeps versions whose parents may
+    be gone, so only crud tables pointing at crud tables of the same sink get one."""
+    if s.write != "crud":
+        return []
+    return [
+        fk for fk in s.foreign_keys if fk.entity in schemas and schemas[fk.entity].write == "crud"
+    ]
+
+
+def _indexed(s: EntitySchema) -> list[tuple[str, ...]]:
+    """The column lists that get an index: every foreign key, then the declared indexes."""
+    return list(dict.fromkeys([(fk.field,) for fk in s.foreign_keys] + list(s.indexes)))
+
+
+def derived_names(
+    d: Dialect, schemas: dict[str, EntitySchema]
+) -> dict[tuple[str, str, tuple[str, ...]], str]:
+    """The name of every index ("ix") and foreign key ("fk") of the tables, by (kind, table,
+    columns): `ix_<table>_<columns>` when that names one thing and fits the dialect; else
+    cut to fit and suffixed with a hash of what it names. The server would otherwise cut it
+    (PostgreSQL), refuse it (MySQL) or find it taken by a table or another index."""
+    plain: dict[tuple[str, str, tuple[str, ...]], str] = {}
+    for s in schemas.values():
+        for fk in _declared_fks(s, schemas):
+            plain["fk", s.name, (fk.field,)] = f"fk_{s.name}_{fk.field}"
+        for cols in _indexed(s):
+            plain["ix", s.name, cols] = f"ix_{s.name}_{'_'.join(cols)}"
+    uses = Counter([*plain.values(), *schemas])
+    out = {}
+    for key, name in plain.items():
+        if uses[name] > 1 or not d.fits(name):
+            digest = hashlib.sha1(json.dumps(key).encode()).hexdigest()[:10]
+            name = _cut(d, name, (d.max_ident or 64) - 11) + "_" + digest
+        out[key] = name
+    return out
+
+
+def _cut(d: Dialect, name: str, size: int) -> str:
+    """The longest start of `name` of at most `size` (in the dialect's units)."""
+    if d.ident_bytes:
+        return name.encode()[:size].decode(errors="ignore")
+    return name[:size]
 
 
 def _is_fk(s: EntitySchema, field: str) -> bool:
@@ -145,20 +211,20 @@ def _is_fk(s: EntitySchema, field: str) -> bool:
 def insert_sql(d: Dialect, s: EntitySchema) -> str:
     names = [f.name for f in s.row_type]
     marks = ", ".join([d.placeholder] * len(names))
-    return f"INSERT INTO {d.q(s.name)} ({', '.join(d.q(n) for n in names)}) VALUES ({marks})"
+    return f"INSERT INTO {d.qp(s.name)} ({', '.join(d.qp(n) for n in names)}) VALUES ({marks})"
 
 
 def update_sql(d: Dialect, s: EntitySchema) -> str:
     """UPDATE of every non-key column by primary key; parameters: values, then key columns."""
     pk = s.primary_key
-    sets = ", ".join(f"{d.q(f.name)} = {d.placeholder}" for f in s.row_type if f.name not in pk)
-    where = " AND ".join(f"{d.q(k)} = {d.placeholder}" for k in pk)
-    return f"UPDATE {d.q(s.name)} SET {sets} WHERE {where}"
+    sets = ", ".join(f"{d.qp(f.name)} = {d.placeholder}" for f in s.row_type if f.name not in pk)
+    where = " AND ".join(f"{d.qp(k)} = {d.placeholder}" for k in pk)
+    return f"UPDATE {d.qp(s.name)} SET {sets} WHERE {where}"
 
 
 def delete_sql(d: Dialect, s: EntitySchema) -> str:
-    where = " AND ".join(f"{d.q(k)} = {d.placeholder}" for k in s.primary_key)
-    return f"DELETE FROM {d.q(s.name)} WHERE {where}"
+    where = " AND ".join(f"{d.qp(k)} = {d.placeholder}" for k in s.primary_key)
+    return f"DELETE FROM {d.qp(s.name)} WHERE {where}"
 
 
 def sql_values(col: pa.Array, d: Dialect | None = None) -> list[object]:

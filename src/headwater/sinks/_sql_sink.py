@@ -21,11 +21,14 @@ from pydantic import Field, field_validator
 from headwater.errors import SinkError, SinkUnavailable
 from headwater.scenario.types import Duration
 from headwater.sinks._sql import Backoff, DbUrl, PlannedTxn, TxnPlanner
+from headwater.sinks._sql_names import NameRules, check_names
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
 BOOKKEEPING = "headwater_applied"
+# The comment of every table the sinks create: if_exists: replace drops only tables with it.
+OWNED = "created by headwater; if_exists: replace drops it"
 APPLIED = f"SELECT ordinal FROM {BOOKKEEPING} WHERE sink = %s AND lane = %s"
 
 
@@ -39,8 +42,8 @@ class SqlSinkConfig(SinkConfig):
     )
     if_exists: Literal["replace", "fail", "attach"] = Field(
         "replace",
-        description="tables already there: drop and recreate them, fail, or attach (they must "
-        "match the scenario; their rows are removed)",
+        description="tables already there: drop and recreate them (only tables an earlier run "
+        "created), fail, or attach (they must match the scenario; their rows are removed)",
     )
     connections: int = Field(1, ge=1, le=64, description="concurrent connections applying changes")
     commit: Literal["transaction", "step"] = Field(
@@ -110,6 +113,14 @@ class SqlSink(Sink):
     )
     config: SqlSinkConfig
     driver: Any
+    names: ClassVar[NameRules]
+
+    @classmethod
+    def check(
+        cls, name: str, config: SinkConfig, scenario: Any
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Entity and field names the database cannot hold (or that are its bookkeeping)."""
+        return check_names(cls.names, config, scenario, reserved=(BOOKKEEPING,))
 
     # -- driver hooks ----------------------------------------------------------------------
     def _import(self) -> Any:
@@ -224,11 +235,12 @@ class SqlSink(Sink):
     def _refuse_or_check(
         self,
         schemas: dict[str, EntitySchema],
-        existing: set[str],
+        existing: dict[str, str | None],
         where: str,
         check: Any,
     ) -> list[str]:
-        """The scenario's tables already there; raises for if_exists: fail, or attach misfits."""
+        """The scenario's tables already there (`existing`: table → its comment); raises for
+        if_exists: fail, for replace when headwater did not make one, or attach misfits."""
         present = [e for e in schemas if e in existing]
         mode = self.config.if_exists
         if mode == "fail" and present:
@@ -236,6 +248,14 @@ class SqlSink(Sink):
                 self.name,
                 f"table(s) {', '.join(present)} already exist in {where} "
                 "(set if_exists: replace to recreate them, or attach to use them)",
+            )
+        foreign = [e for e in present if existing[e] != OWNED]
+        if mode == "replace" and foreign:
+            raise SinkError(
+                self.name,
+                f"table(s) {', '.join(foreign)} in {where} were not created by headwater, so "
+                "if_exists: replace leaves them alone: drop or rename them, use another "
+                "database, or set if_exists: attach to write into them (their rows are removed)",
             )
         if mode == "attach":
             problems = [f"table {e} does not exist" for e in schemas if e not in existing]

@@ -41,9 +41,11 @@ from pydantic import Field
 
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.sinks._sql import MYSQL, DbUrl, PlannedTxn, create_table
+from headwater.sinks._sql_names import MYSQL_NAMES
 from headwater.sinks._sql_sink import (
     APPLIED,
     BOOKKEEPING,
+    OWNED,
     Lane,
     SqlSink,
     SqlSinkConfig,
@@ -225,6 +227,7 @@ class MysqlSink(SqlSink):
     kind = "mysql"
     Config = MysqlConfig
     config: MysqlConfig
+    names = MYSQL_NAMES
 
     def _import(self) -> Any:
         self.my = import_pymysql(self.name)
@@ -282,9 +285,10 @@ class MysqlSink(SqlSink):
         d = MYSQL
         with conn.cursor() as cur:
             cur.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+                "SELECT table_name, table_comment FROM information_schema.tables"
+                " WHERE table_schema = DATABASE()"
             )
-            existing = {r[0] for r in cur.fetchall()}
+            existing = dict(cur.fetchall())
             present = self._refuse_or_check(
                 schemas, existing, self.url.masked, lambda s: check_table(cur, s)
             )
@@ -300,9 +304,8 @@ class MysqlSink(SqlSink):
                 cur.execute("SET FOREIGN_KEY_CHECKS = 1")
                 for s in schemas.values():
                     for stmt in create_table(d, s, schemas):
-                        cur.execute(
-                            stmt + (" ENGINE=InnoDB" if stmt.startswith("CREATE TABLE") else "")
-                        )
+                        table = stmt.startswith("CREATE TABLE")
+                        cur.execute(stmt + (f" ENGINE=InnoDB COMMENT='{OWNED}'" if table else ""))
             cur.execute(bookkeeping_ddl("VARCHAR(255)", "DATETIME(6)", " ENGINE=InnoDB"))
             cur.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.name,))
             cur.executemany(

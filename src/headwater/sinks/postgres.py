@@ -44,9 +44,9 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from headwater.errors import MissingExtra, SinkUnavailable
+from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.sinks._sql import (
     POSTGRES,
     DbUrl,
@@ -55,9 +55,11 @@ from headwater.sinks._sql import (
     change_params,
     create_table,
 )
+from headwater.sinks._sql_names import POSTGRES_NAMES, ident_problem
 from headwater.sinks._sql_sink import (
     APPLIED,
     BOOKKEEPING,
+    OWNED,
     Lane,
     SqlSink,
     SqlSinkConfig,
@@ -89,6 +91,14 @@ class PostgresConfig(SqlSinkConfig):
     replica_identity: Literal["full", "default"] = Field(
         "full", description="full: UPDATE/DELETE log the whole old row (CDC before-images)"
     )
+
+    @field_validator("db_schema")
+    @classmethod
+    def _schema_name(cls, v: str) -> str:
+        why = ident_problem(POSTGRES_NAMES, v)
+        if why:
+            raise ValueError(f"the schema name {v!r} {why}")
+        return v
 
 
 def import_psycopg(sink: str) -> Any:
@@ -139,6 +149,12 @@ def explain_connect_error(url: DbUrl, exc: Exception, password_hint: str) -> str
     if "pg_hba.conf" in low:
         return f"{where}: the server's pg_hba.conf does not allow this user/host ({text})"
     return f"{where}: {text}"
+
+
+def search_path(config: PostgresConfig) -> str:
+    """The sink's schema as a search_path: quoted, so that any name is one entry of the list
+    (pg_catalog stays implicitly first, so functions are the server's own)."""
+    return POSTGRES.q(config.db_schema)
 
 
 def password_hint(config: PostgresConfig) -> str:
@@ -289,6 +305,7 @@ class PostgresSink(SqlSink):
     kind = "postgres"
     Config = PostgresConfig
     config: PostgresConfig
+    names = POSTGRES_NAMES
 
     # -- connecting ------------------------------------------------------------------------
     def _import(self) -> Any:
@@ -305,7 +322,7 @@ class PostgresSink(SqlSink):
                 self.name, explain_connect_error(self.url, exc, password_hint(self.config))
             ) from None
         conn.execute("SET TIME ZONE 'UTC'")
-        conn.execute("SELECT set_config('search_path', %s, false)", (self.config.db_schema,))
+        conn.execute("SELECT set_config('search_path', %s, false)", (search_path(self.config),))
         return conn
 
     def _closed(self, conn: Any) -> bool:
@@ -316,9 +333,7 @@ class PostgresSink(SqlSink):
         return conn is None or conn.closed or conn.broken
 
     def _retryable(self, lane: Lane, exc: BaseException) -> bool:
-        return not self._lost(lane, exc) and isinstance(
-            exc, self.pg.errors.TransactionRollbackError
-        )
+        return not self._lost(lane, exc) and isinstance(exc, self.pg.errors.TransactionRollback)
 
     def _rollback(self, lane: Lane) -> None:
         lane.conn.execute("ROLLBACK")
@@ -339,12 +354,14 @@ class PostgresSink(SqlSink):
         d, ns = POSTGRES, self.config.db_schema
         if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (ns,)).fetchone():
             conn.execute(f"CREATE SCHEMA {d.q(ns)}")
-        existing = {
-            r[0]
-            for r in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = %s", (ns,)
+        existing = dict(
+            conn.execute(
+                "SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c JOIN"
+                " pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s"
+                " AND c.relkind IN ('r', 'p')",
+                (ns,),
             ).fetchall()
-        }
+        )
         present = self._refuse_or_check(
             schemas,
             existing,
@@ -355,11 +372,12 @@ class PostgresSink(SqlSink):
             tables = ", ".join(d.q(e) for e in schemas)
             conn.execute(f"TRUNCATE {tables}")
         else:
-            for e in reversed(present):
-                conn.execute(f"DROP TABLE {d.q(e)} CASCADE")
+            if present:
+                self._drop(conn, present, f"{self.url.masked} schema {ns}")
             for s in schemas.values():
                 for stmt in create_table(d, s, schemas):
                     conn.execute(stmt)
+                conn.execute(f"COMMENT ON TABLE {d.q(s.name)} IS '{OWNED}'")
         if self.config.replica_identity == "full":
             for e in schemas:
                 conn.execute(f"ALTER TABLE {d.q(e)} REPLICA IDENTITY FULL")
@@ -371,12 +389,24 @@ class PostgresSink(SqlSink):
             [(self.name, lane.index) for lane in self.lanes],
         )
 
+    def _drop(self, conn: Any, tables: list[str], where: str) -> None:
+        """Drop the tables of an earlier run, but nothing else: no CASCADE to a user's views."""
+        try:
+            conn.execute(f"DROP TABLE {', '.join(POSTGRES.q(e) for e in tables)}")
+        except self.pg.errors.DependentObjectsStillExist as exc:
+            raise SinkError(
+                self.name,
+                f"cannot replace table(s) {', '.join(tables)} in {where}: "
+                f"{exc.diag.message_detail or exc}; drop or change those objects first, or set "
+                "if_exists: attach to keep the tables (their rows are removed)",
+            ) from None
+
     def _column_types(self, conn: Any, entity: str) -> list[str]:
         """pg_type names of the table's columns in the scenario's field order."""
         rows = conn.execute(
             "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
             " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
-            (f'"{self.config.db_schema}"."{entity}"',),
+            (f"{POSTGRES.q(self.config.db_schema)}.{POSTGRES.q(entity)}",),
         ).fetchall()
         types = dict(rows)
         return [types[f.name] for f in self.context.schemas[entity].row_type]

@@ -4,7 +4,9 @@ The embedded default OLTP sink: needs no server. DDL comes from the scenario (ty
 primary keys, foreign keys enforced, indexes); each world transaction (an order with its
 items) commits atomically; the snapshot loads in one transaction. Each commit also sets the
 sink's row of `headwater_applied` to the last world transaction it holds, so the ledger can
-tell after a crash which transactions were committed (headwater.ledger.proof).
+tell after a crash which transactions were committed (headwater.ledger.proof). A file already
+at `path` is replaced only when a previous run made it (its PRAGMA application_id says so):
+anything else there is the user's, and an error.
 
 ```yaml
 sinks:
@@ -15,9 +17,10 @@ sinks:
 from __future__ import annotations
 
 import itertools
+import os
 import sqlite3
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -25,9 +28,14 @@ from pydantic import Field
 from headwater.errors import SinkError
 from headwater.ledger.proof import BOOKKEEPING
 from headwater.sinks._sql import SQLITE, Statements, change_params, create_table
+from headwater.sinks._sql_names import SQLITE_NAMES, check_names
 from headwater.sinks._sql_sink import bookkeeping_ddl
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
+
+APPLICATION_ID = int.from_bytes(b"hwtr", "big")  # PRAGMA application_id of our databases
+SQLITE_MAGIC = b"SQLite format 3\x00"  # how every SQLite database file starts
+_FILE_NAME = "set path to a database file name, like app.db"
 
 
 class SqliteConfig(SinkConfig):
@@ -36,7 +44,9 @@ class SqliteConfig(SinkConfig):
         "app.db", description="database file; relative paths are under the run's output folder"
     )
     if_exists: Literal["replace", "fail"] = Field(
-        "replace", description="what to do when the file already exists"
+        "replace",
+        description="when the file exists: replace it if a previous run made it (anything "
+        "else there is an error), or fail",
     )
     commit: Literal["transaction", "step"] = Field(
         "transaction",
@@ -50,23 +60,47 @@ class SqliteSink(Sink):
     capabilities = frozenset({"transactions", "deletes", "updates", "foreign_keys", "sql"})
     config: SqliteConfig
 
+    @classmethod
+    def check(
+        cls, name: str, config: SinkConfig, scenario: Any
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """A path that names a folder, and names SQLite cannot hold as tables and columns."""
+        assert isinstance(config, SqliteConfig)
+        problems = check_names(SQLITE_NAMES, config, scenario)
+        path = Path(config.path)
+        if (
+            config.path.endswith(("/", os.sep))
+            or path.name in ("", ".", "..")
+            or (path.is_absolute() and path.is_dir())
+        ):
+            problems.append((("path",), f"{config.path} is a folder; {_FILE_NAME}"))
+        return problems
+
     @property
     def path(self) -> Path:
         return self.resolve(self.config.path)
 
     def open(self) -> None:
         path = self.path
+        if path.is_dir():
+            raise SinkError(self.name, f"{path} is a folder; {_FILE_NAME}")
         if path.exists():
             if self.config.if_exists == "fail":
                 raise SinkError(
                     self.name,
                     f"{path} already exists (set if_exists: replace, or choose another path)",
                 )
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
+            self._remove_own(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(
+                self.name, f"cannot create the folder {path.parent} for {path}: {exc.strerror}"
+            ) from None
         try:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # Before WAL: the id goes into the file itself, where _remove_own reads it.
+            self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         except sqlite3.Error as exc:
             raise SinkError(self.name, f"cannot open {path}: {exc}") from exc
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -97,6 +131,28 @@ class SqliteSink(Sink):
         )
         self.db.execute("COMMIT")
         self.applied = txn
+
+    def _remove_own(self, path: Path) -> None:
+        """Delete the database a previous run made at `path` (and its WAL); anything else
+        there is the user's, so an error instead."""
+        try:
+            with path.open("rb") as f:
+                head = f.read(100)
+        except OSError as exc:
+            raise SinkError(self.name, f"cannot read {path}: {exc}") from None
+        if head[:16] != SQLITE_MAGIC:
+            what = "is not a SQLite database"
+        elif int.from_bytes(head[68:72], "big") != APPLICATION_ID:
+            what = "is a SQLite database headwater did not create"
+        else:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            return
+        raise SinkError(
+            self.name,
+            f"{path} {what}, so if_exists: replace leaves it alone (it replaces only databases "
+            "headwater made): move or delete it, or set path to another file",
+        )
 
     def write(self, changes: Changes) -> None:
         params = {
