@@ -182,6 +182,86 @@ def test_stats_count_what_each_partition_acknowledged(shop):
     assert stats["resent"] == 0 and stats["duplicates"] == 0
 
 
+# Issue 13, "The three kinds of time, consistent everywhere": "Default: the record timestamp
+# is the event time (CreateTime), with a sink option for ingestion or wall time".
+
+
+def event_millis(r) -> dict[str, int]:
+    """Event id → the event time (ms) of every change of the world (the memory sink's copy)."""
+    out = {}
+    for entity in r.memory.context.schemas:
+        table = r.memory.table(entity)
+        seqs = table["seq"].to_pylist()
+        micros = table["event_time"].cast("int64").to_pylist()
+        out.update({f"{entity}-{s}": us // 1000 for s, us in zip(seqs, micros, strict=True)})
+    return out
+
+
+def iso_millis(text: str) -> int:
+    at = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (at - datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)) // datetime.timedelta(
+        milliseconds=1
+    )
+
+
+def test_record_timestamps_are_event_times(shop):
+    r, msgs = shop
+    times = event_millis(r)
+    create = confluent_kafka.TIMESTAMP_CREATE_TIME
+    for msg in msgs:
+        event_id = dict(msg.headers())["event_id"].decode()
+        assert msg.timestamp() == (create, times[event_id]), event_id
+    # the scenario's clock, 2026-01-01, not the machine's
+    assert min(times.values()) >= iso_millis("2026-01-01T00:00:00Z")
+    assert max(times.values()) <= iso_millis("2026-01-01T00:10:00Z")
+
+
+@pytest.mark.parametrize("process", [False, True])
+def test_record_timestamps_of_tombstones_and_the_producer_process(kafka_server, tmp_path, process):
+    """A tombstone carries its delete's event time; the producer process sets them too."""
+    topic = f"times{int(process)}.customers"
+    sc = world(
+        f"k: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
+        f"entities: [customers], topic: {topic}, partitions: 2, tombstones: true, "
+        f"producer_process: {str(process).lower()}}}"
+    )
+    r = run_world(sc, tmp_path)
+    times = event_millis(r)
+    msgs = consume(kafka_server, {topic: 2}, r.stats("k")["acknowledged"])
+    assert sum(m.value() is None for m in msgs) == r.report.entities["customers"]["d"] > 0
+    for msg in msgs:
+        event_id = dict(msg.headers())["event_id"].decode()
+        assert msg.timestamp() == (confluent_kafka.TIMESTAMP_CREATE_TIME, times[event_id])
+
+
+def test_record_timestamps_of_ingestion_and_wall_time(kafka_server, tmp_path):
+    """`timestamp: ingestion` is when the source delivered it (late by the `late` fault's
+    minute), `timestamp: wall` the machine's clock when it was produced."""
+    late = "faults: {late: {rate: 0.2, delay: {fixed: 1m}}}"
+    sc = world(
+        f"i: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
+        f"entities: [orders], topic: times.ingestion, timestamp: ingestion, {late}}}\n"
+        f"w: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
+        "entities: [orders], topic: times.wall, timestamp: wall}"
+    )
+    before = int(time.time() * 1000)
+    r = run_world(sc, tmp_path)
+    after = int(time.time() * 1000)
+    msgs = consume(kafka_server, {"times.ingestion": 3}, r.stats("i")["acknowledged"])
+    delays = set()
+    for msg in msgs:
+        headers = {k: v.decode() for k, v in msg.headers()}
+        ingest = iso_millis(headers["ingest_time"])
+        assert msg.timestamp() == (confluent_kafka.TIMESTAMP_CREATE_TIME, ingest)
+        delays.add(ingest - iso_millis(headers["event_time"]))
+    assert delays == {0, 60_000}
+    msgs = consume(kafka_server, {"times.wall": 3}, r.stats("w")["acknowledged"])
+    assert len(msgs) == r.stats("w")["acknowledged"]
+    for msg in msgs:
+        kind, at = msg.timestamp()
+        assert kind == confluent_kafka.TIMESTAMP_CREATE_TIME and before <= at <= after
+
+
 def test_topic_and_composite_key_from_fields(kafka_server, tmp_path):
     sc = world(
         f"k: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
