@@ -30,7 +30,9 @@ from tests.sinks._streams import (
     by_key,
     check_order_per,
     check_same_events,
+    event_millis,
     expected_events,
+    iso_millis,
     run_world,
     world,
 )
@@ -184,24 +186,6 @@ def test_stats_count_what_each_partition_acknowledged(shop):
 
 # Issue 13, "The three kinds of time, consistent everywhere": "Default: the record timestamp
 # is the event time (CreateTime), with a sink option for ingestion or wall time".
-
-
-def event_millis(r) -> dict[str, int]:
-    """Event id → the event time (ms) of every change of the world (the memory sink's copy)."""
-    out = {}
-    for entity in r.memory.context.schemas:
-        table = r.memory.table(entity)
-        seqs = table["seq"].to_pylist()
-        micros = table["event_time"].cast("int64").to_pylist()
-        out.update({f"{entity}-{s}": us // 1000 for s, us in zip(seqs, micros, strict=True)})
-    return out
-
-
-def iso_millis(text: str) -> int:
-    at = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return (at - datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)) // datetime.timedelta(
-        milliseconds=1
-    )
 
 
 def test_record_timestamps_are_event_times(shop):

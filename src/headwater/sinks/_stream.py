@@ -53,7 +53,7 @@ from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.faults.malformed import corrupt
@@ -131,6 +131,15 @@ class StreamConfig(SinkConfig):
 
     #: The option whose template says where each message goes (topic, subject…).
     route_option: ClassVar[str] = ""
+    #: Whether the sink sets the message timestamp (else its `timestamp` is `own_clock`).
+    sets_time: ClassVar[bool] = True
+
+    @field_validator("timestamp")
+    @classmethod
+    def _own_clock(cls, value: MessageTime) -> MessageTime:
+        if value != "wall" and not cls.sets_time:
+            raise ValueError(str(cls.model_fields["timestamp"].description))
+        return value
 
     @model_validator(mode="after")
     def _templates(self) -> StreamConfig:
@@ -148,6 +157,14 @@ class StreamConfig(SinkConfig):
         if self.template is not None:
             out["template"] = self.template
         return out
+
+
+def own_clock(why: str) -> Any:
+    """The `timestamp` option of a broker whose messages carry no time the sink can set
+    (with `sets_time = False` on its config)."""
+    return Field(
+        "wall", description=f"only wall: {why}; the event time is in the event_time header"
+    )
 
 
 # -- batches -----------------------------------------------------------------------------
