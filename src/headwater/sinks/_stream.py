@@ -22,11 +22,12 @@ Time: a record has an event time (when it happened on the simulated clock) and, 
 delay it, an ingestion time (when the source delivered it, also simulated); wall time is
 the machine's clock. `timestamp` chooses what a broker's own message timestamp holds:
 `event` (the default), `ingestion` (the event time where nothing delayed the record) or
-`wall` (the broker's clock when it took the message). Kafka sets it as the record's
+`wall` (the machine's clock when the message is sent). Kafka sets it as the record's
 CreateTime (ms) and RabbitMQ as the AMQP `timestamp` property (s). NATS JetStream and
 Redis Streams stamp each message with their own clock (a JetStream message's time, a
 stream entry id) and cannot be told otherwise: their option only takes `wall`. MQTT has
-no message timestamp. Every broker carries the event time in the `event_time` header.
+no message timestamp. With `headers` on, every broker carries the event time in the
+`event_time` header.
 
 Faults: when the sink has faults its records carry an ingestion time, sent as an
 `ingest_time` header (ISO 8601 UTC, like `event_time`; `Batch.ingest_times`, in
@@ -119,7 +120,7 @@ class StreamConfig(SinkConfig):
     timestamp: MessageTime = Field(
         "event",
         description="the message timestamp: event (when it happened, simulated), ingestion "
-        "(when the source delivered it, simulated) or wall (the broker's clock)",
+        "(when the source delivered it, simulated) or wall (the clock when it is sent)",
     )
     max_in_flight: int = Field(
         10_000, ge=1, description="messages sent but not yet acknowledged (the bounded buffer)"
@@ -196,8 +197,9 @@ class Batch:
     become the Python values a client library takes on first use: `values`, `keys`, `routes`
     (one per message, or one string for all), `event_ids`, `event_times` and `ingest_times`
     (ISO 8601, for headers; empty when unused), `ops`, `timestamps` (ms since the epoch for
-    the broker's message timestamp; empty with `timestamp: wall`). `columns()` hands the Arrow form to a
-    producer in another process (kafka/_producer.py) without making Python objects here.
+    the broker's message timestamp; empty with `timestamp: wall`). `columns()` hands the
+    Arrow form to a producer in another process (kafka/_producer.py) without making Python
+    objects here.
     """
 
     def __init__(

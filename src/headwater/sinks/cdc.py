@@ -14,8 +14,8 @@ ridden out exactly, and what cannot be (a slot or binlog lost) fails the run nam
 Time: simulated CDC carries each change's simulated event time. A database's log stamps
 its own (wall) clock: that commit time stays in `source.ts_ms`, as in Debezium, and each
 captured change also carries the simulated time the capture read it at (the end of the
-step whose commits it saw; at most a step after the world made the change) as its event
-and ingestion time, in the top-level `ts_ms`. Either way a files transport cuts its drops
+step in which it read the commit, the run's clock, not the database's) as its event and
+ingestion time, in the top-level `ts_ms`. Either way a files transport cuts its drops
 by that simulated time (`dt=…/hour=…`) and a broker's message timestamp follows it, never
 the machine's clock.
 
