@@ -244,6 +244,17 @@ def test_record_timestamps_of_ingestion_and_wall_time(kafka_server, tmp_path):
     for msg in msgs:
         kind, at = msg.timestamp()
         assert kind == confluent_kafka.TIMESTAMP_CREATE_TIME and before <= at <= after
+    # Kafka deletes by record time: a created topic keeps simulated-time messages
+    assert topic_setting(kafka_server, "times.ingestion", "retention.ms") == "-1"
+    assert topic_setting(kafka_server, "times.wall", "retention.ms") != "-1"
+
+
+def topic_setting(server, topic: str, name: str) -> str | None:
+    admin = confluent_kafka.admin.AdminClient({"bootstrap.servers": server.bootstrap_servers})
+    resource = confluent_kafka.admin.ConfigResource(confluent_kafka.admin.ResourceType.TOPIC, topic)
+    config = admin.describe_configs([resource])[resource].result(timeout=10)
+    entry = config.get(name)
+    return entry.value if entry is not None else None
 
 
 def test_topic_and_composite_key_from_fields(kafka_server, tmp_path):

@@ -7,7 +7,12 @@ exactly like the Java client's default partitioner (kafka/_partition.py; librdka
 set), so a key always lands in the same partition and per-key order holds. Each message carries headers (event_id, event_time,
 schema_version, content-type); the record timestamp (CreateTime) is the event time on the
 simulated clock, or with `timestamp: ingestion | wall` when the source delivered it
-(simulated) or when it was produced (the machine's clock). The producer is idempotent by default: librdkafka retries with backoff while a
+(simulated) or when it was produced (the machine's clock). Kafka applies retention and
+timestamp checks to the record time: topics the sink creates keep their messages
+(`retention.ms: -1`, unless `topic_config` says otherwise) however far back the simulated
+clock is; a broker that bounds how far a record time may be from its own clock
+(`log.message.timestamp.before.max.ms` / `after.max.ms`) rejects messages beyond it and the
+run fails with its "Invalid timestamp": set `timestamp: wall` or widen the bound. The producer is idempotent by default: librdkafka retries with backoff while a
 broker is down, holds at most `max_in_flight` messages, and never writes one twice.
 Delivery reports say where each message landed: the ledger keeps its partition and
 offset (<out>/ledger/<sink>/_acks), and `headwater run` shows per topic and partition
@@ -74,7 +79,9 @@ class KafkaConfig(StreamConfig):
     partitions: int = Field(3, ge=1, description="partitions of topics created by the sink")
     replication_factor: int = Field(1, ge=1, description="replicas of topics created by the sink")
     topic_config: dict[str, str] = Field(
-        {}, description="settings of created topics, e.g. {cleanup.policy: compact}"
+        {},
+        description="settings of created topics, e.g. {cleanup.policy: compact}; with "
+        "simulated record timestamps retention.ms defaults to -1 (keep)",
     )
     idempotent: bool = Field(True, description="idempotent producer: retries never duplicate")
     acks: Literal["all", "1", "0"] = Field("all", description="acknowledgements a write waits for")
@@ -215,8 +222,12 @@ class KafkaSink(StreamSink):
             return
         c = self.config
         kafka = self._kafka
+        # Kafka deletes by record time: a simulated clock years back would have the
+        # messages of a created topic deleted at the broker's next retention check.
+        config = {"retention.ms": "-1"} if c.timestamp != "wall" else {}
+        config.update(c.topic_config)
         new = [
-            kafka.admin.NewTopic(t, c.partitions, c.replication_factor, config=dict(c.topic_config))
+            kafka.admin.NewTopic(t, c.partitions, c.replication_factor, config=dict(config))
             for t in missing
         ]
         timeout = c.connect_timeout.total_seconds()
