@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,23 @@ def expected_events(r: Run, entities: list[str] | None = None) -> list[Event]:
         for i, row in enumerate(records.values.to_pylist()):
             out.append(Event(ids[i], entity, keys[i], ops[i], normalize(row)))
     return out
+
+
+def event_millis(r: Run) -> dict[str, int]:
+    """Event id → the event time (ms) of every change of the world (the memory sink's copy)."""
+    out = {}
+    for entity in r.memory.context.schemas:
+        table = r.memory.table(entity)
+        seqs = table["seq"].to_pylist()
+        micros = table["event_time"].cast("int64").to_pylist()
+        out.update({f"{entity}-{s}": us // 1000 for s, us in zip(seqs, micros, strict=True)})
+    return out
+
+
+def iso_millis(text: str) -> int:
+    """An ISO 8601 time (a header) as ms since the epoch."""
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
 def normalize(value: Any) -> Any:

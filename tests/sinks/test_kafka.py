@@ -30,7 +30,9 @@ from tests.sinks._streams import (
     by_key,
     check_order_per,
     check_same_events,
+    event_millis,
     expected_events,
+    iso_millis,
     run_world,
     world,
 )
@@ -180,6 +182,79 @@ def test_stats_count_what_each_partition_acknowledged(shop):
         "shop.orders": sum(stats["partitions"]["shop.orders"]),
     }
     assert stats["resent"] == 0 and stats["duplicates"] == 0
+
+
+# Issue 13, "The three kinds of time, consistent everywhere": "Default: the record timestamp
+# is the event time (CreateTime), with a sink option for ingestion or wall time".
+
+
+def test_record_timestamps_are_event_times(shop):
+    r, msgs = shop
+    times = event_millis(r)
+    create = confluent_kafka.TIMESTAMP_CREATE_TIME
+    for msg in msgs:
+        event_id = dict(msg.headers())["event_id"].decode()
+        assert msg.timestamp() == (create, times[event_id]), event_id
+    # the scenario's clock, 2026-01-01, not the machine's
+    assert min(times.values()) >= iso_millis("2026-01-01T00:00:00Z")
+    assert max(times.values()) <= iso_millis("2026-01-01T00:10:00Z")
+
+
+@pytest.mark.parametrize("process", [False, True])
+def test_record_timestamps_of_tombstones_and_the_producer_process(kafka_server, tmp_path, process):
+    """A tombstone carries its delete's event time; the producer process sets them too."""
+    topic = f"times{int(process)}.customers"
+    sc = world(
+        f"k: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
+        f"entities: [customers], topic: {topic}, partitions: 2, tombstones: true, "
+        f"producer_process: {str(process).lower()}}}"
+    )
+    r = run_world(sc, tmp_path)
+    times = event_millis(r)
+    msgs = consume(kafka_server, {topic: 2}, r.stats("k")["acknowledged"])
+    assert sum(m.value() is None for m in msgs) == r.report.entities["customers"]["d"] > 0
+    for msg in msgs:
+        event_id = dict(msg.headers())["event_id"].decode()
+        assert msg.timestamp() == (confluent_kafka.TIMESTAMP_CREATE_TIME, times[event_id])
+
+
+def test_record_timestamps_of_ingestion_and_wall_time(kafka_server, tmp_path):
+    """`timestamp: ingestion` is when the source delivered it (late by the `late` fault's
+    minute), `timestamp: wall` the machine's clock when it was produced."""
+    late = "faults: {late: {rate: 0.2, delay: {fixed: 1m}}}"
+    sc = world(
+        f"i: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
+        f"entities: [orders], topic: times.ingestion, timestamp: ingestion, {late}}}\n"
+        f"w: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
+        "entities: [orders], topic: times.wall, timestamp: wall}"
+    )
+    before = int(time.time() * 1000)
+    r = run_world(sc, tmp_path)
+    after = int(time.time() * 1000)
+    msgs = consume(kafka_server, {"times.ingestion": 3}, r.stats("i")["acknowledged"])
+    delays = set()
+    for msg in msgs:
+        headers = {k: v.decode() for k, v in msg.headers()}
+        ingest = iso_millis(headers["ingest_time"])
+        assert msg.timestamp() == (confluent_kafka.TIMESTAMP_CREATE_TIME, ingest)
+        delays.add(ingest - iso_millis(headers["event_time"]))
+    assert delays == {0, 60_000}
+    msgs = consume(kafka_server, {"times.wall": 3}, r.stats("w")["acknowledged"])
+    assert len(msgs) == r.stats("w")["acknowledged"]
+    for msg in msgs:
+        kind, at = msg.timestamp()
+        assert kind == confluent_kafka.TIMESTAMP_CREATE_TIME and before <= at <= after
+    # Kafka deletes by record time: a created topic keeps simulated-time messages
+    assert topic_setting(kafka_server, "times.ingestion", "retention.ms") == "-1"
+    assert topic_setting(kafka_server, "times.wall", "retention.ms") != "-1"
+
+
+def topic_setting(server, topic: str, name: str) -> str | None:
+    admin = confluent_kafka.admin.AdminClient({"bootstrap.servers": server.bootstrap_servers})
+    resource = confluent_kafka.admin.ConfigResource(confluent_kafka.admin.ResourceType.TOPIC, topic)
+    config = admin.describe_configs([resource])[resource].result(timeout=10)
+    entry = config.get(name)
+    return entry.value if entry is not None else None
 
 
 def test_topic_and_composite_key_from_fields(kafka_server, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from headwater.errors import SinkUnavailable
@@ -12,6 +14,7 @@ from tests.sinks._streams import (
     Received,
     check_order_per,
     check_same_events,
+    event_millis,
     expected_events,
     run_world,
     world,
@@ -43,6 +46,28 @@ def drain(server, queue: str) -> list[tuple[Received, object]]:
     conn.close()
     assert left == 0
     return out
+
+
+def test_amqp_timestamp_is_the_event_time_or_wall_time(rabbitmq_server, tmp_path):
+    """Issue 13: the record timestamp is the event time, "with a sink option for ingestion or
+    wall time; the same choice for every broker that has a message timestamp" (AMQP: s)."""
+    sc = world(
+        f"q: {{kind: rabbitmq, url: '{rabbitmq_server.url}', exchange: times, "
+        "routing_key: '{entity}', queue: times_event}\n"
+        f"w: {{kind: rabbitmq, url: '{rabbitmq_server.url}', exchange: times_wall, "
+        "routing_key: '{entity}', queue: times_wall, timestamp: wall, headers: false}",
+    )
+    before = int(time.time())
+    r = run_world(sc, tmp_path)
+    after = int(time.time())
+    times = event_millis(r)
+    got = drain(rabbitmq_server, "times_event")
+    assert len(got) == len(times)
+    for m, props in got:
+        assert props.timestamp == times[m.event_id] // 1000, m.event_id
+    wall = drain(rabbitmq_server, "times_wall")
+    assert len(wall) == len(times)
+    assert all(before <= props.timestamp <= after for _, props in wall)
 
 
 def test_topic_exchange_routes_persistent_messages(rabbitmq_server, tmp_path):

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -468,3 +469,10 @@ def _blocks(arr: pa.Array, items: pa.Array) -> pa.Array:
 def confluent_prefix(schema_id: int) -> bytes:
     """Confluent wire format: magic byte 0, then the registry's schema id (4 bytes, big end)."""
     return b"\x00" + struct.pack(">I", schema_id)
+
+
+def epoch_millis(times: pa.Array) -> pa.Array:
+    """Timestamps (µs) as whole milliseconds since the epoch, int64: what a broker's message
+    timestamp holds (Kafka's CreateTime)."""
+    us = pc.cast(times, pa.int64()).to_numpy(zero_copy_only=False)
+    return pa.array(np.floor_divide(us, 1000), pa.int64())

@@ -9,6 +9,7 @@ The parts that only differ by name across brokers live here:
     key / key_format                 the message key (a field, several fields, the entity key)
     topic, subject, stream, …        where a message goes: a template over fields
     headers                          event id, event time, schema version, content type
+    timestamp                        the broker's message timestamp: event, ingestion or wall
     max_in_flight                    the bounded buffer: messages sent but not yet acknowledged
     retry                            backoff while the broker is unreachable, then give up
 
@@ -16,6 +17,17 @@ Delivery is at-least-once. A broker that goes away makes `write()` block (the wo
 memory stays bounded by `max_in_flight`) while the transport reconnects with exponential
 backoff; what was sent but not acknowledged is sent again. `stats.extra` tells what the
 broker acknowledged, per route or partition, and how many messages were sent twice.
+
+Time: a record has an event time (when it happened on the simulated clock) and, when faults
+delay it, an ingestion time (when the source delivered it, also simulated); wall time is
+the machine's clock. `timestamp` chooses what a broker's own message timestamp holds:
+`event` (the default), `ingestion` (the event time where nothing delayed the record) or
+`wall` (the machine's clock when the message is sent). Kafka sets it as the record's
+CreateTime (ms) and RabbitMQ as the AMQP `timestamp` property (s). NATS JetStream and
+Redis Streams stamp each message with their own clock (a JetStream message's time, a
+stream entry id) and cannot be told otherwise: their option only takes `wall`. MQTT has
+no message timestamp. With `headers` on, every broker carries the event time in the
+`event_time` header.
 
 Faults: when the sink has faults its records carry an ingestion time, sent as an
 `ingest_time` header (ISO 8601 UTC, like `event_time`; `Batch.ingest_times`, in
@@ -42,7 +54,7 @@ from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.faults.malformed import corrupt
@@ -55,6 +67,8 @@ from headwater.world.changes import Changes
 from headwater.world.schema import VERSION_FIELDS
 
 T = TypeVar("T")
+#: What a message's timestamp holds (see the module's docstring).
+MessageTime: TypeAlias = Literal["event", "ingestion", "wall"]
 
 CONTENT_TYPES = {
     "json": "application/json",
@@ -103,6 +117,11 @@ class StreamConfig(SinkConfig):
     headers: bool = Field(
         True, description="send event_id, event_time, schema_version and content-type headers"
     )
+    timestamp: MessageTime = Field(
+        "event",
+        description="the message timestamp: event (when it happened, simulated), ingestion "
+        "(when the source delivered it, simulated) or wall (the clock when it is sent)",
+    )
     max_in_flight: int = Field(
         10_000, ge=1, description="messages sent but not yet acknowledged (the bounded buffer)"
     )
@@ -113,6 +132,15 @@ class StreamConfig(SinkConfig):
 
     #: The option whose template says where each message goes (topic, subject…).
     route_option: ClassVar[str] = ""
+    #: Whether the sink sets the message timestamp (else its `timestamp` is `own_clock`).
+    sets_time: ClassVar[bool] = True
+
+    @field_validator("timestamp")
+    @classmethod
+    def _own_clock(cls, value: MessageTime) -> MessageTime:
+        if value != "wall" and not cls.sets_time:
+            raise ValueError(str(cls.model_fields["timestamp"].description))
+        return value
 
     @model_validator(mode="after")
     def _templates(self) -> StreamConfig:
@@ -130,6 +158,14 @@ class StreamConfig(SinkConfig):
         if self.template is not None:
             out["template"] = self.template
         return out
+
+
+def own_clock(why: str) -> Any:
+    """The `timestamp` option of a broker whose messages carry no time the sink can set
+    (with `sets_time = False` on its config)."""
+    return Field(
+        "wall", description=f"only wall: {why}; the event time is in the event_time header"
+    )
 
 
 # -- batches -----------------------------------------------------------------------------
@@ -160,8 +196,10 @@ class Batch:
     Columns are kept as Arrow arrays (or lists where an encoder made Python values) and
     become the Python values a client library takes on first use: `values`, `keys`, `routes`
     (one per message, or one string for all), `event_ids`, `event_times` and `ingest_times`
-    (ISO 8601, for headers; empty when unused), `ops`. `columns()` hands the Arrow form to a
-    producer in another process (kafka/_producer.py) without making Python objects here.
+    (ISO 8601, for headers; empty when unused), `ops`, `timestamps` (ms since the epoch for
+    the broker's message timestamp; empty with `timestamp: wall`). `columns()` hands the
+    Arrow form to a producer in another process (kafka/_producer.py) without making Python
+    objects here.
     """
 
     def __init__(
@@ -177,6 +215,7 @@ class Batch:
         size: int,
         schema_version: str = SCHEMA_VERSION,
         ingest_times: Column | None = None,
+        timestamps: Column | None = None,
     ):
         self.stream = stream
         self.content_type = content_type
@@ -191,6 +230,7 @@ class Batch:
             "event_times": event_times,
             "ops": ops,
             "ingest_times": ingest_times if ingest_times is not None else list[str](),
+            "timestamps": timestamps if timestamps is not None else list[int](),
         }
 
     def __len__(self) -> int:
@@ -225,6 +265,11 @@ class Batch:
         return _str_list(self._columns["ingest_times"])  # type: ignore[arg-type]
 
     @cached_property
+    def timestamps(self) -> list[int]:
+        col = self._columns["timestamps"]
+        return col if isinstance(col, list) else col.to_numpy().tolist()  # type: ignore[union-attr]
+
+    @cached_property
     def ops(self) -> list[str]:
         return _str_list(self._columns["ops"])  # type: ignore[arg-type]
 
@@ -241,8 +286,7 @@ class Batch:
             return col
         if not len(col):  # an empty column is an unused one (a batch is never empty)
             return None
-        kind = pa.binary() if name in ("values", "keys") else pa.string()
-        return pa.array(col, kind) if isinstance(col, list) else col
+        return pa.array(col, COLUMN_TYPES.get(name, pa.string())) if isinstance(col, list) else col
 
     @classmethod
     def from_columns(cls, stream: str, columns: dict[str, Any], **meta: Any) -> Batch:
@@ -256,6 +300,7 @@ class Batch:
             columns.get("event_times", []),
             columns["ops"],
             ingest_times=columns.get("ingest_times", []),
+            timestamps=columns.get("timestamps", []),
             **meta,
         )
 
@@ -269,6 +314,10 @@ class Batch:
         if isinstance(routes, list):
             return list(dict.fromkeys(routes))
         return pc.unique(routes).to_pylist()  # type: ignore[no-any-return]
+
+
+#: Batch columns that are no strings.
+COLUMN_TYPES = {"values": pa.binary(), "keys": pa.binary(), "timestamps": pa.int64()}
 
 
 def slice_records(records: Records, start: int, stop: int) -> Records:
@@ -370,8 +419,7 @@ class Acks:
             self._log.append(table)
 
     def count(self, routes: Column | str, n: int) -> None:
-        """Messages confirmed that are no event of their own (Kafka tombstones): counted,
-        not logged."""
+        """Count messages confirmed (their log rows are the caller's)."""
         if isinstance(routes, pa.Array):
             counts = pc.value_counts(routes).to_pylist()
             per_route = Counter({c["values"]: c["counts"] for c in counts})
@@ -420,6 +468,8 @@ class Acks:
 
 #: One acknowledged message: its event id, where it went, and where the broker put it
 #: (Kafka partition and offset, JetStream stream sequence; null where a broker has none).
+#: A Kafka tombstone is acknowledged under its delete's event id (which its headers carry):
+#: with `tombstones: true` a delete's id has two rows, the delete's and the tombstone's.
 ACK_SCHEMA = pa.schema(
     [
         ("event_id", pa.string()),
@@ -711,7 +761,15 @@ class StreamSink(Sink):
                 if headers and records.ingest_time is not None
                 else []
             ),
+            timestamps=self._timestamps(records),
         )
+
+    def _timestamps(self, records: Records) -> pa.Array | list[int]:
+        """The message timestamps (ms) the `timestamp` option asks for; none for wall."""
+        chosen = self.config.timestamp
+        if chosen == "wall":
+            return []
+        return enc.epoch_millis(records.event_time if chosen == "event" else records.delivery_time)
 
     def _text_format(self) -> str:
         """How `corrupt()` reads a message body: json, delimited (a template with commas or

@@ -11,6 +11,14 @@ snapshot as op `r` first. The source sink's own bookkeeping rows travel in the s
 the capture knows whether it saw every transaction that sink committed: a server crash is
 ridden out exactly, and what cannot be (a slot or binlog lost) fails the run naming this sink.
 
+Time: simulated CDC carries each change's simulated event time. A database's log stamps
+its own (wall) clock: that commit time stays in `source.ts_ms`, as in Debezium, and each
+captured change also carries the simulated time the capture read it at (the end of the
+step in which it read the commit, the run's clock, not the database's) as its event and
+ingestion time, in the top-level `ts_ms`. Either way a files transport cuts its drops
+by that simulated time (`dt=…/hour=…`) and a broker's message timestamp follows it, never
+the machine's clock.
+
 ```yaml
 sinks:
   app_db: {kind: sqlite, path: shop.db}
@@ -20,13 +28,15 @@ sinks:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
+import pyarrow as pa
 from pydantic import Field, ValidationError
 
 from headwater._plugins import suggest
 from headwater.errors import HeadwaterError
-from headwater.sinks._project import project
+from headwater.sinks._project import Records, project
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
 
@@ -129,6 +139,7 @@ class CdcSink(Sink):
         # postgres/mysql: read the database's own log (headwater.capture), not the world
         self.log_source = source if getattr(source, "kind", None) in ("postgres", "mysql") else None
         self.capture: Any = None
+        self.reached_us = 0  # the simulated time the run has reached
 
     def open(self) -> None:
         self.transport.announcer = self.announcer  # its files are this sink's publications
@@ -157,14 +168,20 @@ class CdcSink(Sink):
 
     def _deliver(self, batch: Any) -> None:
         for entity, table in batch.tables.items():
-            self.transport.write_records(
-                project(table, self.context.schemas[entity], "debezium", source=self.source)
-            )
+            self.transport.write_records(self._captured(entity, table))
         self.capture.ack(batch.position)
         self.stats.add(batch.changes())
         self.stats.extra.update(self.capture.stats.as_dict())
 
+    def _captured(self, entity: str, table: pa.Table) -> Records:
+        """Captured changes as Debezium records on the simulated timeline (module docstring)."""
+        now = pa.repeat(pa.scalar(self.reached_us, pa.timestamp("us", "UTC")), table.num_rows)
+        table = table.append_column("ingest_time", now)
+        records = project(table, self.context.schemas[entity], "debezium", source=self.source)
+        return replace(records, event_time=now)
+
     def write(self, changes: Changes) -> None:
+        self.reached_us = changes.end_us
         if self.log_source is not None:
             if self.capture is None and changes.step >= 1:
                 self._start_capture()

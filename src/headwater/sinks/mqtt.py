@@ -4,7 +4,8 @@ Each record is one PUBLISH with the chosen QoS (0 at most once, 1 at least once,
 once between client and broker) and, with `retain: true`, kept by the broker as the
 topic's last value for new subscribers. With MQTT 5 (the default) the content type and the
 user properties event_id, event_time, schema_version and key travel with each message;
-MQTT 3.1.1 has no place for them.
+MQTT 3.1.1 has no place for them. MQTT has no message timestamp (`timestamp` only takes
+`wall`): the event time is the event_time user property.
 
 paho-mqtt runs its network loop on its own thread. Up to `max_in_flight` messages may be
 queued or awaiting their acknowledgement (at most the broker's Receive Maximum, 20 unless
@@ -38,8 +39,10 @@ from headwater.errors import SinkError
 from headwater.secrets import mask_url
 from headwater.sinks._stream import (
     Batch,
+    MessageTime,
     StreamConfig,
     StreamSink,
+    own_clock,
     require,
 )
 
@@ -49,6 +52,8 @@ RECEIVE_MAXIMUM = 20  # unacknowledged messages a broker takes unless it says ot
 
 class MqttConfig(StreamConfig):
     kind: Literal["mqtt"] = "mqtt"
+    sets_time: ClassVar[bool] = False
+    timestamp: MessageTime = own_clock("MQTT messages have no timestamp")
     url: str = Field("mqtt://localhost:1883", description="mqtt:// (or mqtts:// for TLS) URL")
     topic: str = Field(
         "{entity}",

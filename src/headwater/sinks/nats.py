@@ -4,7 +4,9 @@ The sink creates the JetStream stream when missing (named by `stream`, default t
 name) with one subject pattern per entity (`orders.*` for `orders.{country}`), or adds
 those patterns to an existing stream. Every message carries `Nats-Msg-Id` (the event id),
 so within `duplicate_window` the server stores a message once however often it is sent;
-other headers: event_time, schema_version, content-type, key.
+other headers: event_time, schema_version, content-type, key. JetStream stamps each
+message with the time the server stored it, which a publisher cannot set: `timestamp`
+only takes `wall` here, the simulated event time travels in the event_time header.
 
 Publishing is asynchronous with up to `max_in_flight` messages awaiting their
 acknowledgement. A message not acknowledged within `ack_timeout` (the server restarted,
@@ -45,9 +47,11 @@ from headwater.secrets import mask_url, redact
 from headwater.sinks._stream import (
     AsyncLoop,
     Batch,
+    MessageTime,
     StreamConfig,
     StreamSink,
     describe,
+    own_clock,
     require,
 )
 
@@ -61,6 +65,8 @@ SWEEP_EVERY = 0.25  # seconds between looks for overdue acknowledgements
 
 class NatsConfig(StreamConfig):
     kind: Literal["nats"] = "nats"
+    sets_time: ClassVar[bool] = False
+    timestamp: MessageTime = own_clock("JetStream stamps a message when it stores it")
     url: str = Field("nats://localhost:4222", description="server URL(s), comma-separated")
     subject: str = Field(
         "{entity}", description="subject; a template over fields, e.g. 'orders.{country}'"

@@ -8,7 +8,9 @@ to the fanout exchange; messages no queue is bound for are dropped by RabbitMQ, 
 real setup. A queue is a message queue: a consumed and acknowledged message is gone.
 
 Messages are persistent (delivery mode 2) with `message_id` = the event id, the content
-type, and headers event_time, schema_version and key. Confirms are asynchronous: up to
+type, and headers event_time, schema_version and key. The AMQP `timestamp` property
+(whole seconds) is the event time, or with `timestamp: ingestion | wall` when the source
+delivered it (simulated) or when the sink sent it (the machine's clock). Confirms are asynchronous: up to
 `max_in_flight` messages await their confirm, which RabbitMQ sends in batches (`multiple`).
 When the connection drops, the sink reconnects with backoff and sends every unconfirmed
 message again; RabbitMQ cannot de-duplicate, so those are counted as `resent` (possible
@@ -33,9 +35,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import OrderedDict, deque
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from headwater.errors import SinkError
@@ -269,15 +273,17 @@ class RabbitMQSink(StreamSink):
         ct = batch.content_type
         routes = batch.route_list()
         ids, keys = batch.event_ids, batch.keys
+        stamps = _seconds(batch)
         if not self.config.headers:
             return [
-                (routes[i], batch.values[i], props(delivery_mode=mode, message_id=ids[i]))
+                (routes[i], batch.values[i], props(
+                    delivery_mode=mode, message_id=ids[i], timestamp=stamps[i]))
                 for i in range(len(batch))
-            ]
+            ]  # fmt: skip
         times, ingest = batch.event_times, batch.ingest_times
         return [
             (routes[i], batch.values[i], props(
-                content_type=ct, delivery_mode=mode, message_id=ids[i],
+                content_type=ct, delivery_mode=mode, message_id=ids[i], timestamp=stamps[i],
                 headers={"event_time": times[i], "schema_version": batch.schema_version,
                          "key": (keys[i] or b"").decode(),
                          **({"ingest_time": ingest[i]} if ingest else {})}))
@@ -357,3 +363,11 @@ class RabbitMQSink(StreamSink):
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:
     if not future.done():
         future.set_result(value)
+
+
+def _seconds(batch: Batch) -> list[int]:
+    """Per message the AMQP timestamp (whole seconds): the batch's, or now for wall time."""
+    millis = batch.column("timestamps")
+    if millis is None:
+        return [int(time.time())] * len(batch)
+    return np.floor_divide(millis.to_numpy(), 1000).tolist()  # type: ignore[union-attr]

@@ -1,7 +1,11 @@
 """Redis Streams: one XADD per record, pipelined, into a stream per entity (or per field).
 
 Each entry holds `key` and `value` (the encoded record) and, with headers on, `event_id`,
-`event_time`, `schema_version` and `content-type`; Redis assigns the entry id. `maxlen`
+`event_time`, `schema_version` and `content-type`; Redis assigns the entry id. An id's
+first part is milliseconds and could carry the event time (`XADD key <ms>-*`), but ids must
+grow within a stream while simulated time goes back (late events, a run into a stream an
+earlier run filled); so ids are Redis's clock, `timestamp` only takes `wall`, and the event
+time is the `event_time` field. `maxlen`
 trims each stream as it grows (`approximate: true` is Redis's cheap `MAXLEN ~`). Consumer
 groups named in `groups` are created on every stream (reading from its start), so a
 consumer can `XREADGROUP` and `XACK` right away.
@@ -34,15 +38,19 @@ from headwater.errors import SinkError
 from headwater.secrets import mask_url
 from headwater.sinks._stream import (
     Batch,
+    MessageTime,
     StreamConfig,
     StreamSink,
     describe,
+    own_clock,
     require,
 )
 
 
 class RedisStreamsConfig(StreamConfig):
     kind: Literal["redis_streams"] = "redis_streams"
+    sets_time: ClassVar[bool] = False
+    timestamp: MessageTime = own_clock("Redis assigns entry ids from its clock")
     url: str = Field("redis://localhost:6379/0", description="redis:// or rediss:// URL")
     stream: str = Field(
         "{entity}", description="stream key; a template over fields, e.g. 'readings:{site}'"

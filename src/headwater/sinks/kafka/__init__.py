@@ -5,8 +5,14 @@ message key is the entity key, or fields named by `key`; the sink hashes it with
 exactly like the Java client's default partitioner (kafka/_partition.py; librdkafka's
 `murmur2_random` when the producer is not idempotent or `producer: {partitioner: …}` is
 set), so a key always lands in the same partition and per-key order holds. Each message carries headers (event_id, event_time,
-schema_version, content-type); the Kafka timestamp is when it was produced (ingestion
-time). The producer is idempotent by default: librdkafka retries with backoff while a
+schema_version, content-type); the record timestamp (CreateTime) is the event time on the
+simulated clock, or with `timestamp: ingestion | wall` when the source delivered it
+(simulated) or when it was produced (the machine's clock). Kafka applies retention and
+timestamp checks to the record time: topics the sink creates keep their messages
+(`retention.ms: -1`, unless `topic_config` says otherwise) however far back the simulated
+clock is; a broker that bounds how far a record time may be from its own clock
+(`log.message.timestamp.before.max.ms` / `after.max.ms`) rejects messages beyond it and the
+run fails with its "Invalid timestamp": set `timestamp: wall` or widen the bound. The producer is idempotent by default: librdkafka retries with backoff while a
 broker is down, holds at most `max_in_flight` messages, and never writes one twice.
 Delivery reports say where each message landed: the ledger keeps its partition and
 offset (<out>/ledger/<sink>/_acks), and `headwater run` shows per topic and partition
@@ -16,7 +22,8 @@ a process of its own on machines with enough CPUs (`producer_process`, kafka/_pr
 Avro bodies come with their schema written to <out>/<sink>/<entity>.avsc; with
 `schema_registry` the schema is registered under `<topic>-value` and every body starts with
 Confluent's wire-format prefix (magic byte 0 and the schema id). `tombstones: true` sends a
-null-valued message with the same key after each delete, for compacted topics. The CDC
+null-valued message with the same key and timestamp after each delete, for compacted
+topics; the ledger's acknowledgements hold it under the delete's event id. The CDC
 sink (`to: {kind: kafka}`) sends Debezium envelopes through this sink.
 
 ```yaml
@@ -72,7 +79,9 @@ class KafkaConfig(StreamConfig):
     partitions: int = Field(3, ge=1, description="partitions of topics created by the sink")
     replication_factor: int = Field(1, ge=1, description="replicas of topics created by the sink")
     topic_config: dict[str, str] = Field(
-        {}, description="settings of created topics, e.g. {cleanup.policy: compact}"
+        {},
+        description="settings of created topics, e.g. {cleanup.policy: compact}; with "
+        "simulated record timestamps retention.ms defaults to -1 (keep)",
     )
     idempotent: bool = Field(True, description="idempotent producer: retries never duplicate")
     acks: Literal["all", "1", "0"] = Field("all", description="acknowledgements a write waits for")
@@ -213,8 +222,12 @@ class KafkaSink(StreamSink):
             return
         c = self.config
         kafka = self._kafka
+        # Kafka deletes by record time: a simulated clock years back would have the
+        # messages of a created topic deleted at the broker's next retention check.
+        config = {"retention.ms": "-1"} if c.timestamp != "wall" else {}
+        config.update(c.topic_config)
         new = [
-            kafka.admin.NewTopic(t, c.partitions, c.replication_factor, config=dict(c.topic_config))
+            kafka.admin.NewTopic(t, c.partitions, c.replication_factor, config=dict(config))
             for t in missing
         ]
         timeout = c.connect_timeout.total_seconds()
@@ -303,15 +316,15 @@ class KafkaSink(StreamSink):
             block = False
             kind = answer[0]
             if kind == "acked":
-                _, batch_id, partitions, offsets, retries, tombstones = answer
+                _, batch_id, partitions, offsets, retries = answer
                 routes, event_ids = self._sent.pop(batch_id)
                 self.acks.ack_batch(routes, event_ids, partitions, offsets)
                 self._count(routes, partitions, offsets)
-                if tombstones:
-                    topics, parts, offs = (list(c) for c in zip(*tombstones, strict=True))
-                    self.acks.count(topics, len(tombstones))
-                    self._count(pa.array(topics), pa.array(parts), pa.array(offs, pa.int64()))
                 self.acks.retries = retries
+            elif kind == "tombstones":  # logged too: the ledger says what was published
+                _, event_ids, topics, parts, offs = answer
+                self.acks.ack_batch(topics, event_ids, parts, offs)
+                self._count(pa.array(topics), pa.array(parts, pa.int32()), offs)
             elif kind == "failed":
                 self._failed, self._first_failure = answer[1], answer[2]
             elif kind == "fatal":

@@ -13,9 +13,12 @@ Commands: ("batch", id, stream, columns, meta), ("flush",), ("close", seconds). 
 producer answers with what librdkafka reported:
 
     ("ready",) | ("error", text)             the producer was (not) created
-    ("acked", id, partitions, offsets, retries, tombstones)
+    ("acked", id, partitions, offsets, retries)
                                              every message of batch `id` was acknowledged:
                                              where each one landed (Arrow int32/int64)
+    ("tombstones", event_ids, topics, partitions, offsets)
+                                             tombstones acknowledged since the last answer,
+                                             each under its delete's event id
     ("failed", count, first_error)           messages librdkafka gave up on
     ("fatal", text)                          the producer cannot go on
     ("unavailable", text)                    the broker was away longer than retry.timeout
@@ -256,7 +259,7 @@ class _Producer:
         self.inflight: dict[int, _EachReport | _InOrder] = {}
         self.in_order = _InOrderReports(self._on_failure)
         self.order: deque[int] = deque()
-        self.tombstones: list[tuple[str, int, int | None]] = []
+        self.tombstones: list[tuple[str, str, int, int | None]] = []
         self.backoff = Backoff(sink, where, options["retry"])
         self.retries = 0
         log = logging.getLogger("headwater.sinks.kafka.producer")
@@ -282,11 +285,11 @@ class _Producer:
         if self.first_failure is None:
             self.first_failure = err.str()
 
-    def _on_tombstone(self, err: Any, msg: Any) -> None:
+    def _on_tombstone(self, event_id: str, err: Any, msg: Any) -> None:
         if err is not None:
             self._on_failure(err)
         else:
-            self.tombstones.append((msg.topic(), msg.partition(), msg.offset()))
+            self.tombstones.append((event_id, msg.topic(), msg.partition(), msg.offset()))
 
     def _delay(self, reason: str) -> float:
         wait = self.backoff.delay(self.last_error or reason)
@@ -298,16 +301,19 @@ class _Producer:
         self.order.append(batch_id)
         topics = repeat(batch.routes) if isinstance(batch.routes, str) else batch.routes
         headers = header_pairs(batch) if self.options["headers"] else repeat(None)
+        stamps = batch.timestamps or repeat(0)  # 0: librdkafka stamps the wall clock
         if chosen is not None:
             parts = chosen.to_numpy()
             self.inflight[batch_id] = _InOrder(batch.column("routes"), parts, self.in_order)
-            messages = zip(topics, batch.values, batch.keys, headers, parts.tolist(), strict=False)
+            messages = zip(
+                topics, batch.values, batch.keys, headers, parts.tolist(), stamps, strict=False
+            )
             self._produce(batch, messages)
             return
         pending = _EachReport(len(batch), self._on_failure)
         self.inflight[batch_id] = pending
         reports = map(partial, repeat(pending.delivered), range(len(batch)))
-        messages = zip(topics, batch.values, batch.keys, headers, repeat(-1), strict=False)
+        messages = zip(topics, batch.values, batch.keys, headers, repeat(-1), stamps, strict=False)
         self._produce(batch, messages, reports)
 
     def _produce(self, batch: Batch, messages: Any, reports: Any = None) -> None:
@@ -317,12 +323,12 @@ class _Producer:
         produce = self.producer.produce
         poll = self.producer.poll
         n = 0
-        for topic, value, key, hdr, partition in messages:  # the hot loop: nothing else
+        for topic, value, key, hdr, partition, ts in messages:  # the hot loop: nothing else
             try:
-                produce(topic, value, key, partition, headers=hdr)
+                produce(topic, value, key, partition, timestamp=ts, headers=hdr)
             except BufferError:
                 self._wait_for_room()
-                produce(topic, value, key, partition, headers=hdr)
+                produce(topic, value, key, partition, timestamp=ts, headers=hdr)
             n += 1
             if n == POLL_EVERY:
                 poll(0)
@@ -334,28 +340,32 @@ class _Producer:
         produce = self.producer.produce
         ops = batch.ops if self.options["tombstones"] else None
         extra: dict[str, Any] = {}
-        for i, (topic, value, key, hdr, partition) in enumerate(messages):
+        for i, (topic, value, key, hdr, partition, ts) in enumerate(messages):
             if reports is not None:
                 extra["on_delivery"] = next(reports)
             try:
-                produce(topic, value, key, partition, headers=hdr, **extra)
+                produce(topic, value, key, partition, timestamp=ts, headers=hdr, **extra)
             except BufferError:
                 self._wait_for_room()
-                produce(topic, value, key, partition, headers=hdr, **extra)
+                produce(topic, value, key, partition, timestamp=ts, headers=hdr, **extra)
             if ops is not None and ops[i] == "d":
-                self._produce_tombstone(topic, key, partition, hdr)
+                self._produce_tombstone(batch.event_ids[i], topic, key, partition, ts, hdr)
             if i % POLL_EVERY == 0:
                 self.producer.poll(0)
         self.producer.poll(0)
 
-    def _produce_tombstone(self, topic: str, key: bytes | None, partition: int, hdr: Any) -> None:
-        """A null value with the delete's key, right after it: compaction drops the key."""
-        report = self._on_tombstone
+    def _produce_tombstone(
+        self, event_id: str, topic: str, key: bytes | None, partition: int, ts: int, hdr: Any
+    ) -> None:
+        """A null value with the delete's key and time, right after it: compaction drops the
+        key. Acknowledged under the delete's event id, which its headers carry too."""
+        report = partial(self._on_tombstone, event_id)
+        message = {"partition": partition, "timestamp": ts, "headers": hdr, "on_delivery": report}
         try:
-            self.producer.produce(topic, None, key, partition, headers=hdr, on_delivery=report)
+            self.producer.produce(topic, None, key, **message)
         except BufferError:
             self._wait_for_room()
-            self.producer.produce(topic, None, key, partition, headers=hdr, on_delivery=report)
+            self.producer.produce(topic, None, key, **message)
 
     def _wait_for_room(self) -> None:
         """The producer queue is full (the broker is slow or away): wait for acknowledgements."""
@@ -436,8 +446,13 @@ class _Producer:
         while self.order and self.inflight[self.order[0]].done(self.in_order):
             batch_id = self.order.popleft()
             partitions, offsets = self.inflight.pop(batch_id).result(self.in_order)
-            tombstones, self.tombstones = self.tombstones, []
-            self.out(("acked", batch_id, partitions, offsets, self.retries, tombstones))
+            self.out(("acked", batch_id, partitions, offsets, self.retries))
+        if self.tombstones:  # the last ones may come after their batch is complete
+            ids, topics, parts, offs = zip(*self.tombstones, strict=True)
+            self.tombstones = []
+            self.out(
+                ("tombstones", list(ids), list(topics), list(parts), pa.array(offs, pa.int64()))
+            )
         if self.failed != self.reported_failed:
             self.reported_failed = self.failed
             self.out(("failed", self.failed, self.first_failure))
