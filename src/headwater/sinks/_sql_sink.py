@@ -2,8 +2,11 @@
 
 `SqlSink` keeps `connections` lanes (one connection each), reconnects with backoff, applies
 planned world transactions lane by lane and resumes exactly after a disconnect through the
-`headwater_applied` bookkeeping table. A driver module supplies the hooks: connecting, the
-initial load, sending transactions, and telling a lost connection from bad data.
+`headwater_applied` bookkeeping table. A server that comes back without transactions it
+had confirmed (a crash with non-durable commits) fails the run: that is checked whenever a
+lane reconnects and, for every lane, in `flush`. A driver module supplies the hooks:
+connecting, the initial load, sending transactions, and telling a lost connection from bad
+data.
 """
 
 from __future__ import annotations
@@ -110,6 +113,8 @@ class SqlSink(Sink):
     )
     config: SqlSinkConfig
     driver: Any
+    #: The server settings that keep confirmed commits through a crash (for messages).
+    durable_commits: ClassVar[str]
 
     # -- driver hooks ----------------------------------------------------------------------
     def _import(self) -> Any:
@@ -209,6 +214,7 @@ class SqlSink(Sink):
         self.targets = set(schemas)
         self.lanes = [Lane(i) for i in range(self.config.connections)]
         self.sent = [0] * len(self.lanes)  # transactions handed to each lane so far
+        self.confirmed = [0] * len(self.lanes)  # the last one the server confirmed, per lane
         self.lanes[0].conn = self._connect()
         self._setup(self.lanes[0].conn, schemas)
         for lane in self.lanes[1:]:
@@ -261,6 +267,20 @@ class SqlSink(Sink):
             self._apply(Changes(changes.step, changes.start_us, changes.end_us, rest))
         self.stats.add(Changes(changes.step, changes.start_us, changes.end_us, tables))
 
+    def flush(self) -> None:
+        """Every lane's transactions are still there: a crash can lose the latest ones."""
+        for lane in self.lanes:
+            with lane.lock:
+                while True:
+                    try:
+                        self._ensure(lane)
+                        self._resume(lane)
+                        break
+                    except self.driver.Error as exc:
+                        if not self._lost(lane, exc):
+                            raise self._err(exc, f"reading {BOOKKEEPING}") from None
+                        self._reconnect(lane, exc)
+
     def close(self) -> None:
         pool = getattr(self, "pool", None)
         if pool is not None:
@@ -281,6 +301,22 @@ class SqlSink(Sink):
             )
         return int(row[0])
 
+    def _resume(self, lane: Lane) -> int:
+        """The lane's last committed ordinal; a SinkError when the server lost confirmed ones."""
+        done, confirmed = self._applied(lane), self.confirmed[lane.index]
+        if done < confirmed:
+            n = confirmed - done
+            raise SinkError(
+                self.name,
+                f"{self.url.masked} lost {n} committed transaction{'s' if n > 1 else ''} of "
+                f"connection {lane.index}: it had confirmed number {confirmed} on that "
+                f"connection but holds only up to {done} (it crashed or was restored, and "
+                "its commits are not durable), so the tables miss changes this run "
+                f"published. Make commits durable ({self.durable_commits}) and run again",
+            )
+        self.confirmed[lane.index] = done
+        return done
+
     # -- initial load ----------------------------------------------------------------------
     def _load(self, tables: dict[str, pa.Table]) -> None:
         """The snapshot in one transaction, counted as one on lane 0."""
@@ -291,9 +327,10 @@ class SqlSink(Sink):
         while True:
             try:
                 self._ensure(lane)
-                if self._applied(lane) >= marker.ordinal:
+                if self._resume(lane) >= marker.ordinal:
                     return  # committed before the connection dropped
                 self._load_txn(lane, tables, marker)
+                self.confirmed[0] = marker.ordinal
                 return
             except self.driver.Error as exc:
                 if not self._lost(lane, exc):
@@ -328,7 +365,7 @@ class SqlSink(Sink):
                 try:
                     self._ensure(lane)
                     if check:  # which of the unconfirmed transactions did commit?
-                        done = self._applied(lane)
+                        done = self._resume(lane)
                         left = [t for t in pending if t.ordinal > done]
                         with self._stats_lock:
                             self.stats.extra["confirmed_after_reconnect"] += len(pending) - len(
@@ -339,6 +376,7 @@ class SqlSink(Sink):
                         if not pending:
                             break
                     self._send(lane, pending, params, per_step)
+                    self.confirmed[lane.index] = pending[-1].ordinal
                     pending = []
                 except self.driver.Error as exc:
                     if self._retryable(lane, exc) and conflicts < 5:
