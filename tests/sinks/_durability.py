@@ -53,6 +53,7 @@ def lost_commits_fail_the_run(
         confirmed = applied()
         crash()
         kept = applied()
+        kept.update({lane: 0 for lane in confirmed.keys() - kept.keys()})  # row lost too
         lost.update({lane: n - kept[lane] for lane, n in confirmed.items() if n > kept[lane]})
 
     with pytest.raises(SinkError) as err:

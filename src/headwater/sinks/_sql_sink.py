@@ -294,25 +294,33 @@ class SqlSink(Sink):
     def _applied(self, lane: Lane) -> int:
         row = self._read_applied(lane)
         if row is None:
-            raise SinkError(
-                self.name,
-                f"the bookkeeping row of connection {lane.index} in {BOOKKEEPING} disappeared; "
-                "another run may be writing to the same tables",
-            )
+            raise self._no_row(lane)
         return int(row[0])
+
+    def _no_row(self, lane: Lane) -> SinkError:
+        return SinkError(
+            self.name,
+            f"the bookkeeping row of connection {lane.index} in {BOOKKEEPING} disappeared; "
+            "another run may be writing to the same tables",
+        )
 
     def _resume(self, lane: Lane) -> int:
         """The lane's last committed ordinal; a SinkError when the server lost confirmed ones."""
-        done, confirmed = self._applied(lane), self.confirmed[lane.index]
+        confirmed, row = self.confirmed[lane.index], self._read_applied(lane)
+        if row is None and not confirmed:
+            raise self._no_row(lane)
+        done = 0 if row is None else int(row[0])  # no row: lost with the tables' setup
         if done < confirmed:
             n = confirmed - done
             raise SinkError(
                 self.name,
                 f"{self.url.masked} lost {n} committed transaction{'s' if n > 1 else ''} of "
                 f"connection {lane.index}: it had confirmed number {confirmed} on that "
-                f"connection but holds only up to {done} (it crashed or was restored, and "
-                "its commits are not durable), so the tables miss changes this run "
-                f"published. Make commits durable ({self.durable_commits}) and run again",
+                f"connection but holds only up to {done}"
+                + (f" (its row in {BOOKKEEPING} is gone)" if row is None else "")
+                + ". It crashed or was restored and its commits are not durable, so the tables"
+                f" miss changes this run published. Make commits durable ({self.durable_commits})"
+                " and run again",
             )
         self.confirmed[lane.index] = done
         return done
