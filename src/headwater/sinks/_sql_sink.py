@@ -194,9 +194,12 @@ class SqlSink(Sink):
     def _err(self, exc: BaseException, doing: str) -> SinkError:
         return SinkError(self.name, f"{doing} on {self.url.masked}: {self.url.scrub(str(exc))}")
 
-    def _ensure(self, lane: Lane) -> None:
+    def _ensure(self, lane: Lane) -> bool:
+        """Reconnect a closed connection; whether it did (what it committed must be read)."""
         if lane.conn is None or self._closed(lane.conn):
             self._reconnect(lane, ConnectionError("connection closed"))
+            return True
+        return False
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -371,8 +374,7 @@ class SqlSink(Sink):
             pending, check, conflicts = txns, False, 0
             while pending:
                 try:
-                    self._ensure(lane)
-                    if check:  # which of the unconfirmed transactions did commit?
+                    if self._ensure(lane) or check:  # which unconfirmed ones did commit?
                         done = self._resume(lane)
                         left = [t for t in pending if t.ordinal > done]
                         with self._stats_lock:
