@@ -10,6 +10,7 @@ from headwater.testing.servers import free_port
 from tests.sinks._streams import (
     Outage,
     Received,
+    check_acks_match,
     check_order_per,
     check_same_events,
     expected_events,
@@ -87,7 +88,7 @@ def test_restart_mid_run_loses_and_duplicates_nothing(redis_server, tmp_path):
     )
     outage = Outage(redis_server, at=3, down=1.0)
     try:
-        r = run_world(sc, tmp_path, on_step=outage)
+        r = run_world(sc, tmp_path, ledger=True, on_step=outage)
     finally:
         outage.join()
     got = [m for entries in read(redis_server, "again:*").values() for m in entries]
@@ -95,6 +96,7 @@ def test_restart_mid_run_loses_and_duplicates_nothing(redis_server, tmp_path):
     stats = r.stats("r")
     assert stats["retries"] > 0
     assert stats["acknowledged"] == len(got)
+    check_acks_match(r, "r", got)
 
 
 def test_unreachable_server_names_sink_and_address(tmp_path):
