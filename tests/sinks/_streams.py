@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from headwater.ledger import LedgerReader
 from headwater.runner import RunReport, run
 from headwater.scenario.model import Scenario
 from headwater.sinks import SINKS, Sink, SinkContext
@@ -78,11 +79,11 @@ class Run:
         return self.report.sinks[name]
 
 
-def run_world(sc: Scenario, out: Path, **kwargs: Any) -> Run:
+def run_world(sc: Scenario, out: Path, ledger: bool = False, **kwargs: Any) -> Run:
     """Run `sc` with sinks we keep hold of (the memory sink holds the world's changes)."""
     context = SinkContext(world_schemas(sc), out, sc.seed, sc.name, dict(sc.sink_configs()))
     sinks = {n: SINKS.get(c.kind)(n, c, context) for n, c in sc.sink_configs().items()}
-    report = run(sc, out_dir=out, sinks=sinks, ledger=False, **kwargs)
+    report = run(sc, out_dir=out, sinks=sinks, ledger=ledger, **kwargs)
     return Run(report, sinks, out)
 
 
@@ -152,6 +153,7 @@ class Received:
     route: str
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
+    offset: int | None = None  # where the broker put it, when it numbers messages
 
 
 def check_same_events(received: list[Received], expected: list[Event]) -> None:
@@ -180,6 +182,26 @@ def check_order_per(
         seen[group(m)].append(rank[m.event_id])
     for name, ranks in seen.items():
         assert ranks == sorted(ranks), f"out of order within {name!r}"
+
+
+def check_acks_match(r: Run, sink: str, received: list[Received]) -> None:
+    """The ledger acknowledges exactly what the broker holds: every message read back once,
+    at its route (and offset, where the broker numbers messages), and nothing else."""
+    acks = LedgerReader(r.out / "ledger").acks(sink)
+    assert acks is not None, "the ledger holds no acknowledgement"
+    rows = acks.to_pylist()
+    twice = [i for i, n in Counter(a["event_id"] for a in rows).items() if n > 1]
+    assert not twice, f"{len(twice)} messages acknowledged more than once, e.g. {twice[:3]}"
+    held = {m.event_id: m for m in received}
+    absent = [a["event_id"] for a in rows if a["event_id"] not in held]
+    assert not absent, f"{len(absent)} acknowledged messages are not in the broker: {absent[:3]}"
+    unacked = held.keys() - {a["event_id"] for a in rows}
+    assert not unacked, f"{len(unacked)} messages in the broker lack an acknowledgement"
+    for a in rows:
+        m = held[a["event_id"]]
+        assert a["route"] == m.route, (a, m.route)
+        if m.offset is not None:
+            assert a["offset"] == m.offset, (a, m.offset)
 
 
 def by_key(m: Received) -> tuple[str, str | None]:

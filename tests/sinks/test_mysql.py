@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from datetime import timedelta
 
 import pytest
 
 from headwater.errors import SinkError, SinkUnavailable
 from headwater.runner import run
-from headwater.testing.servers import free_port
+from headwater.testing.servers import MariaDBServer, free_port
 from headwater.world.engine import World
 
 from tests.capture._db import SHORT, TINY, my_database, my_query, my_rows, shop, world_final
+from tests.conftest import start_or_skip
+from tests.sinks._durability import AT_THE_END, MID_RUN, lost_commits_fail_the_run
 from tests.sinks._streams import Outage
 
 pytest.importorskip("pymysql")
@@ -130,3 +135,32 @@ def test_replace_drops_only_tables_headwater_made(mariadb_server, tmp_path):
         err.value
     )
     assert my_query(url, "SELECT x FROM order_items") == [(7,)]
+
+
+@pytest.fixture(scope="module")
+def lazy_commit_server():
+    """Commits confirmed before InnoDB writes its log (once a second) or syncs the binlog."""
+    server = start_or_skip(
+        MariaDBServer(settings={"innodb-flush-log-at-trx-commit": "0", "sync-binlog": "0"})
+    )
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("steps", [MID_RUN, AT_THE_END], ids=["mid_run", "at_the_end"])
+def test_commits_lost_in_a_server_crash_fail_the_run(lazy_commit_server, tmp_path, steps):
+    """SIGKILL loses the latest confirmed commits: never a successful run."""
+    server = lazy_commit_server
+    url = server.url
+
+    def applied() -> dict[int, int]:
+        return dict(my_query(url, "SELECT lane, ordinal FROM headwater_applied"))
+
+    def crash() -> None:
+        os.kill(server.pid, signal.SIGKILL)
+        while server.running:
+            time.sleep(0.01)
+        server.restart()
+
+    text = lost_commits_fail_the_run("mysql", url, tmp_path, crash, applied, steps)
+    assert "innodb_flush_log_at_trx_commit = 1" in text

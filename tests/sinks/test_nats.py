@@ -13,6 +13,7 @@ from headwater.testing.servers import free_port
 from tests.sinks._streams import (
     Outage,
     Received,
+    check_acks_match,
     check_order_per,
     check_same_events,
     expected_events,
@@ -36,7 +37,8 @@ def read(server, stream: str, subjects: str) -> tuple[list[Received], object]:
             while len(out) < info.state.messages:
                 for m in await sub.fetch(1000, timeout=5):
                     h = dict(m.headers or {})
-                    out.append(Received(h["Nats-Msg-Id"], h.get("key"), m.subject, m.data, h))
+                    seq = m.metadata.sequence.stream
+                    out.append(Received(h["Nats-Msg-Id"], h.get("key"), m.subject, m.data, h, seq))
                     await m.ack()
             return out, info
         finally:
@@ -102,11 +104,12 @@ def test_server_killed_mid_run_every_message_once(nats_server, tmp_path):
     )
     outage = Outage(nats_server, at=3, down=1.0, sig=signal.SIGKILL)
     try:
-        r = run_world(sc, tmp_path, on_step=outage)
+        r = run_world(sc, tmp_path, ledger=True, on_step=outage)
     finally:
         outage.join()
     got, _ = read(nats_server, "CRASH", "crash.>")
     check_same_events(got, expected_events(r))
+    check_acks_match(r, "n", got)
 
 
 def test_unreachable_server_names_sink_and_address(tmp_path):

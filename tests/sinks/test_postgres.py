@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import time
 from datetime import timedelta
 
 import pyarrow as pa
@@ -25,6 +27,8 @@ from tests.capture._db import (
     shop,
     world_final,
 )
+from tests.conftest import start_or_skip
+from tests.sinks._durability import AT_THE_END, MID_RUN, lost_commits_fail_the_run
 from tests.sinks._streams import Outage
 
 psycopg = pytest.importorskip("psycopg")
@@ -150,6 +154,38 @@ def test_restart_mid_run_loses_and_repeats_nothing(pg_server, tmp_path):
     assert report.sinks["changes"]["transactions"] == sum(txns_after)
     with psycopg.connect(url) as conn:  # the run's slot is gone: it would hold WAL forever
         assert conn.execute(slots).fetchall() == before
+
+
+@pytest.fixture(scope="module")
+def async_commit_server():
+    """Commits confirmed before their WAL leaves shared memory (written at most every 10 s)."""
+    server = start_or_skip(
+        PostgresServer(settings={"synchronous_commit": "off", "wal_writer_delay": "10000ms"})
+    )
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("steps", [MID_RUN, AT_THE_END], ids=["mid_run", "at_the_end"])
+def test_commits_lost_in_a_server_crash_fail_the_run(async_commit_server, tmp_path, steps):
+    """`pg_ctl stop -m immediate` loses the latest confirmed commits: never a successful run."""
+    server = async_commit_server
+    url = pg_database(server, "hw_async")
+    with_password = url.replace("postgres@", "postgres:pg-s3cret@")  # trust auth ignores it
+
+    def applied() -> dict[int, int]:
+        with psycopg.connect(url) as conn:
+            return dict(conn.execute("SELECT lane, ordinal FROM headwater_applied").fetchall())
+
+    def crash() -> None:
+        os.kill(server.pid, signal.SIGQUIT)
+        while server.running:
+            time.sleep(0.01)
+        server.restart()
+
+    text = lost_commits_fail_the_run("postgres", with_password, tmp_path, crash, applied, steps)
+    assert "pg-s3cret" not in text and "postgres:***@" in text
+    assert "synchronous_commit" in text
 
 
 def test_commit_per_step_gives_the_same_tables(pg_server, tmp_path):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
-from headwater.errors import SinkUnavailable
-from headwater.testing.servers import free_port
+from headwater.errors import SinkError, SinkUnavailable
+from headwater.ledger import LedgerReader
+from headwater.testing.servers import RedisServer, free_port
 
+from tests.conftest import start_or_skip
 from tests.sinks._streams import (
     Outage,
     Received,
+    check_acks_match,
     check_order_per,
     check_same_events,
     expected_events,
@@ -87,7 +92,7 @@ def test_restart_mid_run_loses_and_duplicates_nothing(redis_server, tmp_path):
     )
     outage = Outage(redis_server, at=3, down=1.0)
     try:
-        r = run_world(sc, tmp_path, on_step=outage)
+        r = run_world(sc, tmp_path, ledger=True, on_step=outage)
     finally:
         outage.join()
     got = [m for entries in read(redis_server, "again:*").values() for m in entries]
@@ -95,6 +100,7 @@ def test_restart_mid_run_loses_and_duplicates_nothing(redis_server, tmp_path):
     stats = r.stats("r")
     assert stats["retries"] > 0
     assert stats["acknowledged"] == len(got)
+    check_acks_match(r, "r", got)
 
 
 def test_unreachable_server_names_sink_and_address(tmp_path):
@@ -107,3 +113,33 @@ def test_unreachable_server_names_sink_and_address(tmp_path):
     message = str(err.value)
     assert "sink 'r'" in message and f"127.0.0.1:{port}" in message
     assert "hunter2" not in message
+
+
+@pytest.mark.parametrize("at", [3, 10], ids=["mid_run", "after_the_last_step"])
+def test_killed_server_that_lost_acknowledged_entries_fails_the_run(tmp_path, at):
+    """SIGKILL loses what Redis acknowledged after its last snapshot: never a successful run."""
+    server = start_or_skip(RedisServer())
+    try:
+        client = redis.Redis.from_url(server.url)
+        client.config_set("save", "1 1")  # snapshots: a kill loses the latest entries
+        client.close()
+        sc = world(
+            f"r: {{kind: redis_streams, url: '{server.url}', stream: 'kill:{{entity}}', "
+            "retry: {timeout: 30s, backoff: 50ms, max_backoff: 500ms}}"
+        )
+        outage = Outage(server, at=at, down=0.5, sig=signal.SIGKILL)
+        try:
+            with pytest.raises(SinkError) as err:
+                run_world(sc, tmp_path, ledger=True, on_step=outage)
+        finally:
+            outage.join()
+        held = {m.event_id for entries in read(server, "kill:*").values() for m in entries}
+    finally:
+        server.stop()
+    acks = LedgerReader(tmp_path / "ledger").acks("r")
+    assert acks is not None
+    lost = set(acks["event_id"].to_pylist()) - held
+    assert lost, "the kill lost nothing the server had acknowledged: the test proves nothing"
+    text = str(err.value)
+    assert text.startswith(f"sink 'r': Redis at {server.url} lost entries it had acknowledged")
+    assert "kill:" in text and "appendfsync always" in text, text

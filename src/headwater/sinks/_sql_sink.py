@@ -2,8 +2,11 @@
 
 `SqlSink` keeps `connections` lanes (one connection each), reconnects with backoff, applies
 planned world transactions lane by lane and resumes exactly after a disconnect through the
-`headwater_applied` bookkeeping table. A driver module supplies the hooks: connecting, the
-initial load, sending transactions, and telling a lost connection from bad data.
+`headwater_applied` bookkeeping table. A server that comes back without transactions it
+had confirmed (a crash with non-durable commits) fails the run: that is checked whenever a
+lane reconnects and, for every lane, in `flush`. A driver module supplies the hooks:
+connecting, the initial load, sending transactions, and telling a lost connection from bad
+data.
 """
 
 from __future__ import annotations
@@ -113,6 +116,8 @@ class SqlSink(Sink):
     )
     config: SqlSinkConfig
     driver: Any
+    #: The server settings that keep confirmed commits through a crash (for messages).
+    durable_commits: ClassVar[str]
     names: ClassVar[NameRules]
 
     @classmethod
@@ -200,9 +205,12 @@ class SqlSink(Sink):
     def _err(self, exc: BaseException, doing: str) -> SinkError:
         return SinkError(self.name, f"{doing} on {self.url.masked}: {self.url.scrub(str(exc))}")
 
-    def _ensure(self, lane: Lane) -> None:
+    def _ensure(self, lane: Lane) -> bool:
+        """Reconnect a closed connection; whether it did (what it committed must be read)."""
         if lane.conn is None or self._closed(lane.conn):
             self._reconnect(lane, ConnectionError("connection closed"))
+            return True
+        return False
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -220,6 +228,7 @@ class SqlSink(Sink):
         self.targets = set(schemas)
         self.lanes = [Lane(i) for i in range(self.config.connections)]
         self.sent = [0] * len(self.lanes)  # transactions handed to each lane so far
+        self.confirmed = [0] * len(self.lanes)  # the last one the server confirmed, per lane
         self.lanes[0].conn = self._connect()
         self._setup(self.lanes[0].conn, schemas)
         for lane in self.lanes[1:]:
@@ -281,6 +290,20 @@ class SqlSink(Sink):
             self._apply(Changes(changes.step, changes.start_us, changes.end_us, rest))
         self.stats.add(Changes(changes.step, changes.start_us, changes.end_us, tables))
 
+    def flush(self) -> None:
+        """Every lane's transactions are still there: a crash can lose the latest ones."""
+        for lane in self.lanes:
+            with lane.lock:
+                while True:
+                    try:
+                        self._ensure(lane)
+                        self._resume(lane)
+                        break
+                    except self.driver.Error as exc:
+                        if not self._lost(lane, exc):
+                            raise self._err(exc, f"reading {BOOKKEEPING}") from None
+                        self._reconnect(lane, exc)
+
     def close(self) -> None:
         pool = getattr(self, "pool", None)
         if pool is not None:
@@ -294,12 +317,36 @@ class SqlSink(Sink):
     def _applied(self, lane: Lane) -> int:
         row = self._read_applied(lane)
         if row is None:
+            raise self._no_row(lane)
+        return int(row[0])
+
+    def _no_row(self, lane: Lane) -> SinkError:
+        return SinkError(
+            self.name,
+            f"the bookkeeping row of connection {lane.index} in {BOOKKEEPING} disappeared; "
+            "another run may be writing to the same tables",
+        )
+
+    def _resume(self, lane: Lane) -> int:
+        """The lane's last committed ordinal; a SinkError when the server lost confirmed ones."""
+        confirmed, row = self.confirmed[lane.index], self._read_applied(lane)
+        if row is None and not confirmed:
+            raise self._no_row(lane)
+        done = 0 if row is None else int(row[0])  # no row: lost with the tables' setup
+        if done < confirmed:
+            n = confirmed - done
             raise SinkError(
                 self.name,
-                f"the bookkeeping row of connection {lane.index} in {BOOKKEEPING} disappeared; "
-                "another run may be writing to the same tables",
+                f"{self.url.masked} lost {n} committed transaction{'s' if n > 1 else ''} of "
+                f"connection {lane.index}: it had confirmed number {confirmed} on that "
+                f"connection but holds only up to {done}"
+                + (f" (its row in {BOOKKEEPING} is gone)" if row is None else "")
+                + ". It crashed or was restored and its commits are not durable, so the tables"
+                f" miss changes this run published. Make commits durable ({self.durable_commits})"
+                " and run again",
             )
-        return int(row[0])
+        self.confirmed[lane.index] = done
+        return done
 
     # -- initial load ----------------------------------------------------------------------
     def _load(self, tables: dict[str, pa.Table]) -> None:
@@ -311,9 +358,10 @@ class SqlSink(Sink):
         while True:
             try:
                 self._ensure(lane)
-                if self._applied(lane) >= marker.ordinal:
+                if self._resume(lane) >= marker.ordinal:
                     return  # committed before the connection dropped
                 self._load_txn(lane, tables, marker)
+                self.confirmed[0] = marker.ordinal
                 return
             except self.driver.Error as exc:
                 if not self._lost(lane, exc):
@@ -346,9 +394,8 @@ class SqlSink(Sink):
             pending, check, conflicts = txns, False, 0
             while pending:
                 try:
-                    self._ensure(lane)
-                    if check:  # which of the unconfirmed transactions did commit?
-                        done = self._applied(lane)
+                    if self._ensure(lane) or check:  # which unconfirmed ones did commit?
+                        done = self._resume(lane)
                         left = [t for t in pending if t.ordinal > done]
                         with self._stats_lock:
                             self.stats.extra["confirmed_after_reconnect"] += len(pending) - len(
@@ -359,6 +406,7 @@ class SqlSink(Sink):
                         if not pending:
                             break
                     self._send(lane, pending, params, per_step)
+                    self.confirmed[lane.index] = pending[-1].ordinal
                     pending = []
                 except self.driver.Error as exc:
                     if self._retryable(lane, exc) and conflicts < 5:

@@ -226,6 +226,7 @@ class TableSql:
 class MysqlSink(SqlSink):
     kind = "mysql"
     Config = MysqlConfig
+    durable_commits = "innodb_flush_log_at_trx_commit = 1, sync_binlog = 1"
     config: MysqlConfig
     names = MYSQL_NAMES
 

@@ -304,6 +304,7 @@ def copy_buffer(
 class PostgresSink(SqlSink):
     kind = "postgres"
     Config = PostgresConfig
+    durable_commits = "synchronous_commit = on"
     config: PostgresConfig
     names = POSTGRES_NAMES
 

@@ -13,8 +13,10 @@ consumer can `XREADGROUP` and `XACK` right away.
 Up to `max_in_flight` commands go in one pipeline round trip. When the connection drops,
 the sink backs off and reconnects, then reads the stream's tail to find which entries of
 the failed pipeline Redis already stored (by `event_id`) and sends only the rest: no
-duplicates even across a restart. What a Redis server without persistence loses when it
-restarts is gone; the sink counts as acknowledged only what Redis confirmed.
+duplicates even across a restart. The sink keeps the last entry id Redis confirmed per
+stream; after a reconnect and at the end of the run it reads each stream's tail, and a
+stream that ends before that id (a restart lost entries Redis had acknowledged: no
+persistence, or snapshots and `appendfsync everysec` behind the kill) fails the run.
 
 ```yaml
 sinks:
@@ -105,6 +107,7 @@ class RedisStreamsSink(StreamSink):
         if c.maxlen is not None:
             self._trim = ("MAXLEN", "~" if c.approximate else "=", c.maxlen)
         self._streams: set[str] = set()
+        self._last: dict[str, bytes] = {}  # per stream, the last entry id Redis confirmed
 
     def disconnect(self) -> None:
         client = getattr(self, "client", None)
@@ -153,6 +156,7 @@ class RedisStreamsSink(StreamSink):
         while start < stop:
             try:
                 if failed:
+                    self._check_kept()
                     start = self._skip_stored(batch, routes, start, stop)
                     failed = False
                     if start == stop:
@@ -160,7 +164,7 @@ class RedisStreamsSink(StreamSink):
                 self._create_groups(list(dict.fromkeys(routes[start:stop])))
                 pipe = self.client.pipeline(transaction=False)
                 self._queue(pipe, batch, routes, start, stop)
-                pipe.execute()
+                ids = pipe.execute()
             except self._errors as exc:
                 self.backoff.wait(exc)
                 self._streams.clear()  # a restarted server may have lost its groups
@@ -169,6 +173,7 @@ class RedisStreamsSink(StreamSink):
             except self._redis.ResponseError as exc:
                 raise SinkError(self.name, f"{self.where} refused XADD: {describe(exc)}") from exc
             self.acks.ack_batch(routes[start:stop], batch.event_ids[start:stop])
+            self._last.update(zip(routes[start:stop], ids, strict=True))  # ids grow per stream
             return
 
     def _skip_stored(self, batch: Batch, routes: list[str], start: int, stop: int) -> int:
@@ -180,16 +185,56 @@ class RedisStreamsSink(StreamSink):
         if not self.config.headers:
             self.acks.resent += stop - start
             return start
-        stored: set[bytes] = set()
+        stored: dict[bytes, bytes] = {}  # event_id -> entry id
         for stream in dict.fromkeys(routes[start:stop]):
-            for _, fields in self.client.xrevrange(stream, count=stop - start):
-                stored.add(fields.get(b"event_id", b""))
+            for entry, fields in self.client.xrevrange(stream, count=stop - start):
+                stored[fields.get(b"event_id", b"")] = entry
         first = start
         while first < stop and batch.event_ids[first].encode() in stored:
             first += 1
         if first > start:
             self.acks.ack_batch(routes[start:first], batch.event_ids[start:first])
+            ids = [stored[batch.event_ids[i].encode()] for i in range(start, first)]
+            self._last.update(zip(routes[start:first], ids, strict=True))
         return first
 
+    def _check_kept(self) -> None:
+        """Every stream still ends at or after the last entry Redis confirmed on it."""
+        pipe = self.client.pipeline(transaction=False)
+        streams = list(self._last)
+        for stream in streams:
+            pipe.xrevrange(stream, count=1)
+        lost = [
+            (stream, tail[0][0] if tail else None)
+            for stream, tail in zip(streams, pipe.execute(), strict=True)
+            if tail == [] or _entry(tail[0][0]) < _entry(self._last[stream])
+        ]
+        if lost:
+            shown = ", ".join(
+                f"'{s}' ends at {(end or b'nothing').decode()} instead of {self._last[s].decode()}"
+                for s, end in lost[:5]
+            )
+            more = f" and {len(lost) - 5} more" if len(lost) > 5 else ""
+            raise SinkError(
+                self.name,
+                f"{self.where} lost entries it had acknowledged on {len(lost)} stream(s): "
+                f"{shown}{more}. It restarted without persisting them, so the streams miss "
+                "messages this run published; make Redis durable (appendonly yes, "
+                "appendfsync always) and run again",
+            )
+
     def drain(self) -> None:
-        """Every pipeline is acknowledged before send() returns: nothing to wait for."""
+        """Every pipeline is acknowledged before send() returns: check nothing was lost since."""
+        self.backoff.reset()
+        while True:
+            try:
+                self._check_kept()
+                return
+            except self._errors as exc:
+                self.backoff.wait(exc)
+
+
+def _entry(entry_id: bytes) -> tuple[int, int]:
+    """A stream entry id (b"<ms>-<seq>") in the order Redis gives them."""
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq or 0)

@@ -16,8 +16,11 @@ run fails with its "Invalid timestamp": set `timestamp: wall` or widen the bound
 broker is down, holds at most `max_in_flight` messages, and never writes one twice.
 Delivery reports say where each message landed: the ledger keeps its partition and
 offset (<out>/ledger/<sink>/_acks), and `headwater run` shows per topic and partition
-the acknowledged count and the last offset, so hot partitions show. The producer runs in
-a process of its own on machines with enough CPUs (`producer_process`, kafka/_producer.py).
+the acknowledged count and the last offset, so hot partitions show. More messages
+acknowledged on a partition than offsets up to the last one mean the broker handed out
+offsets again (it lost its log, e.g. a restart without durable storage): the run fails.
+The producer runs in a process of its own on machines with enough CPUs
+(`producer_process`, kafka/_producer.py).
 
 Avro bodies come with their schema written to <out>/<sink>/<entity>.avsc; with
 `schema_registry` the schema is registered under `<topic>-value` and every body starts with
@@ -150,6 +153,8 @@ class KafkaSink(StreamSink):
         self._exited = False
         self._acked: defaultdict[tuple[str, int], int] = defaultdict(int)
         self._offsets: dict[tuple[str, int], int] = {}
+        self._placed: defaultdict[tuple[str, int], int] = defaultdict(int)  # known offsets
+        self._reused: str | None = None  # offsets handed out twice: the broker lost messages
         # per batch in the producer, until acknowledged: its routes and event ids
         self._sent: dict[int, tuple[pa.Array | str, pa.Array]] = {}
         self._next_id = 0
@@ -347,6 +352,8 @@ class KafkaSink(StreamSink):
         return SinkError(self.name, f"the producer process for {self.where} exited unexpectedly")
 
     def _check(self) -> None:
+        if self._reused:
+            raise SinkError(self.name, self._reused)
         if self._fatal:
             raise SinkError(self.name, f"producer failed on {self.where}: {self._fatal}")
         if self._unavailable:
@@ -391,14 +398,30 @@ class KafkaSink(StreamSink):
             }
         )
         grouped = table.group_by(["topic", "partition"]).aggregate(
-            [("partition", "count"), ("offset", "max")]
+            [("partition", "count"), ("offset", "count"), ("offset", "max")]
         )
         for row in grouped.to_pylist():
             where = (row["topic"], row["partition"])
             self._acked[where] += row["partition_count"]
+            self._placed[where] += row["offset_count"]
             last = row["offset_max"]
             if last is not None and last > self._offsets.get(where, -1):
                 self._offsets[where] = last
+            self._lost_log(where)
+
+    def _lost_log(self, where: tuple[str, int]) -> None:
+        """Distinct messages need distinct offsets: more of them than offsets up to the last
+        one means the broker gave offsets out again, having lost the first ones."""
+        placed, last = self._placed[where], self._offsets.get(where, -1)
+        if self._reused is None and placed > last + 1:
+            self._reused = (
+                f"{self.where} lost messages it had acknowledged: partition {where[1]} of "
+                f"topic '{where[0]}' acknowledged {placed} messages of this run at offsets up "
+                f"to {last}, so at least {placed - last - 1} were lost (the broker restarted "
+                "without its log and gave their offsets out again). The topics miss messages "
+                "this run published: keep the broker's data across restarts (durable, "
+                "replicated storage) and run again"
+            )
 
     def disconnect(self) -> None:
         producer = self._producer if hasattr(self, "_producer") else None
