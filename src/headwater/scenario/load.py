@@ -115,7 +115,7 @@ class _Checker:
         for name in entities:
             self.check_entity(scenario, name)
         self.check_parents(scenario)
-        schemas = None  # types (and so fault checks) need every field and reference in place
+        schemas = None  # types (and so sinks' checks) need every field and reference in place
         if not self.broken and len(self.problems) == before:
             schemas = self.check_types(scenario)
         for name, config in configs.items():
@@ -295,9 +295,11 @@ class _Checker:
                 self.add(
                     loc + ("entities", i), f"unknown entity '{e}'{suggest(e, scenario.entities)}"
                 )
+        if schemas is None:  # a sink's own checks read the entities' types: they must be sound
+            return
         for sub, message in cls.check(name, config, scenario):
             self.add(loc + sub, message)
-        if config.faults is not None and schemas is not None:
+        if config.faults is not None:
             from headwater.faults import check_faults
 
             wanted = config.entities
