@@ -164,3 +164,15 @@ def test_cli_strict_types(ledger, tmp_path):
     assert "target has VARCHAR" in strict.output
     strict_json = json.loads(cli.invoke(main, [*args, "--strict-types", "--json"]).output)
     assert not strict_json["ok"] and strict_json["strict_types"]
+
+
+def test_a_key_that_is_not_an_integer_does_not_match_a_rounded_one(ledger, tmp_path):
+    first = ledger["rows"]["id"][0].as_py()
+    db = land(
+        ledger,
+        tmp_path / "keys.duckdb",
+        "SELECT * REPLACE (id::VARCHAR AS id) FROM t",
+        f"UPDATE accounts SET id = id || '.4' WHERE id = '{first}'",  # reads as {first} rounded
+    )
+    r = accounts(verify(ledger["ledger"], db))
+    assert (r.missing, r.unexpected, r.samples["missing"]) == (1, 1, [first])

@@ -182,6 +182,14 @@ def _compare(e: str, et: str, t: str, tt: str) -> tuple[str, str | None]:
     return equal, (f"({t} IS NOT NULL AND {tc} IS NULL)" if tried else None)
 
 
+def _key(t: str, et: str) -> str:
+    """SQL: target key t as the expected type, NULL unless it is exactly a value of that
+    type (TRY_CAST rounds '12.4' to the integer key 12: a row that is not there)."""
+    cast = f"TRY_CAST({t} AS {et})"
+    exact = _exact(et)
+    return f"CASE WHEN TRY_CAST({t} AS {exact}) = {cast} THEN {cast} END" if exact else cast
+
+
 # -- drift -------------------------------------------------------------------------------------
 def drift_names(
     info: EntityInfo, faults: dict[str, Any]
@@ -386,7 +394,7 @@ class EntityCheck:
         self.proc = proc
         self.exp_types = exp_types
         keys = ", ".join(
-            f"TRY_CAST({self.fields[f][0]} AS {exp_types[f]}) AS {k}"
+            f"{_key(self.fields[f][0], exp_types[f])} AS {k}"
             for f, k in zip(info.primary_key, self.ids, strict=True)
         )
         values = ", ".join(f"{sql} AS {q(f)}" for f, (sql, _) in self.fields.items())
