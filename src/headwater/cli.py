@@ -335,6 +335,12 @@ def schema(out_file: Path | None) -> None:
     help="Target column marking soft-deleted rows (default: __deleted, _deleted, _is_deleted or _op).",
 )
 @click.option("--samples", type=click.IntRange(0, 1000), default=5, show_default=True)
+@click.option(
+    "--strict-types",
+    is_flag=True,
+    help="Also fail when a typed target stores a column as another type than the ledger's "
+    "(by default values are compared: a decimal landed as text passes, with a note).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_user_errors
 def verify(
@@ -347,6 +353,7 @@ def verify(
     processing_time: str | None,
     deleted_column: str | None,
     samples: int,
+    strict_types: bool,
     as_json: bool,
 ) -> None:
     """Check what a pipeline landed against what a run delivered; exit 1 when it is wrong."""
@@ -368,6 +375,7 @@ def verify(
         processing_time=processing_time,
         deleted_column=deleted_column,
         samples=samples,
+        strict=strict_types,
     )
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, default=str))

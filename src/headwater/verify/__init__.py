@@ -18,7 +18,7 @@ from pathlib import Path
 from headwater.errors import MissingExtra, VerifyError
 from headwater.ledger.reader import LedgerReader
 from headwater.verify.compare import EntityCheck, EntityResult, Options
-from headwater.verify.report import VerifyReport
+from headwater.verify.report import VerifyReport, storage_note
 from headwater.verify.targets import Target, open_target
 
 
@@ -33,8 +33,13 @@ def verify(
     processing_time: str | None = None,
     deleted_column: str | None = None,
     samples: int = 5,
+    strict: bool = False,
 ) -> VerifyReport:
-    """Check a landing against a run's ledger; raises VerifyError for unusable input."""
+    """Check a landing against a run's ledger; raises VerifyError for unusable input.
+
+    Values are compared whatever type the target stores them as (decimals as text, …);
+    `strict` also fails an entity whose columns are stored as other types than the ledger's.
+    """
     try:
         import duckdb
     except ImportError:
@@ -56,8 +61,8 @@ def verify(
 
             raise VerifyError(f"--table: unknown entity '{e}'{suggest(e, info.entities)}")
     tgt: Target = open_target(str(target))
-    options = Options(watermark_s, processing_time, deleted_column, samples)
-    report = VerifyReport(str(book.root), info.name, tgt.describe(), book.complete)
+    options = Options(watermark_s, processing_time, deleted_column, samples, strict)
+    report = VerifyReport(str(book.root), info.name, tgt.describe(), book.complete, strict)
     if not book.complete:
         report.notes.append(
             "the ledger is incomplete (the run did not finish): expectations cover what the "
@@ -71,12 +76,15 @@ def verify(
                 con, book, info.name, info.entities[e], tgt, tables.get(e, e), options
             )
             try:
-                report.entities.append(check.run())
+                result = check.run()
             except VerifyError:
                 raise
             except duckdb.Error as exc:
                 result = EntityResult(e, tables.get(e, e), error=f"cannot compare: {exc}")
-                report.entities.append(result)
+            report.entities.append(result)
+            note = storage_note(result)
+            if note:
+                report.notes.append(note)
         tgt.close(con)
     finally:
         con.close()

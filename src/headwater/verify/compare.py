@@ -9,6 +9,7 @@ entities). All of it runs in DuckDB over the ledger's Parquet parts and the targ
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,11 +29,16 @@ class Options:
     processing_time: str | None = None
     deleted_column: str | None = None
     samples: int = 5
+    strict_types: bool = False  # a storage type other than the ledger's fails the entity
 
 
 @dataclass
 class EntityResult:
-    """What verify found for one entity; `ok` when nothing is wrong."""
+    """What verify found for one entity; `ok` when nothing is wrong.
+
+    `column_types` lists columns stored as another type than the ledger's (values are
+    compared all the same); they fail the entity only under `strict_types`.
+    """
 
     entity: str
     table: str | None
@@ -49,6 +55,7 @@ class EntityResult:
     diffs: dict[str, int] = field(default_factory=dict)
     type_errors: dict[str, int] = field(default_factory=dict)
     column_types: list[dict[str, str]] = field(default_factory=list)
+    strict_types: bool = False
     not_compared: dict[str, str] = field(default_factory=dict)
     samples: dict[str, list[Any]] = field(default_factory=dict)
     delivered: dict[str, Any] = field(default_factory=dict)
@@ -64,7 +71,7 @@ class EntityResult:
             or self.duplicates
             or self.wrong
             or sum(self.type_errors.values())
-            or self.column_types
+            or (self.strict_types and self.column_types)
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -109,35 +116,78 @@ def family(t: str) -> str:
     return "nested"
 
 
-def _cast_target(t: str, tt: str, et: str) -> tuple[str, bool]:
-    """The target value as the expected type, and whether that needed a TRY_CAST."""
+# integer digits of the exact numeric types (HUGEINT capped at what DECIMAL(38) holds)
+_DIGITS = {
+    "TINYINT": 3,
+    "SMALLINT": 5,
+    "INTEGER": 10,
+    "BIGINT": 19,
+    "UTINYINT": 3,
+    "USMALLINT": 5,
+    "UINTEGER": 10,
+    "UBIGINT": 20,
+    "HUGEINT": 38,
+    "UHUGEINT": 38,
+}
+_FLOATS = ("FLOAT", "DOUBLE", "REAL")
+
+
+def _exact(et: str) -> str | None:
+    """For an exact numeric type, a DECIMAL(38, S) that holds any of its values and any
+    finer fraction a wrong value may carry (12.341 for a DECIMAL(…, 2)); else None."""
+    t = et.upper()
+    if t in _DIGITS:
+        return f"DECIMAL(38,{38 - _DIGITS[t]})"
+    m = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", t)
+    return f"DECIMAL(38,{38 - int(m[1]) + int(m[2])})" if m else None
+
+
+def _compare(e: str, et: str, t: str, tt: str) -> tuple[str, str | None]:
+    """SQL: expected value e (type et) equals target value t (stored as tt), nulls equal
+    each other; and SQL true when t does not read as et (None when it always does).
+
+    Values are compared, not storage: text, other widths and floats are read as the
+    expected type. Exact numerics compare exactly (a float target must hold the float
+    the expected value maps to), floats within 1e-9, timestamps to the millisecond.
+    """
     fe, ft = family(et), family(tt)
-    if fe == "numeric":
-        return (f"{t}::DOUBLE", False) if ft == "numeric" else (f"TRY_CAST({t} AS DOUBLE)", True)
-    if fe == "temporal":
-        goal = "DATE" if et.upper() == "DATE" else "TIMESTAMPTZ"
-        return (f"{t}::{goal}", False) if ft == "temporal" else (f"TRY_CAST({t} AS {goal})", True)
-    if fe == "boolean":
-        return (t, False) if ft == "boolean" else (f"TRY_CAST({t} AS BOOLEAN)", True)
-    if fe == "string":
-        return f"{t}::VARCHAR", False
-    return (f"to_json({t})::VARCHAR" if ft == "nested" else f"{t}::VARCHAR"), False
-
-
-def _equal(e: str, et: str, tc: str) -> str:
-    """SQL: expected value e equals converted target value tc (nulls equal each other)."""
-    fe = family(et)
-    if fe == "numeric":
+    exact = _exact(et)
+    if exact and tt.upper().startswith(_FLOATS):
+        tc, same, tried = t, f"{e}::{tt} = {t}", False
+    elif exact:
+        tc, tried = f"TRY_CAST({t} AS {exact})", True
+        same = f"{e}::{exact} = {tc}"
+    elif fe == "numeric":
+        tc, tried = (
+            (f"{t}::DOUBLE", False) if ft == "numeric" else (f"TRY_CAST({t} AS DOUBLE)", True)
+        )
         same = f"abs({e}::DOUBLE - {tc}) <= 1e-9 * greatest(1.0, abs({e}::DOUBLE))"
-    elif fe == "temporal" and et.upper() != "DATE":
-        same = f"abs(epoch_us({e}) - epoch_us({tc})) < 1000"
-    elif fe == "nested":
-        same = f"to_json({e})::VARCHAR = {tc}"
-    else:
+    elif fe == "temporal":
+        goal = "DATE" if et.upper() == "DATE" else "TIMESTAMPTZ"
+        tc, tried = (
+            (f"{t}::{goal}", False) if ft == "temporal" else (f"TRY_CAST({t} AS {goal})", True)
+        )
+        same = f"{e} = {tc}" if goal == "DATE" else f"abs(epoch_us({e}) - epoch_us({tc})) < 1000"
+    elif fe == "boolean":
+        tc, tried = (t, False) if ft == "boolean" else (f"TRY_CAST({t} AS BOOLEAN)", True)
         same = f"{e} = {tc}"
-    return (
+    elif fe == "string":
+        tc, tried, same = f"{t}::VARCHAR", False, f"{e} = {t}::VARCHAR"
+    else:
+        tc, tried = (f"to_json({t})::VARCHAR" if ft == "nested" else f"{t}::VARCHAR"), False
+        same = f"to_json({e})::VARCHAR = {tc}"
+    equal = (
         f"(CASE WHEN {e} IS NULL OR {tc} IS NULL THEN {e} IS NULL AND {tc} IS NULL ELSE {same} END)"
     )
+    return equal, (f"({t} IS NOT NULL AND {tc} IS NULL)" if tried else None)
+
+
+def _key(t: str, et: str) -> str:
+    """SQL: target key t as the expected type, NULL unless it is exactly a value of that
+    type (TRY_CAST rounds '12.4' to the integer key 12: a row that is not there)."""
+    cast = f"TRY_CAST({t} AS {et})"
+    exact = _exact(et)
+    return f"CASE WHEN TRY_CAST({t} AS {exact}) = {cast} THEN {cast} END" if exact else cast
 
 
 # -- drift -------------------------------------------------------------------------------------
@@ -194,7 +244,7 @@ class EntityCheck:
         self.target, self.table, self.options = target, table, options
         self.faults = ledger.sinks[sink].faults
         self.ids = [f"{P}k{i}" for i in range(len(info.primary_key))]
-        self.result = EntityResult(info.name, table)
+        self.result = EntityResult(info.name, table, strict_types=options.strict_types)
 
     def sql(self, text: str) -> list[Any]:
         """Run a statement and fetch all of it (DuckDB wants results finished)."""
@@ -344,7 +394,7 @@ class EntityCheck:
         self.proc = proc
         self.exp_types = exp_types
         keys = ", ".join(
-            f"TRY_CAST({self.fields[f][0]} AS {exp_types[f]}) AS {k}"
+            f"{_key(self.fields[f][0], exp_types[f])} AS {k}"
             for f, k in zip(info.primary_key, self.ids, strict=True)
         )
         values = ", ".join(f"{sql} AS {q(f)}" for f, (sql, _) in self.fields.items())
@@ -404,25 +454,17 @@ class EntityCheck:
         for f, tt in self.target_types.items():
             if f in self.info.primary_key:
                 continue
-            et = self.exp_types[f]
-            tc, tried = _cast_target(f"{t}.{q(f)}", tt, et)
-            fail = f"({t}.{q(f)} IS NOT NULL AND {tc} IS NULL)" if tried else None
-            out[f] = (_equal(f"{e}.{q(f)}", et, tc), fail)
+            out[f] = _compare(f"{e}.{q(f)}", self.exp_types[f], f"{t}.{q(f)}", tt)
         return out
 
     def _fields(self) -> None:
         r = self.result
-        typed = self.target.typed
-        for f, tt in self.target_types.items():
-            et = self.exp_types[f]
-            fe, ft = family(et), family(tt)
-            if fe == ft or f in self.retyped or not typed:
-                continue
-            if fe == "temporal" and ft == "string":
-                continue
-            if fe == "string" and ft != "nested":
-                continue
-            r.column_types.append({"field": f, "expected": et, "found": tt})
+        if self.target.typed:
+            r.column_types = [
+                {"field": f, "expected": self.exp_types[f], "found": tt}
+                for f, tt in self.target_types.items()
+                if tt.upper() != self.exp_types[f].upper() and f not in self.retyped
+            ]
         cmp = self._comparisons("e", "t")
         if not cmp:
             return

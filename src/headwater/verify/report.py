@@ -14,6 +14,7 @@ class VerifyReport:
     sink: str
     target: str
     complete: bool
+    strict_types: bool = False
     entities: list[EntityResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -28,6 +29,7 @@ class VerifyReport:
             "ledger_complete": self.complete,
             "sink": self.sink,
             "target": self.target,
+            "strict_types": self.strict_types,
             "notes": self.notes,
             "entities": {e.entity: e.as_dict() for e in self.entities},
         }
@@ -69,6 +71,19 @@ class VerifyReport:
         )
 
 
+def storage_note(e: EntityResult) -> str | None:
+    """The note for columns stored as another type, when that is not a failure."""
+    if e.strict_types or not e.column_types:
+        return None
+    cols = ", ".join(
+        f"{e.entity}.{c['field']} as {c['found']} (ledger: {c['expected']})" for c in e.column_types
+    )
+    return (
+        f"stored as other types than the ledger's, compared by value: {cols}; "
+        "--strict-types fails on this"
+    )
+
+
 def _bad(n: int) -> str:
     return f"[red]{n:,}[/]" if n else "0"
 
@@ -96,7 +111,7 @@ def _details(e: EntityResult) -> list[str]:
             out.append(f"  key {sample['key']}: {sample['fields']}")
     if any(e.type_errors.values()):
         out.append(f"values of the wrong type: {e.type_errors}")
-    for c in e.column_types:
+    for c in e.column_types if e.strict_types else ():
         out.append(f"column {c['field']}: expected {c['expected']}, target has {c['found']}")
     if e.not_compared:
         out.append(f"not compared: {', '.join(f'{k} ({v})' for k, v in e.not_compared.items())}")
