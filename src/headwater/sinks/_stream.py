@@ -718,7 +718,7 @@ class StreamSink(Sink):
         tabs between fields) or plain text (truncate and encoding only)."""
         if self.config.encoding == "json":
             return "json"
-        literals = "".join(lit for lit, _ in self.text.parts) if self.text is not None else ""
+        literals = self.text.literals if self.text is not None else ""
         return "delimited" if "," in literals or "\t" in literals else "text"
 
     def _keys(self, records: Records, column: Callable[[str], pa.Array]) -> pa.Array:
