@@ -38,7 +38,7 @@ from headwater.sinks._text import (
     json_parts,
     merge_literals,
 )
-from headwater.sinks._text import to_text as text
+from headwater.sinks._text import to_text as text  # noqa: F401 - enc.text, for the sinks
 
 STRING = pa.string()
 

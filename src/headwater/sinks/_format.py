@@ -65,7 +65,9 @@ def _python(arr: pa.Array, spec: str) -> pa.Array:
     try:
         out = [None if v is None else format(v, spec) for v in arr.to_pylist()]
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"values of type {arr.type} cannot be formatted with '{spec}': {exc}")
+        raise ValueError(
+            f"values of type {arr.type} cannot be formatted with '{spec}': {exc}"
+        ) from None
     return pa.array(out, STRING)
 
 

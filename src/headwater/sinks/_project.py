@@ -6,19 +6,35 @@ table (see world/changes.py):
     changes   flat change events: _seq, _txn, _op, _event_time, then the row's fields
     debezium  the Debezium envelope: before, after, source, op, ts_ms, transaction
 A transport sink (files, kafka, nats…) receives `Records` and needs no knowledge of entities.
+
+A sink's `fields:` then reshapes the records (`Shape`): which fields, renamed, templated,
+in what order; `op: false` drops `_op`. Its `values` become the body (JSON object, Avro
+record, file row), while keys and routes still read the record's own fields (`source`):
+
+    fields: {Key: "Order # {order_id}", Price: price, At: "{created_at:%Y-%m-%d %H:%M:%S}"}
+
+A value is a field name or a lone `{field}` (the column as it is: a number stays a
+number), or a template (a string, formatted column-wise: sinks/_format.py). In JSON the
+string is escaped by the JSON encoder like any other string.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field, field_validator
 
-from headwater.world.schema import EntitySchema
+from headwater.errors import SinkError
+from headwater.generators.base import Spec
+from headwater.sinks._encode import Template
+from headwater.world.schema import VERSION_FIELDS, EntitySchema
 
 Projection = Literal["rows", "changes", "debezium"]
+# Columns of the `changes` projection that are not fields of the entity.
+CHANGE_COLUMNS = ("_seq", "_txn", "_op", "_event_time")
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,13 @@ class Records:
     # the fault labels of a delivered change table ('malformed:truncate'…, null when clean);
     # None without faults. `malformed` reads the text-level kinds a text transport applies.
     fault: pa.Array | None = None
+    # the records' own fields when a sink's `fields:` reshaped `values` (keys, routes read them)
+    row: pa.Table | None = None
+
+    @property
+    def source(self) -> pa.Table:
+        """The table whose fields keys, routes and templates name."""
+        return self.values if self.row is None else self.row
 
     @property
     def malformed(self) -> pa.Array | None:
@@ -162,3 +185,116 @@ def debezium(table: pa.Table, schema: EntitySchema, source: dict[str, str]) -> p
             "transaction": transaction,
         }
     )
+
+
+def known_fields(entity: Any, payload: str) -> list[str]:
+    """The field names a sink's templates may use for an entity (of the scenario model)."""
+    names = list(entity.fields)
+    if entity.write == "insert_only":
+        names += [n for n, _ in VERSION_FIELDS]
+    if payload == "rows":
+        names.append("_op")
+    elif payload == "changes":
+        names += list(CHANGE_COLUMNS)
+    return names
+
+
+def column_of(values: pa.Table, name: str) -> pa.Array:
+    """A field of records: a column, or for Debezium envelopes the row's field."""
+    if name in values.column_names:
+        return values[name].combine_chunks()
+    if "after" in values.column_names and "before" in values.column_names:
+        after = values["after"].combine_chunks()
+        if name in [f.name for f in after.type]:
+            before = values["before"].combine_chunks()
+            return pc.coalesce(after.field(name), before.field(name))
+    raise KeyError(name)
+
+
+class ShapeOptions(Spec):
+    """The per-sink projection options (files and message sinks)."""
+
+    fields: dict[str, str] | None = Field(
+        None,
+        description="output name → field name or template, in order, e.g. "
+        "{Key: 'Order # {order_id}', At: '{created_at:%Y-%m-%d}'}; default: every field",
+    )
+    op: bool = Field(True, description="false: leave out the `_op` column")
+
+    @field_validator("fields")
+    @classmethod
+    def _templates(cls, fields: dict[str, str] | None) -> dict[str, str] | None:
+        if fields is not None and not fields:
+            raise ValueError("fields needs at least one output field (or leave it out)")
+        for name, text in (fields or {}).items():
+            try:
+                _template(text)
+            except ValueError as exc:
+                raise ValueError(f"fields.{name}: {exc}") from None
+        return fields
+
+    def check_fields(
+        self, entities: dict[str, list[str]]
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every field the mapping names exists in every entity (name → its known fields)."""
+        from headwater._plugins import suggest
+
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for out, text in (self.fields or {}).items():
+            for entity, known in entities.items():
+                for f in _template(text).fields:
+                    if f not in known:
+                        message = f"entity '{entity}' has no field '{f}'{suggest(f, known)}"
+                        problems.append((("fields", out), message))
+        return problems
+
+
+def _template(text: str) -> Template:
+    """A mapping value: a bare field name is `{name}`."""
+    return Template.parse("{" + text + "}" if text.isidentifier() else text)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A sink's `fields:`/`op:` applied to records (see the module's docstring)."""
+
+    sink: str
+    fields: tuple[tuple[str, Template], ...] | None
+    op: bool
+
+    @classmethod
+    def of(cls, sink: str, options: ShapeOptions) -> Shape:
+        fields = options.fields
+        mapping = None if fields is None else tuple((k, _template(v)) for k, v in fields.items())
+        return cls(sink, mapping, options.op)
+
+    def table(self, values: pa.Table, stream: str) -> pa.Table:
+        """The reshaped columns of `values` (the records of `stream`)."""
+        if self.fields is None:
+            return values if self.op or "_op" not in values.column_names else values.drop(["_op"])
+        n = values.num_rows
+        columns: dict[str, pa.Array] = {}
+        for out, template in self.fields:
+            try:
+                single = template.single
+                if single is not None:
+                    columns[out] = column_of(values, single)
+                    continue
+                rendered = template.render(stream, lambda f: column_of(values, f), n)
+            except KeyError as exc:
+                raise SinkError(
+                    self.sink, f"fields.{out}: records of '{stream}' have no field '{exc.args[0]}'"
+                ) from None
+            except ValueError as exc:
+                raise SinkError(self.sink, f"fields.{out}: {exc}") from None
+            columns[out] = (
+                pa.repeat(pa.scalar(rendered), n) if isinstance(rendered, str) else rendered
+            )
+        return pa.table(columns) if columns else values.select([])
+
+    def records(self, records: Records) -> Records:
+        if self.fields is None and (self.op or "_op" not in records.values.column_names):
+            return records
+        return replace(
+            records, values=self.table(records.values, records.stream), row=records.source
+        )

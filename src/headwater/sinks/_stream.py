@@ -49,10 +49,17 @@ from headwater.faults.malformed import corrupt
 from headwater.generators.base import Spec
 from headwater.scenario.types import Duration
 from headwater.sinks import _encode as enc
-from headwater.sinks._project import Projection, Records, project
+from headwater.sinks._project import (
+    Projection,
+    Records,
+    Shape,
+    ShapeOptions,
+    column_of,
+    known_fields,
+    project,
+)
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
-from headwater.world.schema import VERSION_FIELDS
 
 T = TypeVar("T")
 
@@ -63,8 +70,6 @@ CONTENT_TYPES = {
 }
 SCHEMA_VERSION = "1"
 CHUNK = 20_000  # records encoded at once: large enough for the kernels, small enough for memory
-# Columns of the `changes` projection that are not fields of the entity.
-CHANGE_COLUMNS = ("_seq", "_txn", "_op", "_event_time")
 
 
 class RetryConfig(Spec):
@@ -77,8 +82,8 @@ class RetryConfig(Spec):
     max_backoff: Duration = Field(timedelta(seconds=5), description="longest wait between tries")
 
 
-class StreamConfig(SinkConfig):
-    """Options shared by the message sinks."""
+class StreamConfig(SinkConfig, ShapeOptions):
+    """Options shared by the message sinks (`fields`/`op`: the body's shape, sinks/_project)."""
 
     payload: Projection = Field(
         "rows",
@@ -283,20 +288,14 @@ def slice_records(records: Records, start: int, stop: int) -> Records:
         records.op.slice(start, n),
         ingest.slice(start, n) if ingest is not None else None,
         records.fault.slice(start, n) if records.fault is not None else None,
+        records.row.slice(start, n) if records.row is not None else None,
     )
 
 
 def field_column(records: Records, name: str) -> pa.Array:
-    """A field of the records: a column, or for Debezium envelopes the row's field."""
-    values = records.values
-    if name in values.column_names:
-        return values[name].combine_chunks()
-    if "after" in values.column_names and "before" in values.column_names:
-        after = values["after"].combine_chunks()
-        if name in [f.name for f in after.type]:
-            before = values["before"].combine_chunks()
-            return pc.coalesce(after.field(name), before.field(name))
-    raise KeyError(name)
+    """A field of the records (before `fields:` reshaped them): a column, or for Debezium
+    envelopes the row's field."""
+    return column_of(records.source, name)
 
 
 # -- acknowledgements ----------------------------------------------------------------------
@@ -562,8 +561,10 @@ class StreamSink(Sink):
             uses.append((("key",), [config.key]))
         elif config.key is not None:
             uses += [(("key", i), [k]) for i, k in enumerate(config.key)]
+        known_by = {e: known_fields(scenario.entities[e], config.payload) for e in entities}
+        problems += config.check_fields(known_by)
         for entity in entities:
-            known = _known_fields(scenario.entities[entity], config.payload)
+            known = known_by[entity]
             for path, fields in uses:
                 for f in fields:
                     if f not in known:
@@ -579,6 +580,7 @@ class StreamSink(Sink):
 
     def open(self) -> None:
         self.acks = Acks(self.stats.extra)
+        self.shape = Shape.of(self.name, self.config)
         self.route = enc.Template.parse(getattr(self.config, self.config.route_option))
         self.text = (
             enc.Template.parse(self.config.template) if self.config.template is not None else None
@@ -604,6 +606,7 @@ class StreamSink(Sink):
         """Deliver records (the CDC sink sends Debezium envelopes through here)."""
         if not len(records):
             return
+        records = self.shape.records(records)
         counts = self.stats.counts[records.stream]
         for item in pc.value_counts(records.op).to_pylist():
             counts[item["values"]] += item["counts"]
@@ -784,14 +787,3 @@ def header_pairs(batch: Batch) -> Iterator[list[tuple[str, str]]]:
 def _data_size(arr: pa.Array) -> int:
     """Bytes of all values of a string array (what its offsets span)."""
     return int(pc.sum(pc.binary_length(arr)).as_py() or 0)
-
-
-def _known_fields(entity: Any, payload: str) -> list[str]:
-    names = list(entity.fields)
-    if entity.write == "insert_only":
-        names += [n for n, _ in VERSION_FIELDS]
-    if payload == "rows":
-        names.append("_op")
-    elif payload == "changes":
-        names += list(CHANGE_COLUMNS)
-    return names

@@ -34,7 +34,7 @@ from pydantic import Field, model_validator
 from headwater.errors import SinkError
 from headwater.scenario.types import Duration
 from headwater.sinks._live import LiveTable, last_per_key
-from headwater.sinks._project import Projection, Records, project
+from headwater.sinks._project import Projection, Records, Shape, ShapeOptions, known_fields, project
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.sinks.files.formats import FORMATS, format_class
 from headwater.sinks.files.publish import Manifest, PublishedFile, clean_stale_temp
@@ -44,7 +44,9 @@ from headwater.world.rates import US
 DEFAULT_NAMING = "{stream}/dt={date}/hour={hour}/{stream}-{index:05d}.{ext}"
 
 
-class FilesConfig(SinkConfig):
+class FilesConfig(SinkConfig, ShapeOptions):
+    """`fields`/`op` shape each row (sinks/_project.py); default: every field, plus `_op`."""
+
     kind: Literal["files"] = "files"
     path: str = Field(
         "files", description="folder; relative paths are under the run's output folder"
@@ -90,7 +92,22 @@ class FilesSink(Sink):
     capabilities = frozenset({"records", "files", "batches"})
     config: FilesConfig
 
+    @classmethod
+    def check(
+        cls, name: str, config: SinkConfig, scenario: Any
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every field `fields:` names exists in every entity of the sink."""
+        assert isinstance(config, FilesConfig)
+        payload = config.payload if config.mode == "events" else "rows"
+        known = {
+            e: [f for f in known_fields(entity, payload) if config.mode != "snapshot" or f != "_op"]
+            for e, entity in scenario.entities.items()
+            if config.entities is None or e in config.entities
+        }
+        return config.check_fields(known)
+
     def open(self) -> None:
+        self.shape = Shape.of(self.name, self.config)
         self.root = self.resolve(self.config.path)
         self.root.mkdir(parents=True, exist_ok=True)
         clean_stale_temp(self.root)
@@ -159,6 +176,7 @@ class FilesSink(Sink):
         """Append records to the stream's current file, splitting them at interval boundaries."""
         if len(records) == 0:
             return
+        records = self.shape.records(records)
         st = self.streams.setdefault(records.stream, _Stream())
         # files are cut by when records were delivered: a late event lands in the current drop
         intervals = pc.divide(pc.cast(records.delivery_time, pa.int64()), self.every_us).to_numpy(
@@ -263,14 +281,14 @@ class FilesSink(Sink):
     def _cut(self, interval: int) -> None:
         for entity in self.entities:
             if self.config.mode == "snapshot":
-                self._write_file(entity, interval, self.live[entity].rows)
+                self._write_file(entity, interval, self.shape.table(self.live[entity].rows, entity))
                 continue
             parts = self.pending.pop(entity, [])
             if not parts:
                 continue
             last = last_per_key(pa.concat_tables(parts))
             image = project(last, self.context.schemas[entity], "rows").values
-            self._write_file(entity, interval, image)
+            self._write_file(entity, interval, self.shape.table(image, entity))
 
     def _flush_manifests(self) -> None:
         for m in self.manifests.values():
