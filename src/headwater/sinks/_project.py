@@ -223,7 +223,7 @@ class ShapeOptions(Spec):
 
     @field_validator("fields")
     @classmethod
-    def _templates(cls, fields: dict[str, str] | None) -> dict[str, str] | None:
+    def _field_templates(cls, fields: dict[str, str] | None) -> dict[str, str] | None:
         if fields is not None and not fields:
             raise ValueError("fields needs at least one output field (or leave it out)")
         for name, text in (fields or {}).items():

@@ -1,0 +1,83 @@
+"""A sink's `fields:`/`op:` (sinks/_project.py): which fields, renamed, templated, in order."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from headwater.errors import ScenarioError
+from headwater.runner import run
+
+from tests.helpers import scenario
+from tests.sinks._streams import WORLD
+
+NASTY = ['with "quotes"', "back\\slash", "line\nbreak", "ünïcödé ✓"]
+
+
+def lines(folder: Path) -> list[str]:
+    return [line for p in sorted(folder.rglob("*.jsonl")) for line in p.read_text().splitlines()]
+
+
+def run_files(tmp_path: Path, options: str) -> list[str]:
+    sc = scenario(
+        WORLD.split("\nsinks:")[0],
+        sinks=f"f: {{kind: files, entities: [orders], format: jsonl, path: out, {options}}}\n",
+    )
+    run(sc, duration=timedelta(minutes=3), out_dir=tmp_path)
+    return lines(tmp_path / "out")
+
+
+def test_fields_pick_rename_and_template_in_order(tmp_path):
+    out = run_files(
+        tmp_path,
+        "fields: {Id: order_id, Amount: '{amount}', Label: 'Order # {order_id}: \"{note}\" "
+        "${amount:.2f}', Day: '{placed_at:%Y-%m-%d %H:%M:%S}', Op: _op}",
+    )
+    assert out
+    notes = set()
+    for line in out:
+        record = json.loads(line)  # a quote, backslash or newline in a value stays valid JSON
+        assert list(record) == ["Id", "Amount", "Label", "Day", "Op"]
+        assert isinstance(record["Id"], int) and isinstance(record["Amount"], int | float)
+        note = record["Label"].split(": ", 1)[1].rsplit(" $", 1)[0][1:-1]
+        assert record["Label"] == f'Order # {record["Id"]}: "{note}" ${record["Amount"]:.2f}'
+        notes.add(note)
+        assert len(record["Day"]) == 19 and record["Day"][10] == " "
+    assert set(NASTY) <= notes
+
+
+def test_op_false_drops_the_op_column(tmp_path):
+    out = run_files(tmp_path, "op: false")
+    assert out and all("_op" not in json.loads(line) for line in out)
+    assert set(json.loads(out[0])) == {
+        "order_id",
+        "customer_id",
+        "country",
+        "amount",
+        "note",
+        "placed_at",
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "message"),
+    [
+        (
+            "{kind: files, fields: {Key: 'Order # {order_idd}'}}",
+            "sinks.s.fields.Key",
+            "entity 'orders' has no field 'order_idd' — did you mean 'order_id'?",
+        ),
+        ("{kind: kafka, fields: {Key: amount_}}", "sinks.s.fields.Key", "did you mean 'amount'?"),
+        ("{kind: nats, fields: {Key: '{amount:zz}'}}", "sinks.s", "fields.Key: bad template"),
+        ("{kind: files, fields: {}}", "sinks.s", "fields needs at least one"),
+    ],
+)
+def test_projection_problems_name_their_yaml_path(spec, path, message):
+    spec = spec.replace("{kind:", "{entities: [orders], kind:", 1)
+    with pytest.raises(ScenarioError) as err:
+        scenario(WORLD.split("\nsinks:")[0], sinks=f"s: {spec}\n")
+    text = str(err.value)
+    assert path in text and message in text, text
