@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -81,3 +82,29 @@ def test_projection_problems_name_their_yaml_path(spec, path, message):
         scenario(WORLD.split("\nsinks:")[0], sinks=f"s: {spec}\n")
     text = str(err.value)
     assert path in text and message in text, text
+
+
+def test_kafka_bodies_are_shaped_while_keys_and_topics_read_the_records(kafka_server, tmp_path):
+    pytest.importorskip("confluent_kafka")
+    from tests.sinks.test_kafka import consume
+
+    topic = f"shaped-{tmp_path.name}"
+    sc = scenario(
+        WORLD.split("\nsinks:")[0],
+        sinks=f"k: {{kind: kafka, entities: [orders], bootstrap_servers: "
+        f"'{kafka_server.bootstrap_servers}', topic: '{topic}.{{country}}', partitions: 1, "
+        "fields: {Id: order_id, Note: 'note: {note}', Amount: '{amount:08.2f}'}}\n",
+    )
+    report = run(sc, duration=timedelta(minutes=2), out_dir=tmp_path)
+    sent = report.sinks["k"]["counts"]["orders"]["c"]
+    topics = {f"{topic}.{c}": 1 for c in ("US", "DE", "FR")}
+    msgs = consume(kafka_server, topics, sent, idle=1)
+    assert len(msgs) == sent > 0
+    notes = set()
+    for m in msgs:
+        body = json.loads(m.value())  # quotes, backslashes, newlines: still valid JSON
+        assert list(body) == ["Id", "Note", "Amount"]
+        assert m.key() == str(body["Id"]).encode()
+        assert re.fullmatch(r"\d{5}\.\d\d", body["Amount"])
+        notes.add(body["Note"].removeprefix("note: "))
+    assert set(NASTY) <= notes
