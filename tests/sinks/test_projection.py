@@ -108,3 +108,10 @@ def test_kafka_bodies_are_shaped_while_keys_and_topics_read_the_records(kafka_se
         assert re.fullmatch(r"\d{5}\.\d\d", body["Amount"])
         notes.add(body["Note"].removeprefix("note: "))
     assert set(NASTY) <= notes
+
+
+def test_fields_of_debezium_envelopes_read_the_row_and_the_envelope(tmp_path):
+    out = run_files(tmp_path, "payload: debezium, fields: {Id: order_id, Op: op, At: ts_ms}")
+    records = [json.loads(line) for line in out]
+    assert records and all(list(r) == ["Id", "Op", "At"] for r in records)
+    assert {r["Op"] for r in records} == {"c"} and all(isinstance(r["Id"], int) for r in records)

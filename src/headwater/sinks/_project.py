@@ -35,6 +35,7 @@ from headwater.world.schema import VERSION_FIELDS, EntitySchema
 Projection = Literal["rows", "changes", "debezium"]
 # Columns of the `changes` projection that are not fields of the entity.
 CHANGE_COLUMNS = ("_seq", "_txn", "_op", "_event_time")
+ENVELOPE = ("before", "after", "source", "op", "ts_ms", "transaction")
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,8 @@ def known_fields(entity: Any, payload: str) -> list[str]:
         names.append("_op")
     elif payload == "changes":
         names += list(CHANGE_COLUMNS)
+    else:  # debezium: the envelope's keys, and the row's fields through it
+        names += list(ENVELOPE)
     return names
 
 
