@@ -68,7 +68,15 @@ def test_int_specs(spec):
 
 @pytest.mark.parametrize(
     "spec",
-    ["%Y-%m-%d %H:%M:%S", "%d/%m/%y %I:%M %p", "%j %%", "%Y-%m-%dT%H:%M:%S.%f%z", "%a %b %d"],
+    [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y%m%d-%H",
+        "at %d/%m/%Y %H:%M %% %y",
+        "%d/%m/%y %I:%M %p",
+        "%j %%",
+        "%Y-%m-%dT%H:%M:%S.%f%z",
+        "%a %b %d",
+    ],
 )
 def test_timestamp_specs_are_strftime(spec):
     arrow = pa.array(TIMES, pa.timestamp("us", tz="UTC"))

@@ -3,8 +3,8 @@
 A template placeholder's spec means what it means to Python's `format(value, spec)` (for
 dates and timestamps: `strftime`), and the result is the same text. The common specs are
 computed column-wise with pyarrow/numpy:
-    timestamps, dates   strftime directives %Y %m %d %H %M %S %j %y %I %p %% (pyarrow's
-                        strftime on the UTC wall clock, cut to whole seconds)
+    timestamps, dates   strftime directives %Y %m %d %H %M %S %y %% (slices of the UTC wall
+                        clock in whole seconds cast to text); %j %I %p (pyarrow's strftime)
     numbers             fixed point `.Nf` (scaled integers), `d`, and no type
     strings             no type or `s`, `.N` (at most N characters)
     any of these        width, fill and alignment (`>8`, `*^12`, `06d` for non-negatives)
@@ -28,6 +28,18 @@ _SPEC = re.compile(
     re.DOTALL,
 )
 _STRFTIME_VECTOR = set("YmdHMSjyIp%")
+# where each directive sits in a timestamp[s] cast to text: 2023-01-02 06:01:00
+_SLICES = {
+    "Y": (0, 4),
+    "y": (2, 4),
+    "m": (5, 7),
+    "d": (8, 10),
+    "H": (11, 13),
+    "M": (14, 16),
+    "S": (17, 19),
+}
+_LAYOUT = "2023-01-02 06:01:00"
+_YEAR_1000, _YEAR_9999 = -30_610_224_000, 253_402_300_799  # in seconds since 1970
 _DIRECTIVE = re.compile(r"%(.)", re.DOTALL)
 _EXACT = 2**53  # scaled values below this are exact integers in a float64
 
@@ -72,7 +84,11 @@ def _python(arr: pa.Array, spec: str) -> pa.Array:
 
 
 def _strftime(arr: pa.Array, spec: str) -> pa.Array:
-    if not set(_DIRECTIVE.findall(spec)) <= _STRFTIME_VECTOR:
+    """strftime column-wise: whole seconds of the UTC wall clock cast to text once
+    (`2023-01-02 06:01:00`, a fixed layout), then each directive is a slice of it; %j, %I
+    and %p come from pyarrow's strftime (slower), the others from Python."""
+    directives = set(_DIRECTIVE.findall(spec))
+    if not directives <= _STRFTIME_VECTOR:
         return _python(arr, spec)
     t = arr.type
     if pa.types.is_date(t):
@@ -82,7 +98,48 @@ def _strftime(arr: pa.Array, spec: str) -> pa.Array:
         if t.unit != "s":
             naive = pc.floor_temporal(naive, unit="second")
         seconds = naive.cast(pa.timestamp("s"))
-    return pc.strftime(seconds, format=spec)
+    if not directives <= set(_SLICES) | {"%"}:
+        return pc.strftime(seconds, format=spec)
+    lo, hi = pc.min_max(seconds.cast(pa.int64())).values()
+    if lo.is_valid and (lo.as_py() < _YEAR_1000 or hi.as_py() > _YEAR_9999):
+        return _python(arr, spec)  # years of other than four digits
+    text = seconds.cast(STRING)
+    parts: list[pa.Array | str] = []
+    for piece in _layout_pieces(spec):
+        parts.append(piece if isinstance(piece, str) else pc.utf8_slice_codeunits(text, *piece))
+    if not any(isinstance(p, pa.Array) for p in parts):
+        return pc.if_else(arr.is_null(), pa.scalar(None, STRING), "".join(parts))  # type: ignore[arg-type]
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _layout_pieces(spec: str) -> list[str | tuple[int, int]]:
+    """`spec` as literals and slices of the layout `2023-01-02 06:01:00`; directives that
+    follow each other there with the same text between them become one slice
+    (`%Y-%m-%d %H:%M:%S` is the whole text)."""
+    pieces: list[str | tuple[int, int]] = []
+    last = 0
+    for m in _DIRECTIVE.finditer(spec):
+        literal = spec[last : m.start()] + ("%" if m[1] == "%" else "")
+        last = m.end()
+        if m[1] == "%":
+            pieces.append(literal)
+            continue
+        start, end = _SLICES[m[1]]
+        prev = pieces[-1] if pieces else None
+        if literal and isinstance(prev, str):
+            pieces[-1] = prev + literal
+        elif literal:
+            if isinstance(prev, tuple) and _LAYOUT[prev[1] : start] == literal:
+                pieces[-1] = (prev[0], end)
+                continue
+            pieces.append(literal)
+        elif isinstance(prev, tuple) and prev[1] == start:
+            pieces[-1] = (prev[0], end)
+            continue
+        pieces.append((start, end))
+    if spec[last:]:
+        pieces.append(spec[last:])
+    return pieces
 
 
 def _vector(arr: pa.Array, m: re.Match[str]) -> pa.Array | None:
@@ -123,16 +180,18 @@ def _fixed(arr: pa.Array, digits: int) -> pa.Array | None:
         return None
     units = np.rint(scaled).astype(np.int64)
     scale = 10**digits
-    sign = np.where(np.signbit(x), "-", "")
-    parts: list[pa.Array | str] = [pa.array(sign, STRING), pa.array(units // scale).cast(STRING)]
+    negative = np.signbit(x)
+    parts: list[pa.Array | str] = [pa.array(units // scale).cast(STRING)]
+    if negative.any():
+        parts.insert(0, pc.if_else(pa.array(negative), "-", ""))
     if digits:
         parts += [".", pc.utf8_lpad(pa.array(units % scale).cast(STRING), digits, "0")]
-    text = pc.binary_join_element_wise(*parts, "")
+    text = pc.binary_join_element_wise(*parts, "") if len(parts) > 1 else parts[0]
     tie = np.abs(scaled - np.floor(scaled) - 0.5) <= scaled * 2.0**-50
     if tie.any():
         mask = pa.array(tie)
         text = pc.replace_with_mask(text, mask, _python(arr.filter(mask), f".{digits}f"))
-    return pc.if_else(arr.is_null(), pa.scalar(None, STRING), text)
+    return pc.if_else(arr.is_null(), pa.scalar(None, STRING), text) if arr.null_count else text
 
 
 def _pad(text: pa.Array, m: re.Match[str], *, numeric: bool, arr: pa.Array) -> pa.Array:
