@@ -94,7 +94,9 @@ class StreamConfig(SinkConfig, ShapeOptions):
         "json", description="message body: JSON object, Avro record, or text from `template`"
     )
     template: str | None = Field(
-        None, description="the message text for encoding: string, e.g. '{order_id},{status}'"
+        None,
+        description="the message text for encoding: string, e.g. '{order_id},{price:.2f}' "
+        "(plain text, not JSON-escaped: for JSON bodies use fields:)",
     )
     key: str | list[str] | None = Field(
         None, description="field(s) whose values make the message key; default: the entity key"
