@@ -6,6 +6,8 @@ listed in a per-interval manifest. Modes:
     events       every change as a record (append-only event files), streamed as it happens
     incremental  at each interval's end, the last state of every row changed in it (with _op)
     snapshot     at each interval's end, the full current table
+`fields:` picks, renames and templates the columns, `op: false` drops `_op`
+(sinks/_project.py `Shape`, shared with the message sinks).
 
 Faults: in events mode the `malformed` fault's text-level kinds (truncate, type, encoding)
 break the marked records of line-oriented text formats (jsonl, csv, tsv) in the file, in
