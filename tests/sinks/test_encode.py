@@ -267,7 +267,10 @@ def test_confluent_prefix():
 SINKS = {
     "string without template": ("{kind: kafka, encoding: string}", "needs a template"),
     "template without string": ("{kind: kafka, template: '{id}'}", "only used with encoding"),
-    "bad route template": ("{kind: nats, subject: 'orders.{a!r}'}", "takes a format spec after ':'"),
+    "bad route template": (
+        "{kind: nats, subject: 'orders.{a!r}'}",
+        "takes a format spec after ':'",
+    ),
     "unknown field in route": ("{kind: mqtt, topic: 'x/{nope}'}", "has no field 'nope'"),
     "unknown key field": ("{kind: redis_streams, key: [id, nope]}", "has no field 'nope'"),
     "field missing in one entity": (
