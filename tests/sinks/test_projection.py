@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from headwater.errors import ScenarioError
+from headwater.errors import ScenarioError, SinkError
 from headwater.runner import run
 
 from tests.helpers import scenario
@@ -115,3 +115,8 @@ def test_fields_of_debezium_envelopes_read_the_row_and_the_envelope(tmp_path):
     records = [json.loads(line) for line in out]
     assert records and all(list(r) == ["Id", "Op", "At"] for r in records)
     assert {r["Op"] for r in records} == {"c"} and all(isinstance(r["Id"], int) for r in records)
+
+
+def test_a_spec_its_field_cannot_take_is_the_sinks_error(tmp_path):
+    with pytest.raises(SinkError, match=r"sink 'f'.*fields\.Bad: template '\{note:\.2f\}'"):
+        run_files(tmp_path, "fields: {Bad: '{note:.2f}'}")

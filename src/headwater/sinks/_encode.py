@@ -177,14 +177,15 @@ class Template:
         for literal, name, spec in self.parts:
             if literal:
                 pieces.append(literal)
-            if name == "entity":
-                pieces.append(format(entity, spec))
-            elif name is not None:
-                try:
-                    values = format_column(column(name), spec)
-                except ValueError as exc:
-                    raise ValueError(f"template {self.source!r}, field '{name}': {exc}") from None
-                pieces.append(pc.fill_null(values, ""))
+            if name is None:
+                continue
+            try:
+                if name == "entity":
+                    pieces.append(format(entity, spec))
+                else:
+                    pieces.append(pc.fill_null(format_column(column(name), spec), ""))
+            except ValueError as exc:
+                raise ValueError(f"template {self.source!r}, field '{name}': {exc}") from None
         if all(isinstance(p, str) for p in pieces):
             return "".join(pieces)  # type: ignore[arg-type]
         return pc.binary_join_element_wise(*pieces, "")

@@ -683,7 +683,7 @@ class StreamSink(Sink):
             size = sum(map(len, values))
         else:
             assert self.text is not None
-            rendered = self.text.render(records.stream, column, n)
+            rendered = self._render(self.text, "template", records.stream, column, n)
             if isinstance(rendered, str):
                 rendered = pa.repeat(pa.scalar(rendered), n)
             values = rendered
@@ -699,7 +699,7 @@ class StreamSink(Sink):
             )
             size = sum(map(len, values))
         headers = self.config.headers
-        routes = self.route.render(records.stream, column, n)
+        routes = self._render(self.route, self.config.route_option, records.stream, column, n)
         return Batch(
             stream=records.stream,
             values=values,
@@ -717,6 +717,20 @@ class StreamSink(Sink):
                 else []
             ),
         )
+
+    def _render(
+        self,
+        template: enc.Template,
+        option: str,
+        stream: str,
+        column: Callable[[str], pa.Array],
+        n: int,
+    ) -> pa.Array | str:
+        """A template's text per record; a spec its field cannot take is the sink's error."""
+        try:
+            return template.render(stream, column, n)
+        except ValueError as exc:
+            raise SinkError(self.name, f"{option}: {exc}") from None
 
     def _text_format(self) -> str:
         """How `corrupt()` reads a message body: json, delimited (a template with commas or
