@@ -7,10 +7,12 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from headwater.errors import ScenarioError, SinkError
 from headwater.runner import run
+from headwater.sinks._project import Shape, ShapeOptions
 
 from tests.helpers import scenario
 from tests.sinks._streams import WORLD
@@ -74,6 +76,17 @@ def test_op_false_drops_the_op_column(tmp_path):
         ("{kind: kafka, fields: {Key: amount_}}", "sinks.s.fields.Key", "did you mean 'amount'?"),
         ("{kind: nats, fields: {Key: '{amount:zz}'}}", "sinks.s", "fields.Key: bad template"),
         ("{kind: files, fields: {}}", "sinks.s", "fields needs at least one"),
+        (
+            "{kind: files, fields: {Bad: '{note:.2f}'}}",
+            "sinks.s.fields.Bad",
+            "field 'note' of entity 'orders': values of type string cannot be formatted",
+        ),
+        (
+            "{kind: kafka, topic: 'o.{placed_at:%Y}.{amount:%Y}'}",
+            "sinks.s.topic",
+            "field 'amount' of entity 'orders': values of type double",
+        ),
+        ("{kind: nats, subject: 'o.{countri}'}", "sinks.s.subject", "did you mean 'country'?"),
     ],
 )
 def test_projection_problems_name_their_yaml_path(spec, path, message):
@@ -117,6 +130,7 @@ def test_fields_of_debezium_envelopes_read_the_row_and_the_envelope(tmp_path):
     assert {r["Op"] for r in records} == {"c"} and all(isinstance(r["Id"], int) for r in records)
 
 
-def test_a_spec_its_field_cannot_take_is_the_sinks_error(tmp_path):
+def test_a_spec_the_values_cannot_take_at_run_time_is_the_sinks_error():
+    shape = Shape.of("f", ShapeOptions(fields={"Bad": "{note:.2f}"}))
     with pytest.raises(SinkError, match=r"sink 'f'.*fields\.Bad: template '\{note:\.2f\}'"):
-        run_files(tmp_path, "fields: {Bad: '{note:.2f}'}")
+        shape.table(pa.table({"note": ["x"]}), "orders")

@@ -21,6 +21,7 @@ string is escaped by the JSON encoder like any other string.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -30,12 +31,21 @@ from pydantic import Field, field_validator
 from headwater.errors import SinkError
 from headwater.generators.base import Spec
 from headwater.sinks._encode import Template
+from headwater.sinks._format import format_column
 from headwater.world.schema import VERSION_FIELDS, EntitySchema
 
 Projection = Literal["rows", "changes", "debezium"]
 # Columns of the `changes` projection that are not fields of the entity.
 CHANGE_COLUMNS = ("_seq", "_txn", "_op", "_event_time")
 ENVELOPE = ("before", "after", "source", "op", "ts_ms", "transaction")
+CHANGE_TYPES = {
+    "_op": pa.string(),
+    "_seq": pa.int64(),
+    "_txn": pa.int64(),
+    "_event_time": pa.timestamp("us", tz="UTC"),
+    "op": pa.string(),
+    "ts_ms": pa.int64(),
+}
 
 
 @dataclass(frozen=True)
@@ -237,19 +247,68 @@ class ShapeOptions(Spec):
         return fields
 
     def check_fields(
-        self, entities: dict[str, list[str]]
+        self, scenario: Any, entities: list[str], payload: str
     ) -> list[tuple[tuple[str | int, ...], str]]:
-        """Every field the mapping names exists in every entity (name → its known fields)."""
-        from headwater._plugins import suggest
-
+        """Every field the mapping names exists in every entity, and takes its format spec."""
         problems: list[tuple[tuple[str | int, ...], str]] = []
+        types = entity_types(scenario)
         for out, text in (self.fields or {}).items():
-            for entity, known in entities.items():
-                for f in _template(text).fields:
-                    if f not in known:
-                        message = f"entity '{entity}' has no field '{f}'{suggest(f, known)}"
-                        problems.append((("fields", out), message))
+            template = _template(text)
+            for entity in entities:
+                known = known_fields(scenario.entities[entity], payload)
+                for message in template_problems(template, entity, known, types.get(entity, {})):
+                    problems.append((("fields", out), message))
         return problems
+
+
+def entity_types(scenario: Any) -> dict[str, dict[str, pa.DataType]]:
+    """The Arrow type of every entity field (none when the scenario's types are broken:
+    that is reported as the fields' own problem)."""
+    from headwater.errors import ScenarioError
+    from headwater.world.schema import world_schemas
+
+    try:
+        schemas = world_schemas(scenario)
+    except ScenarioError:
+        return {}
+    return {name: {f.name: f.type for f in s.row_type} for name, s in schemas.items()}
+
+
+def template_problems(
+    template: Template, entity: str, known: list[str], types: dict[str, pa.DataType]
+) -> list[str]:
+    """What is wrong with `template` for an entity: unknown fields (with a did-you-mean), and
+    format specs the field's type cannot take (`{name:.2f}` on text), checked on a sample."""
+    from headwater._plugins import suggest
+
+    out = []
+    for _, name, spec in template.parts:
+        if name is None or name == "entity":
+            continue
+        if name not in known:
+            out.append(f"entity '{entity}' has no field '{name}'{suggest(name, known)}")
+            continue
+        sample = _sample(types.get(name, CHANGE_TYPES.get(name)))
+        if spec and sample is not None:
+            try:
+                format_column(sample, spec)
+            except ValueError as exc:
+                out.append(f"field '{name}' of entity '{entity}': {exc}")
+    return out
+
+
+def _sample(t: pa.DataType | None) -> pa.Array | None:
+    """One value of type `t` (a format spec is tried on it), None for types without one."""
+    if t is None:
+        return None
+    if pa.types.is_dictionary(t):
+        return _sample(t.value_type)
+    if pa.types.is_decimal(t):
+        return pa.array([Decimal(0)], t)
+    try:
+        return pa.array([0], pa.int32()).cast(t)
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return None
 
 
 def _template(text: str) -> Template:

@@ -55,8 +55,10 @@ from headwater.sinks._project import (
     Shape,
     ShapeOptions,
     column_of,
+    entity_types,
     known_fields,
     project,
+    template_problems,
 )
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
@@ -551,31 +553,28 @@ class StreamSink(Sink):
     def check(
         cls, name: str, config: SinkConfig, scenario: Any
     ) -> list[tuple[tuple[str | int, ...], str]]:
-        """Every field a template or the key names exists in every entity the sink receives."""
+        """Every field a template or the key names exists in every entity the sink receives,
+        and takes the template's format spec."""
         assert isinstance(config, StreamConfig)
-        problems: list[tuple[tuple[str | int, ...], str]] = []
         entities = [e for e in scenario.entities if config.entities is None or e in config.entities]
-        uses: list[tuple[tuple[str | int, ...], list[str]]] = [
-            ((option,), enc.Template.parse(text).fields)
-            for option, text in config.templates().items()
-        ]
+        problems = config.check_fields(scenario, entities, config.payload)
+        types = entity_types(scenario)
+        keys: list[tuple[tuple[str | int, ...], str]] = []
         if isinstance(config.key, str):
-            uses.append((("key",), [config.key]))
+            keys.append((("key",), config.key))
         elif config.key is not None:
-            uses += [(("key", i), [k]) for i, k in enumerate(config.key)]
-        known_by = {e: known_fields(scenario.entities[e], config.payload) for e in entities}
-        problems += config.check_fields(known_by)
+            keys += [(("key", i), k) for i, k in enumerate(config.key)]
         for entity in entities:
-            known = known_by[entity]
-            for path, fields in uses:
-                for f in fields:
-                    if f not in known:
-                        problems.append(
-                            (
-                                path,
-                                f"entity '{entity}' has no field '{f}' (fields: {', '.join(known)})",
-                            )
-                        )
+            known = known_fields(scenario.entities[entity], config.payload)
+            for option, text in config.templates().items():
+                template = enc.Template.parse(text)
+                for message in template_problems(template, entity, known, types.get(entity, {})):
+                    problems.append(((option,), message))
+            for path, f in keys:
+                if f not in known:
+                    problems.append(
+                        (path, f"entity '{entity}' has no field '{f}' (fields: {', '.join(known)})")
+                    )
         return problems
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from pydantic import Field, model_validator
 from headwater.errors import SinkError
 from headwater.scenario.types import Duration
 from headwater.sinks._live import LiveTable, last_per_key
-from headwater.sinks._project import Projection, Records, Shape, ShapeOptions, known_fields, project
+from headwater.sinks._project import Projection, Records, Shape, ShapeOptions, project
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.sinks.files.formats import FORMATS, format_class
 from headwater.sinks.files.publish import Manifest, PublishedFile, clean_stale_temp
@@ -101,12 +101,8 @@ class FilesSink(Sink):
         """Every field `fields:` names exists in every entity of the sink."""
         assert isinstance(config, FilesConfig)
         payload = config.payload if config.mode == "events" else "rows"
-        known = {
-            e: [f for f in known_fields(entity, payload) if config.mode != "snapshot" or f != "_op"]
-            for e, entity in scenario.entities.items()
-            if config.entities is None or e in config.entities
-        }
-        return config.check_fields(known)
+        entities = [e for e in scenario.entities if config.entities is None or e in config.entities]
+        return config.check_fields(scenario, entities, payload)
 
     def open(self) -> None:
         self.shape = Shape.of(self.name, self.config)
