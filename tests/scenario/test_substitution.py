@@ -98,3 +98,21 @@ def test_each_url_of_a_server_list_is_its_own_url():
     assert [urlsplit(u).hostname for u in urls] == ["h1", "h2", "h3"]
     assert [unquote(urlsplit(u).password or "") for u in urls] == [NASTY, NASTY, ""]
     assert unquote(urlsplit(urls[2]).path) == f"/{NASTY}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('"price of $${price:.0f}"', "price of ${price:.0f}"),  # the seed's `$100` before `{`
+        ('"$${HOME} is ${V}"', "${HOME} is v"),
+        ('"$${V}"', "${V}"),
+        ('"pa$$word"', "pa$$word"),  # `$$` elsewhere is kept: only `$${` is an escape
+        ('"$$${V}"', "$${V}"),  # `$` then the escaped `${`
+    ],
+)
+def test_a_doubled_dollar_before_a_brace_is_a_literal(text, expected):
+    assert value(text, {"V": "v"}) == expected
+
+
+def test_validation_keeps_unset_variables_but_still_unescapes():
+    assert value('"$${x} ${V}"', {}, keep_unset=True) == "${x} ${V}"

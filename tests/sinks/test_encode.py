@@ -147,7 +147,7 @@ def test_templates():
     assert enc.Template.parse("{entity}.events").render("orders", columns.__getitem__, 3) == (
         "orders.events"
     )
-    for bad in ("{a:08d}", "{a!r}", "{a.b}", "{", "{}"):
+    for bad in ("{a:zz}", "{a!r}", "{a:{b}}", "{a.b}", "{", "{}"):
         with pytest.raises(ValueError):
             enc.Template.parse(bad)
 
@@ -267,7 +267,10 @@ def test_confluent_prefix():
 SINKS = {
     "string without template": ("{kind: kafka, encoding: string}", "needs a template"),
     "template without string": ("{kind: kafka, template: '{id}'}", "only used with encoding"),
-    "bad route template": ("{kind: nats, subject: 'orders.{a:3}'}", "takes no format options"),
+    "bad route template": (
+        "{kind: nats, subject: 'orders.{a!r}'}",
+        "takes a format spec after ':'",
+    ),
     "unknown field in route": ("{kind: mqtt, topic: 'x/{nope}'}", "has no field 'nope'"),
     "unknown key field": ("{kind: redis_streams, key: [id, nope]}", "has no field 'nope'"),
     "field missing in one entity": (

@@ -42,6 +42,11 @@ def clip(text: str) -> str:
     return _LONG.sub(lambda m: f"{m.group()[:40]}…({len(m.group())} characters)", text)
 
 
+#: `$${` writes a literal `${` (e.g. `$${price}` in a template): `$$` before `{` is one `$`
+_ESCAPE = "$$"
+_TOKEN = re.compile(re.escape(_ESCAPE) + r"(?=\{)|" + _VAR.pattern)
+
+
 @dataclass
 class Document:
     """Plain data from a YAML file, and where each path came from."""
@@ -75,7 +80,8 @@ def dotted(loc: Loc) -> str:
 def interpolate(
     text: str, env: Mapping[str, str] | None = None, unset: set[str] | None = None
 ) -> str:
-    """Replace ${VAR}, ${VAR:-default} and ${file:PATH} (a secret kept in a file).
+    """Replace ${VAR}, ${VAR:-default} and ${file:PATH} (a secret kept in a file); `$${`
+    is a literal `${` (only there is `$$` an escape: `pa$$word` stays as written).
 
     Inside a URL (`scheme://…`) a value is percent-encoded for the part it lands in (user,
     password, path, query, fragment; a host or host list goes in as is), so a password with
@@ -88,11 +94,17 @@ def interpolate(
     unreadable or empty file raises OSError or ValueError.
     """
     env = os.environ if env is None else env
-    matches = list(_VAR.finditer(text))
+    tokens = list(_TOKEN.finditer(text))
+    matches = [m for m in tokens if m.group(0) != _ESCAPE]
+    parts = iter(_url_parts(text, matches))
     out, last = [], 0
-    for m, (part, secret) in zip(matches, _url_parts(text, matches), strict=True):
+    for m in tokens:
         out.append(text[last : m.start()])
         last = m.end()
+        if m.group(0) == _ESCAPE:
+            out.append("$")
+            continue
+        part, secret = next(parts)
         path, name, default = m.group(1), m.group(2), m.group(3)
         if path is not None:
             if unset is not None:

@@ -13,7 +13,8 @@ numpy, lengths and unions joined with pyarrow), on a schema derived from the Arr
 Confluent's wire format prefixes the registry's schema id.
 
 Templates such as ``orders.{country}`` or ``devices/{device_id}/telemetry`` render one
-string per record the same way: literal parts and column texts joined row-wise.
+string per record the same way: literal parts and column texts (format specs applied to
+whole columns, sinks/_format.py) joined row-wise.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.sinks._format import check_spec, format_column
 from headwater.sinks._text import (
     iso_timestamps as iso_timestamps,
 )
@@ -37,7 +39,7 @@ from headwater.sinks._text import (
     json_parts,
     merge_literals,
 )
-from headwater.sinks._text import to_text as text
+from headwater.sinks._text import to_text as text  # noqa: F401 - enc.text, for the sinks
 
 STRING = pa.string()
 
@@ -99,18 +101,22 @@ def as_str(arr: pa.Array) -> list[str]:
 
 @dataclass(frozen=True)
 class Template:
-    """A text with `{field}` placeholders, e.g. ``orders.{country}``.
+    """A text with `{field}` placeholders, e.g. ``orders.{country}`` or
+    ``{price:.2f} at {created_at:%Y-%m-%d %H:%M:%S}``.
 
     `{entity}` is the stream's name (the entity, or the table for CDC); any other name is a
-    field of the record. No format specs: the value's plain text is inserted.
+    field of the record. A format spec after `:` means what it means to Python's format()
+    (strftime for timestamps), computed column-wise (sinks/_format.py); without one the
+    value's plain text is inserted. `{{` and `}}` are literal braces. A null renders as
+    nothing.
     """
 
     source: str
-    parts: tuple[tuple[str, str | None], ...]  # (literal, field after it or None)
+    parts: tuple[tuple[str, str | None, str], ...]  # (literal, field after it or None, spec)
 
     @classmethod
     def parse(cls, source: str) -> Template:
-        parts: list[tuple[str, str | None]] = []
+        parts: list[tuple[str, str | None, str]] = []
         try:
             parsed = list(string.Formatter().parse(source))
         except ValueError as exc:
@@ -119,44 +125,68 @@ class Template:
             if name is not None:
                 if not name.isidentifier():
                     raise ValueError(f"bad template {source!r}: '{{{name}}}' is not a field name")
-                if spec or conversion:
+                if conversion or (spec and "{" in spec):
                     raise ValueError(
-                        f"bad template {source!r}: '{{{name}}}' takes no format options"
+                        f"bad template {source!r}: '{{{name}}}' takes a format spec after ':' "
+                        "(e.g. {price:.2f}), not a conversion or a nested field"
                     )
-            parts.append((literal, name))
+                try:
+                    check_spec(spec or "")
+                except ValueError as exc:
+                    raise ValueError(f"bad template {source!r}: {exc}") from None
+            parts.append((literal, name, spec or ""))
         return cls(source, tuple(parts))
 
     @property
     def fields(self) -> list[str]:
-        return [name for _, name in self.parts if name is not None and name != "entity"]
+        return [name for _, name, _ in self.parts if name is not None and name != "entity"]
 
     @property
     def constant(self) -> bool:
         return not self.fields
 
+    @property
+    def literals(self) -> str:
+        """The text between the placeholders."""
+        return "".join(literal for literal, _, _ in self.parts)
+
+    @property
+    def single(self) -> str | None:
+        """The field when the template is exactly one placeholder without a spec."""
+        if len(self.parts) == 1 and not self.parts[0][0] and not self.parts[0][2]:
+            return self.parts[0][1] if self.parts[0][1] != "entity" else None
+        return None
+
     def wildcard(self, one: str, entity: str = "") -> str:
         """The template with every field replaced by `one` (a subscription pattern)."""
         out = []
-        for literal, name in self.parts:
+        for literal, name, spec in self.parts:
             out.append(literal)
             if name == "entity":
-                out.append(entity)
+                out.append(format(entity, spec))
             elif name is not None:
                 out.append(one)
         return "".join(out)
 
     def render(self, entity: str, column: Callable[[str], pa.Array], n: int) -> pa.Array | str:
-        """One string per record, or a single string when no field is used."""
+        """One string per record, or a single string when no field is used.
+
+        Raises ValueError when a field's values cannot take its spec."""
         if self.constant:
             return self.wildcard("", entity)
         pieces: list[pa.Array | str] = []
-        for literal, name in self.parts:
+        for literal, name, spec in self.parts:
             if literal:
                 pieces.append(literal)
-            if name == "entity":
-                pieces.append(entity)
-            elif name is not None:
-                pieces.append(pc.fill_null(text(column(name)), ""))
+            if name is None:
+                continue
+            try:
+                if name == "entity":
+                    pieces.append(format(entity, spec))
+                else:
+                    pieces.append(pc.fill_null(format_column(column(name), spec), ""))
+            except ValueError as exc:
+                raise ValueError(f"template {self.source!r}, field '{name}': {exc}") from None
         if all(isinstance(p, str) for p in pieces):
             return "".join(pieces)  # type: ignore[arg-type]
         return pc.binary_join_element_wise(*pieces, "")

@@ -6,19 +6,46 @@ table (see world/changes.py):
     changes   flat change events: _seq, _txn, _op, _event_time, then the row's fields
     debezium  the Debezium envelope: before, after, source, op, ts_ms, transaction
 A transport sink (files, kafka, nats…) receives `Records` and needs no knowledge of entities.
+
+A sink's `fields:` then reshapes the records (`Shape`): which fields, renamed, templated,
+in what order; `op: false` drops `_op`. Its `values` become the body (JSON object, Avro
+record, file row), while keys and routes still read the record's own fields (`source`):
+
+    fields: {Key: "Order # {order_id}", Price: price, At: "{created_at:%Y-%m-%d %H:%M:%S}"}
+
+A value is a field name or a lone `{field}` (the column as it is: a number stays a
+number), or a template (a string, formatted column-wise: sinks/_format.py). In JSON the
+string is escaped by the JSON encoder like any other string.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field, field_validator
 
-from headwater.world.schema import EntitySchema
+from headwater.errors import SinkError
+from headwater.generators.base import Spec
+from headwater.sinks._encode import Template
+from headwater.sinks._format import format_column
+from headwater.world.schema import VERSION_FIELDS, EntitySchema
 
 Projection = Literal["rows", "changes", "debezium"]
+# Columns of the `changes` projection that are not fields of the entity.
+CHANGE_COLUMNS = ("_seq", "_txn", "_op", "_event_time")
+ENVELOPE = ("before", "after", "source", "op", "ts_ms", "transaction")
+CHANGE_TYPES = {
+    "_op": pa.string(),
+    "_seq": pa.int64(),
+    "_txn": pa.int64(),
+    "_event_time": pa.timestamp("us", tz="UTC"),
+    "op": pa.string(),
+    "ts_ms": pa.int64(),
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +62,13 @@ class Records:
     # the fault labels of a delivered change table ('malformed:truncate'…, null when clean);
     # None without faults. `malformed` reads the text-level kinds a text transport applies.
     fault: pa.Array | None = None
+    # the records' own fields when a sink's `fields:` reshaped `values` (keys, routes read them)
+    row: pa.Table | None = None
+
+    @property
+    def source(self) -> pa.Table:
+        """The table whose fields keys, routes and templates name."""
+        return self.values if self.row is None else self.row
 
     @property
     def malformed(self) -> pa.Array | None:
@@ -162,3 +196,167 @@ def debezium(table: pa.Table, schema: EntitySchema, source: dict[str, str]) -> p
             "transaction": transaction,
         }
     )
+
+
+def known_fields(entity: Any, payload: str) -> list[str]:
+    """The field names a sink's templates may use for an entity (of the scenario model)."""
+    names = list(entity.fields)
+    if entity.write == "insert_only":
+        names += [n for n, _ in VERSION_FIELDS]
+    if payload == "rows":
+        names.append("_op")
+    elif payload == "changes":
+        names += list(CHANGE_COLUMNS)
+    else:  # debezium: the envelope's keys, and the row's fields through it
+        names += list(ENVELOPE)
+    return names
+
+
+def column_of(values: pa.Table, name: str) -> pa.Array:
+    """A field of records: a column, or for Debezium envelopes the row's field."""
+    if name in values.column_names:
+        return values[name].combine_chunks()
+    if "after" in values.column_names and "before" in values.column_names:
+        after = values["after"].combine_chunks()
+        if name in [f.name for f in after.type]:
+            before = values["before"].combine_chunks()
+            return pc.coalesce(after.field(name), before.field(name))
+    raise KeyError(name)
+
+
+class ShapeOptions(Spec):
+    """The per-sink projection options (files and message sinks)."""
+
+    fields: dict[str, str] | None = Field(
+        None,
+        description="output name → field name or template, in order, e.g. "
+        "{Key: 'Order # {order_id}', At: '{created_at:%Y-%m-%d}'}; default: every field",
+    )
+    op: bool = Field(True, description="false: leave out the `_op` column")
+
+    @field_validator("fields")
+    @classmethod
+    def _field_templates(cls, fields: dict[str, str] | None) -> dict[str, str] | None:
+        if fields is not None and not fields:
+            raise ValueError("fields needs at least one output field (or leave it out)")
+        for name, text in (fields or {}).items():
+            try:
+                _template(text)
+            except ValueError as exc:
+                raise ValueError(f"fields.{name}: {exc}") from None
+        return fields
+
+    def check_fields(
+        self, scenario: Any, entities: list[str], payload: str
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every field the mapping names exists in every entity, and takes its format spec."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        types = entity_types(scenario)
+        for out, text in (self.fields or {}).items():
+            template = _template(text)
+            for entity in entities:
+                known = known_fields(scenario.entities[entity], payload)
+                for message in template_problems(template, entity, known, types.get(entity, {})):
+                    problems.append((("fields", out), message))
+        return problems
+
+
+def entity_types(scenario: Any) -> dict[str, dict[str, pa.DataType]]:
+    """The Arrow type of every entity field (none when the scenario's types are broken:
+    that is reported as the fields' own problem)."""
+    from headwater.errors import ScenarioError
+    from headwater.world.schema import world_schemas
+
+    try:
+        schemas = world_schemas(scenario)
+    except ScenarioError:
+        return {}
+    return {name: {f.name: f.type for f in s.row_type} for name, s in schemas.items()}
+
+
+def template_problems(
+    template: Template, entity: str, known: list[str], types: dict[str, pa.DataType]
+) -> list[str]:
+    """What is wrong with `template` for an entity: unknown fields (with a did-you-mean), and
+    format specs the field's type cannot take (`{name:.2f}` on text), checked on a sample."""
+    from headwater._plugins import suggest
+
+    out = []
+    for _, name, spec in template.parts:
+        if name is None or name == "entity":
+            continue
+        if name not in known:
+            out.append(f"entity '{entity}' has no field '{name}'{suggest(name, known)}")
+            continue
+        sample = _sample(types.get(name, CHANGE_TYPES.get(name)))
+        if spec and sample is not None:
+            try:
+                format_column(sample, spec)
+            except ValueError as exc:
+                out.append(f"field '{name}' of entity '{entity}': {exc}")
+    return out
+
+
+def _sample(t: pa.DataType | None) -> pa.Array | None:
+    """One value of type `t` (a format spec is tried on it), None for types without one."""
+    if t is None:
+        return None
+    if pa.types.is_dictionary(t):
+        return _sample(t.value_type)
+    if pa.types.is_decimal(t):
+        return pa.array([Decimal(0)], t)
+    try:
+        return pa.array([0], pa.int32()).cast(t)
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return None
+
+
+def _template(text: str) -> Template:
+    """A mapping value: a bare field name is `{name}`."""
+    return Template.parse("{" + text + "}" if text.isidentifier() else text)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A sink's `fields:`/`op:` applied to records (see the module's docstring)."""
+
+    sink: str
+    fields: tuple[tuple[str, Template], ...] | None
+    op: bool
+
+    @classmethod
+    def of(cls, sink: str, options: ShapeOptions) -> Shape:
+        fields = options.fields
+        mapping = None if fields is None else tuple((k, _template(v)) for k, v in fields.items())
+        return cls(sink, mapping, options.op)
+
+    def table(self, values: pa.Table, stream: str) -> pa.Table:
+        """The reshaped columns of `values` (the records of `stream`)."""
+        if self.fields is None:
+            return values if self.op or "_op" not in values.column_names else values.drop(["_op"])
+        n = values.num_rows
+        columns: dict[str, pa.Array] = {}
+        for out, template in self.fields:
+            try:
+                single = template.single
+                if single is not None:
+                    columns[out] = column_of(values, single)
+                    continue
+                rendered = template.render(stream, lambda f: column_of(values, f), n)
+            except KeyError as exc:
+                raise SinkError(
+                    self.sink, f"fields.{out}: records of '{stream}' have no field '{exc.args[0]}'"
+                ) from None
+            except ValueError as exc:
+                raise SinkError(self.sink, f"fields.{out}: {exc}") from None
+            columns[out] = (
+                pa.repeat(pa.scalar(rendered), n) if isinstance(rendered, str) else rendered
+            )
+        return pa.table(columns) if columns else values.select([])
+
+    def records(self, records: Records) -> Records:
+        if self.fields is None and (self.op or "_op" not in records.values.column_names):
+            return records
+        return replace(
+            records, values=self.table(records.values, records.stream), row=records.source
+        )

@@ -61,10 +61,19 @@ from headwater.faults.malformed import corrupt
 from headwater.generators.base import Spec
 from headwater.scenario.types import Duration
 from headwater.sinks import _encode as enc
-from headwater.sinks._project import Projection, Records, project
+from headwater.sinks._project import (
+    Projection,
+    Records,
+    Shape,
+    ShapeOptions,
+    column_of,
+    entity_types,
+    known_fields,
+    project,
+    template_problems,
+)
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
-from headwater.world.schema import VERSION_FIELDS
 
 T = TypeVar("T")
 #: What a message's timestamp holds (see the module's docstring).
@@ -77,8 +86,6 @@ CONTENT_TYPES = {
 }
 SCHEMA_VERSION = "1"
 CHUNK = 20_000  # records encoded at once: large enough for the kernels, small enough for memory
-# Columns of the `changes` projection that are not fields of the entity.
-CHANGE_COLUMNS = ("_seq", "_txn", "_op", "_event_time")
 
 
 class RetryConfig(Spec):
@@ -91,8 +98,8 @@ class RetryConfig(Spec):
     max_backoff: Duration = Field(timedelta(seconds=5), description="longest wait between tries")
 
 
-class StreamConfig(SinkConfig):
-    """Options shared by the message sinks."""
+class StreamConfig(SinkConfig, ShapeOptions):
+    """Options shared by the message sinks (`fields`/`op`: the body's shape, sinks/_project)."""
 
     payload: Projection = Field(
         "rows",
@@ -103,7 +110,9 @@ class StreamConfig(SinkConfig):
         "json", description="message body: JSON object, Avro record, or text from `template`"
     )
     template: str | None = Field(
-        None, description="the message text for encoding: string, e.g. '{order_id},{status}'"
+        None,
+        description="the message text for encoding: string, e.g. '{order_id},{price:.2f}' "
+        "(plain text, not JSON-escaped: for JSON bodies use fields:)",
     )
     key: str | list[str] | None = Field(
         None, description="field(s) whose values make the message key; default: the entity key"
@@ -332,20 +341,14 @@ def slice_records(records: Records, start: int, stop: int) -> Records:
         records.op.slice(start, n),
         ingest.slice(start, n) if ingest is not None else None,
         records.fault.slice(start, n) if records.fault is not None else None,
+        records.row.slice(start, n) if records.row is not None else None,
     )
 
 
 def field_column(records: Records, name: str) -> pa.Array:
-    """A field of the records: a column, or for Debezium envelopes the row's field."""
-    values = records.values
-    if name in values.column_names:
-        return values[name].combine_chunks()
-    if "after" in values.column_names and "before" in values.column_names:
-        after = values["after"].combine_chunks()
-        if name in [f.name for f in after.type]:
-            before = values["before"].combine_chunks()
-            return pc.coalesce(after.field(name), before.field(name))
-    raise KeyError(name)
+    """A field of the records (before `fields:` reshaped them): a column, or for Debezium
+    envelopes the row's field."""
+    return column_of(records.source, name)
 
 
 # -- acknowledgements ----------------------------------------------------------------------
@@ -600,35 +603,35 @@ class StreamSink(Sink):
     def check(
         cls, name: str, config: SinkConfig, scenario: Any
     ) -> list[tuple[tuple[str | int, ...], str]]:
-        """Every field a template or the key names exists in every entity the sink receives."""
+        """Every field a template or the key names exists in every entity the sink receives,
+        and takes the template's format spec."""
         assert isinstance(config, StreamConfig)
-        problems: list[tuple[tuple[str | int, ...], str]] = []
         entities = [e for e in scenario.entities if config.entities is None or e in config.entities]
-        uses: list[tuple[tuple[str | int, ...], list[str]]] = [
-            ((option,), enc.Template.parse(text).fields)
-            for option, text in config.templates().items()
-        ]
+        problems = config.check_fields(scenario, entities, config.payload)
+        types = entity_types(scenario)
+        keys: list[tuple[tuple[str | int, ...], str]] = []
         if isinstance(config.key, str):
-            uses.append((("key",), [config.key]))
+            keys.append((("key",), config.key))
         elif config.key is not None:
-            uses += [(("key", i), [k]) for i, k in enumerate(config.key)]
+            keys += [(("key", i), k) for i, k in enumerate(config.key)]
         for entity in entities:
-            known = _known_fields(scenario.entities[entity], config.payload)
-            for path, fields in uses:
-                for f in fields:
-                    if f not in known:
-                        problems.append(
-                            (
-                                path,
-                                f"entity '{entity}' has no field '{f}' (fields: {', '.join(known)})",
-                            )
-                        )
+            known = known_fields(scenario.entities[entity], config.payload)
+            for option, text in config.templates().items():
+                template = enc.Template.parse(text)
+                for message in template_problems(template, entity, known, types.get(entity, {})):
+                    problems.append(((option,), message))
+            for path, f in keys:
+                if f not in known:
+                    problems.append(
+                        (path, f"entity '{entity}' has no field '{f}' (fields: {', '.join(known)})")
+                    )
         return problems
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> None:
         self.acks = Acks(self.stats.extra)
+        self.shape = Shape.of(self.name, self.config)
         self.route = enc.Template.parse(getattr(self.config, self.config.route_option))
         self.text = (
             enc.Template.parse(self.config.template) if self.config.template is not None else None
@@ -654,6 +657,7 @@ class StreamSink(Sink):
         """Deliver records (the CDC sink sends Debezium envelopes through here)."""
         if not len(records):
             return
+        records = self.shape.records(records)
         counts = self.stats.counts[records.stream]
         for item in pc.value_counts(records.op).to_pylist():
             counts[item["values"]] += item["counts"]
@@ -728,7 +732,7 @@ class StreamSink(Sink):
             size = sum(map(len, values))
         else:
             assert self.text is not None
-            rendered = self.text.render(records.stream, column, n)
+            rendered = self._render(self.text, "template", records.stream, column, n)
             if isinstance(rendered, str):
                 rendered = pa.repeat(pa.scalar(rendered), n)
             values = rendered
@@ -744,7 +748,7 @@ class StreamSink(Sink):
             )
             size = sum(map(len, values))
         headers = self.config.headers
-        routes = self.route.render(records.stream, column, n)
+        routes = self._render(self.route, self.config.route_option, records.stream, column, n)
         return Batch(
             stream=records.stream,
             values=values,
@@ -771,12 +775,26 @@ class StreamSink(Sink):
             return []
         return enc.epoch_millis(records.event_time if chosen == "event" else records.delivery_time)
 
+    def _render(
+        self,
+        template: enc.Template,
+        option: str,
+        stream: str,
+        column: Callable[[str], pa.Array],
+        n: int,
+    ) -> pa.Array | str:
+        """A template's text per record; a spec its field cannot take is the sink's error."""
+        try:
+            return template.render(stream, column, n)
+        except ValueError as exc:
+            raise SinkError(self.name, f"{option}: {exc}") from None
+
     def _text_format(self) -> str:
         """How `corrupt()` reads a message body: json, delimited (a template with commas or
         tabs between fields) or plain text (truncate and encoding only)."""
         if self.config.encoding == "json":
             return "json"
-        literals = "".join(lit for lit, _ in self.text.parts) if self.text is not None else ""
+        literals = self.text.literals if self.text is not None else ""
         return "delimited" if "," in literals or "\t" in literals else "text"
 
     def _keys(self, records: Records, column: Callable[[str], pa.Array]) -> pa.Array:
@@ -842,14 +860,3 @@ def header_pairs(batch: Batch) -> Iterator[list[tuple[str, str]]]:
 def _data_size(arr: pa.Array) -> int:
     """Bytes of all values of a string array (what its offsets span)."""
     return int(pc.sum(pc.binary_length(arr)).as_py() or 0)
-
-
-def _known_fields(entity: Any, payload: str) -> list[str]:
-    names = list(entity.fields)
-    if entity.write == "insert_only":
-        names += [n for n, _ in VERSION_FIELDS]
-    if payload == "rows":
-        names.append("_op")
-    elif payload == "changes":
-        names += list(CHANGE_COLUMNS)
-    return names

@@ -86,6 +86,9 @@ def test_bad_log_config_is_a_scenario_error():
 
     with pytest.raises(ScenarioError, match=r"sinks\.access\.format"):
         loads(SCENARIO.replace("format: combined", "format: apache"))
+    twice = SCENARIO.replace("min_level: WARN", "min_level: WARN, columns: {message: url}")
+    with pytest.raises(ScenarioError, match=r"sinks\.app.*give the message once"):
+        loads(twice)
 
 
 def test_lines_are_delivered_to_a_syslog_receiver(tmp_path):
@@ -138,3 +141,45 @@ def test_column_mappings_name_existing_fields():
         in m
         for m in msgs
     ), msgs
+
+
+MESSAGES = """
+name: msgs
+seed: 5
+clock: {start: 2026-01-01T00:00:00Z, duration: 2m}
+entities:
+  events:
+    write: insert_only
+    arrivals: 5/s
+    fields:
+      event_id: {seq: {}}
+      message: {choice: [raw text]}
+      msg: {choice: [other raw]}
+      url: {choice: ["https://shop.example/a?b=1", "/cart", "*", "items/7", "http://x/"]}
+sinks:
+  app: {kind: logs, format: json, path: app, message: "event {event_id} at {url}"}
+  sys: {kind: logs, format: rfc5424, path: sys, message: "event {event_id}"}
+  plain: {kind: logs, format: json, path: plain}
+  access: {kind: logs, format: combined, path: access}
+"""
+
+
+@pytest.fixture(scope="module")
+def msgs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("msgs")
+    run(loads(MESSAGES), out_dir=folder)
+    return folder
+
+
+def test_the_message_template_wins_over_a_message_field(msgs):
+    records = [json.loads(line) for line in lines(msgs / "app")]
+    assert records and all(re.fullmatch(r"event \d+ at \S+", r["message"]) for r in records)
+    sys_lines = lines(msgs / "sys")
+    assert sys_lines and all(re.search(r" event \d+$", line) for line in sys_lines)
+    # without a template, an entity's own `message` field is the message
+    assert {json.loads(line)["message"] for line in lines(msgs / "plain")} == {"raw text"}
+
+
+def test_request_targets_keep_absolute_urls_and_asterisk(msgs):
+    targets = {COMBINED.match(line).group(6) for line in lines(msgs / "access")}
+    assert targets == {"https://shop.example/a?b=1", "/cart", "*", "/items/7", "http://x/"}

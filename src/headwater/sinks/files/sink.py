@@ -6,6 +6,8 @@ listed in a per-interval manifest. Modes:
     events       every change as a record (append-only event files), streamed as it happens
     incremental  at each interval's end, the last state of every row changed in it (with _op)
     snapshot     at each interval's end, the full current table
+`fields:` picks, renames and templates the columns, `op: false` drops `_op`
+(sinks/_project.py `Shape`, shared with the message sinks).
 
 Faults: in events mode the `malformed` fault's text-level kinds (truncate, type, encoding)
 break the marked records of line-oriented text formats (jsonl, csv, tsv) in the file, in
@@ -34,7 +36,7 @@ from pydantic import Field, field_validator, model_validator
 from headwater.errors import SinkError
 from headwater.scenario.types import Duration
 from headwater.sinks._live import LiveTable, last_per_key
-from headwater.sinks._project import Projection, Records, project
+from headwater.sinks._project import Projection, Records, Shape, ShapeOptions, project
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.sinks.files.formats import FORMATS, format_class
 from headwater.sinks.files.publish import Manifest, PublishedFile, clean_stale_temp
@@ -54,7 +56,9 @@ _NAMING_SAMPLE: dict[str, Any] = {
 }
 
 
-class FilesConfig(SinkConfig):
+class FilesConfig(SinkConfig, ShapeOptions):
+    """`fields`/`op` shape each row (sinks/_project.py); default: every field, plus `_op`."""
+
     kind: Literal["files"] = "files"
     path: str = Field(
         "files", description="folder; relative paths are under the run's output folder"
@@ -123,7 +127,18 @@ class FilesSink(Sink):
     capabilities = frozenset({"records", "files", "batches"})
     config: FilesConfig
 
+    @classmethod
+    def check(
+        cls, name: str, config: SinkConfig, scenario: Any
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every field `fields:` names exists in every entity of the sink."""
+        assert isinstance(config, FilesConfig)
+        payload = config.payload if config.mode == "events" else "rows"
+        entities = [e for e in scenario.entities if config.entities is None or e in config.entities]
+        return config.check_fields(scenario, entities, payload)
+
     def open(self) -> None:
+        self.shape = Shape.of(self.name, self.config)
         self.root = self.resolve(self.config.path)
         self.root.mkdir(parents=True, exist_ok=True)
         clean_stale_temp(self.root)
@@ -204,6 +219,7 @@ class FilesSink(Sink):
         """Append records to the stream's current file, splitting them at interval boundaries."""
         if len(records) == 0:
             return
+        records = self.shape.records(records)
         st = self.streams.setdefault(records.stream, _Stream())
         # files are cut by when records were delivered: a late event lands in the current drop
         intervals = pc.divide(pc.cast(records.delivery_time, pa.int64()), self.every_us).to_numpy(
@@ -314,14 +330,14 @@ class FilesSink(Sink):
     def _cut(self, interval: int) -> None:
         for entity in self.entities:
             if self.config.mode == "snapshot":
-                self._write_file(entity, interval, self.live[entity].rows)
+                self._write_file(entity, interval, self.shape.table(self.live[entity].rows, entity))
                 continue
             parts = self.pending.pop(entity, [])
             if not parts:
                 continue
             last = last_per_key(pa.concat_tables(parts))
             image = project(last, self.context.schemas[entity], "rows").values
-            self._write_file(entity, interval, image)
+            self._write_file(entity, interval, self.shape.table(image, entity))
 
     def _flush_manifests(self) -> None:
         for m in self.manifests.values():

@@ -130,6 +130,8 @@ class LogsConfig(SinkConfig):
                 parse_field(spec)
         if self.message is not None:
             Format(format=self.message)
+            if "message" in self.columns:
+                raise ValueError("give the message once: `message:` or `columns.message`")
         return self
 
 
@@ -233,6 +235,8 @@ class LogsSink(Sink):
         wanted |= set(self.config.columns) | {
             "status"
         }  # an entity's status drives levels and incidents
+        if self.config.message is not None:  # the template, not a `message`/`msg` field
+            wanted.discard("message")
         for name in sorted(wanted - {"time"}):
             col = self._column(name, rows, ctx, step)
             if col is not None:
@@ -244,11 +248,10 @@ class LogsSink(Sink):
             self._app_fields(fields, ctx, entity, n, step)
         if "bytes" in fields:
             fields["bytes"] = pc.cast(pc.round(pc.cast(fields["bytes"], pa.float64())), pa.int64())
-        if "path" in fields:  # a request target starts with a slash
+        if "path" in fields:  # a request target: origin form gets its slash (RFC 9112 3.2)
             path = pc.cast(fields["path"], pa.string())
-            fields["path"] = pc.if_else(
-                pc.starts_with(path, "/"), path, pc.binary_join_element_wise("/", path, "")
-            )
+            formed = pc.match_substring_regex(path, _TARGET_FORMED)
+            fields["path"] = pc.if_else(formed, path, pc.binary_join_element_wise("/", path, ""))
         if "user" in fields:
             fields["user"] = pc.cast(fields["user"], pa.string())
         return fields
@@ -343,6 +346,8 @@ class LogsSink(Sink):
             self.sender.close()
 
 
+# request targets that need no slash: origin form (/a), absolute form (https://h/a), asterisk (*)
+_TARGET_FORMED = r"^(?:/|\*$|[A-Za-z][A-Za-z0-9+.-]*://)"
 Part = tuple[int, int]  # (step, first seq) of a delivered table: names its random streams
 _OPS = pa.array(["r", "c", "u", "d"])
 _OP_WORDS = pa.array(["read", "created", "updated", "deleted"])
