@@ -251,5 +251,5 @@ def test_logs_of_a_run_hold_no_secret(tmp_path, monkeypatch, caplog):
             f'sinks:\n  hooks: {{kind: webhook, url: "{rx.url}?token=${{HW_T_TOKEN}}", '
             f"secret_file: {tmp_path / 'signing'}, entities: [orders], batch: 500}}\n"
         )
-        run(loads(SHOP.replace("duration: 1h", "duration: 2m") + sinks), out_dir=tmp_path)
+        run(loads(SHOP.replace("duration: 1h", "duration: 2m") + sinks), out_dir=tmp_path / "out")
     assert "HTTP Request" in caplog.text and leaks(caplog.text) == []

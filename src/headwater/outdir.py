@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ class OutDir:
     def __init__(self, path: Path, meta: dict[str, Any]):
         self.path = path
         self.meta = meta
+        self.entries: list[str] | None = None
+        self._lock = threading.Lock()
 
     @classmethod
     def claim(cls, path: Path, *, overwrite: bool, **meta: Any) -> OutDir:
@@ -72,15 +75,17 @@ class OutDir:
         return out
 
     def note(self) -> None:
-        """Record what is at the top of the folder now (all of it this run's), if it changed."""
-        entries = sorted(p.name for p in self.path.iterdir() if p.name != MARKER)
-        if entries == getattr(self, "entries", None):
-            return
-        self.entries = entries
-        data = {"format": FORMAT, **self.meta, "entries": entries}
-        tmp = self.path / f".{MARKER}.tmp"
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path / MARKER)
+        """Record what is at the top of the folder now (all of it this run's), if it changed.
+        Safe from several threads (a served world notes from its own)."""
+        with self._lock:
+            entries = sorted(p.name for p in self.path.iterdir() if p.name != MARKER)
+            if entries == self.entries:
+                return
+            self.entries = entries
+            data = {"format": FORMAT, **self.meta, "entries": entries}
+            tmp = self.path / f".{MARKER}.tmp"
+            tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+            os.replace(tmp, self.path / MARKER)
 
 
 def _read(marker: Path) -> dict[str, Any] | None:

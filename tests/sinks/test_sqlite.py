@@ -2,6 +2,7 @@
 
 import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -90,14 +91,18 @@ def test_insert_only_tables_key_on_version(tmp_path):
 
 # -- if_exists: replace replaces only what headwater made (issue 11, item 4) -------------------
 
-ONE = "db: {kind: sqlite, path: x.db}\n"
 TINY = timedelta(minutes=2)
+
+
+def one(path: Path) -> str:
+    """A sqlite sink at `path`, outside the runs' output folders (which must start empty)."""
+    return f"db: {{kind: sqlite, path: '{path}'}}\n"
 
 
 def test_replace_keeps_a_file_that_is_not_a_database(tmp_path):
     (tmp_path / "x.db").write_bytes(b"precious")
     with pytest.raises(SinkError) as err:
-        run(scenario(sinks=ONE), duration=TINY, out_dir=tmp_path)
+        run(scenario(sinks=one(tmp_path / "x.db")), duration=TINY, out_dir=tmp_path / "out")
     assert f"{tmp_path / 'x.db'} is not a SQLite database" in str(err.value)
     assert "move or delete it, or set path to another file" in str(err.value)
     assert (tmp_path / "x.db").read_bytes() == b"precious"
@@ -109,27 +114,27 @@ def test_replace_keeps_a_database_headwater_did_not_make(tmp_path):
         db.execute("INSERT INTO customers VALUES ('keep me')")
     db.close()
     with pytest.raises(SinkError, match="is a SQLite database headwater did not create"):
-        run(scenario(sinks=ONE), duration=TINY, out_dir=tmp_path)
+        run(scenario(sinks=one(tmp_path / "x.db")), duration=TINY, out_dir=tmp_path / "out")
     with sqlite3.connect(tmp_path / "x.db") as db:
         assert db.execute("SELECT mine FROM customers").fetchall() == [("keep me",)]
 
 
 def test_replace_replaces_a_database_of_an_earlier_run(tmp_path):
-    run(scenario(sinks=ONE), duration=TINY, out_dir=tmp_path)
+    run(scenario(sinks=one(tmp_path / "x.db")), duration=TINY, out_dir=tmp_path / "out1")
     with sqlite3.connect(tmp_path / "x.db") as db:
         db.execute("CREATE TABLE leftover (x)")
     db.close()
-    run(scenario(sinks=ONE), duration=TINY, out_dir=tmp_path)
+    run(scenario(sinks=one(tmp_path / "x.db")), duration=TINY, out_dir=tmp_path / "out2")
     with sqlite3.connect(tmp_path / "x.db") as db:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert tables == {"customers", "orders", "order_items"}
+    assert tables == {"customers", "orders", "order_items", "headwater_applied"}
 
 
 def test_a_folder_at_path_is_an_error_naming_it(tmp_path):
     (tmp_path / "x.db").mkdir()
     (tmp_path / "x.db" / "inside").write_text("mine")
-    with pytest.raises(SinkError, match=f"{tmp_path / 'x.db'} is a folder; set path to a database"):
-        run(scenario(sinks=ONE), duration=TINY, out_dir=tmp_path)
+    with pytest.raises(ScenarioError, match=f"{tmp_path / 'x.db'} is a folder; set path to a"):
+        scenario(sinks=one(tmp_path / "x.db"))  # an existing folder is known before running
     assert (tmp_path / "x.db" / "inside").read_text() == "mine"
 
 
@@ -144,5 +149,5 @@ def test_validate_refuses_a_path_that_names_a_folder(tmp_path, path):
 def test_a_file_where_the_folder_of_path_should_be_is_an_error_naming_it(tmp_path):
     (tmp_path / "f").write_text("mine")
     with pytest.raises(SinkError, match=f"cannot create the folder {tmp_path / 'f'} for"):
-        run(scenario(sinks="db: {kind: sqlite, path: f/x.db}\n"), duration=TINY, out_dir=tmp_path)
+        run(scenario(sinks=one(tmp_path / "f" / "x.db")), duration=TINY, out_dir=tmp_path / "o")
     assert (tmp_path / "f").read_text() == "mine"

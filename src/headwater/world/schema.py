@@ -10,6 +10,7 @@ from headwater.errors import Problem, ScenarioError
 from headwater.generators.base import TIMESTAMP, FieldGen
 from headwater.generators.ref import Ref
 from headwater.generators.states import State
+from headwater.scenario.load import field_order
 from headwater.scenario.model import Entity, Scenario
 
 VERSION_FIELDS = (("version", pa.int64()), ("valid_from", TIMESTAMP), ("valid_to", TIMESTAMP))
@@ -85,6 +86,8 @@ def entity_schema(scenario: Scenario, name: str, env: _Env | None = None) -> Ent
     ent: Entity = scenario.entities[name]
     env = (env or _Env(scenario, name)).for_entity(name)
     gens: dict[str, FieldGen] = ent.generators()
+    for f in field_order(gens):  # dependencies first: a long chain needs no deep recursion
+        env.field_type(f)
     fields = [pa.field(f, env.field_type(f)) for f in gens]
     if ent.write == "insert_only":
         fields += [pa.field(n, t) for n, t in VERSION_FIELDS]
