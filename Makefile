@@ -26,11 +26,13 @@ servers:
 
 test: $(STAMP_TEST) servers
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/python -m mypy
 
 format: $(STAMP_TEST)
 	$(BIN)/ruff format src tests benchmarks

@@ -1,77 +1,22 @@
-"""The command line: the one place where a HeadwaterError becomes a message and exit code 2,
-and any other exception is shown as the bug it is (traceback, exit code 70)."""
+"""The command line: its commands, each wrapped by `cli_shared._user_errors`, the one place
+where a HeadwaterError becomes a message and exit code 2, and any other exception is shown as
+the bug it is (traceback, exit code 70)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from headwater.cli_shared import _duration, _user_errors, err, out
 from headwater.errors import HeadwaterError
-from headwater.scenario.units import format_duration, parse_duration
-
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
-
-
-BUG = 70  # EX_SOFTWARE: not the user's doing (verify's exit 1 means a wrong landing)
-
-
-def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """HeadwaterError → its message on stderr, exit 2; --debug shows the traceback. Any other
-    exception is a bug in headwater: its traceback and a request to report it, exit 70.
-    Tracebacks are redacted too: a driver's exception chained to an error may quote a URL or
-    a password."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except HeadwaterError as exc:
-            if click.get_current_context().find_root().params.get("debug"):
-                _traceback()
-            else:
-                err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            err.print("interrupted")
-            sys.exit(130)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise  # click's own: bad options and arguments are user errors too
-        except Exception:
-            _traceback()
-            err.print(
-                "[bold red]this is a bug in headwater; please report it[/] with the traceback "
-                "above and the command you ran",
-                markup=True,
-            )
-            sys.exit(BUG)
-
-    return wrapper
-
-
-def _traceback() -> None:
-    import traceback
-
-    from headwater.secrets import redact
-
-    sys.stderr.write(redact(traceback.format_exc()))
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+from headwater.scenario.units import format_duration
+from headwater.serve.commands import receive, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -384,8 +329,6 @@ def verify(
     if not report.ok:
         sys.exit(1)
 
-
-from headwater.serve.commands import receive, serve  # noqa: E402 - they use the helpers above
 
 main.add_command(serve)
 main.add_command(receive)

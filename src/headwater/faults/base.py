@@ -78,7 +78,7 @@ class Fault(ABC):
         """The rows this fault hits in a frame, each with probability `config.rate`, and the
         random stream to go on with; None when it hits none."""
         n = frame.num_rows
-        rate = self.config.rate  # type: ignore[attr-defined]
+        rate = self.config.rate
         if n == 0 or rate == 0:
             return None
         rng = self.rng(entity, step)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -148,7 +149,9 @@ class Fake(FieldGen):
     def _pool(self, kind: str, ctx: GenContext) -> pa.Array:
         return pool(kind, self.locale or ctx.locale, ctx.seed)
 
-    def _name_parts(self, ctx: GenContext, transform=None) -> tuple[pa.Array, pa.Array]:  # type: ignore[no-untyped-def]
+    def _name_parts(
+        self, ctx: GenContext, transform: Callable[[pa.Array], pa.Array] | None = None
+    ) -> tuple[pa.Array, pa.Array]:
         parts = []
         for kind in ("first_name", "last_name"):
             values = self._pool(kind, ctx)

@@ -110,4 +110,4 @@ class State(FieldGen):
         return pa.string()
 
     def generate(self, ctx: GenContext) -> pa.Array:
-        return pa.repeat(pa.scalar(self.initial), ctx.n)  # type: ignore[arg-type]
+        return pa.repeat(pa.scalar(self.initial), ctx.n)

@@ -103,5 +103,5 @@ class Format(FieldGen):
             if fname:
                 pieces.append(pc.fill_null(render(ctx.columns[fname], spec), ""))
         if not any(isinstance(p, pa.Array) for p in pieces):
-            return pa.repeat(pa.scalar("".join(pieces)), ctx.n)  # type: ignore[arg-type]
+            return pa.repeat(pa.scalar("".join(pieces)), ctx.n)
         return pc.binary_join_element_wise(*pieces, "")

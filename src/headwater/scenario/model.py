@@ -229,7 +229,7 @@ class Entity(Spec):
 
     def generators(self) -> dict[str, FieldGen]:
         """The parsed field generators (load() replaces the mappings with them)."""
-        return self.fields  # type: ignore[return-value]
+        return self.fields
 
 
 class Limits(Spec):

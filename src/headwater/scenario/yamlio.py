@@ -260,7 +260,7 @@ class _Builder:
             except ValueError as exc:  # an empty secret file
                 self.problems.append(self._problem(loc, node, str(exc)))
                 return None
-            if node.style is not None:
+            if isinstance(node, yaml.ScalarNode) and node.style is not None:
                 return value
             if not value.strip():
                 return None
@@ -400,7 +400,7 @@ class _Composer(yaml.SafeLoader):
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
-            node = super().compose_node(parent, index)
+            node = self._compose(parent, index)
             if id(node) not in self.sizes:
                 raise self._refuse(event, "an alias refers to the node that contains it")
             values, height = self.sizes[id(node)]
@@ -409,7 +409,7 @@ class _Composer(yaml.SafeLoader):
         self._count(event, 1, self.depth + 1, "")
         self.depth += 1
         try:
-            node = super().compose_node(parent, index)
+            node = self._compose(parent, index)
         finally:
             self.depth -= 1
         inner = [self.sizes[id(c)] for c in _children(node)]
@@ -418,6 +418,11 @@ class _Composer(yaml.SafeLoader):
             1 + max((h for _, h in inner), default=0),
         )
         return node
+
+    def _compose(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        # typeshed types `index` as int and the result as optional, but PyYAML passes None
+        # or the key node as `index` and always returns a node (or raises)
+        return super().compose_node(parent, index)  # type: ignore[arg-type, return-value]
 
     def _count(self, event: yaml.Event, values: int, depth: int, how: str) -> None:
         self.values += values
@@ -434,8 +439,9 @@ class _Composer(yaml.SafeLoader):
             )
 
     def _refuse(self, event: yaml.Event, message: str) -> ScenarioError:
-        mark = event.start_mark
-        return ScenarioError(Problem("", message, mark.line + 1, mark.column + 1, self.file))
+        mark = event.start_mark  # the parser marks every event; a built one may have none
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        return ScenarioError(Problem("", message, line, col, self.file))
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

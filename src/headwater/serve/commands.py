@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from headwater.cli import _duration, _user_errors, err, out
+from headwater.cli_shared import _duration, _user_errors, err, out
 from headwater.secrets import read_secret_file, remember
 from headwater.serve.errors import ServeError
 

@@ -103,7 +103,7 @@ def page_json(snap: Snapshot, positions: np.ndarray) -> str:
 
 
 def iso(us: np.ndarray) -> list[str]:
-    return iso_array(us).to_pylist()  # type: ignore[no-any-return]
+    return iso_array(us).to_pylist()
 
 
 def rows(

@@ -74,7 +74,8 @@ class Receiver:
 
     def events(self) -> list[dict[str, Any]]:
         """Distinct events (first delivery of each key), unpacking batches."""
-        out, seen = [], set()
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
         with self._lock:
             for d in self.deliveries:
                 if d["idempotency_key"] in seen:

@@ -512,7 +512,7 @@ PAGES_KEPT = 1024
 def _host(scope: Any) -> bytes | None:
     for name, value in scope["headers"]:
         if name == b"host":
-            return value  # type: ignore[no-any-return]
+            return value
     return None
 
 

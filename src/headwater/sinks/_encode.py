@@ -89,11 +89,11 @@ def as_bytes(arr: pa.Array) -> list[bytes]:
         arr = pc.fill_null(arr, "")
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         arr = arr.cast(pa.binary() if pa.types.is_string(arr.type) else pa.large_binary())
-    return arr.to_numpy(zero_copy_only=False).tolist()  # type: ignore[no-any-return]
+    return arr.to_numpy(zero_copy_only=False).tolist()
 
 
 def as_str(arr: pa.Array) -> list[str]:
-    return arr.to_numpy(zero_copy_only=False).tolist()  # type: ignore[no-any-return]
+    return arr.to_numpy(zero_copy_only=False).tolist()
 
 
 # -- templates -------------------------------------------------------------------------
@@ -188,7 +188,7 @@ class Template:
             except ValueError as exc:
                 raise ValueError(f"template {self.source!r}, field '{name}': {exc}") from None
         if all(isinstance(p, str) for p in pieces):
-            return "".join(pieces)  # type: ignore[arg-type]
+            return "".join(pieces)
         return pc.binary_join_element_wise(*pieces, "")
 
 
@@ -319,7 +319,7 @@ def _join(parts: list[pa.Array | bytes], n: int) -> pa.Array:
         elif not isinstance(part, bytes) or part:
             merged.append(part)
     if not any(isinstance(p, pa.Array) for p in merged):
-        return pa.repeat(pa.scalar(b"".join(merged), BINARY), n)  # type: ignore[arg-type]
+        return pa.repeat(pa.scalar(b"".join(merged), BINARY), n)
     return pc.binary_join_element_wise(*merged, b"")
 
 

@@ -137,7 +137,7 @@ class StreamConfig(SinkConfig, ShapeOptions):
     connect_timeout: Duration = Field(
         timedelta(seconds=10), description="how long open() waits for the broker"
     )
-    retry: RetryConfig = Field(default_factory=RetryConfig)  # type: ignore[arg-type]
+    retry: RetryConfig = Field(default_factory=RetryConfig)
 
     #: The option whose template says where each message goes (topic, subject…).
     route_option: ClassVar[str] = ""
@@ -192,7 +192,7 @@ def _binary_list(col: Column) -> list[Any]:
         return col
     if pa.types.is_string(col.type):
         col = col.cast(pa.binary())
-    return col.to_numpy(zero_copy_only=False).tolist()  # type: ignore[no-any-return]
+    return col.to_numpy(zero_copy_only=False).tolist()
 
 
 def _str_list(col: Column) -> list[Any]:
@@ -250,11 +250,11 @@ class Batch:
         values = self._columns["values"]
         if isinstance(values, pa.Array) and values.null_count:
             values = pc.fill_null(values, "")  # a template over a null field renders nothing
-        return _binary_list(values)  # type: ignore[arg-type]
+        return _binary_list(values)
 
     @cached_property
     def keys(self) -> list[bytes | None]:
-        return _binary_list(self._columns["keys"])  # type: ignore[arg-type]
+        return _binary_list(self._columns["keys"])
 
     @cached_property
     def routes(self) -> list[str] | str:
@@ -263,15 +263,15 @@ class Batch:
 
     @cached_property
     def event_ids(self) -> list[str]:
-        return _str_list(self._columns["event_ids"])  # type: ignore[arg-type]
+        return _str_list(self._columns["event_ids"])
 
     @cached_property
     def event_times(self) -> list[str]:
-        return _str_list(self._columns["event_times"])  # type: ignore[arg-type]
+        return _str_list(self._columns["event_times"])
 
     @cached_property
     def ingest_times(self) -> list[str]:
-        return _str_list(self._columns["ingest_times"])  # type: ignore[arg-type]
+        return _str_list(self._columns["ingest_times"])
 
     @cached_property
     def timestamps(self) -> list[int]:
@@ -280,7 +280,7 @@ class Batch:
 
     @cached_property
     def ops(self) -> list[str]:
-        return _str_list(self._columns["ops"])  # type: ignore[arg-type]
+        return _str_list(self._columns["ops"])
 
     def columns(self) -> dict[str, pa.Array | str]:
         """The columns as Arrow arrays (a constant route stays a string; unused ones are
@@ -322,7 +322,7 @@ class Batch:
             return [routes]
         if isinstance(routes, list):
             return list(dict.fromkeys(routes))
-        return pc.unique(routes).to_pylist()  # type: ignore[no-any-return]
+        return pc.unique(routes).to_pylist()
 
 
 #: Batch columns that are no strings.

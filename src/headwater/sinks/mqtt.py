@@ -30,6 +30,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 from urllib.parse import unquote, urlsplit
 
@@ -239,6 +240,7 @@ class MqttSink(StreamSink):
         head = b"\x03" + _utf8(batch.content_type.encode())
         version = _pair(b"schema_version", batch.schema_version.encode())
         packed = _packed_class(Properties)
+        ingests: Sequence[str | None] = batch.ingest_times or [None] * len(batch)
         return [
             packed(
                 head
@@ -252,7 +254,7 @@ class MqttSink(StreamSink):
                 batch.event_ids,
                 batch.event_times,
                 batch.keys,
-                batch.ingest_times or [None] * len(batch),
+                ingests,
                 strict=True,
             )
         ]
@@ -328,12 +330,12 @@ def _packed_class(base: type) -> Any:
     cls = _PACKED.get(base)
     if cls is None:
 
-        class Packed(base):  # type: ignore[misc, valid-type]
+        class Packed(base):
             def __init__(self, body: bytes):
                 object.__setattr__(self, "_packed", _varint(len(body)) + body)
 
             def pack(self) -> bytes:
-                return self._packed  # type: ignore[no-any-return]
+                return self._packed
 
             def __repr__(self) -> str:
                 return f"<{len(self._packed)} bytes of MQTT 5 properties>"

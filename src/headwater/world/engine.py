@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headwater.generators.base import TIMESTAMP, FieldGen, GenContext
-from headwater.generators.ref import Ref, pick
+from headwater.generators.ref import Ref, Skew, pick
 from headwater.generators.states import State
 from headwater.generators.times import EventTime
 from headwater.random import stream
@@ -170,8 +170,8 @@ class World:
         return stream(self.seed, *names)
 
     def _sample_refs(
-        self, target: str, n: int, rng: np.random.Generator, skew
-    ) -> tuple[pa.Array, np.ndarray]:  # type: ignore[no-untyped-def]
+        self, target: str, n: int, rng: np.random.Generator, skew: Skew | None
+    ) -> tuple[pa.Array, np.ndarray]:
         cands = self._candidates.get(target)
         if cands is None or len(cands) == 0:
             return pa.nulls(n, self.schemas[target].key_type), np.full(n, -1, dtype=np.int64)

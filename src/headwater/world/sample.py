@@ -92,7 +92,7 @@ def sample_chunks(
             gen = gens[f]
             rng = stream(seed, entity, f, "sample", chunk)
             if isinstance(gen, Ref) and gen.entity == (ent.parent.entity if ent.parent else None):
-                cols[f] = parent_keys  # type: ignore[assignment]
+                cols[f] = parent_keys
                 continue
             ctx = GenContext(m, rng, event_time, cols, keys, seed, scenario.locale, parent_keys, lo)
             cols[f] = gen.column(ctx)

@@ -658,7 +658,7 @@ def _join(
     """Concatenate row-wise; a null part is left out (`skip`) or nulls the row (`emit`)."""
     arrays = [_plain(p) if isinstance(p, pa.Array) else p for p in _merge_literals(parts, nulls)]
     if not any(isinstance(p, pa.Array) for p in arrays):
-        return pa.array(["".join(arrays)] * n, pa.string())  # type: ignore[arg-type]
+        return pa.array(["".join(arrays)] * n, pa.string())
     if nulls == "skip":
         options = pc.JoinOptions(null_handling="replace", null_replacement="")
     else:

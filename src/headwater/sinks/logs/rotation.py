@@ -118,7 +118,7 @@ class RotatingWriter:
         offsets = np.frombuffer(text.buffers()[1], np.int64)[
             text.offset : text.offset + len(text) + 1
         ]
-        data = memoryview(text.buffers()[2])  # type: ignore[arg-type]
+        data = memoryview(text.buffers()[2])
         micros = pc.cast(times, pa.timestamp("us", times.type.tz), safe=False)
         us = np.asarray(micros.view(pa.int64()))
         for start, end, period in self._periods(us):

@@ -15,6 +15,7 @@ sinks:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Literal
@@ -304,7 +305,7 @@ class LogsSink(Sink):
             is_error, pc.cast(traces, pa.string()), pa.scalar(None, pa.string())
         )
 
-    def _lines(self, fields: dict[str, Any]) -> pa.Array:
+    def _lines(self, fields: Mapping[str, Any]) -> pa.Array:
         fmt = self.config.format
         if fmt in ("common", "combined"):
             return formats.format_access(fields, style=fmt, tz=self.config.tz)
@@ -323,7 +324,9 @@ class LogsSink(Sink):
                 continue
             # random streams per delivered part, not per step: a step delivered in several
             # parts (paced windows, drift, outages) never repeats trace ids and the like
-            fields = self._fields(entity, table, (changes.step, table["seq"][0].as_py()))
+            fields: Mapping[str, Any] = self._fields(
+                entity, table, (changes.step, table["seq"][0].as_py())
+            )
             if self.config.min_level != "DEBUG" and "level" in fields:
                 fields = formats.filter_level(fields, self.config.min_level)
             lines = self._lines(fields)
@@ -342,8 +345,9 @@ class LogsSink(Sink):
     def close(self) -> None:
         for w in getattr(self, "writers", {}).values():
             w.close(rotate=False)
-        if getattr(self, "sender", None) is not None:
-            self.sender.close()
+        sender = getattr(self, "sender", None)
+        if sender is not None:
+            sender.close()
 
 
 # request targets that need no slash: origin form (/a), absolute form (https://h/a), asterisk (*)
