@@ -108,7 +108,7 @@ def _strftime(arr: pa.Array, spec: str) -> pa.Array:
     for piece in _layout_pieces(spec):
         parts.append(piece if isinstance(piece, str) else pc.utf8_slice_codeunits(text, *piece))
     if not any(isinstance(p, pa.Array) for p in parts):
-        return pc.if_else(arr.is_null(), pa.scalar(None, STRING), "".join(parts))  # type: ignore[arg-type]
+        return pc.if_else(arr.is_null(), pa.scalar(None, STRING), "".join(parts))
     return pc.binary_join_element_wise(*parts, "")
 
 
