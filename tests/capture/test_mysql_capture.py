@@ -75,7 +75,7 @@ def test_a_transaction_the_binlog_lacks_fails_the_capture(mariadb_server, tmp_pa
     url = my_database(mariadb_server, "hw_cap_gap")
     hide = lambda: my_query(  # noqa: E731 - committed, never written to the binlog
         url,
-        "SET sql_log_bin = 0; UPDATE headwater_applied SET ordinal = ordinal + 1 WHERE lane = 0",
+        "SET sql_log_bin = 0; UPDATE headwater.headwater_applied SET ordinal = ordinal + 1 WHERE lane = 0",
     )
     gap_flow("mysql", url, tmp_path, hide)
 

@@ -62,7 +62,7 @@ def test_a_transaction_the_log_skipped_fails_the_capture(pg_server, tmp_path):
 
     def hide() -> None:  # committed, and the slot moved past it behind the capture's back
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("UPDATE headwater_applied SET ordinal = ordinal + 1 WHERE lane = 0")
+            conn.execute("UPDATE headwater.headwater_applied SET ordinal = ordinal + 1 WHERE lane = 0")
             lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
             conn.execute("SELECT pg_replication_slot_advance('headwater_gap', %s)", (lsn,))
 

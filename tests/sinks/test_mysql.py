@@ -48,7 +48,7 @@ def test_tables_equal_the_world_final_state_and_fks_are_declared(shop_run):
         ("order_items", "order_id", "orders"),
         ("orders", "customer_id", "customers"),
     }
-    lanes = my_query(url, "SELECT SUM(ordinal) FROM headwater_applied WHERE sink = 'db'")
+    lanes = my_query(url, "SELECT SUM(ordinal) FROM headwater.headwater_applied WHERE sink = 'db'")
     last_txn = max(
         max(t["txn"].to_pylist())
         for ch in World(sc, duration=SHORT).steps()

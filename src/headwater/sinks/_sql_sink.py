@@ -2,7 +2,7 @@
 
 `SqlSink` keeps `connections` lanes (one connection each), reconnects with backoff, applies
 planned world transactions lane by lane and resumes exactly after a disconnect through the
-`headwater_applied` bookkeeping table. A driver module supplies the hooks: connecting, the
+`headwater.headwater_applied` bookkeeping table. A driver module supplies the hooks: connecting, the
 initial load, sending transactions, and telling a lost connection from bad data.
 """
 
@@ -25,7 +25,14 @@ from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
-BOOKKEEPING = "headwater_applied"
+# The bookkeeping table lives in its own schema (MariaDB/MySQL: database) `headwater`, apart
+# from the application's tables, so a change capture of the application's schema or database
+# (Debezium's schema.include.list / database.include.list, a publication FOR TABLES IN SCHEMA,
+# a binlog reader of that database) never shows it; only a reader of every schema does.
+BOOKKEEPING_SCHEMA = "headwater"
+BOOKKEEPING_TABLE = "headwater_applied"
+BOOKKEEPING = f"{BOOKKEEPING_SCHEMA}.{BOOKKEEPING_TABLE}"
+BOOKKEEPING_SCHEMA_DDL = f"CREATE SCHEMA IF NOT EXISTS {BOOKKEEPING_SCHEMA}"
 APPLIED = f"SELECT ordinal FROM {BOOKKEEPING} WHERE sink = %s AND lane = %s"
 
 

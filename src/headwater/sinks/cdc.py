@@ -26,7 +26,7 @@ from pydantic import Field, ValidationError
 
 from headwater._plugins import suggest
 from headwater.errors import HeadwaterError
-from headwater.sinks._project import project
+from headwater.sinks._project import project, transaction_order
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
 
@@ -124,7 +124,7 @@ class CdcSink(Sink):
         self.transport = cls(f"{name}.to", cls.Config.model_validate(to), context)
         self.source = {
             "name": self.config.server_name or context.scenario_name,
-            "connector": "headwater-simulated",
+            "connector": getattr(source, "kind", None) or "sqlite",
         }
         # postgres/mysql: read the database's own log (headwater.capture), not the world
         self.log_source = source if getattr(source, "kind", None) in ("postgres", "mysql") else None
@@ -150,7 +150,7 @@ class CdcSink(Sink):
             self._deliver(batch)
 
     def _deliver(self, batch: Any) -> None:
-        for entity, table in batch.tables.items():
+        for entity, table in transaction_order(batch.tables).items():
             self.transport.write_records(
                 project(table, self.context.schemas[entity], "debezium", source=self.source)
             )
@@ -167,7 +167,7 @@ class CdcSink(Sink):
             self.transport.advance(changes.end_us)
             self.stats.bytes = self.transport.stats.bytes
             return
-        for entity, table in changes.tables.items():
+        for entity, table in transaction_order(changes.tables).items():
             self.transport.write_records(
                 project(table, self.context.schemas[entity], "debezium", source=self.source)
             )

@@ -4,7 +4,7 @@ Same behaviour as the postgres sink: the schema comes from the scenario (or, wit
 `if_exists: attach`, an existing one is checked against it), the initial population loads
 with multi-row INSERTs in one transaction, and every later world transaction commits as one
 database transaction, on `connections` parallel connections routed by root key, with a
-`headwater_applied` row per connection (the number of the last transaction committed on it,
+`headwater.headwater_applied` row (its own database, see _sql_sink.BOOKKEEPING) per connection (the number of the last transaction committed on it,
 and its world transaction id) updated inside each transaction, so that a reconnect after the
 server went away resumes exactly after the last committed one.
 
@@ -44,6 +44,7 @@ from headwater.sinks._sql import MYSQL, DbUrl, PlannedTxn, create_table
 from headwater.sinks._sql_sink import (
     APPLIED,
     BOOKKEEPING,
+    BOOKKEEPING_SCHEMA_DDL,
     Lane,
     SqlSink,
     SqlSinkConfig,
@@ -303,6 +304,7 @@ class MysqlSink(SqlSink):
                         cur.execute(
                             stmt + (" ENGINE=InnoDB" if stmt.startswith("CREATE TABLE") else "")
                         )
+            cur.execute(BOOKKEEPING_SCHEMA_DDL)
             cur.execute(bookkeeping_ddl("VARCHAR(255)", "DATETIME(6)", " ENGINE=InnoDB"))
             cur.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.name,))
             cur.executemany(

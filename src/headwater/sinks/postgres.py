@@ -13,7 +13,8 @@ independent except through foreign keys. A transaction is routed to a connection
 hash of its root key (an order and its items go together); deletes of rows other rows point
 to run in a later phase of the step than the deletes of the rows pointing to them.
 
-Exactly once: a bookkeeping table `headwater_applied` holds, per sink and connection, the
+Exactly once: a bookkeeping table `headwater.headwater_applied` (its own schema, out of a
+capture of the application's schema, see _sql_sink.BOOKKEEPING) holds, per sink and connection, the
 number of the last transaction committed on that connection (and its world transaction id),
 updated inside that same transaction. When the database goes away, the sink reconnects with
 backoff (for up to `reconnect_for`), reads that number and resumes after it, so an ambiguous commit is neither lost nor applied twice;
@@ -58,6 +59,7 @@ from headwater.sinks._sql import (
 from headwater.sinks._sql_sink import (
     APPLIED,
     BOOKKEEPING,
+    BOOKKEEPING_SCHEMA_DDL,
     Lane,
     SqlSink,
     SqlSinkConfig,
@@ -363,6 +365,7 @@ class PostgresSink(SqlSink):
         if self.config.replica_identity == "full":
             for e in schemas:
                 conn.execute(f"ALTER TABLE {d.q(e)} REPLICA IDENTITY FULL")
+        conn.execute(BOOKKEEPING_SCHEMA_DDL)
         conn.execute(bookkeeping_ddl("TEXT", "TIMESTAMPTZ"))
         conn.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.name,))
         cur = conn.cursor()
