@@ -48,7 +48,10 @@ def test_tables_equal_the_world_final_state_and_fks_are_declared(shop_run):
         ("order_items", "order_id", "orders"),
         ("orders", "customer_id", "customers"),
     }
-    lanes = my_query(url, "SELECT SUM(ordinal) FROM headwater.headwater_applied WHERE sink = 'db'")
+    lanes = my_query(
+        url,
+        "SELECT SUM(ordinal) FROM headwater.headwater_applied WHERE sink = CONCAT(DATABASE(), '.db')",
+    )
     last_txn = max(
         max(t["txn"].to_pylist())
         for ch in World(sc, duration=SHORT).steps()
@@ -102,6 +105,7 @@ def test_wrong_password_and_unreachable_server(mariadb_server, tmp_path, monkeyp
     url = my_database(mariadb_server, "hw_auth")
     my_query(url, "CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'app-s3cret'")
     my_query(url, "GRANT ALL ON hw_auth.* TO 'app'@'%'")
+    my_query(url, "GRANT ALL ON headwater.* TO 'app'@'%'")  # the bookkeeping database
     monkeypatch.setenv("MY_TEST_PASSWORD", "not-the-password")
     bad = f"mysql://app:${{MY_TEST_PASSWORD}}@127.0.0.1:{mariadb_server.port}/hw_auth"
     with pytest.raises(SinkUnavailable) as err:

@@ -79,7 +79,9 @@ def test_schema_has_keys_foreign_keys_and_replica_identity(shop_run):
             )
         }
         assert idents == {"f"}
-        lanes = conn.execute("SELECT lane, ordinal FROM headwater.headwater_applied ORDER BY lane").fetchall()
+        lanes = conn.execute(
+            "SELECT lane, ordinal FROM headwater.headwater_applied ORDER BY lane"
+        ).fetchall()
     assert [lane for lane, _ in lanes] == [0, 1, 2]
     world = World(shop_run[0], duration=SHORT)
     last_txn = max(max(t["txn"].to_pylist()) for ch in world.steps() for t in ch.tables.values())

@@ -73,7 +73,7 @@ class CaptureStats:
 class CommitChain:
     """Proof that the log showed every transaction the source sink committed.
 
-    The postgres and mysql sinks update their connection's row in `headwater_applied`
+    The postgres and mysql sinks update their connection's row in `headwater.headwater_applied`
     (ordinal n → n+1, or n+k with commit: step) inside every transaction they commit, so the
     log holds one chain of ordinals per connection. Each update's before-image must be the
     last after-image read: a break means the log skipped transactions (a slot moved, a
@@ -81,8 +81,9 @@ class CommitChain:
     the table holds, so a capture that stopped early cannot pass for a complete one.
     """
 
-    def __init__(self, capture: str, sink: str | None, where: str):
+    def __init__(self, capture: str, sink: str | None, where: str, key: str | None = None):
         self.capture, self.sink, self.where = capture, sink, where
+        self.key = key or sink  # the sink's rows in the table (_sql_sink.bookkeeping_key)
         self.lanes: dict[int, int] = {}  # connection → last ordinal read
         self.active = False  # whether the chains' start is known
 
@@ -103,7 +104,7 @@ class CommitChain:
     def observe(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
         """One change of a bookkeeping row; raises SinkError when the chain breaks."""
         row = after or before
-        if not self.active or row is None or str(row.get("sink")) != self.sink:
+        if not self.active or row is None or str(row.get("sink")) != self.key:
             return
         lane = int(row["lane"])
         if after is None:  # the sink's next run starts its rows again

@@ -45,7 +45,12 @@ from headwater.capture.base import (
 from headwater.capture.checkpoint import Checkpoint
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.sinks._sql import MYSQL, Backoff, DbUrl
-from headwater.sinks._sql_sink import BOOKKEEPING, BOOKKEEPING_SCHEMA, BOOKKEEPING_TABLE
+from headwater.sinks._sql_sink import (
+    BOOKKEEPING,
+    BOOKKEEPING_SCHEMA,
+    BOOKKEEPING_TABLE,
+    bookkeeping_key,
+)
 from headwater.sinks.mysql import (
     MysqlConfig,
     connect_args,
@@ -168,7 +173,8 @@ class MysqlCapture(Capture):
         except ValueError as exc:
             raise SinkError(self.name, str(exc)) from None
         self.source["db"] = self.url.database or ""
-        self.chain = CommitChain(self.name, self.committed_by, self.url.masked)
+        key = bookkeeping_key(self.config, self.url, self.committed_by or "")
+        self.chain = CommitChain(self.name, self.committed_by, self.url.masked, key)
         self.conn = self._connect()
         self._check_server()
         self._check_tables()
@@ -281,7 +287,7 @@ class MysqlCapture(Capture):
                 self.position = self._consistent_snapshot(cur)
                 self.acked = None
                 if self.chain.sink is not None:
-                    cur.execute(COMMITTED, (self.chain.sink,))
+                    cur.execute(COMMITTED, (self.chain.key,))
                     self.chain.start(CommitChain.ordinals(cur.fetchall()))
             for entity, schema in self.schemas.items():
                 for rows in self._read_table(conn, schema):
@@ -512,7 +518,7 @@ class MysqlCapture(Capture):
 
     def catch_up(self, timeout: float = 60.0) -> Iterator[CaptureBatch]:
         committed = (
-            CommitChain.ordinals(self._query(COMMITTED, (self.chain.sink,)))
+            CommitChain.ordinals(self._query(COMMITTED, (self.chain.key,)))
             if self.chain.active
             else {}
         )

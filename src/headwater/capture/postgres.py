@@ -58,7 +58,12 @@ from headwater.capture.base import (
 from headwater.capture.checkpoint import Checkpoint
 from headwater.errors import SinkError, SinkUnavailable
 from headwater.sinks._sql import POSTGRES, Backoff, DbUrl
-from headwater.sinks._sql_sink import BOOKKEEPING, BOOKKEEPING_SCHEMA, BOOKKEEPING_TABLE
+from headwater.sinks._sql_sink import (
+    BOOKKEEPING,
+    BOOKKEEPING_SCHEMA,
+    BOOKKEEPING_TABLE,
+    bookkeeping_key,
+)
 from headwater.sinks.postgres import (
     PostgresConfig,
     connect_args,
@@ -203,7 +208,8 @@ class PostgresCapture(Capture):
         except ValueError as exc:
             raise SinkError(self.name, str(exc)) from None
         self.source["db"] = self.url.database or "postgres"
-        self.chain = CommitChain(self.name, self.committed_by, self.url.masked)
+        key = bookkeeping_key(self.config, self.url, self.committed_by or "")
+        self.chain = CommitChain(self.name, self.committed_by, self.url.masked, key)
         self.conn = self._connect()
         try:
             self._check_server()
@@ -375,7 +381,7 @@ class PostgresCapture(Capture):
         """The bookkeeping table's ordinals of the sink the chain follows, per connection."""
         rows = self.conn.execute(
             f"SELECT lane, ordinal FROM {BOOKKEEPING} WHERE sink = %s",
-            (self.chain.sink,),
+            (self.chain.key,),
         ).fetchall()
         return CommitChain.ordinals(rows)
 

@@ -33,7 +33,28 @@ BOOKKEEPING_SCHEMA = "headwater"
 BOOKKEEPING_TABLE = "headwater_applied"
 BOOKKEEPING = f"{BOOKKEEPING_SCHEMA}.{BOOKKEEPING_TABLE}"
 BOOKKEEPING_SCHEMA_DDL = f"CREATE SCHEMA IF NOT EXISTS {BOOKKEEPING_SCHEMA}"
+BOOKKEEPING_SCHEMA_FOUND = "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s"
+
+
+def no_bookkeeping_schema(url: DbUrl) -> str:
+    """What to do when the sink's user may not create the bookkeeping schema."""
+    user = url.user or "<user>"
+    return (
+        f"user '{user}' may not create the schema '{BOOKKEEPING_SCHEMA}' that holds headwater's "
+        f"bookkeeping table on {url.masked}: create it once as an administrator (PostgreSQL: "
+        f"CREATE SCHEMA {BOOKKEEPING_SCHEMA} AUTHORIZATION {user}; MariaDB/MySQL: CREATE "
+        f"DATABASE {BOOKKEEPING_SCHEMA}; GRANT ALL ON {BOOKKEEPING_SCHEMA}.* TO '{user}')"
+    )
+
+
 APPLIED = f"SELECT ordinal FROM {BOOKKEEPING} WHERE sink = %s AND lane = %s"
+
+
+def bookkeeping_key(config: Any, url: DbUrl, sink: str) -> str:
+    """A sink's `sink` value in the shared bookkeeping table: the schema (MariaDB/MySQL:
+    database) its tables are in, then its name, so same-named sinks writing different
+    schemas of one server keep their rows apart."""
+    return f"{getattr(config, 'db_schema', None) or url.database or ''}.{sink}"
 
 
 class SqlSinkConfig(SinkConfig):
@@ -207,6 +228,7 @@ class SqlSink(Sink):
             self.url = DbUrl.parse(self.config.url, password_env=self.config.password_env)
         except ValueError as exc:
             raise SinkError(self.name, str(exc)) from None
+        self.book = bookkeeping_key(self.config, self.url, self.name)
         self._check_url()
         self._stats_lock = threading.Lock()
         self.stats.extra.update(

@@ -47,7 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from headwater.errors import MissingExtra, SinkUnavailable
+from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.sinks._sql import (
     POSTGRES,
     DbUrl,
@@ -59,11 +59,14 @@ from headwater.sinks._sql import (
 from headwater.sinks._sql_sink import (
     APPLIED,
     BOOKKEEPING,
+    BOOKKEEPING_SCHEMA,
     BOOKKEEPING_SCHEMA_DDL,
+    BOOKKEEPING_SCHEMA_FOUND,
     Lane,
     SqlSink,
     SqlSinkConfig,
     bookkeeping_ddl,
+    no_bookkeeping_schema,
     type_family,
 )
 from headwater.sinks._sql_sink import password_hint as _password_hint
@@ -365,13 +368,17 @@ class PostgresSink(SqlSink):
         if self.config.replica_identity == "full":
             for e in schemas:
                 conn.execute(f"ALTER TABLE {d.q(e)} REPLICA IDENTITY FULL")
-        conn.execute(BOOKKEEPING_SCHEMA_DDL)
+        if conn.execute(BOOKKEEPING_SCHEMA_FOUND, (BOOKKEEPING_SCHEMA,)).fetchone() is None:
+            try:
+                conn.execute(BOOKKEEPING_SCHEMA_DDL)
+            except self.pg.errors.InsufficientPrivilege:
+                raise SinkError(self.name, no_bookkeeping_schema(self.url)) from None
         conn.execute(bookkeeping_ddl("TEXT", "TIMESTAMPTZ"))
-        conn.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.name,))
+        conn.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.book,))
         cur = conn.cursor()
         cur.executemany(
             f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, 0, -1, now())",
-            [(self.name, lane.index) for lane in self.lanes],
+            [(self.book, lane.index) for lane in self.lanes],
         )
 
     def _column_types(self, conn: Any, entity: str) -> list[str]:
@@ -406,10 +413,10 @@ class PostgresSink(SqlSink):
 
     # -- transactions ----------------------------------------------------------------------
     def _mark(self, cur: Any, lane: Lane, t: PlannedTxn) -> None:
-        cur.execute(MARK, (t.ordinal, t.txn, self.name, lane.index))
+        cur.execute(MARK, (t.ordinal, t.txn, self.book, lane.index))
 
     def _read_applied(self, lane: Lane) -> Any:
-        return lane.conn.execute(APPLIED, (self.name, lane.index)).fetchone()
+        return lane.conn.execute(APPLIED, (self.book, lane.index)).fetchone()
 
     def _params(self, changes: Changes) -> _Params:
         return {e: change_params(self.stmts[e], t) for e, t in changes.tables.items()}
