@@ -161,9 +161,11 @@ def debezium(table: pa.Table, schema: EntitySchema, source: dict[str, str]) -> p
     time its log holds; simulated CDC: the event time) and the top-level `ts_ms` when the
     connector emitted it (ingestion time, when known). `source` has the common fields, then
     the connector's own, in Debezium's order: a capture supplies them as a `source` column
-    (capture/base.py); simulated CDC (SQLite) has no log position and adds `table`, `txId`
-    (the world's transaction number) and `seq` (headwater's change number, the order to
-    replay in). Snapshot events (op r) carry no `transaction`, as in Debezium.
+    (capture/base.py). Simulated CDC (SQLite has no log to read) keeps the common fields and
+    adds PostgreSQL's `table`, `txId` (the world's transaction number) and `lsn`: headwater's
+    change number, the position in the simulated log (it grows in commit order, unique per
+    change), so a consumer orders both by `lsn`. Snapshot events (op r) carry no
+    `transaction`, as in Debezium.
     """
     n = table.num_rows
     names = table.column_names
@@ -193,7 +195,7 @@ def debezium(table: pa.Table, schema: EntitySchema, source: dict[str, str]) -> p
             table["txn"].combine_chunks(),
             table["seq"].combine_chunks(),
         ]
-        labels = ["table", "txId", "seq"]
+        labels = ["table", "txId", "lsn"]
     src = pa.StructArray.from_arrays([*common, *fields], names=[*COMMON_SOURCE, *labels])
     if "total_order" in names:
         total = table["total_order"].combine_chunks()
