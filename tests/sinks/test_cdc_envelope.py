@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pyarrow as pa
+
 from headwater.runner import run
+from headwater.sinks._project import transaction_order
 
 from tests.capture._debezium import COMMON, INT, STR, check_source_fields, check_transactions
 from tests.capture._flows import cdc_events
@@ -37,3 +40,14 @@ def test_simulated_events_number_their_place_in_the_transaction(tmp_path):
         elif table == "order_items" and txn["id"] in orders:  # after their order
             assert txn["total_order"] == txn["data_collection_order"] + 1
     assert all(ev["transaction"] is None for ev in events if ev["op"] == "r")
+
+
+def test_a_duplicated_event_keeps_its_place_in_the_transaction():
+    """A duplicate fault re-delivers an event: like a re-sent Debezium event it carries the
+    same total_order and data_collection_order, and the events after it keep theirs."""
+    orders = pa.table({"seq": [10, 10], "txn": [7, 7]})
+    items = pa.table({"seq": [11, 12, 12, 13], "txn": [7, 7, 7, 7]})
+    out = transaction_order({"orders": orders, "order_items": items})
+    assert out["orders"]["total_order"].to_pylist() == [1, 1]
+    assert out["order_items"]["total_order"].to_pylist() == [2, 3, 3, 4]
+    assert out["order_items"]["collection_order"].to_pylist() == [1, 2, 2, 3]

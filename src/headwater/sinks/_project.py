@@ -111,13 +111,15 @@ def _ms(times: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def _rank(group: np.ndarray, seq: np.ndarray) -> np.ndarray:
-    """Each event's 1-based position among the events of its group, in `seq` order."""
+    """Each event's 1-based position among the distinct `seq` of its group (a duplicated
+    event keeps its number, as a re-delivered Debezium event does)."""
     order = np.lexsort((seq, group))
-    g = group[order]
-    idx = np.arange(len(g))
-    first = np.maximum.accumulate(np.where(np.r_[True, g[1:] != g[:-1]], idx, 0))
+    g, s = group[order], seq[order]
+    new_group = np.r_[True, g[1:] != g[:-1]]
+    distinct = np.cumsum(new_group | np.r_[True, s[1:] != s[:-1]])
+    first = distinct[np.maximum.accumulate(np.where(new_group, np.arange(len(g)), 0))]
     rank = np.empty(len(g), np.int64)
-    rank[order] = idx - first + 1
+    rank[order] = distinct - first + 1
     return rank
 
 
@@ -131,8 +133,9 @@ def _txn_key(table: pa.Table) -> pa.Array:
 def transaction_order(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
     """Debezium's `transaction.total_order` (the event's position among all events of its
     transaction, 1..n) and `data_collection_order` (among the transaction's events of the
-    same table) as columns. `tables` must hold whole transactions (one step of the world,
-    one capture batch); `project` falls back to ranking within one table."""
+    same table) as columns. `tables` must hold whole transactions: a capture batch does, and
+    a step of the world does until faults move events (late, reorder): those are numbered
+    among what arrives with them. `project` falls back to ranking within one table."""
     parts = [(e, t) for e, t in tables.items() if t.num_rows]
     if not parts:
         return dict(tables)
