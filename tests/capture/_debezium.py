@@ -102,7 +102,9 @@ MYSQL = {
 }
 # always null here: xmin without xmin.fetch.interval.ms, query without include.query
 ALWAYS_NULL = {"xmin", "query"}
-ENVELOPE = ["before", "after", "source", "op", "ts_ms", "transaction"]
+# Debezium's envelope, then headwater's one documented field (sinks/_project.debezium)
+ENVELOPE = ["before", "after", "source", "op", "ts_ms", "transaction", "headwater"]
+WORLD_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, the clock of tests/helpers.SHOP
 
 
 def _kind(value: Any) -> str:
@@ -147,6 +149,21 @@ def check_transactions(events: list[dict[str, Any]], id_pattern: str) -> int:
     for orders in [*total.values(), *per_table.values()]:
         assert orders == list(range(1, len(orders) + 1)), orders
     return len(total)
+
+
+def check_times(events: list[dict[str, Any]], wall_ms: tuple[int, int], minutes: int) -> None:
+    """`source.ts_ms` is the database's commit time (its clock, during the run);
+    `headwater.event_time_ms` the simulated time, one per transaction, null in the snapshot."""
+    per_txn: dict[str, set[int]] = defaultdict(set)
+    for ev in events:
+        simulated = ev["headwater"]["event_time_ms"]
+        if ev["op"] == "r":
+            assert simulated is None
+            continue
+        assert wall_ms[0] - 1000 <= ev["source"]["ts_ms"] <= wall_ms[1] + 1000
+        assert WORLD_START_MS <= simulated <= WORLD_START_MS + minutes * 60_000
+        per_txn[ev["transaction"]["id"]].add(simulated)
+    assert per_txn and all(len(times) == 1 for times in per_txn.values())
 
 
 def sequence(ev: dict[str, Any]) -> list[str | None]:

@@ -16,7 +16,12 @@ from headwater.testing.servers import MariaDBServer
 
 from tests.capture import _debezium as debezium
 from tests.capture._db import TINY, my_admin, my_database, my_query
-from tests.capture._debezium import check_snapshot, check_source_fields, check_transactions
+from tests.capture._debezium import (
+    check_snapshot,
+    check_source_fields,
+    check_times,
+    check_transactions,
+)
 from tests.capture._flows import (
     assert_captured_exactly,
     cdc_events,
@@ -108,8 +113,10 @@ def test_events_are_debeziums_mariadb_events_field_for_field(mariadb_server, tmp
     """Field set, order and types of tests/capture/_debezium.py's documented MySQL event
     (MariaDB: connector "mariadb"); the transaction block as Debezium defines it."""
     url = my_database(mariadb_server, "hw_cap_envelope")
+    started = time.time_ns() // 1_000_000
     run(cdc_scenario("mysql", url), duration=TINY, out_dir=tmp_path, ledger=False)
     events = cdc_events(tmp_path)
+    check_times(events, (started, time.time_ns() // 1_000_000), minutes=3)
     check_source_fields(events, debezium.MYSQL)
     check_snapshot(events)
     assert {ev["source"]["connector"] for ev in events} == {"mariadb"}

@@ -20,6 +20,7 @@ from tests.capture._db import TINY, pg_database
 from tests.capture._debezium import (
     check_snapshot,
     check_source_fields,
+    check_times,
     check_transactions,
     sequence,
 )
@@ -128,8 +129,10 @@ def test_events_are_debeziums_postgresql_events_field_for_field(pg_server, tmp_p
     """Field set, order and types of tests/capture/_debezium.py's documented event; the
     transaction block as Debezium defines it (positions within the transaction)."""
     url = pg_database(pg_server, "hw_cap_envelope")
+    started = time.time_ns() // 1_000_000
     run(cdc_scenario("postgres", url), duration=TINY, out_dir=tmp_path, ledger=False)
     events = cdc_events(tmp_path)
+    check_times(events, (started, time.time_ns() // 1_000_000), minutes=3)
     check_source_fields(events, debezium.POSTGRES)
     check_snapshot(events)
     assert {ev["source"]["connector"] for ev in events} == {"postgresql"}

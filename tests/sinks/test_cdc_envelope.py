@@ -40,6 +40,8 @@ def test_simulated_events_number_their_place_in_the_transaction(tmp_path):
         elif table == "order_items" and txn["id"] in orders:  # after their order
             assert txn["total_order"] == txn["data_collection_order"] + 1
     assert all(ev["transaction"] is None for ev in events if ev["op"] == "r")
+    # simulated: the database's clock is the world's
+    assert all(ev["headwater"]["event_time_ms"] == ev["source"]["ts_ms"] for ev in events)
 
 
 def test_a_duplicated_event_keeps_its_place_in_the_transaction():

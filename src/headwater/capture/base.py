@@ -12,6 +12,8 @@ and, for the Debezium envelope (sinks/_project.debezium), three more:
     txn_id      Debezium's `transaction.id` (PostgreSQL `<xid>:<LSN of BEGIN>`, MariaDB GTID)
     snapshot    Debezium's `source.snapshot`: true, last (the snapshot's last event), false
     source      the connector's own `source` fields (capture.source_type), `table` included
+    simulated_time  when the world made the change (µs, UTC): the source sink writes it in
+                its bookkeeping row with every transaction; null for the snapshot
 """
 
 from __future__ import annotations
@@ -122,6 +124,17 @@ class CommitChain:
             )
         self.lanes[lane] = new
 
+    def event_time(self, marks: list[tuple[Any, Any]]) -> int | None:
+        """The simulated time (µs) the sink wrote in its bookkeeping with this transaction."""
+        times = [
+            int(after["event_time_us"])
+            for _, after in marks
+            if after is not None
+            and str(after.get("sink")) == self.key
+            and after.get("event_time_us") is not None
+        ]
+        return times[-1] if times else None
+
     def missing(self, committed: dict[int, int]) -> str | None:
         """What the log has not shown yet of the sink's `committed` ordinals, or None."""
         if not self.active:
@@ -227,6 +240,7 @@ class ChangeBuilder:
     has_before: list[bool] = field(default_factory=list)
     has_after: list[bool] = field(default_factory=list)
     txn_ids: list[str] = field(default_factory=list)
+    simulated: list[int | None] = field(default_factory=list)
     source: dict[str, list[Any]] = field(default_factory=dict)  # per-event source fields
 
     def __post_init__(self) -> None:
@@ -246,9 +260,11 @@ class ChangeBuilder:
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
         txn_id: str,
+        simulated: int | None,
         **source: Any,
     ) -> None:
         self.txn_ids.append(txn_id)
+        self.simulated.append(simulated)
         for name, value in source.items():
             self.source.setdefault(name, []).append(value)
         self.seq.append(seq)
@@ -299,6 +315,7 @@ class ChangeBuilder:
             pa.array(self.txn_ids, pa.string()),
             pa.repeat(pa.scalar("false"), n),
             source_column(source_type, n, {**constants, **self.source}),
+            pa.array(self.simulated, pa.int64()).cast(TIMESTAMP),
         )
 
 
@@ -321,13 +338,14 @@ def source_column(t: pa.StructType, n: int, values: dict[str, Any]) -> pa.Struct
 
 
 def with_envelope(
-    table: pa.Table, txn_id: pa.Array, snapshot: pa.Array, source: pa.Array
+    table: pa.Table, txn_id: pa.Array, snapshot: pa.Array, source: pa.Array, simulated: pa.Array
 ) -> pa.Table:
     """A change table with the columns the Debezium envelope takes from the log."""
     return (
         table.append_column("txn_id", txn_id)
         .append_column("snapshot", snapshot)
         .append_column("source", source)
+        .append_column("simulated_time", simulated)
     )
 
 
@@ -386,4 +404,5 @@ def snapshot_table(
         pa.nulls(n, pa.string()),
         pa.repeat(pa.scalar("true"), n),
         source_column(source_type, n, {**source, "table": schema.name}),
+        pa.nulls(n, TIMESTAMP),
     )

@@ -470,6 +470,7 @@ class MysqlCapture(Capture):
             in_txn = False
             for before, after in marks:
                 self.chain.observe(before, after)
+            simulated = self.chain.event_time(marks)
             marks = []
             if rows:
                 stamp = int(event.timestamp) * 1_000_000
@@ -487,6 +488,7 @@ class MysqlCapture(Capture):
                         before,
                         after,
                         tid,
+                        simulated,
                         server_id=server,
                         gtid=txn_gtid or None,
                         file=file,

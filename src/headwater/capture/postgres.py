@@ -516,6 +516,7 @@ class PostgresCapture(Capture):
                     continue  # returned before (or checkpointed before a crash)
                 for before, after in marks:
                     self.chain.observe(before, after)
+                simulated = self.chain.event_time(marks)
                 for entity, op, before, after, at in pending:
                     b = builders.get(entity)
                     if b is None:
@@ -529,6 +530,7 @@ class PostgresCapture(Capture):
                         before,
                         after,
                         txn_id,
+                        simulated,
                         sequence=sequence,
                         txId=xid,
                         lsn=at,

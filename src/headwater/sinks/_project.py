@@ -168,7 +168,10 @@ def debezium(table: pa.Table, schema: EntitySchema, source: dict[str, str]) -> p
     adds PostgreSQL's `table`, `txId` (the world's transaction number) and `lsn`: headwater's
     change number, the position in the simulated log (it grows in commit order, unique per
     change), so a consumer orders both by `lsn`. Snapshot events (op r) carry no
-    `transaction`, as in Debezium.
+    `transaction`, as in Debezium. One field is headwater's own: `headwater.event_time_ms`,
+    when the change happened in the simulated world (captured CDC: what the source sink
+    wrote in its bookkeeping row with the transaction; null for the snapshot), since a real
+    database stamps its own clock's commit time into `source.ts_ms`.
     """
     n = table.num_rows
     names = table.column_names
@@ -215,6 +218,7 @@ def debezium(table: pa.Table, schema: EntitySchema, source: dict[str, str]) -> p
         names=["id", "total_order", "data_collection_order"],
         mask=pc.equal(op, "r"),
     )
+    simulated = _ms(table["simulated_time"] if "simulated_time" in names else table["event_time"])
     return pa.table(
         {
             "before": table["before"],
@@ -223,5 +227,8 @@ def debezium(table: pa.Table, schema: EntitySchema, source: dict[str, str]) -> p
             "op": op,
             "ts_ms": emitted,
             "transaction": transaction,
+            "headwater": pa.StructArray.from_arrays(
+                [simulated.combine_chunks()], names=["event_time_ms"]
+            ),
         }
     )

@@ -98,8 +98,8 @@ def password_hint(config: Any, var: str) -> str:
 def bookkeeping_ddl(text: str, timestamp: str, suffix: str = "") -> str:
     return (
         f"CREATE TABLE IF NOT EXISTS {BOOKKEEPING} (sink {text}, lane INT, ordinal BIGINT"
-        f" NOT NULL, txn BIGINT NOT NULL, committed_at {timestamp}, PRIMARY KEY (sink, lane))"
-        + suffix
+        f" NOT NULL, txn BIGINT NOT NULL, committed_at {timestamp}, event_time_us BIGINT,"
+        " PRIMARY KEY (sink, lane))" + suffix
     )
 
 

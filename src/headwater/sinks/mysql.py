@@ -318,7 +318,7 @@ class MysqlSink(SqlSink):
             cur.execute(bookkeeping_ddl("VARCHAR(255)", "DATETIME(6)", " ENGINE=InnoDB"))
             cur.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.book,))
             cur.executemany(
-                f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, 0, -1, UTC_TIMESTAMP(6))",
+                f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, 0, -1, UTC_TIMESTAMP(6), NULL)",
                 [(self.book, lane.index) for lane in self.lanes],
             )
 
@@ -327,6 +327,7 @@ class MysqlSink(SqlSink):
         name = self.my.converters.escape_string(self.book)
         return (
             f"UPDATE {BOOKKEEPING} SET ordinal = {t.ordinal}, txn = {t.txn},"
+            f" event_time_us = {t.event_time},"
             f" committed_at = UTC_TIMESTAMP(6) WHERE sink = '{name}' AND lane = {lane.index}"
         )
 

@@ -75,7 +75,7 @@ from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
 MARK = (
-    f"UPDATE {BOOKKEEPING} SET ordinal = %s, txn = %s, committed_at = now()"
+    f"UPDATE {BOOKKEEPING} SET ordinal = %s, txn = %s, committed_at = now(), event_time_us = %s"
     " WHERE sink = %s AND lane = %s"
 )
 PIPELINE_DEPTH = 200  # transactions sent before waiting for their results
@@ -377,7 +377,7 @@ class PostgresSink(SqlSink):
         conn.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.book,))
         cur = conn.cursor()
         cur.executemany(
-            f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, 0, -1, now())",
+            f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, 0, -1, now(), NULL)",
             [(self.book, lane.index) for lane in self.lanes],
         )
 
@@ -413,7 +413,7 @@ class PostgresSink(SqlSink):
 
     # -- transactions ----------------------------------------------------------------------
     def _mark(self, cur: Any, lane: Lane, t: PlannedTxn) -> None:
-        cur.execute(MARK, (t.ordinal, t.txn, self.book, lane.index))
+        cur.execute(MARK, (t.ordinal, t.txn, t.event_time, self.book, lane.index))
 
     def _read_applied(self, lane: Lane) -> Any:
         return lane.conn.execute(APPLIED, (self.book, lane.index)).fetchone()
