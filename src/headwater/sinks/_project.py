@@ -124,10 +124,18 @@ def _rank(group: np.ndarray, seq: np.ndarray) -> np.ndarray:
 
 
 def _txn_key(table: pa.Table) -> pa.Array:
-    """What tells transactions apart: Debezium's id when the capture set it, else `txn`."""
+    """Debezium's `transaction.id`: the capture's when it set one, else the `txn` number."""
     if "txn_id" in table.column_names:
         return pc.fill_null(table["txn_id"].combine_chunks(), "")
     return pc.cast(table["txn"].combine_chunks(), pa.string())
+
+
+def _groups(tables: list[pa.Table]) -> np.ndarray:
+    """A number per event telling its transaction apart (the ids' codes, or `txn`)."""
+    if all("txn_id" not in t.column_names for t in tables):
+        return np.concatenate([t["txn"].to_numpy() for t in tables])
+    keys = pc.dictionary_encode(pa.chunked_array([_txn_key(t) for t in tables]))
+    return keys.combine_chunks().indices.to_numpy()
 
 
 def transaction_order(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
@@ -139,8 +147,7 @@ def transaction_order(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
     parts = [(e, t) for e, t in tables.items() if t.num_rows]
     if not parts:
         return dict(tables)
-    keys = pc.dictionary_encode(pa.chunked_array([_txn_key(t) for _, t in parts]))
-    group = keys.combine_chunks().indices.to_numpy()
+    group = _groups([t for _, t in parts])
     seq = np.concatenate([t["seq"].to_numpy() for _, t in parts])
     total = _rank(group, seq)
     out, at = dict(tables), 0
@@ -207,12 +214,7 @@ def debezium(table: pa.Table, schema: EntitySchema, source: dict[str, str]) -> p
         total = table["total_order"].combine_chunks()
         own_order = table["collection_order"].combine_chunks()
     else:
-        total = own_order = pa.array(
-            _rank(
-                pc.dictionary_encode(_txn_key(table)).indices.to_numpy(),
-                table["seq"].to_numpy(),
-            )
-        )
+        total = own_order = pa.array(_rank(_groups([table]), table["seq"].to_numpy()))
     transaction = pa.StructArray.from_arrays(
         [_txn_key(table), total, own_order],
         names=["id", "total_order", "data_collection_order"],
