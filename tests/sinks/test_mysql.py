@@ -118,3 +118,21 @@ def test_wrong_password_and_unreachable_server(mariadb_server, tmp_path, monkeyp
     gone = f"mysql://app:pw@127.0.0.1:{free_port()}/hw_auth"
     with pytest.raises(SinkUnavailable, match=r"nothing accepts connections at 127\.0\.0\.1"):
         run(shop(_sink(gone)), duration=SHORT, out_dir=tmp_path, ledger=False)
+
+
+def test_a_user_that_may_not_create_the_bookkeeping_database_is_told_what_to_grant(
+    mariadb_server, tmp_path
+):
+    """The bookkeeping table lives in its own database `headwater` (out of a capture of
+    the application's database); a user limited to the application's database cannot
+    create it, and the error says what an administrator runs."""
+    url = my_database(mariadb_server, "hw_plain")
+    my_query(url, "DROP DATABASE IF EXISTS headwater")
+    my_query(url, "CREATE USER IF NOT EXISTS 'plain'@'%' IDENTIFIED BY 'pw'")
+    my_query(url, "GRANT ALL ON hw_plain.* TO 'plain'@'%'")
+    limited = url.replace("root@", "plain:pw@")
+    with pytest.raises(SinkError, match=r"user 'plain' may not create the schema 'headwater'"):
+        run(shop(_sink(limited)), duration=TINY, out_dir=tmp_path, ledger=False)
+    my_query(url, "CREATE DATABASE headwater; GRANT ALL ON headwater.* TO 'plain'@'%'")
+    run(shop(_sink(limited)), duration=TINY, out_dir=tmp_path, ledger=False)
+    assert my_rows(url, "customers", ["id"])

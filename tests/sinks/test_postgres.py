@@ -269,3 +269,23 @@ def test_sessions_ended_between_steps_reconnect_without_stray_warnings(
     schemas = World(sc).schemas
     for entity, rows in world_final(sc, TINY).items():
         assert pg_rows(url, entity, [f.name for f in schemas[entity].row_type]) == rows, entity
+
+
+def test_a_user_that_may_not_create_the_bookkeeping_schema_is_told_what_to_grant(
+    pg_server, tmp_path
+):
+    """The bookkeeping table lives in its own schema `headwater` (out of a capture of the
+    application's schema); a user who may not create schemas in the database is told what
+    an administrator runs, and with that schema in place the sink works."""
+    url = pg_database(pg_server, "hw_plain")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS plain")
+        conn.execute("CREATE ROLE plain LOGIN")
+        conn.execute("GRANT ALL ON SCHEMA public TO plain")
+    limited = url.replace("://postgres@", "://plain@")
+    assert limited != url
+    with pytest.raises(SinkError, match=r"user 'plain' may not create the schema 'headwater'"):
+        run(shop(_sink(limited)), duration=TINY, out_dir=tmp_path, ledger=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA headwater AUTHORIZATION plain")
+    run(shop(_sink(limited)), duration=TINY, out_dir=tmp_path, ledger=False)
