@@ -10,6 +10,10 @@ the log is read up to its end when the run flushes. One stream per table, the in
 snapshot as op `r` first. The source sink's own bookkeeping rows travel in the same log, so
 the capture knows whether it saw every transaction that sink committed: a server crash is
 ridden out exactly, and what cannot be (a slot or binlog lost) fails the run naming this sink.
+They live in the schema (MariaDB: database) `headwater`, which this capture reads besides
+the application's tables and never publishes; a capture of the application's schema alone
+does not see them (sinks/_sql_sink.BOOKKEEPING). Events are Debezium's envelope per
+connector (sinks/_project.debezium; README "The CDC envelope").
 
 ```yaml
 sinks:
