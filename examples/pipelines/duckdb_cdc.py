@@ -4,8 +4,8 @@ The input is what a `cdc` sink writes to files: Debezium change events as JSON L
 folder per table (`<cdc>/<table>/dt=…/hour=…/<table>-00001.jsonl`). Each load reads the
 files it has not loaded yet and merges them into one table per source table:
 
-    dedup + merge (correct)   the latest change of every key wins by its source sequence
-                              (`source.sequence`), so duplicates collapse and late or
+    dedup + merge (correct)   the latest change of every key wins by its log position
+                              (`source.lsn`), so duplicates collapse and late or
                               out-of-order events never overwrite newer ones; deletes leave
                               a tombstone (`__deleted = true`) that keeps a late, older change
                               of the same key from bringing the row back.
@@ -67,7 +67,7 @@ def stage(con: Any, files: list[Path]) -> None:
     listed = "[" + ", ".join(_lit(str(p)) for p in files) + "]"
     con.execute(
         f"""CREATE TEMP TABLE staged AS
-        SELECT source.sequence AS _seq, op, coalesce(after, before) AS img,
+        SELECT source.lsn AS _seq, op, coalesce(after, before) AS img,
                row_number() OVER (ORDER BY file_index, file_row) AS _arrival
         FROM (
             SELECT *, row_number() OVER (PARTITION BY filename) AS file_row,
@@ -80,7 +80,7 @@ def stage(con: Any, files: list[Path]) -> None:
 
 
 def merge(con: Any, table: str, keys: list[str]) -> None:
-    """Dedup + merge `staged` into `table` by source sequence, with tombstones for deletes."""
+    """Dedup + merge `staged` into `table` by log position, with tombstones for deletes."""
     t = _q(table)
     on = " AND ".join(f"t.{_q(k)} = l.img.{_q(k)}" for k in keys)
     by = ", ".join(f"img.{_q(k)}" for k in keys)

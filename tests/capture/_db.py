@@ -94,10 +94,14 @@ def password_server(roles: dict[str, str], **settings: str) -> Iterator[Any]:
                     else "CREATE ROLE {} LOGIN PASSWORD {}"
                 )
                 conn.execute(sql.SQL(verb).format(sql.Identifier(role), sql.Literal(password)))
-                if role != "postgres":
-                    conn.execute(
-                        sql.SQL("GRANT ALL ON SCHEMA public TO {}").format(sql.Identifier(role))
-                    )
+                if role != "postgres":  # and the schema of headwater's bookkeeping table
+                    conn.execute("CREATE SCHEMA IF NOT EXISTS headwater")
+                    for schema in ("public", "headwater"):
+                        conn.execute(
+                            sql.SQL("GRANT ALL ON SCHEMA {} TO {}").format(
+                                sql.Identifier(schema), sql.Identifier(role)
+                            )
+                        )
             hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
             hba.write_text(
                 "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"

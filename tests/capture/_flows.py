@@ -197,17 +197,31 @@ def _unique_rows(t: pa.Table) -> tuple[list[int], list[int]]:
     return list(seen), sorted(seen.values())
 
 
+def cdc_scenario(kind: str, url: str) -> Any:
+    """The shop written into `url` (2 connections), its CDC to JSONL files under cdc/."""
+    return shop(
+        f"db: {{kind: {kind}, url: '{url}', connections: 2}}\n"
+        "changes: {kind: cdc, from: db, to: {kind: files, format: jsonl, path: cdc}}\n",
+        **{"duration: 1h}": "duration: 1h, step: 20s}"},
+    )
+
+
+def cdc_events(out: Path) -> list[dict[str, Any]]:
+    """The change events a run wrote under out/cdc, file by file."""
+    return [
+        json.loads(line)
+        for path in sorted((out / "cdc").rglob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+
+
 def crash_run(
     kind: str, url: str, out: Path, crash: Callable[[], None], at: int, duration: timedelta
 ) -> Any:
     """A run into `url` (2 connections) with CDC to files, steps of 20 s; `crash()` after
     step `at`. Returns the scenario and the run's report (the run raises what it raises).
     """
-    sc = shop(
-        f"db: {{kind: {kind}, url: '{url}', connections: 2}}\n"
-        "changes: {kind: cdc, from: db, to: {kind: files, format: jsonl, path: cdc}}\n",
-        **{"duration: 1h}": "duration: 1h, step: 20s}"},
-    )
+    sc = cdc_scenario(kind, url)
 
     def on_step(changes: Changes, report: RunReport) -> None:
         if changes.step == at:
@@ -218,7 +232,7 @@ def crash_run(
 
 def assert_captured_exactly(sc: Any, out: Path, duration: timedelta) -> int:
     """Every change committed after the capture's snapshot (steps 2…) is in the CDC files
-    once; returns how many events were delivered twice (same Debezium sequence)."""
+    once; returns how many events were delivered twice (same Debezium `source`)."""
     world = World(sc, duration=duration)
     keys = {e: s.key for e, s in world.schemas.items()}
     expected: Counter[tuple[str, Any, str]] = Counter()
@@ -227,16 +241,15 @@ def assert_captured_exactly(sc: Any, out: Path, duration: timedelta) -> int:
             for e, t in ch.tables.items():
                 ops = zip(t["key"].to_pylist(), t["op"].to_pylist(), strict=True)
                 expected.update((e, k, op) for k, op in ops)
-    seen: dict[tuple[str, int], tuple[str, Any, str]] = {}
+    seen: dict[tuple[str, str], tuple[str, Any, str]] = {}
     delivered = 0
-    for path in sorted((out / "cdc").rglob("*.jsonl")):
-        for line in path.read_text().splitlines():
-            ev = json.loads(line)
-            if ev["op"] == "r":
-                continue
-            e, image = ev["source"]["table"], ev["after"] or ev["before"]
-            seen[(e, ev["source"]["sequence"])] = (e, image[keys[e]], ev["op"])
-            delivered += 1
+    for ev in cdc_events(out):
+        if ev["op"] == "r":
+            continue
+        e, image = ev["source"]["table"], ev["after"] or ev["before"]
+        # the log position in `source` (PostgreSQL lsn, binlog file/pos/row) names a change
+        seen[(e, json.dumps(ev["source"], sort_keys=True))] = (e, image[keys[e]], ev["op"])
+        delivered += 1
     got = Counter(seen.values())
     lost, extra = expected - got, got - expected
     assert not extra, f"{sum(extra.values())} captured changes the world never made"

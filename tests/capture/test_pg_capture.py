@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -11,11 +12,22 @@ import pytest
 
 from headwater.capture import open_capture
 from headwater.errors import SinkError, SinkUnavailable
+from headwater.runner import run
 from headwater.testing.servers import PostgresServer
 
-from tests.capture._db import pg_database
+from tests.capture import _debezium as debezium
+from tests.capture._db import TINY, pg_database
+from tests.capture._debezium import (
+    check_snapshot,
+    check_source_fields,
+    check_times,
+    check_transactions,
+    sequence,
+)
 from tests.capture._flows import (
     assert_captured_exactly,
+    cdc_events,
+    cdc_scenario,
     crash_run,
     gap_flow,
     kill_flow,
@@ -62,7 +74,9 @@ def test_a_transaction_the_log_skipped_fails_the_capture(pg_server, tmp_path):
 
     def hide() -> None:  # committed, and the slot moved past it behind the capture's back
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("UPDATE headwater_applied SET ordinal = ordinal + 1 WHERE lane = 0")
+            conn.execute(
+                "UPDATE headwater.headwater_applied SET ordinal = ordinal + 1 WHERE lane = 0"
+            )
             lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
             conn.execute("SELECT pg_replication_slot_advance('headwater_gap', %s)", (lsn,))
 
@@ -109,3 +123,60 @@ def test_wal_level_not_logical_says_what_to_change(tmp_path):
             open_capture(sink.config, sink.schemas(), name="wal")
     finally:
         server.stop()
+
+
+def test_events_are_debeziums_postgresql_events_field_for_field(pg_server, tmp_path):
+    """Field set, order and types of tests/capture/_debezium.py's documented event; the
+    transaction block as Debezium defines it (positions within the transaction)."""
+    url = pg_database(pg_server, "hw_cap_envelope")
+    started = time.time_ns() // 1_000_000
+    run(cdc_scenario("postgres", url), duration=TINY, out_dir=tmp_path, ledger=False)
+    events = cdc_events(tmp_path)
+    check_times(events, (started, time.time_ns() // 1_000_000), minutes=3)
+    check_source_fields(events, debezium.POSTGRES)
+    check_snapshot(events)
+    assert {ev["source"]["connector"] for ev in events} == {"postgresql"}
+    assert {ev["source"]["schema"] for ev in events} == {"public"}
+    changes = [ev for ev in events if ev["op"] != "r"]
+    ordering: dict[str, list[tuple[int, int]]] = {}
+    for ev in changes:  # each table's events in stream order (its files)
+        last_commit, lsn = sequence(ev)
+        assert int(lsn) == ev["source"]["lsn"]
+        ordering.setdefault(ev["source"]["table"], []).append((int(last_commit), int(lsn)))
+        assert ev["transaction"]["id"].startswith(f"{ev['source']['txId']}:")
+    # Debezium orders events by (last commit LSN, LSN): it grows along the stream
+    assert all(seq == sorted(set(seq)) for seq in ordering.values())
+    # positions count in log order: a parent row comes before its children
+    by_lsn = sorted(changes, key=lambda ev: ev["source"]["lsn"])
+    assert check_transactions(by_lsn, r"\d+:\d+") > 1
+    orders = [ev for ev in by_lsn if ev["source"]["table"] == "orders" and ev["op"] == "c"]
+    items = {ev["transaction"]["id"] for ev in by_lsn if ev["source"]["table"] == "order_items"}
+    assert any(ev["transaction"]["total_order"] == 1 for ev in orders)
+    assert items & {ev["transaction"]["id"] for ev in orders}
+
+
+def test_bookkeeping_stays_out_of_a_capture_of_the_application_schema(pg_server, tmp_path):
+    """An independent logical decoding slot reading the application's schema (as a
+    Debezium connector with schema.include.list, or a publication FOR TABLES IN SCHEMA
+    public) sees the business changes and not one row of the sink's bookkeeping."""
+    url = pg_database(pg_server, "hw_cap_book")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_create_logical_replication_slot('independent', 'wal2json')")
+        try:
+            sink, world = open_sink("postgres", "db", url, tmp_path, connections=2)
+            for _, changes in zip(range(4), world.steps(), strict=False):
+                sink.write(changes)
+            sink.close()
+            rows = conn.execute(
+                "SELECT data FROM pg_logical_slot_get_changes('independent', NULL, NULL,"
+                " 'format-version', '2', 'add-tables', 'public.*')"
+            ).fetchall()
+            tables = {json.loads(data).get("table") for (data,) in rows} - {None}
+            kept = conn.execute(
+                "SELECT schemaname FROM pg_tables WHERE tablename = 'headwater_applied'"
+            ).fetchall()
+        finally:
+            conn.execute("SELECT pg_drop_replication_slot('independent')")
+    assert {"customers", "orders", "order_items"} <= tables
+    assert "headwater_applied" not in tables
+    assert kept == [("headwater",)]

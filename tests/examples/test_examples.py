@@ -61,7 +61,7 @@ def _cdc_events(root: Path):
 
 def test_cdc_replay_reproduces_sqlite_tables(shop_run):
     out, _ = shop_run
-    events = sorted(_cdc_events(out / "cdc"), key=lambda e: e["source"]["sequence"])
+    events = sorted(_cdc_events(out / "cdc"), key=lambda e: e["source"]["lsn"])
     assert events and {e["op"] for e in events} == {"r", "c", "u", "d"}
     replica: dict[str, dict] = {}
     keys = {

@@ -481,7 +481,7 @@ def test_debezium_envelopes_through_write_records(kafka_server, tmp_path):
     values = [json.loads(m.value()) for m in msgs if m.value() is not None]
     assert {v["op"] for v in values} == {"r", "c", "u", "d"}
     first = next(v for v in values if v["op"] == "u")
-    assert set(first) == {"before", "after", "source", "op", "ts_ms", "transaction"}
+    assert list(first) == ["before", "after", "source", "op", "ts_ms", "transaction", "headwater"]
     assert first["before"]["id"] == first["after"]["id"]
     for m in msgs:
         key = json.loads(m.key())

@@ -53,7 +53,10 @@ def test_tables_equal_the_world_final_state_and_fks_are_declared(shop_run):
         ("order_items", "order_id", "orders"),
         ("orders", "customer_id", "customers"),
     }
-    lanes = my_query(url, "SELECT SUM(ordinal) FROM headwater_applied WHERE sink = 'db'")
+    lanes = my_query(
+        url,
+        "SELECT SUM(ordinal) FROM headwater.headwater_applied WHERE sink = CONCAT(DATABASE(), '.db')",
+    )
     last_txn = max(
         max(t["txn"].to_pylist())
         for ch in World(sc, duration=SHORT).steps()
@@ -107,6 +110,7 @@ def test_wrong_password_and_unreachable_server(mariadb_server, tmp_path, monkeyp
     url = my_database(mariadb_server, "hw_auth")
     my_query(url, "CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'app-s3cret'")
     my_query(url, "GRANT ALL ON hw_auth.* TO 'app'@'%'")
+    my_query(url, "GRANT ALL ON headwater.* TO 'app'@'%'")  # the bookkeeping database
     monkeypatch.setenv("MY_TEST_PASSWORD", "not-the-password")
     bad = f"mysql://app:${{MY_TEST_PASSWORD}}@127.0.0.1:{mariadb_server.port}/hw_auth"
     with pytest.raises(SinkUnavailable) as err:
@@ -154,7 +158,7 @@ def test_commits_lost_in_a_server_crash_fail_the_run(lazy_commit_server, tmp_pat
     url = server.url
 
     def applied() -> dict[int, int]:
-        return dict(my_query(url, "SELECT lane, ordinal FROM headwater_applied"))
+        return dict(my_query(url, "SELECT lane, ordinal FROM headwater.headwater_applied"))
 
     def crash() -> None:
         os.kill(server.pid, signal.SIGKILL)
@@ -164,3 +168,21 @@ def test_commits_lost_in_a_server_crash_fail_the_run(lazy_commit_server, tmp_pat
 
     text = lost_commits_fail_the_run("mysql", url, tmp_path, crash, applied, steps)
     assert "innodb_flush_log_at_trx_commit = 1" in text
+
+
+def test_a_user_that_may_not_create_the_bookkeeping_database_is_told_what_to_grant(
+    mariadb_server, tmp_path
+):
+    """The bookkeeping table lives in its own database `headwater` (out of a capture of
+    the application's database); a user limited to the application's database cannot
+    create it, and the error says what an administrator runs."""
+    url = my_database(mariadb_server, "hw_plain")
+    my_query(url, "DROP DATABASE IF EXISTS headwater")
+    my_query(url, "CREATE USER IF NOT EXISTS 'plain'@'%' IDENTIFIED BY 'pw'")
+    my_query(url, "GRANT ALL ON hw_plain.* TO 'plain'@'%'")
+    limited = url.replace("root@", "plain:pw@")
+    with pytest.raises(SinkError, match=r"user 'plain' may not create the schema 'headwater'"):
+        run(shop(_sink(limited)), duration=TINY, out_dir=tmp_path, ledger=False)
+    my_query(url, "CREATE DATABASE headwater; GRANT ALL ON headwater.* TO 'plain'@'%'")
+    run(shop(_sink(limited)), duration=TINY, out_dir=tmp_path, ledger=False)
+    assert my_rows(url, "customers", ["id"])

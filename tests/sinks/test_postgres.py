@@ -84,7 +84,9 @@ def test_schema_has_keys_foreign_keys_and_replica_identity(shop_run):
             )
         }
         assert idents == {"f"}
-        lanes = conn.execute("SELECT lane, ordinal FROM headwater_applied ORDER BY lane").fetchall()
+        lanes = conn.execute(
+            "SELECT lane, ordinal FROM headwater.headwater_applied ORDER BY lane"
+        ).fetchall()
     assert [lane for lane, _ in lanes] == [0, 1, 2]
     world = World(shop_run[0], duration=SHORT)
     last_txn = max(max(t["txn"].to_pylist()) for ch in world.steps() for t in ch.tables.values())
@@ -175,7 +177,9 @@ def test_commits_lost_in_a_server_crash_fail_the_run(async_commit_server, tmp_pa
 
     def applied() -> dict[int, int]:
         with psycopg.connect(url) as conn:
-            return dict(conn.execute("SELECT lane, ordinal FROM headwater_applied").fetchall())
+            return dict(
+                conn.execute("SELECT lane, ordinal FROM headwater.headwater_applied").fetchall()
+            )
 
     def crash() -> None:
         os.kill(server.pid, signal.SIGQUIT)
@@ -354,3 +358,23 @@ def test_replace_drops_only_what_headwater_made(pg_server, tmp_path):
         run(sc, duration=TINY, out_dir=tmp_path, ledger=False)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM big_orders").fetchone()[0] >= 0
+
+
+def test_a_user_that_may_not_create_the_bookkeeping_schema_is_told_what_to_grant(
+    pg_server, tmp_path
+):
+    """The bookkeeping table lives in its own schema `headwater` (out of a capture of the
+    application's schema); a user who may not create schemas in the database is told what
+    an administrator runs, and with that schema in place the sink works."""
+    url = pg_database(pg_server, "hw_plain")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS plain")
+        conn.execute("CREATE ROLE plain LOGIN")
+        conn.execute("GRANT ALL ON SCHEMA public TO plain")
+    limited = url.replace("://postgres@", "://plain@")
+    assert limited != url
+    with pytest.raises(SinkError, match=r"user 'plain' may not create the schema 'headwater'"):
+        run(shop(_sink(limited)), duration=TINY, out_dir=tmp_path, ledger=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA headwater AUTHORIZATION plain")
+    run(shop(_sink(limited)), duration=TINY, out_dir=tmp_path, ledger=False)

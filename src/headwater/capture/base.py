@@ -8,6 +8,12 @@ encodes captured changes exactly as it encodes simulated ones. Here:
     txn         the database's transaction id (PostgreSQL xid, MariaDB GTID sequence number)
     op          r (snapshot), c, u, d
     event_time  the commit time the database logged (µs, UTC)
+and, for the Debezium envelope (sinks/_project.debezium), three more:
+    txn_id      Debezium's `transaction.id` (PostgreSQL `<xid>:<LSN of BEGIN>`, MariaDB GTID)
+    snapshot    Debezium's `source.snapshot`: true, last (the snapshot's last event), false
+    source      the connector's own `source` fields (capture.source_type), `table` included
+    simulated_time  when the world made the change (µs, UTC): the source sink writes it in
+                its bookkeeping row with every transaction; null for the snapshot
 """
 
 from __future__ import annotations
@@ -69,7 +75,7 @@ class CaptureStats:
 class CommitChain:
     """Proof that the log showed every transaction the source sink committed.
 
-    The postgres and mysql sinks update their connection's row in `headwater_applied`
+    The postgres and mysql sinks update their connection's row in `headwater.headwater_applied`
     (ordinal n → n+1, or n+k with commit: step) inside every transaction they commit, so the
     log holds one chain of ordinals per connection. Each update's before-image must be the
     last after-image read: a break means the log skipped transactions (a slot moved, a
@@ -77,8 +83,9 @@ class CommitChain:
     the table holds, so a capture that stopped early cannot pass for a complete one.
     """
 
-    def __init__(self, capture: str, sink: str | None, where: str):
+    def __init__(self, capture: str, sink: str | None, where: str, key: str | None = None):
         self.capture, self.sink, self.where = capture, sink, where
+        self.key = key or sink  # the sink's rows in the table (_sql_sink.bookkeeping_key)
         self.lanes: dict[int, int] = {}  # connection → last ordinal read
         self.active = False  # whether the chains' start is known
 
@@ -99,7 +106,7 @@ class CommitChain:
     def observe(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
         """One change of a bookkeeping row; raises SinkError when the chain breaks."""
         row = after or before
-        if not self.active or row is None or str(row.get("sink")) != self.sink:
+        if not self.active or row is None or str(row.get("sink")) != self.key:
             return
         lane = int(row["lane"])
         if after is None:  # the sink's next run starts its rows again
@@ -116,6 +123,17 @@ class CommitChain:
                 "position moved without this capture); start the run again",
             )
         self.lanes[lane] = new
+
+    def event_time(self, marks: list[tuple[Any, Any]]) -> int | None:
+        """The simulated time (µs) the sink wrote in its bookkeeping with this transaction."""
+        times = [
+            int(after["event_time_us"])
+            for _, after in marks
+            if after is not None
+            and str(after.get("sink")) == self.key
+            and after.get("event_time_us") is not None
+        ]
+        return times[-1] if times else None
 
     def missing(self, committed: dict[int, int]) -> str | None:
         """What the log has not shown yet of the sink's `committed` ordinals, or None."""
@@ -221,6 +239,9 @@ class ChangeBuilder:
     after: dict[str, list[Any]] = field(default_factory=dict)
     has_before: list[bool] = field(default_factory=list)
     has_after: list[bool] = field(default_factory=list)
+    txn_ids: list[str] = field(default_factory=list)
+    simulated: list[int | None] = field(default_factory=list)
+    source: dict[str, list[Any]] = field(default_factory=dict)  # per-event source fields
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.schema.row_type]
@@ -238,7 +259,14 @@ class ChangeBuilder:
         time: int | str,
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
+        txn_id: str,
+        simulated: int | None,
+        **source: Any,
     ) -> None:
+        self.txn_ids.append(txn_id)
+        self.simulated.append(simulated)
+        for name, value in source.items():
+            self.source.setdefault(name, []).append(value)
         self.seq.append(seq)
         self.txn.append(txn)
         self.op.append(op)
@@ -255,7 +283,8 @@ class ChangeBuilder:
                 for name, values in cols.items():
                     values.append(image.get(name))
 
-    def build(self) -> pa.Table:
+    def build(self, source_type: pa.StructType, constants: dict[str, Any]) -> pa.Table:
+        """The change table; `constants` are the source fields every event here shares."""
         s = self.schema
         n = len(self.seq)
         images = []
@@ -269,7 +298,7 @@ class ChangeBuilder:
             )
         before, after = images
         key = pc.coalesce(after.field(s.key), before.field(s.key)) if n else pa.nulls(0, s.key_type)
-        return pa.Table.from_arrays(
+        table = pa.Table.from_arrays(
             [
                 pa.array(self.seq, pa.int64()),
                 pa.array(self.txn, pa.int64()),
@@ -281,6 +310,13 @@ class ChangeBuilder:
             ],
             schema=change_schema(s.key_type, s.row_type),
         )
+        return with_envelope(
+            table,
+            pa.array(self.txn_ids, pa.string()),
+            pa.repeat(pa.scalar("false"), n),
+            source_column(source_type, n, {**constants, **self.source}),
+            pa.array(self.simulated, pa.int64()).cast(TIMESTAMP),
+        )
 
 
 def _times(values: list[int | str]) -> pa.Array:
@@ -289,14 +325,69 @@ def _times(values: list[int | str]) -> pa.Array:
     return pa.array(values, pa.int64()).cast(TIMESTAMP)
 
 
-def snapshot_table(schema: EntitySchema, rows: pa.Table, first_seq: int, time_us: int) -> pa.Table:
-    """Current rows (one column per field, already typed) as op r changes."""
+def source_column(t: pa.StructType, n: int, values: dict[str, Any]) -> pa.StructArray:
+    """Debezium `source` fields of `n` events: a list per event, or one value for all."""
+    return pa.StructArray.from_arrays(
+        [
+            pa.array(v, f.type) if isinstance(v, list) else pa.repeat(pa.scalar(v, f.type), n)
+            for f in t
+            for v in [values.get(f.name)]
+        ],
+        fields=list(t),
+    )
+
+
+def with_envelope(
+    table: pa.Table, txn_id: pa.Array, snapshot: pa.Array, source: pa.Array, simulated: pa.Array
+) -> pa.Table:
+    """A change table with the columns the Debezium envelope takes from the log."""
+    return (
+        table.append_column("txn_id", txn_id)
+        .append_column("snapshot", snapshot)
+        .append_column("source", source)
+        .append_column("simulated_time", simulated)
+    )
+
+
+def last_marked(batches: Iterator[CaptureBatch]) -> Iterator[CaptureBatch]:
+    """Snapshot batches with the last event's `snapshot` set to `last`, as Debezium does: a
+    batch with rows is held until the next one shows whether more rows follow."""
+    held: CaptureBatch | None = None
+    for batch in batches:
+        if not len(batch):
+            if held is not None:
+                ((entity, table),) = held.tables.items()
+                n = table.num_rows
+                flags = pa.chunked_array([table["snapshot"].slice(0, n - 1), pa.array(["last"])])
+                idx = table.column_names.index("snapshot")
+                tables = {entity: table.set_column(idx, "snapshot", flags)}
+                yield CaptureBatch(tables, held.position, held.transactions)
+                held = None
+            yield batch
+            continue
+        if held is not None:
+            yield held
+        held = batch
+    if held is not None:
+        yield held
+
+
+def snapshot_table(
+    schema: EntitySchema,
+    rows: pa.Table,
+    first_seq: int,
+    time_us: int,
+    source_type: pa.StructType,
+    source: dict[str, Any],
+) -> pa.Table:
+    """Current rows (one column per field, already typed) as op r changes; `source` holds
+    the connector's source fields, the same for every snapshot event."""
     n = rows.num_rows
     after = pa.StructArray.from_arrays(
         [rows[f.name].combine_chunks().cast(f.type) for f in schema.row_type],
         fields=list(schema.row_type),
     )
-    return pa.Table.from_arrays(
+    table = pa.Table.from_arrays(
         [
             pa.array(range(first_seq, first_seq + n), pa.int64()),
             pa.repeat(pa.scalar(0, pa.int64()), n),
@@ -307,4 +398,11 @@ def snapshot_table(schema: EntitySchema, rows: pa.Table, first_seq: int, time_us
             after,
         ],
         schema=change_schema(schema.key_type, schema.row_type),
+    )
+    return with_envelope(
+        table,
+        pa.nulls(n, pa.string()),
+        pa.repeat(pa.scalar("true"), n),
+        source_column(source_type, n, {**source, "table": schema.name}),
+        pa.nulls(n, TIMESTAMP),
     )

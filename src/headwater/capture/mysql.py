@@ -38,13 +38,19 @@ from headwater.capture.base import (
     CaptureBatch,
     ChangeBuilder,
     CommitChain,
+    last_marked,
     snapshot_table,
     text_to_arrow,
 )
 from headwater.capture.checkpoint import Checkpoint
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.sinks._sql import MYSQL, Backoff, DbUrl
-from headwater.sinks._sql_sink import BOOKKEEPING
+from headwater.sinks._sql_sink import (
+    BOOKKEEPING,
+    BOOKKEEPING_SCHEMA,
+    BOOKKEEPING_TABLE,
+    bookkeeping_key,
+)
 from headwater.sinks.mysql import (
     MysqlConfig,
     connect_args,
@@ -58,7 +64,24 @@ from headwater.world.schema import EntitySchema
 SNAPSHOT_ROWS = 50_000
 IDLE_SLEEP = 0.02
 FATAL_READING_BINLOG = 1236  # the server cannot serve the position (purged, past the end)
-COMMITTED = f"SELECT lane, ordinal FROM {MYSQL.q(BOOKKEEPING)} WHERE sink = %s"
+COMMITTED = f"SELECT lane, ordinal FROM {BOOKKEEPING} WHERE sink = %s"
+# Debezium's MySQL/MariaDB `source` fields after the common ones, in its order: the server
+# that wrote the event, the transaction's GTID, the binlog file and position of the row
+# event, the row's index in it, the writing thread (from the transaction's BEGIN; MariaDB
+# marks transactions with a GTID event instead, so null there) and the query (null, as in
+# Debezium without include.query).
+SOURCE = pa.struct(
+    [
+        ("table", pa.string()),
+        ("server_id", pa.int64()),
+        ("gtid", pa.string()),
+        ("file", pa.string()),
+        ("pos", pa.int64()),
+        ("row", pa.int32()),
+        ("thread", pa.int64()),
+        ("query", pa.string()),
+    ]
+)
 
 
 def default_server_id(name: str) -> int:
@@ -150,7 +173,8 @@ class MysqlCapture(Capture):
         except ValueError as exc:
             raise SinkError(self.name, str(exc)) from None
         self.source["db"] = self.url.database or ""
-        self.chain = CommitChain(self.name, self.committed_by, self.url.masked)
+        key = bookkeeping_key(self.config, self.url, self.committed_by or "")
+        self.chain = CommitChain(self.name, self.committed_by, self.url.masked, key)
         self.conn = self._connect()
         self._check_server()
         self._check_tables()
@@ -160,6 +184,7 @@ class MysqlCapture(Capture):
     def _check_server(self) -> None:
         v, where = self._variables(), self.url.masked
         self.mariadb = "mariadb" in v.get("version", "").lower()
+        self.source["connector"] = "mariadb" if self.mariadb else "mysql"  # as Debezium 2.7+
         wanted = [
             ("log_bin", "ON", "start the server with --log-bin"),
             ("binlog_format", "ROW", "SET GLOBAL binlog_format = ROW (and in the server config)"),
@@ -200,7 +225,10 @@ class MysqlCapture(Capture):
                 f"table(s) {', '.join(missing)} do not exist in {self.url.masked}; the capture "
                 "reads the tables the mysql sink created",
             )
-        if BOOKKEEPING not in names:
+        if not self._query(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+            (BOOKKEEPING_SCHEMA, BOOKKEEPING_TABLE),
+        ):
             self.chain.sink = None  # no headwater sink writes here: nothing to prove with
 
     def _logs(self) -> set[str]:
@@ -246,6 +274,9 @@ class MysqlCapture(Capture):
 
     # -- snapshot --------------------------------------------------------------------------
     def snapshot(self) -> Iterator[CaptureBatch]:
+        return last_marked(self._snapshot())
+
+    def _snapshot(self) -> Iterator[CaptureBatch]:
         if not self._snapshot_pending:
             return
         self._snapshot_pending = False
@@ -256,11 +287,13 @@ class MysqlCapture(Capture):
                 self.position = self._consistent_snapshot(cur)
                 self.acked = None
                 if self.chain.sink is not None:
-                    cur.execute(COMMITTED, (self.chain.sink,))
+                    cur.execute(COMMITTED, (self.chain.key,))
                     self.chain.start(CommitChain.ordinals(cur.fetchall()))
             for entity, schema in self.schemas.items():
                 for rows in self._read_table(conn, schema):
-                    table = snapshot_table(schema, rows, self.seq, now_us)
+                    file, pos = self.position
+                    where = {"server_id": 0, "file": file, "pos": pos, "row": 0}
+                    table = snapshot_table(schema, rows, self.seq, now_us, SOURCE, where)
                     self.seq += table.num_rows
                     self.stats.snapshot_rows += table.num_rows
                     yield CaptureBatch({entity: table}, self._pos("partial"))
@@ -340,8 +373,14 @@ class MysqlCapture(Capture):
             log_file=self.position[0],
             log_pos=self.position[1],
             only_events=events,
-            only_schemas=[self.url.database] if self.url.database else None,
-            only_tables=[*self.schemas, BOOKKEEPING] if self.chain.active else list(self.schemas),
+            only_schemas=(
+                [self.url.database, *([BOOKKEEPING_SCHEMA] if self.chain.active else [])]
+                if self.url.database
+                else None
+            ),
+            only_tables=(
+                [*self.schemas, BOOKKEEPING_TABLE] if self.chain.active else list(self.schemas)
+            ),
             enable_logging=False,
         )
 
@@ -357,9 +396,10 @@ class MysqlCapture(Capture):
 
         self._snapshot_pending = False
         builders: dict[str, ChangeBuilder] = {}
-        rows: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
+        rows: list[tuple[Any, ...]] = []
         marks: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = []
         txn_id, txn_gtid, txns, count = 0, "", 0, 0
+        thread: int | None = None
         in_txn = False
         backoff = Backoff(self.reconnect_for)
         while True:
@@ -396,7 +436,7 @@ class MysqlCapture(Capture):
                 break
             kind = type(event).__name__
             if kind in ("MariadbGtidEvent", "GtidEvent"):
-                in_txn, rows, marks = True, [], []
+                in_txn, rows, marks, thread = True, [], [], None
                 txn_gtid = str(getattr(event, "gtid", ""))
                 txn_id = int(
                     getattr(event, "gtid_seq_no", 0) or getattr(event, "sequence_number", 0) or 0
@@ -407,16 +447,19 @@ class MysqlCapture(Capture):
                 continue
             if isinstance(event, (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)):
                 changes = [_change(event, r) for r in event.rows]
-                if event.table == BOOKKEEPING:
+                if (event.schema, event.table) == (BOOKKEEPING_SCHEMA, BOOKKEEPING_TABLE):
                     marks += [(before, after) for _, before, after in changes]
                 else:
-                    rows += [(event.table, *change) for change in changes]
+                    head = event.packet  # Debezium's pos: where the row event starts
+                    at = (head.server_id, self.stream.log_file, head.log_pos - head.event_size)
+                    rows += [(event.table, *c, *at, i, thread) for i, c in enumerate(changes)]
                 continue
             ends = isinstance(event, XidEvent) or (
                 isinstance(event, QueryEvent) and _query_text(event) == "COMMIT"
             )
             if isinstance(event, QueryEvent) and _query_text(event) == "BEGIN":
                 in_txn, rows, marks = True, [], []
+                thread = int(event.slave_proxy_id)
                 continue
             if not ends:
                 if isinstance(event, QueryEvent) and not in_txn:  # DDL outside a transaction
@@ -427,14 +470,32 @@ class MysqlCapture(Capture):
             in_txn = False
             for before, after in marks:
                 self.chain.observe(before, after)
+            simulated = self.chain.event_time(marks)
             marks = []
             if rows:
                 stamp = int(event.timestamp) * 1_000_000
-                for table, op, before, after in rows:
+                # Debezium's transaction.id: the GTID; without GTIDs, where the transaction began
+                tid = txn_gtid or f"{rows[0][5]}:{rows[0][6]}"
+                for table, op, before, after, server, file, pos, row, thr in rows:
                     b = builders.get(table)
                     if b is None:
                         b = builders[table] = ChangeBuilder(self.schemas[table])
-                    b.add(self.seq, txn_id, op, stamp, before, after)
+                    b.add(
+                        self.seq,
+                        txn_id,
+                        op,
+                        stamp,
+                        before,
+                        after,
+                        tid,
+                        simulated,
+                        server_id=server,
+                        gtid=txn_gtid or None,
+                        file=file,
+                        pos=pos,
+                        row=row,
+                        thread=thr,
+                    )
                     self.seq += 1
                 count += len(rows)
                 txns += 1
@@ -443,7 +504,7 @@ class MysqlCapture(Capture):
                 break
         if in_txn:  # the log ended inside a transaction: read it again next time
             self._close_stream()
-        tables = {e: b.build() for e, b in builders.items()}
+        tables = {e: b.build(SOURCE, {"table": e}) for e, b in builders.items()}
         self.stats.events += sum(t.num_rows for t in tables.values())
         self.stats.transactions += txns
         self.stats.polls += 1
@@ -459,7 +520,7 @@ class MysqlCapture(Capture):
 
     def catch_up(self, timeout: float = 60.0) -> Iterator[CaptureBatch]:
         committed = (
-            CommitChain.ordinals(self._query(COMMITTED, (self.chain.sink,)))
+            CommitChain.ordinals(self._query(COMMITTED, (self.chain.key,)))
             if self.chain.active
             else {}
         )

@@ -51,13 +51,19 @@ from headwater.capture.base import (
     CaptureBatch,
     ChangeBuilder,
     CommitChain,
+    last_marked,
     snapshot_table,
     text_to_arrow,
 )
 from headwater.capture.checkpoint import Checkpoint
 from headwater.errors import SinkError, SinkUnavailable
 from headwater.sinks._sql import POSTGRES, Backoff, DbUrl
-from headwater.sinks._sql_sink import BOOKKEEPING
+from headwater.sinks._sql_sink import (
+    BOOKKEEPING,
+    BOOKKEEPING_SCHEMA,
+    BOOKKEEPING_TABLE,
+    bookkeeping_key,
+)
 from headwater.sinks.postgres import (
     PostgresConfig,
     connect_args,
@@ -68,6 +74,19 @@ from headwater.sinks.postgres import (
 from headwater.world.schema import EntitySchema
 
 OPS = {"I": "c", "U": "u", "D": "d"}
+# Debezium's PostgreSQL `source` fields after the common ones, in its order. `sequence` is
+# the JSON text ["<LSN of the last commit before>","<LSN of this change>"] (decimal LSNs);
+# `xmin` stays null, as in Debezium without xmin.fetch.interval.ms.
+SOURCE = pa.struct(
+    [
+        ("sequence", pa.string()),
+        ("schema", pa.string()),
+        ("table", pa.string()),
+        ("txId", pa.int64()),
+        ("lsn", pa.int64()),
+        ("xmin", pa.int64()),
+    ]
+)
 # Numbers stay text (Arrow casts them to the column's type): numeric keeps every digit.
 _DECODER = json.JSONDecoder(parse_int=str, parse_float=str)
 IDLE_SLEEP = 0.02  # seconds between empty polls
@@ -204,7 +223,8 @@ class PostgresCapture(Capture):
         except ValueError as exc:
             raise SinkError(self.name, str(exc)) from None
         self.source["db"] = self.url.database or "postgres"
-        self.chain = CommitChain(self.name, self.committed_by, self.url.masked)
+        key = bookkeeping_key(self.config, self.url, self.committed_by or "")
+        self.chain = CommitChain(self.name, self.committed_by, self.url.masked, key)
         self.conn = self._connect()
         try:
             self._check_server()
@@ -243,20 +263,23 @@ class PostgresCapture(Capture):
                 f"table(s) {', '.join(missing)} do not exist in {self.url.masked} schema "
                 f"{self.ns}; the capture reads the tables the postgres sink created",
             )
-        if self.chain.sink is not None and not self._full_identity(BOOKKEEPING):
+        if self.chain.sink is not None and not self._full_identity(
+            BOOKKEEPING_TABLE, BOOKKEEPING_SCHEMA
+        ):
             self.chain.sink = None  # no headwater sink writes here: nothing to prove with
 
-    def _full_identity(self, table: str) -> bool:
+    def _full_identity(self, table: str, ns: str | None = None) -> bool:
         """Make updates and deletes log the whole old row (False: no such table)."""
+        ns = ns or self.ns
         row = self.conn.execute(
             "SELECT c.relreplident FROM pg_class c JOIN pg_namespace n"
             " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
-            (self.ns, table),
+            (ns, table),
         ).fetchone()
         if row is None:
             return False
         if row[0] != "f":
-            name = f"{POSTGRES.q(self.ns)}.{POSTGRES.q(table)}"
+            name = f"{POSTGRES.q(ns)}.{POSTGRES.q(table)}"
             try:
                 self.conn.execute(f"ALTER TABLE {name} REPLICA IDENTITY FULL")
             except self.pg.Error as exc:
@@ -372,8 +395,8 @@ class PostgresCapture(Capture):
     def _committed(self) -> dict[int, int]:
         """The bookkeeping table's ordinals of the sink the chain follows, per connection."""
         rows = self.conn.execute(
-            f"SELECT lane, ordinal FROM {POSTGRES.q(self.ns)}.{BOOKKEEPING} WHERE sink = %s",
-            (self.chain.sink,),
+            f"SELECT lane, ordinal FROM {BOOKKEEPING} WHERE sink = %s",
+            (self.chain.key,),
         ).fetchall()
         return CommitChain.ordinals(rows)
 
@@ -396,16 +419,22 @@ class PostgresCapture(Capture):
 
     # -- snapshot --------------------------------------------------------------------------
     def snapshot(self) -> Iterator[CaptureBatch]:
+        return last_marked(self._snapshot())
+
+    def _snapshot(self) -> Iterator[CaptureBatch]:
         if self._snapshot_name is None:
             return
         conn = self._connect()
         now_us = int(time.time() * 1_000_000)
+        # as Debezium: the snapshot's events stand at the slot's start, after no commit
+        lsn = self.read_lsn
+        where = {"sequence": f'[null,"{lsn}"]', "schema": self.ns, "lsn": lsn}
         try:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             conn.execute(f"SET TRANSACTION SNAPSHOT '{self._snapshot_name}'")
             for entity, schema in self.schemas.items():
                 for rows in self._read_table(conn, schema):
-                    table = snapshot_table(schema, rows, self.seq, now_us)
+                    table = snapshot_table(schema, rows, self.seq, now_us, SOURCE, where)
                     self.seq += table.num_rows
                     self.stats.snapshot_rows += table.num_rows
                     yield CaptureBatch({entity: table}, self._position(snapshot=False))
@@ -458,8 +487,9 @@ class PostgresCapture(Capture):
         return pos
 
     def _peek(self, upto_lsn: int | None) -> list[tuple[str, str]]:
-        names = [*self.schemas, BOOKKEEPING] if self.chain.active else self.schemas
-        tables = ",".join(f"{wal2json_name(self.ns)}.{wal2json_name(e)}" for e in names)
+        # the business tables escaped for wal2json; the bookkeeping name's dot is its separator
+        names = [f"{wal2json_name(self.ns)}.{wal2json_name(e)}" for e in self.schemas]
+        tables = ",".join([*names, BOOKKEEPING] if self.chain.active else names)
         limit = self.batch_size + sum(n for _, n in self._unacked)
         return self.conn.execute(
             "SELECT lsn::text, data FROM pg_logical_slot_peek_changes(%s, %s::pg_lsn, %s,"
@@ -477,38 +507,56 @@ class PostgresCapture(Capture):
 
     def _decode(self, rows: list[tuple[str, str]]) -> CaptureBatch:
         builders: dict[str, ChangeBuilder] = {}
-        pending: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
+        pending: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None, int]] = []
         marks: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = []
-        xid, stamp, txns, count = 0, "", 0, 0
+        xid, stamp, txns, count, txn_id = 0, "", 0, 0, ""
+        last_commit = self.read_lsn
         for lsn, data in rows:
             msg = _DECODER.decode(data)
             action = msg["action"]
             count += 1
             if action == "B":
                 xid, stamp, pending, marks, count = int(msg["xid"]), msg["timestamp"], [], [], 1
+                txn_id = f"{xid}:{lsn_int(lsn)}"  # Debezium: <txId>:<LSN>, here of its BEGIN
             elif action in OPS:
                 before = _image(msg.get("identity")) if action != "I" else None
                 after = _image(msg.get("columns")) if action != "D" else None
-                if msg["table"] == BOOKKEEPING:
+                if (msg["schema"], msg["table"]) == (BOOKKEEPING_SCHEMA, BOOKKEEPING_TABLE):
                     marks.append((before, after))
                 else:
-                    pending.append((msg["table"], OPS[action], before, after))
+                    pending.append((msg["table"], OPS[action], before, after, lsn_int(lsn)))
             elif action == "C":
                 end = lsn_int(lsn)
                 if end <= self.read_lsn:
+                    last_commit = end
                     continue  # returned before (or checkpointed before a crash)
                 for before, after in marks:
                     self.chain.observe(before, after)
-                for entity, op, before, after in pending:
+                simulated = self.chain.event_time(marks)
+                for entity, op, before, after, at in pending:
                     b = builders.get(entity)
                     if b is None:
                         b = builders[entity] = ChangeBuilder(self.schemas[entity])
-                    b.add(self.seq, xid, op, stamp, before, after)
+                    sequence = f'["{last_commit}","{at}"]'
+                    b.add(
+                        self.seq,
+                        xid,
+                        op,
+                        stamp,
+                        before,
+                        after,
+                        txn_id,
+                        simulated,
+                        sequence=sequence,
+                        txId=xid,
+                        lsn=at,
+                    )
                     self.seq += 1
+                last_commit = end
                 self._unacked.append((end, count))
                 self.read_lsn = end
                 txns += 1 if pending else 0  # other tables only (bookkeeping): nothing to say
-        tables = {e: b.build() for e, b in builders.items()}
+        tables = {e: b.build(SOURCE, {"schema": self.ns, "table": e}) for e, b in builders.items()}
         events = sum(t.num_rows for t in tables.values())
         self.stats.events += events
         self.stats.transactions += txns

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
@@ -143,57 +144,128 @@ def _ms(times: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.cast(pc.divide(pc.cast(times, pa.int64()), 1000), pa.int64())
 
 
+def _rank(group: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """Each event's 1-based position among the distinct `seq` of its group (a duplicated
+    event keeps its number, as a re-delivered Debezium event does)."""
+    order = np.lexsort((seq, group))
+    g, s = group[order], seq[order]
+    new_group = np.r_[True, g[1:] != g[:-1]]
+    distinct = np.cumsum(new_group | np.r_[True, s[1:] != s[:-1]])
+    first = distinct[np.maximum.accumulate(np.where(new_group, np.arange(len(g)), 0))]
+    rank = np.empty(len(g), np.int64)
+    rank[order] = distinct - first + 1
+    return rank
+
+
+def _txn_key(table: pa.Table) -> pa.Array:
+    """Debezium's `transaction.id`: the capture's when it set one, else the `txn` number."""
+    if "txn_id" in table.column_names:
+        return pc.fill_null(table["txn_id"].combine_chunks(), "")
+    return pc.cast(table["txn"].combine_chunks(), pa.string())
+
+
+def _groups(tables: list[pa.Table]) -> np.ndarray:
+    """A number per event telling its transaction apart (the ids' codes, or `txn`)."""
+    if all("txn_id" not in t.column_names for t in tables):
+        return np.concatenate([t["txn"].to_numpy() for t in tables])
+    keys = pc.dictionary_encode(pa.chunked_array([_txn_key(t) for t in tables]))
+    return keys.combine_chunks().indices.to_numpy()
+
+
+def transaction_order(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """Debezium's `transaction.total_order` (the event's position among all events of its
+    transaction, 1..n) and `data_collection_order` (among the transaction's events of the
+    same table) as columns. `tables` must hold whole transactions: a capture batch does, and
+    a step of the world does until faults move events (late, reorder): those are numbered
+    among what arrives with them. `project` falls back to ranking within one table."""
+    parts = [(e, t) for e, t in tables.items() if t.num_rows]
+    if not parts:
+        return dict(tables)
+    group = _groups([t for _, t in parts])
+    seq = np.concatenate([t["seq"].to_numpy() for _, t in parts])
+    total = _rank(group, seq)
+    out, at = dict(tables), 0
+    for entity, t in parts:
+        n = t.num_rows
+        own = _rank(group[at : at + n], seq[at : at + n])
+        out[entity] = t.append_column("total_order", pa.array(total[at : at + n])).append_column(
+            "collection_order", pa.array(own)
+        )
+        at += n
+    return out
+
+
+COMMON_SOURCE = ("version", "connector", "name", "ts_ms", "snapshot", "db")
+
+
 def debezium(table: pa.Table, schema: EntitySchema, source: dict[str, str]) -> pa.Table:
     """The Debezium change-event envelope as Arrow columns (JSON encoders nest it as-is).
 
-    As in Debezium, `source.ts_ms` is when the change happened in the database (event time)
-    and the top-level `ts_ms` when the connector emitted it (ingestion time, when known).
+    As in Debezium, `source.ts_ms` is when the change happened in the database (the commit
+    time its log holds; simulated CDC: the event time) and the top-level `ts_ms` when the
+    connector emitted it (ingestion time, when known). `source` has the common fields, then
+    the connector's own, in Debezium's order: a capture supplies them as a `source` column
+    (capture/base.py). Simulated CDC (SQLite has no log to read) keeps the common fields and
+    adds PostgreSQL's `table`, `txId` (the world's transaction number) and `lsn`: headwater's
+    change number, the position in the simulated log (it grows in commit order, unique per
+    change), so a consumer orders both by `lsn`. Snapshot events (op r) carry no
+    `transaction`, as in Debezium. One field is headwater's own: `headwater.event_time_ms`,
+    when the change happened in the simulated world (captured CDC: what the source sink
+    wrote in its bookkeeping row with the transaction; null for the snapshot), since a real
+    database stamps its own clock's commit time into `source.ts_ms`.
     """
     n = table.num_rows
-    ts_ms = _ms(table["event_time"])
-    emitted = _ms(table["ingest_time"]) if "ingest_time" in table.column_names else ts_ms
-    snapshot = pc.if_else(pc.equal(table["op"], "r"), "true", "false")
-    src = pa.StructArray.from_arrays(
-        [
-            pa.repeat(pa.scalar(source.get("version", "headwater-0.1")), n),
-            pa.repeat(pa.scalar(source.get("connector", "headwater")), n),
-            pa.repeat(pa.scalar(source.get("name", "headwater")), n),
-            ts_ms.combine_chunks(),
-            snapshot.combine_chunks(),
-            pa.repeat(pa.scalar(source.get("db", "app")), n),
+    names = table.column_names
+    op = table["op"].combine_chunks()
+    ts_ms = _ms(table["event_time"]).combine_chunks()
+    emitted = _ms(table["ingest_time"]) if "ingest_time" in names else ts_ms
+    snapshot = (
+        table["snapshot"].combine_chunks()
+        if "snapshot" in names
+        else pc.if_else(pc.equal(op, "r"), "true", "false")
+    )
+    common = [
+        pa.repeat(pa.scalar(source.get("version", "headwater-0.1")), n),
+        pa.repeat(pa.scalar(source.get("connector", "headwater")), n),
+        pa.repeat(pa.scalar(source.get("name", "headwater")), n),
+        ts_ms,
+        snapshot,
+        pa.repeat(pa.scalar(source.get("db", "app")), n),
+    ]
+    if "source" in names:
+        own = table["source"].combine_chunks()
+        fields = [own.field(i) for i in range(own.type.num_fields)]
+        labels = [f.name for f in own.type]
+    else:
+        fields = [
             pa.repeat(pa.scalar(schema.name), n),
-            table["seq"].combine_chunks(),
             table["txn"].combine_chunks(),
-        ],
-        names=[
-            "version",
-            "connector",
-            "name",
-            "ts_ms",
-            "snapshot",
-            "db",
-            "table",
-            "sequence",
-            "txId",
-        ],
-    )
-    is_snapshot = pc.equal(table["op"], "r").combine_chunks()
-    txn_id = pc.binary_join_element_wise(
-        "txn-", pc.cast(table["txn"], pa.string()), ""
-    ).combine_chunks()
+            table["seq"].combine_chunks(),
+        ]
+        labels = ["table", "txId", "lsn"]
+    src = pa.StructArray.from_arrays([*common, *fields], names=[*COMMON_SOURCE, *labels])
+    if "total_order" in names:
+        total = table["total_order"].combine_chunks()
+        own_order = table["collection_order"].combine_chunks()
+    else:
+        total = own_order = pa.array(_rank(_groups([table]), table["seq"].to_numpy()))
     transaction = pa.StructArray.from_arrays(
-        [txn_id, table["seq"].combine_chunks(), table["seq"].combine_chunks()],
+        [_txn_key(table), total, own_order],
         names=["id", "total_order", "data_collection_order"],
-        mask=is_snapshot,
+        mask=pc.equal(op, "r"),
     )
+    simulated = _ms(table["simulated_time"] if "simulated_time" in names else table["event_time"])
     return pa.table(
         {
             "before": table["before"],
             "after": table["after"],
             "source": src,
-            "op": table["op"],
+            "op": op,
             "ts_ms": emitted,
             "transaction": transaction,
+            "headwater": pa.StructArray.from_arrays(
+                [simulated.combine_chunks()], names=["event_time_ms"]
+            ),
         }
     )
 

@@ -395,6 +395,7 @@ class PlannedTxn:
     lane: int = 0
     phase: int = 0
     ordinal: int = 0  # its number among the transactions sent on its lane (bookkeeping)
+    event_time: int = 0  # µs: when it happened in the simulated world (bookkeeping, for CDC)
 
 
 class TxnPlanner:
@@ -416,6 +417,7 @@ class TxnPlanner:
         """The step's transactions in commit order, grouped by phase (phases in order)."""
         tables = changes.tables
         txn_ids = {e: t["txn"].to_numpy() for e, t in tables.items()}
+        times = {e: pc.cast(t["event_time"], pa.int64()).to_numpy() for e, t in tables.items()}
         lane_of = {e: self._lanes(self.routes[e](t)) for e, t in tables.items()}
         deletes = {
             e: pc.equal(t["op"], "d").to_numpy(zero_copy_only=False) for e, t in tables.items()
@@ -424,6 +426,7 @@ class TxnPlanner:
         for ranges in changes.transactions():
             entity, start, _ = ranges[0]
             t = PlannedTxn(int(txn_ids[entity][start]), ranges, int(lane_of[entity][start]))
+            t.event_time = int(times[entity][start])
             for e, a, b in ranges:
                 if deletes[e][a:b].any():
                     t.phase = max(t.phase, self.phase_of[e])

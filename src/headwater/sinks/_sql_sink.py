@@ -2,11 +2,11 @@
 
 `SqlSink` keeps `connections` lanes (one connection each), reconnects with backoff, applies
 planned world transactions lane by lane and resumes exactly after a disconnect through the
-`headwater_applied` bookkeeping table. A server that comes back without transactions it
-had confirmed (a crash with non-durable commits) fails the run: that is checked whenever a
-lane reconnects and, for every lane, in `flush`. A driver module supplies the hooks:
-connecting, the initial load, sending transactions, and telling a lost connection from bad
-data.
+`headwater.headwater_applied` bookkeeping table. A server that comes back without
+transactions it had confirmed (a crash with non-durable commits) fails the run: that is
+checked whenever a lane reconnects and, for every lane, in `flush`. A driver module supplies
+the hooks: connecting, the initial load, sending transactions, and telling a lost connection
+from bad data.
 """
 
 from __future__ import annotations
@@ -29,10 +29,39 @@ from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
-BOOKKEEPING = "headwater_applied"
+# The bookkeeping table lives in its own schema (MariaDB/MySQL: database) `headwater`, apart
+# from the application's tables, so a change capture of the application's schema or database
+# (Debezium's schema.include.list / database.include.list, a publication FOR TABLES IN SCHEMA,
+# a binlog reader of that database) never shows it; only a reader of every schema does.
+BOOKKEEPING_SCHEMA = "headwater"
+BOOKKEEPING_TABLE = "headwater_applied"
+BOOKKEEPING = f"{BOOKKEEPING_SCHEMA}.{BOOKKEEPING_TABLE}"
+BOOKKEEPING_SCHEMA_DDL = f"CREATE SCHEMA IF NOT EXISTS {BOOKKEEPING_SCHEMA}"
+BOOKKEEPING_SCHEMA_FOUND = "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s"
+
+
+def no_bookkeeping_schema(url: DbUrl) -> str:
+    """What to do when the sink's user may not create the bookkeeping schema."""
+    user = url.user or "<user>"
+    return (
+        f"user '{user}' may not create the schema '{BOOKKEEPING_SCHEMA}' that holds headwater's "
+        f"bookkeeping table on {url.masked}: create it once as an administrator (PostgreSQL: "
+        f"CREATE SCHEMA {BOOKKEEPING_SCHEMA} AUTHORIZATION {user}; MariaDB/MySQL: CREATE "
+        f"DATABASE {BOOKKEEPING_SCHEMA}; GRANT ALL ON {BOOKKEEPING_SCHEMA}.* TO '{user}')"
+    )
+
+
 # The comment of every table the sinks create: if_exists: replace drops only tables with it.
 OWNED = "created by headwater; if_exists: replace drops it"
+
 APPLIED = f"SELECT ordinal FROM {BOOKKEEPING} WHERE sink = %s AND lane = %s"
+
+
+def bookkeeping_key(config: Any, url: DbUrl, sink: str) -> str:
+    """A sink's `sink` value in the shared bookkeeping table: the schema (MariaDB/MySQL:
+    database) its tables are in, then its name, so same-named sinks writing different
+    schemas of one server keep their rows apart."""
+    return f"{getattr(config, 'db_schema', None) or url.database or ''}.{sink}"
 
 
 class SqlSinkConfig(SinkConfig):
@@ -73,11 +102,12 @@ def password_hint(config: Any, var: str) -> str:
     return f"set the password with password_env: {var} or ${{{var}}} in the URL"
 
 
-def bookkeeping_ddl(text: str, timestamp: str, suffix: str = "") -> str:
+def bookkeeping_ddl(text: str, timestamp: str, suffix: str = "", table: str = BOOKKEEPING) -> str:
+    """The bookkeeping table (SQLite, which has no schemas, names its own `table`)."""
     return (
-        f"CREATE TABLE IF NOT EXISTS {BOOKKEEPING} (sink {text}, lane INT, ordinal BIGINT"
-        f" NOT NULL, txn BIGINT NOT NULL, committed_at {timestamp}, PRIMARY KEY (sink, lane))"
-        + suffix
+        f"CREATE TABLE IF NOT EXISTS {table} (sink {text}, lane INT, ordinal BIGINT"
+        f" NOT NULL, txn BIGINT NOT NULL, committed_at {timestamp}, event_time_us BIGINT,"
+        " PRIMARY KEY (sink, lane))" + suffix
     )
 
 
@@ -125,7 +155,7 @@ class SqlSink(Sink):
         cls, name: str, config: SinkConfig, scenario: Any
     ) -> list[tuple[tuple[str | int, ...], str]]:
         """Entity and field names the database cannot hold (or that are its bookkeeping)."""
-        return check_names(cls.names, config, scenario, reserved=(BOOKKEEPING,))
+        return check_names(cls.names, config, scenario, reserved=(BOOKKEEPING_TABLE,))
 
     # -- driver hooks ----------------------------------------------------------------------
     def _import(self) -> Any:
@@ -219,6 +249,7 @@ class SqlSink(Sink):
             self.url = DbUrl.parse(self.config.url, password_env=self.config.password_env)
         except ValueError as exc:
             raise SinkError(self.name, str(exc)) from None
+        self.book = bookkeeping_key(self.config, self.url, self.name)
         self._check_url()
         self._stats_lock = threading.Lock()
         self.stats.extra.update(

@@ -10,6 +10,10 @@ the log is read up to its end when the run flushes. One stream per table, the in
 snapshot as op `r` first. The source sink's own bookkeeping rows travel in the same log, so
 the capture knows whether it saw every transaction that sink committed: a server crash is
 ridden out exactly, and what cannot be (a slot or binlog lost) fails the run naming this sink.
+They live in the schema (MariaDB: database) `headwater`, which this capture reads besides
+the application's tables and never publishes; a capture of the application's schema alone
+does not see them (sinks/_sql_sink.BOOKKEEPING). Events are Debezium's envelope per
+connector (sinks/_project.debezium; README "The CDC envelope").
 
 Time: simulated CDC carries each change's simulated event time. A database's log stamps
 its own (wall) clock: that commit time stays in `source.ts_ms`, as in Debezium, and each
@@ -36,7 +40,7 @@ from pydantic import Field, ValidationError
 
 from headwater._plugins import suggest
 from headwater.errors import HeadwaterError
-from headwater.sinks._project import Records, project
+from headwater.sinks._project import Records, project, transaction_order
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
 
@@ -134,7 +138,7 @@ class CdcSink(Sink):
         self.transport = cls(f"{name}.to", cls.Config.model_validate(to), context)
         self.source = {
             "name": self.config.server_name or context.scenario_name,
-            "connector": "headwater-simulated",
+            "connector": getattr(source, "kind", None) or "sqlite",
         }
         # postgres/mysql: read the database's own log (headwater.capture), not the world
         self.log_source = source if getattr(source, "kind", None) in ("postgres", "mysql") else None
@@ -167,7 +171,7 @@ class CdcSink(Sink):
             self._deliver(batch)
 
     def _deliver(self, batch: Any) -> None:
-        for entity, table in batch.tables.items():
+        for entity, table in transaction_order(batch.tables).items():
             self.transport.write_records(self._captured(entity, table))
         self.capture.ack(batch.position)
         self.stats.add(batch.changes())
@@ -190,7 +194,7 @@ class CdcSink(Sink):
             self.transport.advance(changes.end_us)
             self.stats.bytes = self.transport.stats.bytes
             return
-        for entity, table in changes.tables.items():
+        for entity, table in transaction_order(changes.tables).items():
             self.transport.write_records(
                 project(table, self.context.schemas[entity], "debezium", source=self.source)
             )

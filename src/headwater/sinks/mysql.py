@@ -4,7 +4,7 @@ Same behaviour as the postgres sink: the schema comes from the scenario (or, wit
 `if_exists: attach`, an existing one is checked against it), the initial population loads
 with multi-row INSERTs in one transaction, and every later world transaction commits as one
 database transaction, on `connections` parallel connections routed by root key, with a
-`headwater_applied` row per connection (the number of the last transaction committed on it,
+`headwater.headwater_applied` row (its own database, see _sql_sink.BOOKKEEPING) per connection (the number of the last transaction committed on it,
 and its world transaction id) updated inside each transaction, so that a reconnect after the
 server went away resumes exactly after the last committed one.
 
@@ -45,11 +45,15 @@ from headwater.sinks._sql_names import MYSQL_NAMES
 from headwater.sinks._sql_sink import (
     APPLIED,
     BOOKKEEPING,
+    BOOKKEEPING_SCHEMA,
+    BOOKKEEPING_SCHEMA_DDL,
+    BOOKKEEPING_SCHEMA_FOUND,
     OWNED,
     Lane,
     SqlSink,
     SqlSinkConfig,
     bookkeeping_ddl,
+    no_bookkeeping_schema,
     type_family,
 )
 from headwater.sinks._sql_sink import password_hint as _password_hint
@@ -60,6 +64,7 @@ ROUND_TRIP_BYTES = 1 << 20  # SQL text sent per round trip (transactions are nev
 INSERT_BYTES = 4 << 20  # one multi-row INSERT of the initial load
 # Errors after which the connection is gone (reconnect) rather than the data wrong.
 DISCONNECTS = {2003, 2006, 2013, 2055, 1053, 1927, 4031}
+ACCESS_DENIED_TO_DATABASE = 1044
 RETRYABLE = {1205, 1213}  # lock wait timeout, deadlock: the server rolled back; send again
 
 
@@ -307,24 +312,32 @@ class MysqlSink(SqlSink):
                     for stmt in create_table(d, s, schemas):
                         table = stmt.startswith("CREATE TABLE")
                         cur.execute(stmt + (f" ENGINE=InnoDB COMMENT='{OWNED}'" if table else ""))
+            if not cur.execute(BOOKKEEPING_SCHEMA_FOUND, (BOOKKEEPING_SCHEMA,)):
+                try:
+                    cur.execute(BOOKKEEPING_SCHEMA_DDL)
+                except self.my.Error as exc:
+                    if error_code(exc) != ACCESS_DENIED_TO_DATABASE:
+                        raise
+                    raise SinkError(self.name, no_bookkeeping_schema(self.url)) from None
             cur.execute(bookkeeping_ddl("VARCHAR(255)", "DATETIME(6)", " ENGINE=InnoDB"))
-            cur.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.name,))
+            cur.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.book,))
             cur.executemany(
-                f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, 0, -1, UTC_TIMESTAMP(6))",
-                [(self.name, lane.index) for lane in self.lanes],
+                f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, 0, -1, UTC_TIMESTAMP(6), NULL)",
+                [(self.book, lane.index) for lane in self.lanes],
             )
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _mark_sql(self, lane: Lane, t: PlannedTxn) -> str:
-        name = self.my.converters.escape_string(self.name)
+        name = self.my.converters.escape_string(self.book)
         return (
             f"UPDATE {BOOKKEEPING} SET ordinal = {t.ordinal}, txn = {t.txn},"
+            f" event_time_us = {t.event_time},"
             f" committed_at = UTC_TIMESTAMP(6) WHERE sink = '{name}' AND lane = {lane.index}"
         )
 
     def _read_applied(self, lane: Lane) -> Any:
         with lane.conn.cursor() as cur:
-            cur.execute(APPLIED, (self.name, lane.index))
+            cur.execute(APPLIED, (self.book, lane.index))
             return cur.fetchone()
 
     def _execute(self, conn: Any, sql: str) -> None:

@@ -13,7 +13,8 @@ independent except through foreign keys. A transaction is routed to a connection
 hash of its root key (an order and its items go together); deletes of rows other rows point
 to run in a later phase of the step than the deletes of the rows pointing to them.
 
-Exactly once: a bookkeeping table `headwater_applied` holds, per sink and connection, the
+Exactly once: a bookkeeping table `headwater.headwater_applied` (its own schema, out of a
+capture of the application's schema, see _sql_sink.BOOKKEEPING) holds, per sink and connection, the
 number of the last transaction committed on that connection (and its world transaction id),
 updated inside that same transaction. When the database goes away, the sink reconnects with
 backoff (for up to `reconnect_for`), reads that number and resumes after it, so an ambiguous commit is neither lost nor applied twice;
@@ -59,11 +60,15 @@ from headwater.sinks._sql_names import POSTGRES_NAMES, ident_problem
 from headwater.sinks._sql_sink import (
     APPLIED,
     BOOKKEEPING,
+    BOOKKEEPING_SCHEMA,
+    BOOKKEEPING_SCHEMA_DDL,
+    BOOKKEEPING_SCHEMA_FOUND,
     OWNED,
     Lane,
     SqlSink,
     SqlSinkConfig,
     bookkeeping_ddl,
+    no_bookkeeping_schema,
     type_family,
 )
 from headwater.sinks._sql_sink import password_hint as _password_hint
@@ -72,7 +77,7 @@ from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
 MARK = (
-    f"UPDATE {BOOKKEEPING} SET ordinal = %s, txn = %s, committed_at = now()"
+    f"UPDATE {BOOKKEEPING} SET ordinal = %s, txn = %s, committed_at = now(), event_time_us = %s"
     " WHERE sink = %s AND lane = %s"
 )
 PIPELINE_DEPTH = 200  # transactions sent before waiting for their results
@@ -382,12 +387,17 @@ class PostgresSink(SqlSink):
         if self.config.replica_identity == "full":
             for e in schemas:
                 conn.execute(f"ALTER TABLE {d.q(e)} REPLICA IDENTITY FULL")
+        if conn.execute(BOOKKEEPING_SCHEMA_FOUND, (BOOKKEEPING_SCHEMA,)).fetchone() is None:
+            try:
+                conn.execute(BOOKKEEPING_SCHEMA_DDL)
+            except self.pg.errors.InsufficientPrivilege:
+                raise SinkError(self.name, no_bookkeeping_schema(self.url)) from None
         conn.execute(bookkeeping_ddl("TEXT", "TIMESTAMPTZ"))
-        conn.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.name,))
+        conn.execute(f"DELETE FROM {BOOKKEEPING} WHERE sink = %s", (self.book,))
         cur = conn.cursor()
         cur.executemany(
-            f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, 0, -1, now())",
-            [(self.name, lane.index) for lane in self.lanes],
+            f"INSERT INTO {BOOKKEEPING} VALUES (%s, %s, 0, -1, now(), NULL)",
+            [(self.book, lane.index) for lane in self.lanes],
         )
 
     def _drop(self, conn: Any, tables: list[str], where: str) -> None:
@@ -434,10 +444,10 @@ class PostgresSink(SqlSink):
 
     # -- transactions ----------------------------------------------------------------------
     def _mark(self, cur: Any, lane: Lane, t: PlannedTxn) -> None:
-        cur.execute(MARK, (t.ordinal, t.txn, self.name, lane.index))
+        cur.execute(MARK, (t.ordinal, t.txn, t.event_time, self.book, lane.index))
 
     def _read_applied(self, lane: Lane) -> Any:
-        return lane.conn.execute(APPLIED, (self.name, lane.index)).fetchone()
+        return lane.conn.execute(APPLIED, (self.book, lane.index)).fetchone()
 
     def _params(self, changes: Changes) -> _Params:
         return {e: change_params(self.stmts[e], t) for e, t in changes.tables.items()}

@@ -112,9 +112,9 @@ class SqliteSink(Sink):
         for s in schemas.values():
             for stmt in create_table(SQLITE, s, schemas):
                 self.db.execute(stmt)
-        self.db.execute(bookkeeping_ddl("TEXT", "TEXT"))
+        self.db.execute(bookkeeping_ddl("TEXT", "TEXT", table=BOOKKEEPING))
         self.db.execute(
-            f"INSERT OR REPLACE INTO {BOOKKEEPING} VALUES (?, 0, 0, -1, NULL)", (self.name,)
+            f"INSERT OR REPLACE INTO {BOOKKEEPING} VALUES (?, 0, 0, -1, NULL, NULL)", (self.name,)
         )
         self.db.execute("COMMIT")
         self.applied = -1  # the last world transaction committed (the snapshot's is 0)
