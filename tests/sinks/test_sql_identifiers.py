@@ -127,8 +127,8 @@ class Pg:
         with self.pg.connect(self.url) as c:
             rows = c.execute(
                 "SELECT schemaname, tablename FROM pg_tables"
-                " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
-            ).fetchall()
+                " WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'headwater')"
+            ).fetchall()  # the sink's bookkeeping lives in its own schema, headwater
         assert {s for s, _ in rows} <= {self.schema}, rows
         return {t for _, t in rows}
 
