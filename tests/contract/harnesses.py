@@ -115,7 +115,8 @@ def _logs_landed(server: Any, ns: str, r: Run) -> Landed:
 def _kafka_landed(server: Any, ns: str, r: Run) -> Landed:
     from tests.sinks.test_kafka import consume, received
 
-    msgs = consume(server, {f"{ns}.customers": 1, f"{ns}.orders": 1}, 1, idle=1.0)
+    reported = sum(sum(ops.values()) for ops in r.stats(NAME)["counts"].values())
+    msgs = consume(server, {f"{ns}.customers": 1, f"{ns}.orders": 1}, reported, idle=0.5)
     return received_images([m for m in received(msgs) if m.body is not None])
 
 
@@ -252,7 +253,7 @@ HARNESSES: dict[str, Harness] = {
             lambda srv, ns: _stream(
                 "kafka",
                 f"bootstrap_servers: '{srv.bootstrap_servers}'",
-                f", topic: '{ns}.{{entity}}'",
+                f", topic: '{ns}.{{entity}}', partitions: 1",
             ),
             server="kafka_server",
             landed=_kafka_landed,

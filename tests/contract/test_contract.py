@@ -37,7 +37,6 @@ from tests.contract._harness import (
 from tests.contract.conftest import Landings, server_for
 from tests.contract.harnesses import HARNESSES
 
-
 #: (check, sink kind) → a bug the check finds outside this suite's area, until it is fixed.
 KNOWN: dict[tuple[str, str], str] = {
     ("report_counts_what_landed", "logs"): (
