@@ -20,6 +20,28 @@ from tests.contract.harnesses import SECRET_ENV
 
 SECRET = "whsec-contract"
 
+#: (check, sink kind) → a bug the check finds outside this suite's area, until it is fixed.
+KNOWN: dict[tuple[str, str], str] = {
+    ("test_report_counts_equal_ledger_counts", "webhook"): (
+        "the webhook sink sends no snapshot event (snapshot: false) but the ledger records"
+        " the snapshot rows as published (the runner ledgers what a sink is handed)"
+    ),
+    ("test_report_counts_equal_ledger_counts", "logs"): (
+        "the logs sink writes no line for the snapshot (ops: [c, u, d]) but the ledger records"
+        " the snapshot rows as published (the runner ledgers what a sink is handed)"
+    ),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A known bug is a strict xfail of that one check, with its reason."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        h = callspec.params.get("h") if callspec else None
+        reason = KNOWN.get((getattr(item, "originalname", ""), getattr(h, "kind", "")))
+        if reason:
+            item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+
 
 @pytest.fixture(autouse=True)
 def webhook_secret(monkeypatch: pytest.MonkeyPatch) -> None:

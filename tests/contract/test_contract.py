@@ -37,30 +37,11 @@ from tests.contract._harness import (
 from tests.contract.conftest import Landings, server_for
 from tests.contract.harnesses import HARNESSES
 
-#: (check, sink kind) → a bug the check finds outside this suite's area, until it is fixed.
-KNOWN: dict[tuple[str, str], str] = {
-    ("report_counts_equal_ledger_counts", "webhook"): (
-        "the webhook sink sends no snapshot event (snapshot: false) but the ledger records"
-        " the snapshot rows as published (the runner ledgers what a sink is handed)"
-    ),
-    ("report_counts_equal_ledger_counts", "logs"): (
-        "the logs sink writes no line for the snapshot (ops: [c, u, d]) but the ledger records"
-        " the snapshot rows as published (the runner ledgers what a sink is handed)"
-    ),
-}
 
-
-def harnesses(check: str, applies: Callable[[Harness], bool] = lambda h: True) -> list[Any]:
-    """The registered kinds that have a harness and to which `check` applies; a known bug
-    is a strict xfail with its reason."""
+def harnesses(applies: Callable[[Harness], bool] = lambda h: True) -> list[Any]:
+    """The registered kinds that have a harness and to which a check applies."""
     return [
-        pytest.param(
-            HARNESSES[k],
-            id=k,
-            marks=[pytest.mark.xfail(strict=True, reason=KNOWN[check, k])]
-            if (check, k) in KNOWN
-            else [],
-        )
+        pytest.param(HARNESSES[k], id=k)
         for k in SINKS.names()
         if k in HARNESSES and applies(HARNESSES[k])
     ]
@@ -70,6 +51,13 @@ def test_every_registered_sink_has_a_harness() -> None:
     missing = sorted(set(SINKS.names()) - set(HARNESSES))
     assert not missing, f"add a harness to tests/contract/harnesses.py for: {missing}"
     assert set(HARNESSES) <= set(SINKS.names()), "a harness for a sink kind not registered"
+    for h in HARNESSES.values():
+        stateful = "sql" in h.capabilities
+        assert (h.rows is not None) == stateful, f"{h.kind}: rows reads back a sql store's tables"
+        assert (h.landed is not None) != stateful, f"{h.kind}: landed reads back deliveries"
+        assert (h.dead is not None) == (h.server is not None), f"{h.kind}: dead address"
+        if "files" in h.capabilities:
+            assert h.files is not None, f"{h.kind}: name the folder its files land in"
 
 
 # -- pure validation --------------------------------------------------------------------------
@@ -89,7 +77,7 @@ def own_option(kind: str) -> str:
     return own[0] if own else "entities"
 
 
-@pytest.mark.parametrize("h", harnesses("unknown_key_names_its_yaml_path_and_suggests"))
+@pytest.mark.parametrize("h", harnesses())
 def test_unknown_key_names_its_yaml_path_and_suggests(h: Harness) -> None:
     option = own_option(h.kind)
     typo = option + option[-1]
@@ -101,7 +89,7 @@ def test_unknown_key_names_its_yaml_path_and_suggests(h: Harness) -> None:
     assert f"did you mean '{option}'" in message, message
 
 
-@pytest.mark.parametrize("h", harnesses("validate_opens_no_socket"))
+@pytest.mark.parametrize("h", harnesses())
 def test_validate_opens_no_socket(
     h: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -116,7 +104,7 @@ def test_validate_opens_no_socket(
     assert NAME in headwater.validate(path).sink_configs()
 
 
-@pytest.mark.parametrize("h", harnesses("module_imports_alone"))
+@pytest.mark.parametrize("h", harnesses())
 def test_module_imports_alone(h: Harness) -> None:
     module = SINKS.get(h.kind).__module__
     done = subprocess.run(
@@ -128,7 +116,7 @@ def test_module_imports_alone(h: Harness) -> None:
 # -- lifecycle --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("h", harnesses("an_empty_step_then_flush_and_close"))
+@pytest.mark.parametrize("h", harnesses())
 def test_an_empty_step_then_flush_and_close(
     h: Harness, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -156,9 +144,7 @@ def test_an_empty_step_then_flush_and_close(
 # -- what lands -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "h", harnesses("delivery_equals_the_worlds_changes", lambda h: h.landed is not None)
-)
+@pytest.mark.parametrize("h", harnesses(lambda h: "sql" not in h.capabilities))
 def test_delivery_equals_the_worlds_changes(
     h: Harness, request: pytest.FixtureRequest, landings: Landings
 ) -> None:
@@ -180,9 +166,7 @@ def test_delivery_equals_the_worlds_changes(
         assert doubled == 0, f"{doubled} duplicates landed"
 
 
-@pytest.mark.parametrize(
-    "h", harnesses("final_state_equals_the_worlds_row_by_row", lambda h: h.rows is not None)
-)
+@pytest.mark.parametrize("h", harnesses(lambda h: "sql" in h.capabilities))
 def test_final_state_equals_the_worlds_row_by_row(
     h: Harness, request: pytest.FixtureRequest, landings: Landings
 ) -> None:
@@ -197,7 +181,7 @@ def test_final_state_equals_the_worlds_row_by_row(
         )
 
 
-@pytest.mark.parametrize("h", harnesses("report_counts_equal_ledger_counts"))
+@pytest.mark.parametrize("h", harnesses())
 def test_report_counts_equal_ledger_counts(
     h: Harness, request: pytest.FixtureRequest, landings: Landings
 ) -> None:
@@ -213,9 +197,7 @@ def test_report_counts_equal_ledger_counts(
     assert reported == counted
 
 
-@pytest.mark.parametrize(
-    "h", harnesses("report_counts_what_landed", lambda h: h.landed is not None)
-)
+@pytest.mark.parametrize("h", harnesses(lambda h: "sql" not in h.capabilities))
 def test_report_counts_what_landed(
     h: Harness, request: pytest.FixtureRequest, landings: Landings
 ) -> None:
@@ -235,7 +217,7 @@ def file_bytes(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root.parent)): p.read_bytes() for p in paths}
 
 
-@pytest.mark.parametrize("h", harnesses("same_seed_same_bytes", lambda h: h.files is not None))
+@pytest.mark.parametrize("h", harnesses(lambda h: h.files is not None))
 def test_same_seed_same_bytes(
     h: Harness, request: pytest.FixtureRequest, landings: Landings, tmp_path: Path
 ) -> None:
@@ -248,9 +230,7 @@ def test_same_seed_same_bytes(
     assert not differ, f"not byte-identical: {differ[:3]}"
 
 
-@pytest.mark.parametrize(
-    "h", harnesses("same_seed_same_events", lambda h: h.server is not None and h.landed is not None)
-)
+@pytest.mark.parametrize("h", harnesses(lambda h: "at_least_once" in h.capabilities))
 def test_same_seed_same_events(
     h: Harness, request: pytest.FixtureRequest, landings: Landings, tmp_path: Path
 ) -> None:
@@ -266,9 +246,7 @@ def test_same_seed_same_events(
 
 @pytest.mark.parametrize(
     "h",
-    harnesses(
-        "dead_address_names_sink_and_address_never_the_password", lambda h: h.dead is not None
-    ),
+    harnesses(lambda h: h.server is not None),
 )
 def test_dead_address_names_sink_and_address_never_the_password(h: Harness, tmp_path: Path) -> None:
     assert h.dead is not None
