@@ -257,5 +257,6 @@ def test_dead_address_names_sink_and_address_never_the_password(h: Harness, tmp_
     message = str(err.value)
     assert f"sink '{NAME}'" in message and f"127.0.0.1:{port}" in message, message
     assert PASSWORD not in message
+    assert (out / "ledger" / "manifest.json").exists(), "the ledger was not started"
     leaks = [p for p in out.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()]
     assert not leaks, f"the password is written in {leaks}"
