@@ -47,7 +47,8 @@ class Harness:
     server for `landed(server, ns, run)`, which reads back what arrived as a Counter of the
     same identities `expected(run)` derives from the memory sink. `rows(server, ns, run)`
     reads a stateful store's tables. `dead(port)` is the sink at 127.0.0.1:<port> with PASSWORD.
-    `files` is the folder (under the output folder) of what lands as files.
+    `files` is the folder (under the output folder) of what lands as files; `driver` the
+    client library open() imports and the pip extra that installs it.
     """
 
     kind: str
@@ -59,6 +60,7 @@ class Harness:
     rows: Callable[[Any, str, Run], Rows] | None = None
     dead: Callable[[int], str] | None = None
     files: str | None = None
+    driver: tuple[str, str] | None = None  # (client module, pip extra) open() imports
 
     @property
     def capabilities(self) -> frozenset[str]:

@@ -218,6 +218,7 @@ HARNESSES: dict[str, Harness] = {
                 f"{NAME}: {{kind: webhook, url: '{srv.url}', secret_env: {SECRET_ENV}}}\n"
             ),
             server="webhook_receiver",
+            driver=("httpx", "api"),
             landed=_webhook_landed,
             expected=_webhook_expected,
             dead=lambda port: (
@@ -229,6 +230,7 @@ HARNESSES: dict[str, Harness] = {
             "postgres",
             lambda srv, ns: f"{NAME}: {{kind: postgres, url: '{pg_database(srv, ns)}'}}\n",
             server="pg_server",
+            driver=("psycopg", "postgres"),
             rows=lambda srv, ns, r: store_rows(lambda e, c: pg_rows(_pg_url(srv, ns), e, c)),
             dead=lambda port: (
                 f"{NAME}: {{kind: postgres, url: 'postgresql://app:{PASSWORD}@127.0.0.1:{port}/shop'}}\n"
@@ -238,6 +240,7 @@ HARNESSES: dict[str, Harness] = {
             "mysql",
             lambda srv, ns: f"{NAME}: {{kind: mysql, url: '{my_database(srv, ns)}'}}\n",
             server="mariadb_server",
+            driver=("pymysql", "mysql"),
             rows=lambda srv, ns, r: store_rows(lambda e, c: my_rows(_my_url(srv, ns), e, c)),
             dead=lambda port: (
                 f"{NAME}: {{kind: mysql, url: 'mysql://app:{PASSWORD}@127.0.0.1:{port}/shop'}}\n"
@@ -251,6 +254,7 @@ HARNESSES: dict[str, Harness] = {
                 f", topic: '{ns}.{{entity}}', partitions: 1",
             ),
             server="kafka_server",
+            driver=("confluent_kafka", "kafka"),
             landed=_kafka_landed,
             expected=event_images,
             dead=lambda port: _stream(
@@ -266,6 +270,7 @@ HARNESSES: dict[str, Harness] = {
                 "nats", f"url: '{srv.url}'", f", subject: '{ns}.{{entity}}', stream: {ns.upper()}"
             ),
             server="nats_server",
+            driver=("nats", "nats"),
             landed=_nats_landed,
             expected=event_images,
             dead=lambda port: _stream("nats", f"url: 'nats://app:{PASSWORD}@127.0.0.1:{port}'"),
@@ -276,6 +281,7 @@ HARNESSES: dict[str, Harness] = {
                 "redis_streams", f"url: '{srv.url}'", f", stream: '{ns}:{{entity}}'"
             ),
             server="redis_server",
+            driver=("redis", "redis"),
             landed=_redis_landed,
             expected=event_images,
             dead=lambda port: _stream(
@@ -290,6 +296,7 @@ HARNESSES: dict[str, Harness] = {
                 f", exchange: {ns}, routing_key: '{{entity}}', queue: {ns}",
             ),
             server="rabbitmq_server",
+            driver=("pika", "rabbitmq"),
             landed=_rabbitmq_landed,
             expected=event_images,
             dead=lambda port: _stream(
@@ -300,6 +307,7 @@ HARNESSES: dict[str, Harness] = {
             "mqtt",
             lambda srv, ns: _stream("mqtt", f"url: '{srv.url}'", f", topic: '{ns}/{{entity}}'"),
             server="mosquitto_server",
+            driver=("paho", "mqtt"),
             listen=_mqtt_listen,
             landed=_mqtt_landed,
             expected=event_images,

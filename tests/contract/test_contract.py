@@ -113,6 +113,55 @@ def test_module_imports_alone(h: Harness) -> None:
     assert done.returncode == 0, done.stderr
 
 
+#: Run in a fresh interpreter: import the sink's module with its client library hidden,
+#: then open the sink of the scenario on stdin; print what open() raised.
+WITHOUT_DRIVER = """
+import sys
+from pathlib import Path
+
+DRIVER = sys.argv[1]
+
+
+class Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name == DRIVER or name.startswith(DRIVER + "."):
+            raise ImportError(f"{name} is hidden")
+
+
+sys.meta_path.insert(0, Hide())
+from headwater.scenario.load import loads
+from headwater.sinks import SINKS, SinkContext
+from headwater.world.schema import world_schemas
+
+sc = loads(sys.stdin.read())
+config = sc.sink_configs()["s"]
+SINKS.get(config.kind)  # imports the module
+context = SinkContext(world_schemas(sc), Path(sys.argv[2]), sc.seed, sc.name, {})
+try:
+    SINKS.get(config.kind)("s", config, context).open()
+except Exception as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+@pytest.mark.parametrize("h", harnesses(lambda h: h.server is not None))
+def test_without_its_driver_the_module_imports_and_open_names_the_pip_extra(
+    h: Harness, tmp_path: Path
+) -> None:
+    assert h.driver is not None and h.dead is not None, f"{h.kind}: name its client library"
+    module, extra = h.driver
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_DRIVER, module, str(tmp_path)],
+        input=scenario_text(h.dead(free_port())),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("MissingExtra "), done.stdout
+    assert f'pip install "headwater[{extra}]"' in done.stdout, done.stdout
+
+
 # -- lifecycle --------------------------------------------------------------------------------
 
 
