@@ -18,6 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from headwater.scenario.load import loads
 from headwater.scenario.model import Scenario
 from headwater.sinks import SINKS
@@ -97,6 +99,24 @@ def land(h: Harness, server: Any, ns: str, out: Path) -> Landing:
     landed = h.landed(reader, ns, r) if h.landed else None
     rows = h.rows(server, ns, r) if h.rows else None
     return Landing(r, sc, landed, rows)
+
+
+def server_for(request: pytest.FixtureRequest, h: Harness) -> Any:
+    """The harness's server (a session fixture), or None for sinks that need none."""
+    return request.getfixturevalue(h.server) if h.server else None
+
+
+class Landings:
+    """The one delivery run per sink kind, made on first use."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.done: dict[str, Landing] = {}
+
+    def get(self, h: Harness, server: Any) -> Landing:
+        if h.kind not in self.done:
+            self.done[h.kind] = land(h, server, f"contract_{h.kind}", self.root / h.kind)
+        return self.done[h.kind]
 
 
 # -- identities of what landed ---------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Fixtures of the contract suite: the harness's server, a webhook receiver, shared runs.
+"""Fixtures of the contract suite: a webhook receiver, shared runs, known bugs.
 
 The delivery run of each sink kind is made once per session (`landings`) and read back
 right away; several checks then look at it from their side (delivery, final state, report
@@ -8,14 +8,12 @@ against ledger).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from headwater.serve.receive import Receiver
 
-from tests.contract._harness import Harness, Landing, land
+from tests.contract._harness import Landings
 from tests.contract.harnesses import SECRET_ENV
 
 SECRET = "whsec-contract"
@@ -52,24 +50,6 @@ def webhook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 def webhook_receiver() -> Iterator[Receiver]:
     with Receiver(SECRET.encode()) as receiver:
         yield receiver
-
-
-def server_for(request: pytest.FixtureRequest, h: Harness) -> Any:
-    """The harness's server (a session fixture), or None for sinks that need none."""
-    return request.getfixturevalue(h.server) if h.server else None
-
-
-class Landings:
-    """The one delivery run per sink kind, made on first use."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.done: dict[str, Landing] = {}
-
-    def get(self, h: Harness, server: Any) -> Landing:
-        if h.kind not in self.done:
-            self.done[h.kind] = land(h, server, f"contract_{h.kind}", self.root / h.kind)
-        return self.done[h.kind]
 
 
 @pytest.fixture(scope="session")

@@ -29,12 +29,13 @@ from tests.contract._harness import (
     NAME,
     PASSWORD,
     Harness,
+    Landings,
     final_rows,
     land,
     scenario,
     scenario_text,
+    server_for,
 )
-from tests.contract.conftest import Landings, server_for
 from tests.contract.harnesses import HARNESSES
 
 
