@@ -92,9 +92,8 @@ def _files_landed(server: Any, ns: str, r: Run) -> Landed:
 def _cdc_landed(server: Any, ns: str, r: Run) -> Landed:
     out: Landed = Counter()
     for rec in jsonl(r.out / "cdc"):
-        src = rec["source"]
         image = rec["before"] if rec["op"] == "d" else rec["after"]
-        out[(f"{src['table']}-{src['sequence']}", rec["op"], canon(image))] += 1
+        out[(rec["source"]["table"], rec["op"], canon(image))] += 1
     return out
 
 
