@@ -318,8 +318,11 @@ class LogsSink(Sink):
         return formats.format_rfc3164(fields, facility=self.config.facility, tz=self.config.tz)
 
     def write(self, changes: Changes) -> None:
-        for entity, table in changes.tables.items():
-            table = table.filter(pc.is_in(table["op"], value_set=pa.array(self.config.ops)))
+        wanted = pa.array(self.config.ops)
+        logged = {
+            e: t.filter(pc.is_in(t["op"], value_set=wanted)) for e, t in changes.tables.items()
+        }
+        for entity, table in logged.items():
             if table.num_rows == 0:
                 continue
             # random streams per delivered part, not per step: a step delivered in several
@@ -335,7 +338,8 @@ class LogsSink(Sink):
             if self.sender is not None:
                 self.sender.send(lines)
             self.stats.extra["lines"] = self.stats.extra.get("lines", 0) + len(lines)
-        self.stats.add(changes)
+        # the report counts the changes logged, not those `ops:` leaves out (the snapshot)
+        self.stats.add(Changes(changes.step, changes.start_us, changes.end_us, logged))
 
     def flush(self) -> None:
         for w in self.writers.values():

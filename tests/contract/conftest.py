@@ -1,0 +1,57 @@
+"""Fixtures of the contract suite: a webhook receiver, shared runs, known bugs.
+
+The delivery run of each sink kind is made once per session (`landings`) and read back
+right away; several checks then look at it from their side (delivery, final state, report
+against ledger).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from headwater.serve.receive import Receiver
+
+from tests.contract._harness import Landings
+from tests.contract.harnesses import SECRET_ENV
+
+SECRET = "whsec-contract"
+
+#: (check, sink kind) → a bug the check finds outside this suite's area, until it is fixed.
+KNOWN: dict[tuple[str, str], str] = {
+    ("test_report_counts_equal_ledger_counts", "webhook"): (
+        "the webhook sink sends no snapshot event (snapshot: false) but the ledger records"
+        " the snapshot rows as published (the runner ledgers what a sink is handed)"
+    ),
+    ("test_report_counts_equal_ledger_counts", "logs"): (
+        "the logs sink writes no line for the snapshot (ops: [c, u, d]) but the ledger records"
+        " the snapshot rows as published (the runner ledgers what a sink is handed)"
+    ),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A known bug is a strict xfail of that one check, with its reason."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        h = callspec.params.get("h") if callspec else None
+        reason = KNOWN.get((getattr(item, "originalname", ""), getattr(h, "kind", "")))
+        if reason:
+            item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def webhook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+
+
+@pytest.fixture(scope="session")
+def webhook_receiver() -> Iterator[Receiver]:
+    with Receiver(SECRET.encode()) as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def landings(tmp_path_factory: pytest.TempPathFactory) -> Landings:
+    return Landings(tmp_path_factory.mktemp("landings"))

@@ -1,0 +1,321 @@
+"""One harness per sink kind (tests/contract/_harness.py says what a harness is).
+
+Read-back clients are the per-sink tests' own (tests/sinks/test_<kind>.py, tests/capture/
+_db.py), imported when used so a missing driver skips only that sink's checks.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections import Counter
+from typing import Any
+
+from headwater.world.engine import World
+
+from tests.capture._db import my_database, my_rows, pg_database, pg_rows
+from tests.contract._harness import (
+    NAME,
+    PASSWORD,
+    Harness,
+    Landed,
+    Rows,
+    activity,
+    canon,
+    cell,
+    debezium_images,
+    event_images,
+    jsonl,
+    row_images,
+    scenario,
+)
+from tests.sinks._streams import Received, Run, expected_events
+
+#: The environment variable holding the webhook secret (set by tests/contract/conftest.py).
+SECRET_ENV = "HW_CONTRACT_SECRET"
+
+
+def columns() -> dict[str, list[str]]:
+    """Each entity's columns in the short world."""
+    return {e: [f.name for f in s.row_type] for e, s in World(scenario("")).schemas.items()}
+
+
+def store_rows(read: Any) -> Rows:
+    """Every entity's rows through `read(entity, columns)`, each value made comparable."""
+    return {
+        e: {tuple(cell(v) for v in row) for row in read(e, cols)} for e, cols in columns().items()
+    }
+
+
+def received_images(got: list[Received]) -> Landed:
+    return Counter((m.event_id, canon(json.loads(m.body))) for m in got)
+
+
+# -- stores -----------------------------------------------------------------------------------
+
+
+def _sqlite_rows(server: Any, ns: str, r: Run) -> Rows:
+    conn = sqlite3.connect(r.out / "shop.db")
+
+    def read(entity: str, cols: list[str]) -> list[tuple[Any, ...]]:
+        names = ", ".join(f'"{c}"' for c in cols)
+        return conn.execute(f'SELECT {names} FROM "{entity}"').fetchall()
+
+    try:
+        return store_rows(read)
+    finally:
+        conn.close()
+
+
+def _pg_url(server: Any, ns: str) -> str:
+    return server.url.rsplit("/", 1)[0] + f"/{ns}"
+
+
+def _my_url(server: Any, ns: str) -> str:
+    return f"mysql://root@{server.host}:{server.port}/{ns}"
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+def _files_landed(server: Any, ns: str, r: Run) -> Landed:
+    root = r.out / "files"
+    out: Landed = Counter()
+    for p in sorted(root.rglob("*.jsonl")):
+        entity = p.relative_to(root).parts[0]
+        for line in p.read_text(encoding="utf-8").splitlines():
+            out[(entity, canon(json.loads(line)))] += 1
+    return out
+
+
+def _cdc_landed(server: Any, ns: str, r: Run) -> Landed:
+    out: Landed = Counter()
+    for rec in jsonl(r.out / "cdc"):
+        image = rec["before"] if rec["op"] == "d" else rec["after"]
+        out[(rec["source"]["table"], rec["op"], canon(image))] += 1
+    return out
+
+
+VERBS = {"created": "c", "updated": "u", "deleted": "d"}
+
+
+def _logs_landed(server: Any, ns: str, r: Run) -> Landed:
+    out: Landed = Counter()
+    for line in jsonl(r.out / "logs", "*.log"):
+        entity, verb = line["message"].split(" ")
+        out[(entity, VERBS[verb])] += 1
+    return out
+
+
+# -- brokers ----------------------------------------------------------------------------------
+
+
+def _kafka_landed(server: Any, ns: str, r: Run) -> Landed:
+    from tests.sinks.test_kafka import consume, received
+
+    reported = sum(sum(ops.values()) for ops in r.stats(NAME)["counts"].values())
+    msgs = consume(server, {f"{ns}.customers": 1, f"{ns}.orders": 1}, reported, idle=0.5)
+    return received_images([m for m in received(msgs) if m.body is not None])
+
+
+def _nats_landed(server: Any, ns: str, r: Run) -> Landed:
+    from tests.sinks.test_nats import read
+
+    got, _ = read(server, ns.upper(), f"{ns}.>")
+    return received_images(got)
+
+
+def _redis_landed(server: Any, ns: str, r: Run) -> Landed:
+    from tests.sinks.test_redis_streams import read
+
+    return received_images([m for s in read(server, f"{ns}:*").values() for m in s])
+
+
+def _rabbitmq_landed(server: Any, ns: str, r: Run) -> Landed:
+    from tests.sinks.test_rabbitmq import drain
+
+    return received_images([m for m, _ in drain(server, ns)])
+
+
+def _mqtt_listen(server: Any, ns: str) -> Any:
+    from tests.sinks.test_mqtt import Subscriber
+
+    return Subscriber(server, f"{ns}/#")
+
+
+def _mqtt_landed(sub: Any, ns: str, r: Run) -> Landed:
+    from tests.sinks.test_mqtt import received
+
+    try:
+        seen = -1
+        while len(sub.messages) != seen:  # until nothing more arrives for a second
+            seen = len(sub.messages)
+            time.sleep(1.0)
+    finally:
+        sub.close()
+    return received_images(received(sub.messages))
+
+
+def _webhook_landed(receiver: Any, ns: str, r: Run) -> Landed:
+    taken = list(receiver.deliveries)
+    receiver.deliveries.clear()  # the run is over: nothing posts any more
+    return Counter(d["event"]["id"] for d in taken)
+
+
+def _webhook_expected(r: Run) -> Landed:
+    """Event ids of the world's changes; the snapshot is not sent (`snapshot: false`)."""
+    return Counter(f"evt_{e.event_id}" for e in expected_events(r) if e.op != "r")
+
+
+def _stream(kind: str, address: str, extra: str = "") -> str:
+    return f"{NAME}: {{kind: {kind}, {address}, connect_timeout: 2s{extra}}}\n"
+
+
+HARNESSES: dict[str, Harness] = {
+    h.kind: h
+    for h in [
+        Harness(
+            "memory",
+            lambda srv, ns: f"{NAME}: {{kind: memory}}\n",
+            landed=lambda srv, ns, r: event_images(_as_run(r)),
+            expected=event_images,
+        ),
+        Harness(
+            "sqlite",
+            lambda srv, ns: f"{NAME}: {{kind: sqlite, path: shop.db}}\n",
+            rows=_sqlite_rows,
+            files="shop.db",
+        ),
+        Harness(
+            "files",
+            lambda srv, ns: f"{NAME}: {{kind: files, format: jsonl, path: files, every: 1m}}\n",
+            landed=_files_landed,
+            expected=row_images,
+            files="files",
+        ),
+        Harness(
+            "cdc",
+            lambda srv, ns: (
+                "db: {kind: sqlite, path: cdc.db}\n"
+                f"{NAME}: {{kind: cdc, from: db, to: {{kind: files, format: jsonl, path: cdc}}}}\n"
+            ),
+            landed=_cdc_landed,
+            expected=debezium_images,
+            files="cdc",
+        ),
+        Harness(
+            "logs",
+            lambda srv, ns: f"{NAME}: {{kind: logs, format: json, path: logs}}\n",
+            landed=_logs_landed,
+            expected=activity,
+            files="logs",
+        ),
+        Harness(
+            "webhook",
+            lambda srv, ns: (
+                f"{NAME}: {{kind: webhook, url: '{srv.url}', secret_env: {SECRET_ENV}}}\n"
+            ),
+            server="webhook_receiver",
+            driver=("httpx", "api"),
+            landed=_webhook_landed,
+            expected=_webhook_expected,
+            dead=lambda port: (
+                f"{NAME}: {{kind: webhook, url: 'http://app:{PASSWORD}@127.0.0.1:{port}/hooks', "
+                f"secret_env: {SECRET_ENV}, retry: {{attempts: 2, initial: 5ms, max: 10ms}}}}\n"
+            ),
+        ),
+        Harness(
+            "postgres",
+            lambda srv, ns: f"{NAME}: {{kind: postgres, url: '{pg_database(srv, ns)}'}}\n",
+            server="pg_server",
+            driver=("psycopg", "postgres"),
+            rows=lambda srv, ns, r: store_rows(lambda e, c: pg_rows(_pg_url(srv, ns), e, c)),
+            dead=lambda port: (
+                f"{NAME}: {{kind: postgres, url: 'postgresql://app:{PASSWORD}@127.0.0.1:{port}/shop'}}\n"
+            ),
+        ),
+        Harness(
+            "mysql",
+            lambda srv, ns: f"{NAME}: {{kind: mysql, url: '{my_database(srv, ns)}'}}\n",
+            server="mariadb_server",
+            driver=("pymysql", "mysql"),
+            rows=lambda srv, ns, r: store_rows(lambda e, c: my_rows(_my_url(srv, ns), e, c)),
+            dead=lambda port: (
+                f"{NAME}: {{kind: mysql, url: 'mysql://app:{PASSWORD}@127.0.0.1:{port}/shop'}}\n"
+            ),
+        ),
+        Harness(
+            "kafka",
+            lambda srv, ns: _stream(
+                "kafka",
+                f"bootstrap_servers: '{srv.bootstrap_servers}'",
+                f", topic: '{ns}.{{entity}}', partitions: 1",
+            ),
+            server="kafka_server",
+            driver=("confluent_kafka", "kafka"),
+            landed=_kafka_landed,
+            expected=event_images,
+            dead=lambda port: _stream(
+                "kafka",
+                f"bootstrap_servers: '127.0.0.1:{port}'",
+                ", producer: {security.protocol: SASL_PLAINTEXT, sasl.mechanism: PLAIN, "
+                f"sasl.username: app, sasl.password: {PASSWORD}}}",
+            ),
+        ),
+        Harness(
+            "nats",
+            lambda srv, ns: _stream(
+                "nats", f"url: '{srv.url}'", f", subject: '{ns}.{{entity}}', stream: {ns.upper()}"
+            ),
+            server="nats_server",
+            driver=("nats", "nats"),
+            landed=_nats_landed,
+            expected=event_images,
+            dead=lambda port: _stream("nats", f"url: 'nats://app:{PASSWORD}@127.0.0.1:{port}'"),
+        ),
+        Harness(
+            "redis_streams",
+            lambda srv, ns: _stream(
+                "redis_streams", f"url: '{srv.url}'", f", stream: '{ns}:{{entity}}'"
+            ),
+            server="redis_server",
+            driver=("redis", "redis"),
+            landed=_redis_landed,
+            expected=event_images,
+            dead=lambda port: _stream(
+                "redis_streams", f"url: 'redis://:{PASSWORD}@127.0.0.1:{port}/0'"
+            ),
+        ),
+        Harness(
+            "rabbitmq",
+            lambda srv, ns: _stream(
+                "rabbitmq",
+                f"url: '{srv.url}'",
+                f", exchange: {ns}, routing_key: '{{entity}}', queue: {ns}",
+            ),
+            server="rabbitmq_server",
+            driver=("pika", "rabbitmq"),
+            landed=_rabbitmq_landed,
+            expected=event_images,
+            dead=lambda port: _stream(
+                "rabbitmq", f"url: 'amqp://guest:{PASSWORD}@127.0.0.1:{port}/%2F'"
+            ),
+        ),
+        Harness(
+            "mqtt",
+            lambda srv, ns: _stream("mqtt", f"url: '{srv.url}'", f", topic: '{ns}/{{entity}}'"),
+            server="mosquitto_server",
+            driver=("paho", "mqtt"),
+            listen=_mqtt_listen,
+            landed=_mqtt_landed,
+            expected=event_images,
+            dead=lambda port: _stream("mqtt", f"url: 'mqtt://app:{PASSWORD}@127.0.0.1:{port}'"),
+        ),
+    ]
+}
+
+
+def _as_run(r: Run) -> Run:
+    """The memory sink under test read back as if it were the run's `mem`."""
+    return Run(r.report, {"mem": r.sinks[NAME]}, r.out)
