@@ -34,7 +34,6 @@ class OutDir:
     def __init__(self, path: Path, meta: dict[str, Any]):
         self.path = path
         self.meta = meta
-        self.entries: list[str] | None = None  # as the marker last recorded them
 
     @classmethod
     def claim(cls, path: Path, *, overwrite: bool, **meta: Any) -> OutDir:
@@ -75,7 +74,7 @@ class OutDir:
     def note(self) -> None:
         """Record what is at the top of the folder now (all of it this run's), if it changed."""
         entries = sorted(p.name for p in self.path.iterdir() if p.name != MARKER)
-        if entries == self.entries:
+        if entries == getattr(self, "entries", None):
             return
         self.entries = entries
         data = {"format": FORMAT, **self.meta, "entries": entries}
