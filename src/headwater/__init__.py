@@ -3,12 +3,7 @@
 The public API is what `__all__` lists; everything else is internal.
 """
 
-from __future__ import annotations
-
-from datetime import timedelta
-from pathlib import Path
-from typing import Any
-
+from headwater._api import run, validate, verify
 from headwater.errors import (
     HeadwaterError,
     MissingExtra,
@@ -21,50 +16,9 @@ from headwater.errors import (
 from headwater.runner import RunReport
 from headwater.scenario.load import load, loads
 from headwater.scenario.model import Scenario
-from headwater.scenario.units import parse_duration
 from headwater.world.changes import Changes
 from headwater.world.engine import World
 from headwater.world.sample import sample
-
-
-def run(
-    scenario: Scenario | str | Path,
-    *,
-    seed: int | None = None,
-    duration: str | timedelta | None = None,
-    speed: str | None = None,
-    out_dir: str | Path | None = None,
-    overwrite: bool = False,
-    **kwargs: Any,
-) -> RunReport:
-    """Run a scenario (a loaded Scenario or a path) into its sinks and return the report.
-
-    The output folder must be new or empty; `overwrite` replaces an earlier run's output."""
-    from headwater.runner import run as _run
-
-    sc = scenario if isinstance(scenario, Scenario) else load(scenario)
-    span = parse_duration(duration) if isinstance(duration, str) else duration
-    return _run(
-        sc, seed=seed, duration=span, speed=speed, out_dir=out_dir, overwrite=overwrite, **kwargs
-    )
-
-
-def verify(ledger: str | Path, target: str | Path, **options: Any) -> Any:
-    """Compare what a pipeline landed with a run's ledger; see headwater.verify.verify."""
-    from headwater.verify import verify as _verify
-
-    return _verify(ledger, target, **options)
-
-
-def validate(path: str | Path) -> Scenario:
-    """Load and validate a scenario file without connecting to anything; a scenario whose
-    estimated size passes its `limits:` is refused."""
-    from headwater.world.estimate import checked
-
-    scenario = load(path)
-    checked(scenario)
-    return scenario
-
 
 __all__ = [
     "Changes",

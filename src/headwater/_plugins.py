@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Generic, TypeVar
 
 from headwater.errors import PluginError
@@ -29,18 +29,11 @@ class Registry(Generic[T]):
         self._builtins = dict(builtins)
         self._loaded: dict[str, T] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
-        def deco(obj: T) -> T:
-            self._loaded[name] = obj
-            return obj
-
-        return deco
-
     def names(self) -> list[str]:
-        return sorted(set(self._builtins) | set(self._loaded))
+        return sorted(self._builtins)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and (name in self._builtins or name in self._loaded)
+        return isinstance(name, str) and name in self._builtins
 
     def get(self, name: str) -> T:
         if name in self._loaded:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -166,8 +167,11 @@ def run(
     wall0 = time.perf_counter()
     opened: list[Sink] = []
     finished = False
+    closing = _Closing()
+    stack = ExitStack()
     try:
         for sink in sinks.values():
+            stack.callback(closing.call, sink.close)  # also when its open() fails half way
             sink.open()
             opened.append(sink)
         folder.note()
@@ -209,27 +213,58 @@ def run(
                 f"the run ended with rows its sinks never published: {lost}; this is a bug"
             )
         finished = True
+    except BaseException as exc:
+        stack.close()
+        closing.note(exc)  # the run's own error is the one raised
+        raise
     finally:
-        for sink in reversed(opened):
-            sink.close()
-        folder.note()
-        for name, sink in sinks.items():
-            shown(name, sink)  # also after a failure: what was published before it
-        acknowledged()  # also after a failure: what the broker confirmed before it
-        faults = {name: p.summary() for name, p in pipes.items() if not p.clean}
-        if book is not None:
-            book.close(complete=finished, summary={"faults": faults} if faults else None)
-        report.wall_seconds = time.perf_counter() - wall0
-        for name, sink in sinks.items():
-            report.sinks[name] = {
-                "kind": sink.kind,
-                "counts": {e: dict(ops) for e, ops in sink.stats.counts.items()},
-                "bytes": sink.stats.bytes,
-                **redact_data(sink.stats.extra),  # a sink's detail may quote a URL or error
-            }
-            if name in faults:
-                report.sinks[name]["faults"] = redact_data(faults[name])
+        stack.close()  # every sink, in reverse order, whatever fails (again: a no-op)
+        try:
+            folder.note()
+            for name, sink in sinks.items():
+                shown(name, sink)  # also after a failure: what was published before it
+            acknowledged()  # also after a failure: what the broker confirmed before it
+        finally:
+            faults = {name: p.summary() for name, p in pipes.items() if not p.clean}
+            if book is not None:  # a sink that did not close cleanly may have lost rows
+                complete = finished and not closing.errors
+                book.close(complete=complete, summary={"faults": faults} if faults else None)
+            report.wall_seconds = time.perf_counter() - wall0
+            for name, sink in sinks.items():
+                report.sinks[name] = {
+                    "kind": sink.kind,
+                    "counts": {e: dict(ops) for e, ops in sink.stats.counts.items()},
+                    "bytes": sink.stats.bytes,
+                    **redact_data(sink.stats.extra),  # a sink's detail may quote a URL or error
+                }
+                if name in faults:
+                    report.sinks[name]["faults"] = redact_data(faults[name])
+    closing.check()  # a run whose sinks did not close cleanly did not succeed
     return report
+
+
+class _Closing:
+    """Every close is attempted whatever the others do; the first error is raised, the
+    others are noted on it (or on the run's own error, which wins)."""
+
+    def __init__(self) -> None:
+        self.errors: list[Exception] = []
+
+    def call(self, close: Callable[[], None]) -> None:
+        try:
+            close()
+        except Exception as exc:
+            self.errors.append(exc)
+
+    def note(self, error: BaseException) -> None:
+        for exc in self.errors:
+            if exc is not error:
+                error.add_note(f"also, while closing: {type(exc).__name__}: {exc}")
+
+    def check(self) -> None:
+        if self.errors:
+            self.note(self.errors[0])
+            raise self.errors[0]
 
 
 WINDOW = (8, 250_000)  # steps and rows the ledger gets ahead of the sinks at most

@@ -13,14 +13,12 @@
 delivered; see base.py for the stages and the in-flight frame.
 """
 
-from __future__ import annotations
-
-from headwater._plugins import Registry
+from headwater import _plugins
 from headwater.faults.base import Fault, FaultContext
 from headwater.faults.config import FaultsConfig, check_faults
 from headwater.faults.malformed import corrupt, kinds_of
 
-FAULTS: Registry[type[Fault]] = Registry(
+FAULTS: _plugins.Registry[type[Fault]] = _plugins.Registry(
     "fault",
     {
         "late": "headwater.faults.late:Late",

@@ -18,7 +18,6 @@ same faults however the run is split.
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -31,7 +30,6 @@ from headwater.world.schema import EntitySchema
 
 LATE, REORDER, DUPLICATE, OUTAGE, MALFORMED = 1, 2, 4, 8, 16
 LABELS = {LATE: "late", REORDER: "reorder", DUPLICATE: "duplicate", OUTAGE: "outage"}
-PRIVATE = ("_time", "_ingest", "_flags", "_copy", "_kind", "_row")
 
 Loc = tuple[str | int, ...]
 
@@ -179,12 +177,6 @@ def map_struct(arr: pa.Array, fn: Any) -> pa.Array:
 
 def timestamp_fields(schema: EntitySchema) -> list[str]:
     return [f.name for f in schema.row_type if pa.types.is_timestamp(f.type)]
-
-
-def suggest_in(name: str, choices: Iterable[str]) -> str:
-    from headwater._plugins import suggest
-
-    return suggest(name, choices)
 
 
 def equal_weights(value: Any, what: str) -> Any:

@@ -28,8 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
+from headwater._plugins import suggest
 from headwater.errors import HeadwaterError
-from headwater.faults.base import Fault, FaultContext, Loc, Part, map_struct, put, suggest_in
+from headwater.faults.base import Fault, FaultContext, Loc, Part, map_struct, put
 from headwater.generators.base import TIMESTAMP, FieldGen, GenContext, Spec
 from headwater.scenario.types import Timestamp
 from headwater.world.rates import US
@@ -57,7 +58,7 @@ def arrow_type(name: str) -> pa.DataType:
     m = _DECIMAL.match(name)
     if m:
         return pa.decimal128(int(m.group(1)), int(m.group(2)))
-    raise ValueError(f"unknown type '{name}'{suggest_in(name, TYPES)}; or decimal(precision,scale)")
+    raise ValueError(f"unknown type '{name}'{suggest(name, TYPES)}; or decimal(precision,scale)")
 
 
 class DriftRule(Spec):
@@ -146,7 +147,7 @@ def plan(
                     problems.append(
                         (
                             (*base, "entities", j),
-                            f"'{e}' is not an entity of this sink{suggest_in(e, schemas)}",
+                            f"'{e}' is not an entity of this sink{suggest(e, schemas)}",
                         )
                     )
         else:
@@ -157,7 +158,7 @@ def plan(
                 for section, f in rule.named():
                     if f not in every:
                         problems.append(
-                            ((*base, section, f), f"unknown field '{f}'{suggest_in(f, every)}")
+                            ((*base, section, f), f"unknown field '{f}'{suggest(f, every)}")
                         )
                 if not any(p[0][:1] == base for p in problems):
                     problems.append(
@@ -172,7 +173,7 @@ def plan(
                     problems.append(
                         (
                             (*base, section, f),
-                            f"'{e}' has no field '{f}' at this time{suggest_in(f, fields)}",
+                            f"'{e}' has no field '{f}' at this time{suggest(f, fields)}",
                         )
                     )
             for f in rule.drop:

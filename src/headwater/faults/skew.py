@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
+from headwater._plugins import suggest
 from headwater.faults._delay import _US
-from headwater.faults.base import Fault, Loc, map_struct, put, suggest_in, timestamp_fields
+from headwater.faults.base import Fault, Loc, map_struct, put, timestamp_fields
 from headwater.generators.base import Spec
 from headwater.scenario.units import format_duration, parse_duration
 
@@ -54,7 +55,7 @@ class SkewConfig(Spec):
         return [
             (
                 ("fields", i),
-                f"no timestamp field '{f}' in this sink's entities{suggest_in(f, known)}",
+                f"no timestamp field '{f}' in this sink's entities{suggest(f, known)}",
             )
             for i, f in enumerate(self.fields)
             if f not in known

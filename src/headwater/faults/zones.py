@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
+from headwater._plugins import suggest
 from headwater.faults.base import (
     Fault,
     FaultContext,
@@ -29,7 +30,6 @@ from headwater.faults.base import (
     equal_weights,
     map_struct,
     put,
-    suggest_in,
 )
 from headwater.faults.base import timestamp_fields as ts_fields
 from headwater.generators.base import Spec
@@ -87,7 +87,7 @@ class ZonesConfig(Spec):
         return [
             (
                 ("fields", i),
-                f"no timestamp field '{f}' in this sink's entities{suggest_in(f, known)}",
+                f"no timestamp field '{f}' in this sink's entities{suggest(f, known)}",
             )
             for i, f in enumerate(self.fields)
             if f not in known

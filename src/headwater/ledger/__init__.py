@@ -28,8 +28,6 @@ Parts are written whole under a temporary name and renamed; a flush counts once
 whole, and nothing of a flush cut short.
 """
 
-from __future__ import annotations
-
 from headwater.ledger.reader import LedgerReader, SinkInfo
 from headwater.ledger.writer import LedgerWriter, checksum
 

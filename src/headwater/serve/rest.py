@@ -63,7 +63,6 @@ PAGING = {
 }
 COMMON = ("sort", "updated_since", "created_since", "include_deleted")
 RESERVED = {*COMMON, *(p for names in PAGING.values() for p in names)}
-FAULT_STATUSES = ("500", "502", "503", "504")
 
 
 def never_null(gen: FieldGen | None) -> bool:

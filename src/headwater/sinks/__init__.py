@@ -1,11 +1,9 @@
 """Sinks by kind: one module each, imported only when a scenario uses it."""
 
-from __future__ import annotations
-
-from headwater._plugins import Registry
+from headwater import _plugins
 from headwater.sinks.base import Sink, SinkConfig, SinkContext, SinkStats
 
-SINKS: Registry[type[Sink]] = Registry(
+SINKS: _plugins.Registry[type[Sink]] = _plugins.Registry(
     "sink kind",
     {
         "memory": "headwater.sinks.memory:MemorySink",

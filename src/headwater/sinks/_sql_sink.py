@@ -25,7 +25,7 @@ from headwater.errors import SinkError, SinkUnavailable
 from headwater.scenario.types import Duration
 from headwater.sinks._sql import Backoff, DbUrl, PlannedTxn, TxnPlanner
 from headwater.sinks._sql_names import NameRules, check_names
-from headwater.sinks.base import Sink, SinkConfig
+from headwater.sinks.base import Sink, SinkConfig, SinkContext
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
@@ -149,6 +149,11 @@ class SqlSink(Sink):
     #: The server settings that keep confirmed commits through a crash (for messages).
     durable_commits: ClassVar[str]
     names: ClassVar[NameRules]
+
+    def __init__(self, name: str, config: SinkConfig, context: SinkContext):
+        super().__init__(name, config, context)
+        self.lanes: list[Lane] = []  # set by open(), released by close()
+        self.pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def check(
@@ -336,10 +341,9 @@ class SqlSink(Sink):
                         self._reconnect(lane, exc)
 
     def close(self) -> None:
-        pool = getattr(self, "pool", None)
-        if pool is not None:
-            pool.shutdown(wait=True)
-        for lane in getattr(self, "lanes", []):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+        for lane in self.lanes:
             if lane.conn is not None:
                 self._close_conn(lane.conn)
                 lane.conn = None

@@ -72,7 +72,7 @@ from headwater.sinks._project import (
     project,
     template_problems,
 )
-from headwater.sinks.base import Sink, SinkConfig
+from headwater.sinks.base import Sink, SinkConfig, SinkContext
 from headwater.world.changes import Changes
 
 T = TypeVar("T")
@@ -597,6 +597,10 @@ class StreamSink(Sink):
     #: The broker's address for messages (`location()`, no password), set by open().
     where: str = ""
 
+    def __init__(self, name: str, config: SinkConfig, context: SinkContext):
+        super().__init__(name, config, context)
+        self.acks = Acks(self.stats.extra)  # take_acks() and close() work before open()
+
     # -- pure checks ---------------------------------------------------------------------
 
     @classmethod
@@ -630,7 +634,6 @@ class StreamSink(Sink):
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> None:
-        self.acks = Acks(self.stats.extra)
         self.shape = Shape.of(self.name, self.config)
         self.route = enc.Template.parse(getattr(self.config, self.config.route_option))
         self.text = (
@@ -676,11 +679,10 @@ class StreamSink(Sink):
         try:
             self.disconnect()
         finally:
-            if hasattr(self, "acks"):
-                self.acks.publish()
+            self.acks.publish()
 
     def take_acks(self) -> pa.Table | None:
-        return self.acks.take() if hasattr(self, "acks") else None
+        return self.acks.take()
 
     # -- for subclasses ----------------------------------------------------------------------
 

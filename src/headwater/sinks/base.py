@@ -125,7 +125,8 @@ class Sink(ABC):
         """Make everything written so far durable and visible."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
-        """Release connections and files; called once, also after errors."""
+        """Release connections and files. Safe after a failed or missing open() and when
+        called twice: attributes it releases are set (None) in __init__, not guarded."""
 
     def published(self) -> dict[str, int] | None:
         """Rows per entity made visible so far, counted in the order they were written; None

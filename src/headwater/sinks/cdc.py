@@ -224,4 +224,5 @@ class CdcSink(Sink):
                 self.stats.extra["capture_cleanup"] = str(exc)
             finally:
                 self.capture.close()
+                self.capture = None  # closed once: a second close() has nothing to drop
         self.transport.close()

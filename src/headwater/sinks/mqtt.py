@@ -46,6 +46,7 @@ from headwater.sinks._stream import (
     own_clock,
     require,
 )
+from headwater.sinks.base import SinkConfig, SinkContext
 
 PROCESS_EVERY = 1000  # publishes between reading acknowledgements
 RECEIVE_MAXIMUM = 20  # unacknowledged messages a broker takes unless it says otherwise
@@ -76,6 +77,10 @@ class MqttSink(StreamSink):
     kind = "mqtt"
     Config = MqttConfig
     config: MqttConfig
+
+    def __init__(self, name: str, config: SinkConfig, context: SinkContext):
+        super().__init__(name, config, context)
+        self.client: Any = None  # set by connect(), released by disconnect()
 
     # -- connection ------------------------------------------------------------------------
 
@@ -176,10 +181,9 @@ class MqttSink(StreamSink):
         self._progress.set()
 
     def disconnect(self) -> None:
-        client = getattr(self, "client", None)
-        if client is not None:
-            client.disconnect()
-            client.loop_stop()
+        if self.client is not None:
+            self.client.disconnect()
+            self.client.loop_stop()
 
     # -- sending ---------------------------------------------------------------------------
 

@@ -54,6 +54,7 @@ from headwater.sinks._stream import (
     own_clock,
     require,
 )
+from headwater.sinks.base import SinkConfig, SinkContext
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,17 @@ class NatsSink(StreamSink):
     capabilities = StreamSink.capabilities | {"deduplication"}
     config: NatsConfig
 
+    def __init__(self, name: str, config: SinkConfig, context: SinkContext):
+        super().__init__(name, config, context)
+        self._loop: AsyncLoop | None = None  # set by connect(), released by disconnect()
+        self.nc: Any = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def loop(self) -> AsyncLoop:
+        assert self._loop is not None, "open() first"
+        return self._loop
+
     # -- connection ------------------------------------------------------------------------
 
     def location(self) -> str:
@@ -117,7 +129,7 @@ class NatsSink(StreamSink):
         self._now = 0.0  # the loop's clock, kept by _sweep (cheaper than a call per message)
         self._retry: deque[Message] = deque()
         self._failure: BaseException | str | None = None
-        self.loop = AsyncLoop(self.name)
+        self._loop = AsyncLoop(self.name)
         timeout = c.connect_timeout.total_seconds()
         try:
             self.loop.run(asyncio.wait_for(self._connect(), timeout), timeout + 5)
@@ -181,18 +193,15 @@ class NatsSink(StreamSink):
             ) from exc
 
     def disconnect(self) -> None:
-        loop = getattr(self, "loop", None)
-        if loop is not None:
-            loop.close(self._close)
+        if self._loop is not None:
+            self._loop.close(self._close)
 
     async def _close(self) -> None:
-        sweeper = getattr(self, "_sweeper", None)
-        if sweeper is not None:
-            sweeper.cancel()
-        nc = getattr(self, "nc", None)
-        if nc is not None and not nc.is_closed:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self.nc is not None and not self.nc.is_closed:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(nc.close(), 5)
+                await asyncio.wait_for(self.nc.close(), 5)
 
     # -- sending ---------------------------------------------------------------------------
 

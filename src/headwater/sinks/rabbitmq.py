@@ -52,6 +52,7 @@ from headwater.sinks._stream import (
     describe,
     require,
 )
+from headwater.sinks.base import SinkConfig, SinkContext
 
 # A message: routing key, body, properties.
 Message = tuple[str, bytes, Any]
@@ -95,6 +96,18 @@ class RabbitMQSink(StreamSink):
     Config = RabbitMQConfig
     config: RabbitMQConfig
 
+    def __init__(self, name: str, config: SinkConfig, context: SinkContext):
+        super().__init__(name, config, context)
+        self._loop: AsyncLoop | None = None  # set by connect(), released by disconnect()
+        self.conn: Any = None
+        self._waiting: list[asyncio.Future[Any]] = []  # what a lost connection fails
+        self._progress: asyncio.Event | None = None  # made on the loop, when first waited for
+
+    @property
+    def loop(self) -> AsyncLoop:
+        assert self._loop is not None, "open() first"
+        return self._loop
+
     # -- connection ------------------------------------------------------------------------
 
     def location(self) -> str:
@@ -115,7 +128,7 @@ class RabbitMQSink(StreamSink):
         self.params.socket_timeout = timeout
         self.params.connection_attempts = 1
         self.params.blocked_connection_timeout = c.retry.timeout.total_seconds()
-        self.conn: Any = None
+        self.conn = None
         self.channel: Any = None
         self._connected = False
         self._closing = False
@@ -123,7 +136,7 @@ class RabbitMQSink(StreamSink):
         self._unconfirmed: OrderedDict[int, Message] = OrderedDict()
         self._retry: deque[Message] = deque()
         self._bound: set[str] = set()
-        self.loop = AsyncLoop(self.name)
+        self._loop = AsyncLoop(self.name)
         try:
             self.loop.run(asyncio.wait_for(self._open(), timeout + 5))
         except SinkError:
@@ -207,7 +220,7 @@ class RabbitMQSink(StreamSink):
     def _lost(self, reason: Any) -> None:
         self._connected = False
         self._last_error = str(reason)
-        for future in getattr(self, "_waiting", []):
+        for future in self._waiting:
             if not future.done():
                 future.set_exception(_Closed(str(reason)))
         # Unconfirmed messages go again, first, in their order.
@@ -229,7 +242,7 @@ class RabbitMQSink(StreamSink):
             self.conn.close()
 
     def _progress_event(self) -> asyncio.Event:
-        event: asyncio.Event | None = getattr(self, "_progress", None)
+        event = self._progress
         if event is None:
             event = self._progress = asyncio.Event()
         return event
@@ -248,9 +261,8 @@ class RabbitMQSink(StreamSink):
                 self._last_error = describe(exc)
 
     def disconnect(self) -> None:
-        loop = getattr(self, "loop", None)
-        if loop is not None:
-            loop.close(self._close)
+        if self._loop is not None:
+            self._loop.close(self._close)
 
     async def _close(self) -> None:
         self._closing = True

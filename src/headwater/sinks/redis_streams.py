@@ -47,6 +47,7 @@ from headwater.sinks._stream import (
     own_clock,
     require,
 )
+from headwater.sinks.base import SinkConfig, SinkContext
 
 
 class RedisStreamsConfig(StreamConfig):
@@ -71,6 +72,10 @@ class RedisStreamsSink(StreamSink):
     kind = "redis_streams"
     Config = RedisStreamsConfig
     config: RedisStreamsConfig
+
+    def __init__(self, name: str, config: SinkConfig, context: SinkContext):
+        super().__init__(name, config, context)
+        self.client: Any = None  # set by connect(), released by disconnect()
 
     def location(self) -> str:
         return f"Redis at {mask_url(self.config.url)}"
@@ -110,9 +115,8 @@ class RedisStreamsSink(StreamSink):
         self._last: dict[str, bytes] = {}  # per stream, the last entry id Redis confirmed
 
     def disconnect(self) -> None:
-        client = getattr(self, "client", None)
-        if client is not None:
-            client.close()
+        if self.client is not None:
+            self.client.close()
 
     def _create_groups(self, streams: list[str]) -> None:
         for stream in streams:

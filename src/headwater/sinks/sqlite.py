@@ -30,7 +30,7 @@ from headwater.ledger.proof import BOOKKEEPING
 from headwater.sinks._sql import SQLITE, Statements, change_params, create_table
 from headwater.sinks._sql_names import SQLITE_NAMES, check_names
 from headwater.sinks._sql_sink import bookkeeping_ddl
-from headwater.sinks.base import Sink, SinkConfig
+from headwater.sinks.base import Sink, SinkConfig, SinkContext
 from headwater.world.changes import Changes
 
 APPLICATION_ID = int.from_bytes(b"hwtr", "big")  # PRAGMA application_id of our databases
@@ -59,6 +59,15 @@ class SqliteSink(Sink):
     Config = SqliteConfig
     capabilities = frozenset({"transactions", "deletes", "updates", "foreign_keys", "sql"})
     config: SqliteConfig
+
+    def __init__(self, name: str, config: SinkConfig, context: SinkContext):
+        super().__init__(name, config, context)
+        self._db: sqlite3.Connection | None = None  # set by open()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        assert self._db is not None, "open() first"
+        return self._db
 
     @classmethod
     def check(
@@ -98,7 +107,7 @@ class SqliteSink(Sink):
                 self.name, f"cannot create the folder {path.parent} for {path}: {exc.strerror}"
             ) from None
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             # Before WAL: the id goes into the file itself, where _remove_own reads it.
             self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         except sqlite3.Error as exc:
@@ -190,6 +199,5 @@ class SqliteSink(Sink):
         self.stats.add(changes)
 
     def close(self) -> None:
-        db = getattr(self, "db", None)
-        if db is not None:
-            db.close()
+        if self._db is not None:
+            self._db.close()

@@ -31,7 +31,7 @@ import json
 import os
 import time
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,7 +42,7 @@ from headwater.generators.base import Spec
 from headwater.random import stream
 from headwater.scenario.types import Duration
 from headwater.secrets import mask_url, read_secret_file, redact, redact_logs, remember
-from headwater.sinks.base import Sink, SinkConfig
+from headwater.sinks.base import Sink, SinkConfig, SinkContext
 from headwater.world.changes import Changes
 
 SIGNATURE_HEADER = "Headwater-Signature"
@@ -126,6 +126,11 @@ class WebhookSink(Sink):
     Config = WebhookConfig
     capabilities = frozenset({"deletes", "updates", "ordering", "at_least_once", "headers"})
     config: WebhookConfig
+
+    def __init__(self, name: str, config: SinkConfig, context: SinkContext):
+        super().__init__(name, config, context)
+        self.client: Any = None  # set by open(), closed by close()
+        self.log: TextIO | None = None
 
     def open(self) -> None:
         try:
@@ -284,20 +289,18 @@ class WebhookSink(Sink):
         }
         if error:
             entry["error"] = error
+        assert self.log is not None, "open() first"
         self.log.write(json.dumps(entry) + "\n")
 
     def flush(self) -> None:
-        log = getattr(self, "log", None)
-        if log is not None:
-            log.flush()
+        if self.log is not None:
+            self.log.flush()
 
     def close(self) -> None:
-        client = getattr(self, "client", None)
-        if client is not None:
-            client.close()
-        log = getattr(self, "log", None)
-        if log is not None:
-            log.close()
+        if self.client is not None:
+            self.client.close()
+        if self.log is not None:
+            self.log.close()
 
 
 def _without_snapshot(changes: Changes) -> Changes:

@@ -37,7 +37,7 @@ from headwater.errors import SinkError
 from headwater.scenario.types import Duration
 from headwater.sinks._live import LiveTable, last_per_key
 from headwater.sinks._project import Projection, Records, Shape, ShapeOptions, project
-from headwater.sinks.base import Sink, SinkConfig
+from headwater.sinks.base import Sink, SinkConfig, SinkContext
 from headwater.sinks.files.formats import FORMATS, format_class
 from headwater.sinks.files.publish import Manifest, PublishedFile, clean_stale_temp
 from headwater.world.changes import Changes
@@ -127,6 +127,10 @@ class FilesSink(Sink):
     capabilities = frozenset({"records", "files", "batches"})
     config: FilesConfig
 
+    def __init__(self, name: str, config: SinkConfig, context: SinkContext):
+        super().__init__(name, config, context)
+        self.streams: dict[str, _Stream] = {}  # files being written, aborted by close()
+
     @classmethod
     def check(
         cls, name: str, config: SinkConfig, scenario: Any
@@ -143,7 +147,7 @@ class FilesSink(Sink):
         self.root.mkdir(parents=True, exist_ok=True)
         clean_stale_temp(self.root)
         self.every_us = int(self.config.every.total_seconds() * US)
-        self.streams: dict[str, _Stream] = {}
+        self.streams = {}
         self.manifests: dict[Path, Manifest] = {}
         self.index: dict[str, int] = {}  # per stream: names never depend on interleaving
         self.live = (
@@ -358,7 +362,7 @@ class FilesSink(Sink):
         self._flush_manifests()
 
     def close(self) -> None:
-        for st in getattr(self, "streams", {}).values():
+        for st in self.streams.values():
             if st.file is not None:
                 st.file.abort()
                 st.file = None

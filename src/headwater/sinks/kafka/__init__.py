@@ -58,6 +58,7 @@ from pydantic import Field
 
 from headwater.errors import SinkError, SinkUnavailable
 from headwater.sinks._stream import Batch, StreamConfig, StreamSink, describe, require
+from headwater.sinks.base import SinkConfig, SinkContext
 from headwater.sinks.kafka import _partition
 from headwater.sinks.kafka._producer import InProcessProducer, ProducerProcess
 
@@ -121,6 +122,10 @@ class KafkaSink(StreamSink):
     capabilities = StreamSink.capabilities | {"partitions", "tombstones"}
     config: KafkaConfig
 
+    def __init__(self, name: str, config: SinkConfig, context: SinkContext):
+        super().__init__(name, config, context)
+        self._producer: ProducerProcess | InProcessProducer | None = None  # set by connect()
+
     # -- connection ------------------------------------------------------------------------
 
     def _settings(self) -> dict[str, Any]:
@@ -161,7 +166,6 @@ class KafkaSink(StreamSink):
         self._tombstones = 0
         self._topics: dict[str, int] = {}
         self._registry = None
-        self._producer: ProducerProcess | InProcessProducer | None = None
         try:  # the admin client takes the `producer` settings too (security.protocol, sasl.*)
             self.admin = kafka.admin.AdminClient(
                 {**self._settings(), "logger": log, "error_cb": self._on_error}
@@ -424,7 +428,7 @@ class KafkaSink(StreamSink):
             )
 
     def disconnect(self) -> None:
-        producer = self._producer if hasattr(self, "_producer") else None
+        producer = self._producer
         if producer is None:
             return
         # after a failure: give in-flight messages a moment, no more

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -31,9 +31,12 @@ from headwater.generators.text import Format
 from headwater.random import stream
 from headwater.scenario.types import Duration, Timestamp
 from headwater.sinks._project import project
-from headwater.sinks.base import Sink, SinkConfig
+from headwater.sinks.base import Sink, SinkConfig, SinkContext
 from headwater.sinks.logs import formats
 from headwater.sinks.logs.rotation import RotatingWriter
+
+if TYPE_CHECKING:
+    from headwater.sinks.logs.syslog_transport import SyslogSender
 from headwater.world.changes import Changes
 from headwater.world.rates import US
 
@@ -142,6 +145,11 @@ class LogsSink(Sink):
     capabilities = frozenset({"lines", "files"})
     config: LogsConfig
 
+    def __init__(self, name: str, config: SinkConfig, context: SinkContext):
+        super().__init__(name, config, context)
+        self.writers: dict[str, RotatingWriter] = {}  # set by open(), closed by close()
+        self.sender: SyslogSender | None = None
+
     @classmethod
     def check(
         cls, name: str, config: SinkConfig, scenario: Any
@@ -190,7 +198,6 @@ class LogsSink(Sink):
             if isinstance(spec, dict)
         }
         self.defaults = {name: parse_field(spec) for name, spec in DEFAULTS.items()}
-        self.sender = None
         if self.config.syslog is not None:
             from headwater.sinks.logs.syslog_transport import SyslogSender
 
@@ -347,11 +354,10 @@ class LogsSink(Sink):
         self.stats.bytes = sum(w.bytes_written for w in self.writers.values())
 
     def close(self) -> None:
-        for w in getattr(self, "writers", {}).values():
+        for w in self.writers.values():
             w.close(rotate=False)
-        sender = getattr(self, "sender", None)
-        if sender is not None:
-            sender.close()
+        if self.sender is not None:
+            self.sender.close()
 
 
 # request targets that need no slash: origin form (/a), absolute form (https://h/a), asterisk (*)
