@@ -280,7 +280,7 @@ def _windows(
     held = 0
     for changes in world.steps():
         deliveries = {
-            name: pipes[name].deliver(changes.only(set(sink.entities)))
+            name: pipes[name].deliver(changes.only(set(sink.entities), sink.ops))
             for name, sink in sinks.items()
         }
         batch.append((changes, deliveries))

@@ -99,6 +99,12 @@ class Sink(ABC):
         wanted = self.config.entities
         return [e for e in self.context.schemas if wanted is None or e in wanted]
 
+    @property
+    def ops(self) -> frozenset[str] | None:
+        """The operations (r, c, u, d) this sink carries; None: all. The runner hands it
+        only those, so the ledger records only what the sink can publish."""
+        return None
+
     def schemas(self) -> dict[str, EntitySchema]:
         return {e: self.context.schemas[e] for e in self.entities}
 
@@ -112,7 +118,7 @@ class Sink(ABC):
 
     @abstractmethod
     def write(self, changes: Changes) -> None:
-        """Deliver one step's changes (already filtered to this sink's entities)."""
+        """Deliver one step's changes (already filtered to this sink's entities and ops)."""
 
     def write_records(self, records: Any) -> None:
         """Transports (capability 'records') deliver projected Records; see sinks/_project.py."""

@@ -132,6 +132,10 @@ class WebhookSink(Sink):
         self.client: Any = None  # set by open(), closed by close()
         self.log: TextIO | None = None
 
+    @property
+    def ops(self) -> frozenset[str] | None:
+        return None if self.config.snapshot else frozenset("cud")
+
     def open(self) -> None:
         try:
             import httpx
@@ -187,8 +191,6 @@ class WebhookSink(Sink):
 
         out = []
         for entity, table in changes.tables.items():
-            if not self.config.snapshot:
-                table = table.filter(pc.not_equal(table["op"], "r"))
             if table.num_rows == 0:
                 continue
             after = jsonable(table["after"].combine_chunks()).to_pylist()
@@ -235,7 +237,7 @@ class WebhookSink(Sink):
             raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
             if self._deliver(key, raw):
                 self.stats.extra["delivered"] += len(chunk)
-        self.stats.add(changes if self.config.snapshot else _without_snapshot(changes))
+        self.stats.add(changes)
 
     def _deliver(self, key: str, raw: bytes) -> bool:
         c = self.config
@@ -301,8 +303,3 @@ class WebhookSink(Sink):
             self.client.close()
         if self.log is not None:
             self.log.close()
-
-
-def _without_snapshot(changes: Changes) -> Changes:
-    tables = {e: t.filter(pc.not_equal(t["op"], "r")) for e, t in changes.tables.items()}
-    return Changes(changes.step, changes.start_us, changes.end_us, tables)

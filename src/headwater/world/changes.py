@@ -62,15 +62,15 @@ class Changes:
             out[entity] = {d["values"]: d["counts"] for d in vc}
         return out
 
-    def only(self, entities: set[str] | None) -> Changes:
-        if entities is None:
+    def only(self, entities: set[str] | None, ops: frozenset[str] | None = None) -> Changes:
+        """The changes of `entities` (None: all), of the operations `ops` (None: all)."""
+        if entities is None and ops is None:
             return self
-        return Changes(
-            self.step,
-            self.start_us,
-            self.end_us,
-            {e: t for e, t in self.tables.items() if e in entities},
-        )
+        tables = {e: t for e, t in self.tables.items() if entities is None or e in entities}
+        if ops is not None:
+            wanted = pa.array(sorted(ops), pa.string())
+            tables = {e: t.filter(pc.is_in(t["op"], value_set=wanted)) for e, t in tables.items()}
+        return Changes(self.step, self.start_us, self.end_us, tables)
 
     def transactions(self) -> Iterator[list[tuple[str, int, int]]]:
         """Transactions in commit order; each lists (entity, start, stop) row ranges in seq order."""

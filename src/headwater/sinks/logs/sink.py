@@ -324,12 +324,12 @@ class LogsSink(Sink):
             return formats.format_rfc5424(fields, facility=self.config.facility, tz=self.config.tz)
         return formats.format_rfc3164(fields, facility=self.config.facility, tz=self.config.tz)
 
+    @property
+    def ops(self) -> frozenset[str]:
+        return frozenset(self.config.ops)
+
     def write(self, changes: Changes) -> None:
-        wanted = pa.array(self.config.ops)
-        logged = {
-            e: t.filter(pc.is_in(t["op"], value_set=wanted)) for e, t in changes.tables.items()
-        }
-        for entity, table in logged.items():
+        for entity, table in changes.tables.items():
             if table.num_rows == 0:
                 continue
             # random streams per delivered part, not per step: a step delivered in several
@@ -345,8 +345,7 @@ class LogsSink(Sink):
             if self.sender is not None:
                 self.sender.send(lines)
             self.stats.extra["lines"] = self.stats.extra.get("lines", 0) + len(lines)
-        # the report counts the changes logged, not those `ops:` leaves out (the snapshot)
-        self.stats.add(Changes(changes.step, changes.start_us, changes.end_us, logged))
+        self.stats.add(changes)  # only the ops it logs: the runner hands it no others
 
     def flush(self) -> None:
         for w in self.writers.values():
