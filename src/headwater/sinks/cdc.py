@@ -40,6 +40,7 @@ from pydantic import Field, ValidationError
 
 from headwater._plugins import suggest
 from headwater.errors import HeadwaterError
+from headwater.sinks._connect import envelope_schema, wrap
 from headwater.sinks._project import Records, project, transaction_order
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
@@ -56,6 +57,29 @@ class CdcConfig(SinkConfig):
     server_name: str | None = Field(
         None, description="Debezium source.name / topic prefix; default: the scenario name"
     )
+    converter: Literal["json", "json_schemas"] = Field(
+        "json",
+        description="json: each event is the envelope alone; json_schemas: "
+        '{"schema": …, "payload": <envelope>} as Kafka Connect\'s JsonConverter writes '
+        "with schemas.enable=true (needs a JSON transport)",
+    )
+
+
+JSON_FILES = ("jsonl", "json")
+
+
+def _converter_problems(config: CdcConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """json_schemas wraps whole envelopes in JSON: the transport must write them as JSON."""
+    if config.converter != "json_schemas":
+        return []
+    to = config.to
+    if to.get("fields") is not None:
+        return [(("to", "fields"), "converter json_schemas sends whole envelopes; drop 'fields'")]
+    if to.get("kind") == "files" and to.get("format", "jsonl") not in JSON_FILES:
+        return [(("to", "format"), "converter json_schemas writes JSON: use format jsonl or json")]
+    if to.get("kind") != "files" and to.get("encoding", "json") != "json":
+        return [(("to", "encoding"), "converter json_schemas writes JSON: use encoding json")]
+    return []
 
 
 class CdcSink(Sink):
@@ -110,6 +134,7 @@ class CdcSink(Sink):
             )
             return problems
         target = SINKS.get(str(kind))
+        problems += _converter_problems(config)
         if "records" not in target.capabilities:
             problems.append(
                 (
@@ -144,6 +169,7 @@ class CdcSink(Sink):
         self.log_source = source if getattr(source, "kind", None) in ("postgres", "mysql") else None
         self.capture: Any = None
         self.reached_us = 0  # the simulated time the run has reached
+        self.connect_schemas: dict[tuple[str, pa.Schema], dict[str, Any]] = {}  # Connect, per table
 
     def open(self) -> None:
         self.transport.announcer = self.announcer  # its files are this sink's publications
@@ -172,7 +198,7 @@ class CdcSink(Sink):
 
     def _deliver(self, batch: Any) -> None:
         for entity, table in transaction_order(batch.tables).items():
-            self.transport.write_records(self._captured(entity, table))
+            self._emit(self._captured(entity, table))
         self.capture.ack(batch.position)
         self.stats.add(batch.changes())
         self.stats.extra.update(self.capture.stats.as_dict())
@@ -183,6 +209,22 @@ class CdcSink(Sink):
         table = table.append_column("ingest_time", now)
         records = project(table, self.context.schemas[entity], "debezium", source=self.source)
         return replace(records, event_time=now)
+
+    def _emit(self, records: Records) -> None:
+        """Hand one table's envelopes to the transport, in the configured converter's form."""
+        if self.config.converter == "json_schemas" and len(records):
+            records = wrap(records, self._schema(records))
+        self.transport.write_records(records)
+
+    def _schema(self, records: Records) -> dict[str, Any]:
+        """The envelope's Connect schema, computed once per table (and Arrow schema)."""
+        cached = (records.stream, records.values.schema)
+        if cached not in self.connect_schemas:
+            entity = self.context.schemas[records.stream]
+            self.connect_schemas[cached] = envelope_schema(
+                records.values.schema, records.stream, entity.primary_key, self.source
+            )
+        return self.connect_schemas[cached]
 
     def write(self, changes: Changes) -> None:
         self.reached_us = changes.end_us
@@ -195,9 +237,7 @@ class CdcSink(Sink):
             self.stats.bytes = self.transport.stats.bytes
             return
         for entity, table in transaction_order(changes.tables).items():
-            self.transport.write_records(
-                project(table, self.context.schemas[entity], "debezium", source=self.source)
-            )
+            self._emit(project(table, self.context.schemas[entity], "debezium", source=self.source))
         self.transport.advance(changes.end_us)
         self.stats.add(changes)
         self.stats.bytes = self.transport.stats.bytes

@@ -1,0 +1,103 @@
+"""The cdc sink's Kafka Connect options: JsonConverter's schema wrapper, Debezium's keys,
+transaction metadata events (https://debezium.io/documentation/reference/stable/
+connectors/postgresql.html, "Data change events" and "Transaction metadata")."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from headwater.errors import ScenarioError
+from headwater.runner import run
+
+from tests.capture._flows import cdc_events
+from tests.helpers import scenario
+
+CDC = (
+    "db: {kind: sqlite, path: shop.db}\n"
+    "changes: {kind: cdc, from: db, server_name: shop, %s"
+    "to: {kind: files, format: jsonl, path: cdc}}\n"
+)
+
+# Debezium's documented value schema of a create event (PostgreSQL connector, table
+# customers of server PostgreSQL_server), abridged to what our check reads:
+#   "schema": {"type": "struct", "fields": [
+#       {"type": "struct", "fields": [
+#           {"type": "int32", "optional": false, "field": "id"},
+#           {"type": "string", "optional": false, "field": "first_name"}, ...],
+#        "optional": true, "name": "PostgreSQL_server.inventory.customers.Value", "field": "before"},
+#       {... the same ..., "field": "after"},
+#       {"type": "struct", "fields": [
+#           {"type": "string", "optional": false, "field": "version"},
+#           {"type": "string", "optional": false, "field": "connector"},
+#           {"type": "string", "optional": false, "field": "name"},
+#           {"type": "int64", "optional": false, "field": "ts_ms"},
+#           {"type": "string", "optional": true, "name": "io.debezium.data.Enum", "version": 1,
+#            "parameters": {"allowed": "true,last,false,incremental"}, "default": "false",
+#            "field": "snapshot"},
+#           {"type": "string", "optional": false, "field": "db"}, ...,
+#           {"type": "int64", "optional": true, "field": "txId"},
+#           {"type": "int64", "optional": true, "field": "lsn"}, ...],
+#        "optional": false, "name": "io.debezium.connector.postgresql.Source", "field": "source"},
+#       {"type": "string", "optional": false, "field": "op"},
+#       {"type": "int64", "optional": true, "field": "ts_ms"},
+#       {"type": "struct", "fields": [
+#           {"type": "string", "optional": false, "field": "id"},
+#           {"type": "int64", "optional": false, "field": "total_order"},
+#           {"type": "int64", "optional": false, "field": "data_collection_order"}],
+#        "optional": true, "name": "event.block", "version": 1, "field": "transaction"}],
+#    "optional": false, "name": "PostgreSQL_server.inventory.customers.Envelope", "version": 1}
+DOCUMENTED = [
+    ("before", "struct", True),
+    ("after", "struct", True),
+    ("source", "struct", False),
+    ("op", "string", False),
+    ("ts_ms", "int64", True),
+    ("transaction", "struct", True),
+]
+
+
+def _run(tmp_path, options: str = "", minutes: int = 2):
+    sc = scenario(sinks=CDC % options)
+    report = run(sc, duration=timedelta(minutes=minutes), out_dir=tmp_path, ledger=False)
+    return report, cdc_events(tmp_path)
+
+
+def test_json_schemas_wrap_each_envelope_in_its_connect_schema(tmp_path):
+    _, plain = _run(tmp_path / "plain")
+    _, wrapped = _run(tmp_path / "wrapped", "converter: json_schemas, ")
+    assert [m["payload"] for m in wrapped] == plain
+    by_table = {m["payload"]["source"]["table"]: m["schema"] for m in wrapped}
+    assert set(by_table) == {"customers", "orders", "order_items"}
+    for table, schema in by_table.items():
+        assert schema["type"] == "struct" and schema["name"] == f"shop.{table}.Envelope"
+        fields = {f["field"]: f for f in schema["fields"]}
+        for name, kind, optional in DOCUMENTED:
+            assert (fields[name]["type"], fields[name]["optional"]) == (kind, optional), name
+        assert fields["transaction"]["name"] == "event.block"
+        assert fields["after"]["name"] == f"shop.{table}.Value"
+        source = {f["field"]: f for f in fields["source"]["fields"]}
+        assert fields["source"]["name"] == "io.debezium.connector.sqlite.Source"
+        assert [source[n]["type"] for n in ("version", "ts_ms", "txId", "lsn")] == [
+            "string",
+            "int64",
+            "int64",
+            "int64",
+        ]
+        assert source["snapshot"]["name"] == "io.debezium.data.Enum"
+    orders = {f["field"]: f for f in by_table["orders"]["fields"]}["after"]["fields"]
+    types = {f["field"]: (f["type"], f["optional"], f.get("name")) for f in orders}
+    assert types["order_id"] == ("int64", False, None)  # the key is never null
+    assert types["amount"][0] == "float64"
+    assert types["updated_at"] == ("string", True, "io.debezium.time.ZonedTimestamp")
+    # every payload value has the type its schema says
+    sample = next(m for m in wrapped if m["payload"]["source"]["table"] == "orders")
+    after = sample["payload"]["after"]
+    assert isinstance(after["order_id"], int) and isinstance(after["status"], str)
+
+
+def test_json_schemas_needs_a_json_transport():
+    bad = CDC.replace("format: jsonl", "format: parquet") % "converter: json_schemas, "
+    with pytest.raises(ScenarioError, match=r"sinks\.changes\.to\.format: converter json_schemas"):
+        scenario(sinks=bad)
