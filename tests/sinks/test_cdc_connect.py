@@ -4,6 +4,7 @@ connectors/postgresql.html, "Data change events" and "Transaction metadata")."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -100,4 +101,65 @@ def test_json_schemas_wrap_each_envelope_in_its_connect_schema(tmp_path):
 def test_json_schemas_needs_a_json_transport():
     bad = CDC.replace("format: jsonl", "format: parquet") % "converter: json_schemas, "
     with pytest.raises(ScenarioError, match=r"sinks\.changes\.to\.format: converter json_schemas"):
+        scenario(sinks=bad)
+
+
+def _kafka_keys(kafka_server, tmp_path, prefix: str, options: str) -> list[tuple[dict, dict]]:
+    """(key, value) of every message a cdc run with `options` sent to Kafka, decoded."""
+    from tests.sinks.test_kafka import consume
+
+    to = (
+        f"to: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
+        f"topic: '{prefix}.{{entity}}', partitions: 1}}"
+    )
+    sc = scenario(
+        sinks="db: {kind: sqlite, path: shop.db}\n"
+        f"changes: {{kind: cdc, from: db, server_name: shop, {options}{to}}}\n"
+    )
+    report = run(sc, duration=timedelta(minutes=1), out_dir=tmp_path, ledger=False)
+    sent = report.sinks["changes"]["acknowledged"]
+    topics = {f"{prefix}.{t}": 1 for t in ("customers", "orders", "order_items")}
+    msgs = consume(kafka_server, topics, sent)
+    assert len(msgs) == sent
+    return [(json.loads(m.key()), json.loads(m.value())) for m in msgs]
+
+
+def _row_key(envelope: dict, key: str) -> int:
+    return (envelope["after"] or envelope["before"])[key]
+
+
+KEYS = {"customers": "id", "orders": "order_id", "order_items": "item_id"}
+
+
+def test_keys_are_the_primary_key_struct_as_debezium_writes_them(kafka_server, tmp_path):
+    """Debezium's key of a customers row is {"id": 1001} (schemas off)."""
+    pairs = _kafka_keys(kafka_server, tmp_path, "plainkeys", "key: struct, ")
+    for key, value in pairs:
+        name = KEYS[value["source"]["table"]]
+        assert key == {name: _row_key(value, name)}
+
+
+def test_keys_carry_their_connect_schema_with_json_schemas(kafka_server, tmp_path):
+    """Debezium's documented key of the customers table, with schemas:
+    {"schema": {"type": "struct", "name": "PostgreSQL_server.public.customers.Key",
+     "optional": false, "fields": [{"field": "id", "type": "int32", "optional": false}]},
+     "payload": {"id": 1}}"""
+    pairs = _kafka_keys(
+        kafka_server, tmp_path, "schemakeys", "key: struct, converter: json_schemas, "
+    )
+    for key, value in pairs:
+        table = value["payload"]["source"]["table"]
+        name = KEYS[table]
+        assert key["payload"] == {name: _row_key(value["payload"], name)}
+        assert key["schema"] == {
+            "type": "struct",
+            "fields": [{"type": "int64", "optional": False, "field": name}],
+            "optional": False,
+            "name": f"shop.{table}.Key",
+        }
+
+
+def test_struct_keys_need_a_transport_with_keys():
+    bad = CDC % "key: struct, "
+    with pytest.raises(ScenarioError, match=r"sinks\.changes\.key: .*files"):
         scenario(sinks=bad)

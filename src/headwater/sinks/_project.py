@@ -65,6 +65,9 @@ class Records:
     fault: pa.Array | None = None
     # the records' own fields when a sink's `fields:` reshaped `values` (keys, routes read them)
     row: pa.Table | None = None
+    # message keys as the source writes them (CDC: Debezium's key struct, JSON); a transport
+    # sends them when its own `key` option is unset
+    message_key: pa.Array | None = None
 
     @property
     def source(self) -> pa.Table:

@@ -40,8 +40,9 @@ from pydantic import Field, ValidationError
 
 from headwater._plugins import suggest
 from headwater.errors import HeadwaterError
-from headwater.sinks._connect import envelope_schema, wrap
-from headwater.sinks._project import Records, project, transaction_order
+from headwater.sinks._connect import envelope_schema, key_schema, with_schema, wrap
+from headwater.sinks._encode import json_objects
+from headwater.sinks._project import Records, column_of, project, transaction_order
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
 
@@ -56,6 +57,12 @@ class CdcConfig(SinkConfig):
     )
     server_name: str | None = Field(
         None, description="Debezium source.name / topic prefix; default: the scenario name"
+    )
+    key: Literal["text", "struct"] = Field(
+        "text",
+        description="the message key: text, the entity key's value (the transport's default); "
+        'struct: the primary key as Debezium writes it, {"id": 42} (with its schema under '
+        "converter json_schemas); for transports with keys (kafka…)",
     )
     converter: Literal["json", "json_schemas"] = Field(
         "json",
@@ -135,6 +142,12 @@ class CdcSink(Sink):
             return problems
         target = SINKS.get(str(kind))
         problems += _converter_problems(config)
+        if config.key == "struct" and "keys" not in target.capabilities:
+            problems.append((("key",), f"a {kind} transport carries no message keys; drop 'key'"))
+        elif config.key == "struct" and config.to.get("key") is not None:
+            problems.append(
+                (("to", "key"), "key: struct makes the keys; drop the transport's own 'key'")
+            )
         if "records" not in target.capabilities:
             problems.append(
                 (
@@ -212,9 +225,25 @@ class CdcSink(Sink):
 
     def _emit(self, records: Records) -> None:
         """Hand one table's envelopes to the transport, in the configured converter's form."""
-        if self.config.converter == "json_schemas" and len(records):
+        if not len(records):
+            return
+        schemas = self.config.converter == "json_schemas"
+        if self.config.key == "struct":
+            records = replace(records, message_key=self._keys(records, schemas))
+        if schemas:
             records = wrap(records, self._schema(records))
         self.transport.write_records(records)
+
+    def _keys(self, records: Records, schemas: bool) -> pa.Array:
+        """Debezium's message key: the primary key's columns as a JSON struct."""
+        entity = self.context.schemas[records.stream]
+        image = records.values  # the envelope: the row after, or before for deletes
+        columns = {k: column_of(image, k) for k in entity.primary_key}
+        keys = pa.table(columns)
+        if not schemas:
+            return json_objects(keys)
+        schema = key_schema(keys.schema, records.stream, self.source)
+        return json_objects(with_schema(keys, schema))
 
     def _schema(self, records: Records) -> dict[str, Any]:
         """The envelope's Connect schema, computed once per table (and Arrow schema)."""
