@@ -5,12 +5,16 @@ connectors/postgresql.html, "Data change events" and "Transaction metadata")."""
 from __future__ import annotations
 
 import json
+import shutil
+from collections import Counter, defaultdict
 from datetime import timedelta
 
 import pytest
 
 from headwater.errors import ScenarioError
+from headwater.ledger import LedgerReader
 from headwater.runner import run
+from headwater.verify import verify
 
 from tests.capture._flows import cdc_events
 from tests.helpers import scenario
@@ -116,8 +120,9 @@ def _kafka_keys(kafka_server, tmp_path, prefix: str, options: str) -> list[tuple
         sinks="db: {kind: sqlite, path: shop.db}\n"
         f"changes: {{kind: cdc, from: db, server_name: shop, {options}{to}}}\n"
     )
-    report = run(sc, duration=timedelta(minutes=1), out_dir=tmp_path, ledger=False)
+    report = run(sc, duration=timedelta(minutes=1), out_dir=tmp_path)
     sent = report.sinks["changes"]["acknowledged"]
+    assert LedgerReader(tmp_path / "ledger").manifest.get("acknowledged", {}).get("changes") == sent
     topics = {f"{prefix}.{t}": 1 for t in ("customers", "orders", "order_items")}
     msgs = consume(kafka_server, topics, sent)
     assert len(msgs) == sent
@@ -145,7 +150,10 @@ def test_keys_carry_their_connect_schema_with_json_schemas(kafka_server, tmp_pat
      "optional": false, "fields": [{"field": "id", "type": "int32", "optional": false}]},
      "payload": {"id": 1}}"""
     pairs = _kafka_keys(
-        kafka_server, tmp_path, "schemakeys", "key: struct, converter: json_schemas, "
+        kafka_server,
+        tmp_path,
+        "schemakeys",
+        "key: struct, converter: json_schemas, transaction_metadata: true, ",
     )
     for key, value in pairs:
         table = value["payload"]["source"]["table"]
@@ -158,8 +166,80 @@ def test_keys_carry_their_connect_schema_with_json_schemas(kafka_server, tmp_pat
             "name": f"shop.{table}.Key",
         }
 
+    # the metadata went to <server_name>.transaction, keyed by its id, and is no world change
+    from tests.sinks.test_kafka import consume
+
+    txns = {v["payload"]["transaction"]["id"] for _, v in pairs if v["payload"]["op"] != "r"}
+    assert txns
+    meta = consume(kafka_server, {"shop.transaction": 1}, 2 * len(txns))
+    assert len(meta) == 2 * len(txns)
+    for m in meta:
+        key, value = json.loads(m.key()), json.loads(m.value())
+        assert key["payload"] == {"id": value["payload"]["id"]}
+        assert value["schema"]["name"] == "io.debezium.connector.common.TransactionMetadataValue"
+    assert {json.loads(m.value())["payload"]["id"] for m in meta} == txns
+
 
 def test_struct_keys_need_a_transport_with_keys():
     bad = CDC % "key: struct, "
     with pytest.raises(ScenarioError, match=r"sinks\.changes\.key: .*files"):
         scenario(sinks=bad)
+
+
+# Debezium's documented transaction metadata events (topic <topic.prefix>.transaction):
+#   {"status": "BEGIN", "id": "571:53195829", "ts_ms": 1486500577125,
+#    "event_count": null, "data_collections": null}
+#   {"status": "END", "id": "571:53195832", "ts_ms": 1486500577691, "event_count": 2,
+#    "data_collections": [{"data_collection": "s1.a", "event_count": 1},
+#                         {"data_collection": "s2.a", "event_count": 1}]}
+def _metadata_run(out, metadata: bool):
+    sc = scenario(sinks=CDC % ("transaction_metadata: true, " if metadata else ""))
+    return run(sc, duration=timedelta(minutes=2), out_dir=out)
+
+
+def test_transaction_metadata_begins_and_ends_every_transaction(tmp_path):
+    _metadata_run(tmp_path, True)
+    meta = [
+        json.loads(line)
+        for path in sorted((tmp_path / "cdc" / "transaction").rglob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    shutil.rmtree(tmp_path / "cdc" / "transaction")
+    events = [ev for ev in cdc_events(tmp_path) if ev["transaction"] is not None]
+    per_txn: dict[str, Counter] = defaultdict(Counter)
+    for ev in events:
+        per_txn[ev["transaction"]["id"]][ev["source"]["table"]] += 1
+    begins = [m for m in meta if m["status"] == "BEGIN"]
+    ends = {m["id"]: m for m in meta if m["status"] == "END"}
+    assert [m["id"] for m in begins] == list(ends) and set(ends) == set(per_txn)
+    assert all(m["event_count"] is None and m["data_collections"] is None for m in begins)
+    for txn, tables in per_txn.items():
+        end = ends[txn]
+        assert end["event_count"] == sum(tables.values())
+        assert {d["data_collection"]: d["event_count"] for d in end["data_collections"]} == tables
+        assert set(end) == {"status", "id", "ts_ms", "event_count", "data_collections"}
+    assert all(b["ts_ms"] <= ends[b["id"]]["ts_ms"] for b in begins)
+
+
+def test_transaction_metadata_is_no_world_change(tmp_path):
+    """The ledger, the report and verify say the same with and without the metadata."""
+    from tests.verify.test_reference_pipeline import pipeline
+
+    results = []
+    for metadata in (False, True):
+        out = tmp_path / str(metadata)
+        report = _metadata_run(out, metadata)
+        assert (out / "cdc" / "transaction").exists() == metadata
+        shutil.rmtree(out / "cdc" / "transaction", ignore_errors=True)  # a consumer of the tables
+        pipeline().load(out / "cdc", out / "land.duckdb")
+        checked = verify(out / "ledger", out / "land.duckdb", sink="changes")
+        assert checked.ok, checked.as_dict()
+        book = LedgerReader(out / "ledger")
+        results.append(
+            (
+                report.sinks["changes"]["counts"],
+                book.published("changes"),
+                [(e.entity, e.expected, e.found) for e in checked.entities],
+            )
+        )
+    assert results[0] == results[1]

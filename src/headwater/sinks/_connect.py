@@ -141,7 +141,16 @@ def envelope_schema(
     }
 
 
-def key_schema(key: pa.Schema, table: str, source: dict[str, str]) -> dict[str, Any]:
-    """The Connect schema of Debezium's message key: the primary key's columns."""
-    prefix = f"{source.get('name', 'headwater')}.{table}"
-    return struct_schema(pa.struct(list(key)), f"{prefix}.Key", tuple(key.names))
+def key_schema(key: pa.Schema, name: str) -> dict[str, Any]:
+    """The Connect schema of Debezium's message key (`<server>.<table>.Key`): the primary
+    key's columns."""
+    return struct_schema(pa.struct(list(key)), name, tuple(key.names))
+
+
+def metadata_schema(values: pa.Schema) -> dict[str, Any]:
+    """The Connect schema of Debezium's transaction metadata events."""
+    return struct_schema(
+        pa.struct(list(values)),
+        "io.debezium.connector.common.TransactionMetadataValue",
+        ("status", "id", "ts_ms"),
+    )

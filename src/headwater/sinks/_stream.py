@@ -343,6 +343,7 @@ def slice_records(records: Records, start: int, stop: int) -> Records:
         records.fault.slice(start, n) if records.fault is not None else None,
         records.row.slice(start, n) if records.row is not None else None,
         records.message_key.slice(start, n) if records.message_key is not None else None,
+        records.route,
     )
 
 
@@ -749,7 +750,11 @@ class StreamSink(Sink):
             )
             size = sum(map(len, values))
         headers = self.config.headers
-        routes = self._render(self.route, self.config.route_option, records.stream, column, n)
+        routes = (
+            records.route
+            if records.route is not None
+            else self._render(self.route, self.config.route_option, records.stream, column, n)
+        )
         return Batch(
             stream=records.stream,
             values=values,

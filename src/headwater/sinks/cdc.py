@@ -32,17 +32,32 @@ sinks:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field, ValidationError
 
 from headwater._plugins import suggest
 from headwater.errors import HeadwaterError
-from headwater.sinks._connect import envelope_schema, key_schema, with_schema, wrap
+from headwater.sinks._connect import (
+    envelope_schema,
+    key_schema,
+    metadata_schema,
+    with_schema,
+    wrap,
+)
 from headwater.sinks._encode import json_objects
-from headwater.sinks._project import Records, column_of, project, transaction_order
+from headwater.sinks._project import (
+    TRANSACTION_STREAM,
+    Records,
+    column_of,
+    project,
+    transaction_events,
+    transaction_order,
+)
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
 
@@ -63,6 +78,12 @@ class CdcConfig(SinkConfig):
         description="the message key: text, the entity key's value (the transport's default); "
         'struct: the primary key as Debezium writes it, {"id": 42} (with its schema under '
         "converter json_schemas); for transports with keys (kafka…)",
+    )
+    transaction_metadata: bool = Field(
+        False,
+        description="also send Debezium's BEGIN and END event of every transaction to the "
+        "stream 'transaction' (topic <server_name>.transaction); not world changes: the "
+        "ledger and the report leave them out",
     )
     converter: Literal["json", "json_schemas"] = Field(
         "json",
@@ -142,6 +163,14 @@ class CdcSink(Sink):
             return problems
         target = SINKS.get(str(kind))
         problems += _converter_problems(config)
+        if config.transaction_metadata and TRANSACTION_STREAM in scenario.entities:
+            problems.append(
+                (
+                    ("transaction_metadata",),
+                    f"the metadata stream '{TRANSACTION_STREAM}' is also an entity's name; "
+                    "rename the entity or drop transaction_metadata",
+                )
+            )
         if config.key == "struct" and "keys" not in target.capabilities:
             problems.append((("key",), f"a {kind} transport carries no message keys; drop 'key'"))
         elif config.key == "struct" and config.to.get("key") is not None:
@@ -182,16 +211,27 @@ class CdcSink(Sink):
         self.log_source = source if getattr(source, "kind", None) in ("postgres", "mysql") else None
         self.capture: Any = None
         self.reached_us = 0  # the simulated time the run has reached
+        self.metadata_sent = self.metadata_acked = 0  # transaction metadata events
         self.connect_schemas: dict[tuple[str, pa.Schema], dict[str, Any]] = {}  # Connect, per table
 
     def open(self) -> None:
-        self.transport.announcer = self.announcer  # its files are this sink's publications
+        self.transport.announcer = self._announce  # its files are this sink's publications
         self.transport.open()
+
+    def _announce(self, proof: dict[str, Any]) -> None:
+        """The transport's proofs, of the world's changes only (no transaction metadata)."""
+        rows = {e: n for e, n in proof.get("rows", {}).items() if e != TRANSACTION_STREAM}
+        if "rows" in proof and not rows:
+            return
+        self.announce({**proof, "rows": rows} if "rows" in proof else proof)
 
     def published(self) -> dict[str, int] | None:
         """Simulated CDC: what the transport published, per table, is a prefix of the events
         of each entity. A log's events are not the world's rows one for one: None."""
-        return self.transport.published() if self.log_source is None else None
+        if self.log_source is not None:
+            return None
+        rows = self.transport.published()
+        return None if rows is None else {e: n for e, n in rows.items() if e != TRANSACTION_STREAM}
 
     def _start_capture(self) -> None:
         """Open the log capture once the source holds its initial rows; deliver the snapshot."""
@@ -210,8 +250,7 @@ class CdcSink(Sink):
             self._deliver(batch)
 
     def _deliver(self, batch: Any) -> None:
-        for entity, table in transaction_order(batch.tables).items():
-            self._emit(self._captured(entity, table))
+        self._emit_all(transaction_order(batch.tables), self._captured)
         self.capture.ack(batch.position)
         self.stats.add(batch.changes())
         self.stats.extra.update(self.capture.stats.as_dict())
@@ -222,6 +261,17 @@ class CdcSink(Sink):
         table = table.append_column("ingest_time", now)
         records = project(table, self.context.schemas[entity], "debezium", source=self.source)
         return replace(records, event_time=now)
+
+    def _emit_all(
+        self, tables: dict[str, pa.Table], envelopes: Callable[[str, pa.Table], Records]
+    ) -> None:
+        """Whole transactions' events, table by table, then their BEGIN/END metadata."""
+        for entity, table in tables.items():
+            self._emit(envelopes(entity, table))
+        meta = transaction_events(tables) if self.config.transaction_metadata else None
+        if meta is not None:
+            self.metadata_sent += len(meta)
+            self._emit(replace(meta, route=f"{self.source['name']}.{TRANSACTION_STREAM}"))
 
     def _emit(self, records: Records) -> None:
         """Hand one table's envelopes to the transport, in the configured converter's form."""
@@ -235,19 +285,25 @@ class CdcSink(Sink):
         self.transport.write_records(records)
 
     def _keys(self, records: Records, schemas: bool) -> pa.Array:
-        """Debezium's message key: the primary key's columns as a JSON struct."""
-        entity = self.context.schemas[records.stream]
-        image = records.values  # the envelope: the row after, or before for deletes
-        columns = {k: column_of(image, k) for k in entity.primary_key}
-        keys = pa.table(columns)
+        """Debezium's message key: the primary key's columns as a JSON struct (a transaction
+        metadata event's: its id)."""
+        if records.stream == TRANSACTION_STREAM:
+            names: tuple[str, ...] = ("id",)
+            name = "io.debezium.connector.common.TransactionMetadataKey"
+        else:
+            names = self.context.schemas[records.stream].primary_key
+            name = f"{self.source['name']}.{records.stream}.Key"
+        # the envelope: the row after, or before for deletes
+        keys = pa.table({k: column_of(records.values, k) for k in names})
         if not schemas:
             return json_objects(keys)
-        schema = key_schema(keys.schema, records.stream, self.source)
-        return json_objects(with_schema(keys, schema))
+        return json_objects(with_schema(keys, key_schema(keys.schema, name)))
 
     def _schema(self, records: Records) -> dict[str, Any]:
         """The envelope's Connect schema, computed once per table (and Arrow schema)."""
         cached = (records.stream, records.values.schema)
+        if records.stream == TRANSACTION_STREAM:
+            return metadata_schema(records.values.schema)
         if cached not in self.connect_schemas:
             entity = self.context.schemas[records.stream]
             self.connect_schemas[cached] = envelope_schema(
@@ -263,14 +319,15 @@ class CdcSink(Sink):
             if self.capture is not None:
                 self._deliver(self.capture.poll(timeout=0))
             self.transport.advance(changes.end_us)
-            self.stats.bytes = self.transport.stats.bytes
+            self._sync_stats()
             return
-        for entity, table in transaction_order(changes.tables).items():
-            self._emit(project(table, self.context.schemas[entity], "debezium", source=self.source))
+        self._emit_all(
+            transaction_order(changes.tables),
+            lambda e, t: project(t, self.context.schemas[e], "debezium", source=self.source),
+        )
         self.transport.advance(changes.end_us)
         self.stats.add(changes)
-        self.stats.bytes = self.transport.stats.bytes
-        self.stats.extra.update(self.transport.stats.extra)
+        self._sync_stats()
 
     def flush(self) -> None:
         if self.log_source is not None:
@@ -279,11 +336,29 @@ class CdcSink(Sink):
             for batch in self.capture.catch_up():
                 self._deliver(batch)
         self.transport.flush()
-        self.stats.bytes = self.transport.stats.bytes
-        self.stats.extra.update(self.transport.stats.extra)
+        self._sync_stats()
 
     def take_acks(self) -> Any:
-        return self.transport.take_acks()
+        """The broker's acks of world changes; those of transaction metadata are counted
+        apart (`transaction_metadata_acknowledged`), not in `acknowledged` or the ledger."""
+        acks = self.transport.take_acks()
+        if acks is not None and self.config.transaction_metadata:
+            meta = pc.starts_with(acks["event_id"], f"{TRANSACTION_STREAM}-")
+            self.metadata_acked += pc.sum(meta).as_py() or 0
+            acks = acks.filter(pc.invert(meta))
+        self._sync_stats()
+        return acks
+
+    def _sync_stats(self) -> None:
+        """The transport's bytes and detail, less what transaction metadata adds."""
+        self.stats.bytes = self.transport.stats.bytes
+        self.stats.extra.update(self.transport.stats.extra)
+        if self.config.transaction_metadata:
+            extra = self.stats.extra
+            if "acknowledged" in extra:
+                extra["acknowledged"] -= self.metadata_acked
+                extra["transaction_metadata_acknowledged"] = self.metadata_acked
+            extra["transaction_metadata_events"] = self.metadata_sent
 
     def close(self) -> None:
         if self.capture is not None:
