@@ -212,6 +212,8 @@ class CdcSink(Sink):
         self.capture: Any = None
         self.reached_us = 0  # the simulated time the run has reached
         self.metadata_sent = self.metadata_acked = 0  # transaction metadata events
+        self.held: tuple[str, pa.Table] | None = None  # the newest snapshot event (_hold_last)
+        self.handed: dict[str, int] = {}  # events per table handed to the transport
         self.connect_schemas: dict[tuple[str, pa.Schema], dict[str, Any]] = {}  # Connect, per table
 
     def open(self) -> None:
@@ -231,7 +233,9 @@ class CdcSink(Sink):
         if self.log_source is not None:
             return None
         rows = self.transport.published()
-        return None if rows is None else {e: n for e, n in rows.items() if e != TRANSACTION_STREAM}
+        if rows is None:  # all it took: not the event held back (_hold_last)
+            return dict(self.handed)
+        return {e: n for e, n in rows.items() if e != TRANSACTION_STREAM}
 
     def _start_capture(self) -> None:
         """Open the log capture once the source holds its initial rows; deliver the snapshot."""
@@ -262,6 +266,31 @@ class CdcSink(Sink):
         records = project(table, self.context.schemas[entity], "debezium", source=self.source)
         return replace(records, event_time=now)
 
+    def _envelopes(self, entity: str, table: pa.Table) -> Records:
+        return project(table, self.context.schemas[entity], "debezium", source=self.source)
+
+    def _hold_last(self, tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+        """Simulated CDC: keep the snapshot's newest event back until the next write tells
+        whether it is the snapshot's last (the snapshot comes in chunks, all step 0)."""
+        entity = next((e for e, t in reversed(tables.items()) if t.num_rows), None)
+        if entity is None:
+            return tables
+        table = tables[entity]
+        n = table.num_rows
+        if table["op"][n - 1].as_py() != "r":
+            return tables
+        self.held = (entity, table.slice(n - 1))
+        return {**tables, entity: table.slice(0, n - 1)}
+
+    def _release(self, last: bool) -> None:
+        """Write the held snapshot event: `snapshot: "last"` once the changes began."""
+        if self.held is None:
+            return
+        entity, table = self.held
+        self.held = None
+        mark = pa.array(["last" if last else "true"])
+        self._emit(self._envelopes(entity, table.append_column("snapshot", mark)))
+
     def _emit_all(
         self, tables: dict[str, pa.Table], envelopes: Callable[[str, pa.Table], Records]
     ) -> None:
@@ -277,6 +306,8 @@ class CdcSink(Sink):
         """Hand one table's envelopes to the transport, in the configured converter's form."""
         if not len(records):
             return
+        if records.stream != TRANSACTION_STREAM:
+            self.handed[records.stream] = self.handed.get(records.stream, 0) + len(records)
         schemas = self.config.converter == "json_schemas"
         if self.config.key == "struct":
             records = replace(records, message_key=self._keys(records, schemas))
@@ -321,15 +352,17 @@ class CdcSink(Sink):
             self.transport.advance(changes.end_us)
             self._sync_stats()
             return
-        self._emit_all(
-            transaction_order(changes.tables),
-            lambda e, t: project(t, self.context.schemas[e], "debezium", source=self.source),
-        )
+        self._release(last=changes.step > 0)
+        tables = transaction_order(changes.tables)
+        if changes.step == 0:
+            tables = self._hold_last(tables)
+        self._emit_all(tables, self._envelopes)
         self.transport.advance(changes.end_us)
         self.stats.add(changes)
         self._sync_stats()
 
     def flush(self) -> None:
+        self._release(last=True)
         if self.log_source is not None:
             if self.capture is None:
                 self._start_capture()
