@@ -197,15 +197,16 @@ def _metadata_run(out, metadata: bool):
     return run(sc, duration=timedelta(minutes=2), out_dir=out)
 
 
-def test_transaction_metadata_begins_and_ends_every_transaction(tmp_path):
-    _metadata_run(tmp_path, True)
+def check_metadata(out) -> int:
+    """BEGIN and END of every transaction of the events under out/cdc, in order, with their
+    counts; returns how many transactions."""
     meta = [
         json.loads(line)
-        for path in sorted((tmp_path / "cdc" / "transaction").rglob("*.jsonl"))
+        for path in sorted((out / "cdc" / "transaction").rglob("*.jsonl"))
         for line in path.read_text().splitlines()
     ]
-    shutil.rmtree(tmp_path / "cdc" / "transaction")
-    events = [ev for ev in cdc_events(tmp_path) if ev["transaction"] is not None]
+    shutil.rmtree(out / "cdc" / "transaction")
+    events = [ev for ev in cdc_events(out) if ev["transaction"] is not None]
     per_txn: dict[str, Counter] = defaultdict(Counter)
     for ev in events:
         per_txn[ev["transaction"]["id"]][ev["source"]["table"]] += 1
@@ -219,6 +220,26 @@ def test_transaction_metadata_begins_and_ends_every_transaction(tmp_path):
         assert {d["data_collection"]: d["event_count"] for d in end["data_collections"]} == tables
         assert set(end) == {"status", "id", "ts_ms", "event_count", "data_collections"}
     assert all(b["ts_ms"] <= ends[b["id"]]["ts_ms"] for b in begins)
+    return len(per_txn)
+
+
+def test_transaction_metadata_begins_and_ends_every_transaction(tmp_path):
+    _metadata_run(tmp_path, True)
+    assert check_metadata(tmp_path) > 1
+
+
+def test_transaction_metadata_of_a_captured_log(pg_server, tmp_path):
+    """PostgreSQL: the transactions are the database's own (ids `<txId>:<LSN>`)."""
+    from tests.capture._db import TINY, pg_database, shop
+
+    url = pg_database(pg_server, "hw_cap_txmeta")
+    sc = shop(
+        f"db: {{kind: postgres, url: '{url}', connections: 2}}\n"
+        "changes: {kind: cdc, from: db, transaction_metadata: true, "
+        "to: {kind: files, format: jsonl, path: cdc}}\n"
+    )
+    run(sc, duration=TINY, out_dir=tmp_path, ledger=False)
+    assert check_metadata(tmp_path) > 1
 
 
 def test_transaction_metadata_is_no_world_change(tmp_path):
