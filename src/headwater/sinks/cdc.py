@@ -13,7 +13,11 @@ ridden out exactly, and what cannot be (a slot or binlog lost) fails the run nam
 They live in the schema (MariaDB: database) `headwater`, which this capture reads besides
 the application's tables and never publishes; a capture of the application's schema alone
 does not see them (sinks/_sql_sink.BOOKKEEPING). Events are Debezium's envelope per
-connector (sinks/_project.debezium; README "The CDC envelope").
+connector (sinks/_project.debezium; README "The CDC envelope"). Options follow Kafka
+Connect and Debezium: `converter: json_schemas` (JsonConverter's schema wrapper,
+sinks/_connect.py), `key: struct` (the primary key struct as message key) and
+`transaction_metadata` (BEGIN/END events on the stream `transaction`, which the ledger and
+the report leave out: they are no world changes).
 
 Time: simulated CDC carries each change's simulated event time. A database's log stamps
 its own (wall) clock: that commit time stays in `source.ts_ms`, as in Debezium, and each
