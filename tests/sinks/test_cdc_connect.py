@@ -180,9 +180,28 @@ def test_keys_carry_their_connect_schema_with_json_schemas(kafka_server, tmp_pat
     assert {json.loads(m.value())["payload"]["id"] for m in meta} == txns
 
 
-def test_struct_keys_need_a_transport_with_keys():
-    bad = CDC % "key: struct, "
-    with pytest.raises(ScenarioError, match=r"sinks\.changes\.key: .*files"):
+@pytest.mark.parametrize(
+    ("options", "to", "error"),
+    [
+        ("key: struct, ", "kind: files", r"sinks\.changes\.key: a files transport carries no"),
+        (
+            "key: struct, ",
+            "kind: kafka, bootstrap_servers: '127.0.0.1:9', key: order_id",
+            r"sinks\.changes\.to\.key: key: struct makes the keys",
+        ),
+        (
+            "converter: json_schemas, ",
+            "kind: kafka, bootstrap_servers: '127.0.0.1:9', encoding: avro",
+            r"sinks\.changes\.to\.encoding: converter json_schemas writes JSON",
+        ),
+    ],
+)
+def test_connect_options_are_checked_where_they_are_written(options, to, error):
+    bad = (
+        "db: {kind: sqlite, path: shop.db}\n"
+        f"changes: {{kind: cdc, from: db, {options}to: {{{to}}}}}\n"
+    )
+    with pytest.raises(ScenarioError, match=error):
         scenario(sinks=bad)
 
 
