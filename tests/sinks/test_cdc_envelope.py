@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pyarrow as pa
 
+from headwater.ledger import LedgerReader
 from headwater.runner import run
 from headwater.sinks._project import transaction_order
 
@@ -53,3 +54,30 @@ def test_a_duplicated_event_keeps_its_place_in_the_transaction():
     assert out["orders"]["total_order"].to_pylist() == [1, 1]
     assert out["order_items"]["total_order"].to_pylist() == [2, 3, 3, 4]
     assert out["order_items"]["collection_order"].to_pylist() == [1, 2, 2, 3]
+
+
+def test_the_snapshot_s_last_event_says_last(tmp_path, monkeypatch):
+    """Debezium marks the final record of the snapshot `snapshot: "last"` (the source
+    schema's enum "true,last,false,incremental"); the snapshot arrives in several chunks."""
+    sc = scenario(
+        sinks="db: {kind: sqlite, path: shop.db}\n"
+        "changes: {kind: cdc, from: db, to: {kind: files, format: jsonl, path: cdc}}\n",
+        **{"initial: 300": "initial: 700"},
+    )
+    from headwater.world import engine
+
+    monkeypatch.setattr(engine, "SNAPSHOT_BLOCK", 256)  # three snapshot chunks, all step 0
+    monkeypatch.setattr(engine, "SNAPSHOT_ROWS", 256)
+    report = run(sc, duration=timedelta(minutes=1), out_dir=tmp_path)
+    events = cdc_events(tmp_path)
+    snapshot = [ev for ev in events if ev["op"] == "r"]
+    assert len(snapshot) == 700
+    marks = [ev["source"]["snapshot"] for ev in snapshot]
+    assert marks.count("last") == 1 and marks.count("true") == 699
+    last = next(ev for ev in snapshot if ev["source"]["snapshot"] == "last")
+    assert last["source"]["lsn"] == max(ev["source"]["lsn"] for ev in snapshot)
+    assert {ev["source"]["snapshot"] for ev in events if ev["op"] != "r"} == {"false"}
+    published = LedgerReader(tmp_path / "ledger").published("changes")
+    assert published == {
+        e: sum(ops.values()) for e, ops in report.sinks["changes"]["counts"].items()
+    }

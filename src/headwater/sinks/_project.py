@@ -65,6 +65,11 @@ class Records:
     fault: pa.Array | None = None
     # the records' own fields when a sink's `fields:` reshaped `values` (keys, routes read them)
     row: pa.Table | None = None
+    # message keys as the source writes them (CDC: Debezium's key struct, JSON); a transport
+    # sends them when its own `key` option is unset
+    message_key: pa.Array | None = None
+    # one route for all the records, instead of the transport's template (CDC's metadata)
+    route: str | None = None
 
     @property
     def source(self) -> pa.Table:
@@ -432,3 +437,81 @@ class Shape:
         return replace(
             records, values=self.table(records.values, records.stream), row=records.source
         )
+
+
+TRANSACTION_STREAM = "transaction"
+
+
+def transaction_events(tables: dict[str, pa.Table]) -> Records | None:
+    """Debezium's transaction metadata (`provide.transaction.metadata`): per transaction of
+    `tables` (whole transactions, as `transaction_order` takes them; snapshot rows belong to
+    none) a BEGIN and an END event, in commit order: status, id (the events'
+    `transaction.id`), ts_ms (its first event's time; END: its last's), and on END
+    event_count and data_collections [{data_collection, event_count}] (a re-delivered event
+    counts once, as it is the same event)."""
+    parts = []
+    for entity, t in tables.items():
+        t = t.filter(pc.not_equal(t["op"], "r")) if t.num_rows else t
+        if t.num_rows:
+            parts.append(
+                pa.table(
+                    {
+                        "id": _txn_key(t),
+                        "data_collection": pa.repeat(pa.scalar(entity), t.num_rows),
+                        "ts": pc.cast(t["event_time"].combine_chunks(), pa.int64()),
+                        "seq": t["seq"].combine_chunks(),
+                    }
+                )
+            )
+    if not parts:
+        return None
+    events = pa.concat_tables(parts).sort_by(
+        [("id", "ascending"), ("data_collection", "ascending")]
+    )
+    per_table = events.group_by(["id", "data_collection"], use_threads=False).aggregate(
+        [("seq", "count_distinct"), ("ts", "min"), ("ts", "max"), ("seq", "min")]
+    )
+    txns = per_table.group_by("id", use_threads=False).aggregate(
+        [
+            ("seq_count_distinct", "sum"),
+            ("ts_min", "min"),
+            ("ts_max", "max"),
+            ("seq_min", "min"),
+            ("data_collection", "list"),
+            ("seq_count_distinct", "list"),
+        ]
+    )
+    txns = txns.sort_by("seq_min_min")
+    n = txns.num_rows
+    names = txns["data_collection_list"].combine_chunks()
+    counts = txns["seq_count_distinct_list"].combine_chunks()
+    collections = pa.ListArray.from_arrays(
+        names.offsets,
+        pa.StructArray.from_arrays(
+            [names.flatten(), counts.flatten()], names=["data_collection", "event_count"]
+        ),
+    )
+    ends = txns["seq_count_distinct_sum"].combine_chunks()
+    both = np.arange(2 * n).reshape(2, n).T.ravel()  # BEGIN 0, END 0, BEGIN 1…
+    ids = txns["id"].combine_chunks()
+    ts = pa.concat_arrays([c.combine_chunks() for c in (txns["ts_min_min"], txns["ts_max_max"])])
+    values = pa.table(
+        {
+            "status": pa.array(["BEGIN"] * n + ["END"] * n),
+            "id": pa.concat_arrays([ids, ids]),
+            "ts_ms": pc.divide(ts, 1000),
+            "event_count": pa.concat_arrays([pa.nulls(n, pa.int64()), ends.cast(pa.int64())]),
+            "data_collections": pa.concat_arrays([pa.nulls(n, collections.type), collections]),
+        }
+    ).take(both)
+    first = txns["seq_min_min"].combine_chunks().to_numpy()
+    seq = np.concatenate([first * 2, first * 2 + 1])[both]
+    times = ts.take(both).cast(pa.timestamp("us", "UTC"))
+    return Records(
+        TRANSACTION_STREAM,
+        values,
+        values["id"].combine_chunks(),
+        times,
+        pa.array(seq),
+        pa.repeat(pa.scalar("c"), 2 * n),
+    )

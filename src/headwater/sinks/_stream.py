@@ -342,6 +342,8 @@ def slice_records(records: Records, start: int, stop: int) -> Records:
         ingest.slice(start, n) if ingest is not None else None,
         records.fault.slice(start, n) if records.fault is not None else None,
         records.row.slice(start, n) if records.row is not None else None,
+        records.message_key.slice(start, n) if records.message_key is not None else None,
+        records.route,
     )
 
 
@@ -750,7 +752,11 @@ class StreamSink(Sink):
             )
             size = sum(map(len, values))
         headers = self.config.headers
-        routes = self._render(self.route, self.config.route_option, records.stream, column, n)
+        routes = (
+            records.route
+            if records.route is not None
+            else self._render(self.route, self.config.route_option, records.stream, column, n)
+        )
         return Batch(
             stream=records.stream,
             values=values,
@@ -801,6 +807,8 @@ class StreamSink(Sink):
 
     def _keys(self, records: Records, column: Callable[[str], pa.Array]) -> pa.Array:
         key = self.config.key
+        if key is None and records.message_key is not None:
+            return records.message_key
         if key is None:
             schema = self.context.schemas.get(records.stream)
             names = [schema.key if schema is not None else "key"]

@@ -218,6 +218,8 @@ def json_parts(arr: pa.Array | pa.ChunkedArray, decimals: Decimals = "number") -
     arr = decode(arr)
     t = arr.type
     nulls = arr.null_count > 0
+    if isinstance(t, pa.JsonType):  # already JSON text (a Connect schema): as it is
+        return [pc.fill_null(arr.storage, "null")] if nulls else [arr.storage]
     if pa.types.is_null(t):
         return [pa.array(["null"] * len(arr), STRING)]
     if pa.types.is_boolean(t) or pa.types.is_integer(t):

@@ -13,7 +13,11 @@ ridden out exactly, and what cannot be (a slot or binlog lost) fails the run nam
 They live in the schema (MariaDB: database) `headwater`, which this capture reads besides
 the application's tables and never publishes; a capture of the application's schema alone
 does not see them (sinks/_sql_sink.BOOKKEEPING). Events are Debezium's envelope per
-connector (sinks/_project.debezium; README "The CDC envelope").
+connector (sinks/_project.debezium; README "The CDC envelope"). Options follow Kafka
+Connect and Debezium: `converter: json_schemas` (JsonConverter's schema wrapper,
+sinks/_connect.py), `key: struct` (the primary key struct as message key) and
+`transaction_metadata` (BEGIN/END events on the stream `transaction`, which the ledger and
+the report leave out: they are no world changes).
 
 Time: simulated CDC carries each change's simulated event time. A database's log stamps
 its own (wall) clock: that commit time stays in `source.ts_ms`, as in Debezium, and each
@@ -32,15 +36,32 @@ sinks:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field, ValidationError
 
 from headwater._plugins import suggest
 from headwater.errors import HeadwaterError
-from headwater.sinks._project import Records, project, transaction_order
+from headwater.sinks._connect import (
+    envelope_schema,
+    key_schema,
+    metadata_schema,
+    with_schema,
+    wrap,
+)
+from headwater.sinks._encode import json_objects
+from headwater.sinks._project import (
+    TRANSACTION_STREAM,
+    Records,
+    column_of,
+    project,
+    transaction_events,
+    transaction_order,
+)
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
 
@@ -56,6 +77,41 @@ class CdcConfig(SinkConfig):
     server_name: str | None = Field(
         None, description="Debezium source.name / topic prefix; default: the scenario name"
     )
+    key: Literal["text", "struct"] = Field(
+        "text",
+        description="the message key: text, the entity key's value (the transport's default); "
+        'struct: the primary key as Debezium writes it, {"id": 42} (with its schema under '
+        "converter json_schemas); for transports with keys (kafka…)",
+    )
+    transaction_metadata: bool = Field(
+        False,
+        description="also send Debezium's BEGIN and END event of every transaction to the "
+        "stream 'transaction' (topic <server_name>.transaction); not world changes: the "
+        "ledger and the report leave them out",
+    )
+    converter: Literal["json", "json_schemas"] = Field(
+        "json",
+        description="json: each event is the envelope alone; json_schemas: "
+        '{"schema": …, "payload": <envelope>} as Kafka Connect\'s JsonConverter writes '
+        "with schemas.enable=true (needs a JSON transport)",
+    )
+
+
+JSON_FILES = ("jsonl", "json")
+
+
+def _converter_problems(config: CdcConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """json_schemas wraps whole envelopes in JSON: the transport must write them as JSON."""
+    if config.converter != "json_schemas":
+        return []
+    to = config.to
+    if to.get("fields") is not None:
+        return [(("to", "fields"), "converter json_schemas sends whole envelopes; drop 'fields'")]
+    if to.get("kind") == "files" and to.get("format", "jsonl") not in JSON_FILES:
+        return [(("to", "format"), "converter json_schemas writes JSON: use format jsonl or json")]
+    if to.get("kind") != "files" and to.get("encoding", "json") != "json":
+        return [(("to", "encoding"), "converter json_schemas writes JSON: use encoding json")]
+    return []
 
 
 class CdcSink(Sink):
@@ -110,6 +166,21 @@ class CdcSink(Sink):
             )
             return problems
         target = SINKS.get(str(kind))
+        problems += _converter_problems(config)
+        if config.transaction_metadata and TRANSACTION_STREAM in scenario.entities:
+            problems.append(
+                (
+                    ("transaction_metadata",),
+                    f"the metadata stream '{TRANSACTION_STREAM}' is also an entity's name; "
+                    "rename the entity or drop transaction_metadata",
+                )
+            )
+        if config.key == "struct" and "keys" not in target.capabilities:
+            problems.append((("key",), f"a {kind} transport carries no message keys; drop 'key'"))
+        elif config.key == "struct" and config.to.get("key") is not None:
+            problems.append(
+                (("to", "key"), "key: struct makes the keys; drop the transport's own 'key'")
+            )
         if "records" not in target.capabilities:
             problems.append(
                 (
@@ -144,15 +215,31 @@ class CdcSink(Sink):
         self.log_source = source if getattr(source, "kind", None) in ("postgres", "mysql") else None
         self.capture: Any = None
         self.reached_us = 0  # the simulated time the run has reached
+        self.metadata_sent = self.metadata_acked = 0  # transaction metadata events
+        self.held: tuple[str, pa.Table] | None = None  # the newest snapshot event (_hold_last)
+        self.handed: dict[str, int] = {}  # events per table handed to the transport
+        self.connect_schemas: dict[tuple[str, pa.Schema], dict[str, Any]] = {}  # Connect, per table
 
     def open(self) -> None:
-        self.transport.announcer = self.announcer  # its files are this sink's publications
+        self.transport.announcer = self._announce  # its files are this sink's publications
         self.transport.open()
+
+    def _announce(self, proof: dict[str, Any]) -> None:
+        """The transport's proofs, of the world's changes only (no transaction metadata)."""
+        rows = {e: n for e, n in proof.get("rows", {}).items() if e != TRANSACTION_STREAM}
+        if "rows" in proof and not rows:
+            return
+        self.announce({**proof, "rows": rows} if "rows" in proof else proof)
 
     def published(self) -> dict[str, int] | None:
         """Simulated CDC: what the transport published, per table, is a prefix of the events
         of each entity. A log's events are not the world's rows one for one: None."""
-        return self.transport.published() if self.log_source is None else None
+        if self.log_source is not None:
+            return None
+        rows = self.transport.published()
+        if rows is None:  # all it took: not the event held back (_hold_last)
+            return dict(self.handed)
+        return {e: n for e, n in rows.items() if e != TRANSACTION_STREAM}
 
     def _start_capture(self) -> None:
         """Open the log capture once the source holds its initial rows; deliver the snapshot."""
@@ -171,8 +258,7 @@ class CdcSink(Sink):
             self._deliver(batch)
 
     def _deliver(self, batch: Any) -> None:
-        for entity, table in transaction_order(batch.tables).items():
-            self.transport.write_records(self._captured(entity, table))
+        self._emit_all(transaction_order(batch.tables), self._captured)
         self.capture.ack(batch.position)
         self.stats.add(batch.changes())
         self.stats.extra.update(self.capture.stats.as_dict())
@@ -184,6 +270,82 @@ class CdcSink(Sink):
         records = project(table, self.context.schemas[entity], "debezium", source=self.source)
         return replace(records, event_time=now)
 
+    def _envelopes(self, entity: str, table: pa.Table) -> Records:
+        return project(table, self.context.schemas[entity], "debezium", source=self.source)
+
+    def _hold_last(self, tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+        """Simulated CDC: keep the snapshot's newest event back until the next write tells
+        whether it is the snapshot's last (the snapshot comes in chunks, all step 0)."""
+        entity = next((e for e, t in reversed(tables.items()) if t.num_rows), None)
+        if entity is None:
+            return tables
+        table = tables[entity]
+        n = table.num_rows
+        if table["op"][n - 1].as_py() != "r":
+            return tables
+        self.held = (entity, table.slice(n - 1))
+        return {**tables, entity: table.slice(0, n - 1)}
+
+    def _release(self, last: bool) -> None:
+        """Write the held snapshot event: `snapshot: "last"` once the changes began."""
+        if self.held is None:
+            return
+        entity, table = self.held
+        self.held = None
+        mark = pa.array(["last" if last else "true"])
+        self._emit(self._envelopes(entity, table.append_column("snapshot", mark)))
+
+    def _emit_all(
+        self, tables: dict[str, pa.Table], envelopes: Callable[[str, pa.Table], Records]
+    ) -> None:
+        """Whole transactions' events, table by table, then their BEGIN/END metadata."""
+        for entity, table in tables.items():
+            self._emit(envelopes(entity, table))
+        meta = transaction_events(tables) if self.config.transaction_metadata else None
+        if meta is not None:
+            self.metadata_sent += len(meta)
+            self._emit(replace(meta, route=f"{self.source['name']}.{TRANSACTION_STREAM}"))
+
+    def _emit(self, records: Records) -> None:
+        """Hand one table's envelopes to the transport, in the configured converter's form."""
+        if not len(records):
+            return
+        if records.stream != TRANSACTION_STREAM:
+            self.handed[records.stream] = self.handed.get(records.stream, 0) + len(records)
+        schemas = self.config.converter == "json_schemas"
+        if self.config.key == "struct":
+            records = replace(records, message_key=self._keys(records, schemas))
+        if schemas:
+            records = wrap(records, self._schema(records))
+        self.transport.write_records(records)
+
+    def _keys(self, records: Records, schemas: bool) -> pa.Array:
+        """Debezium's message key: the primary key's columns as a JSON struct (a transaction
+        metadata event's: its id)."""
+        if records.stream == TRANSACTION_STREAM:
+            names: tuple[str, ...] = ("id",)
+            name = "io.debezium.connector.common.TransactionMetadataKey"
+        else:
+            names = self.context.schemas[records.stream].primary_key
+            name = f"{self.source['name']}.{records.stream}.Key"
+        # the envelope: the row after, or before for deletes
+        keys = pa.table({k: column_of(records.values, k) for k in names})
+        if not schemas:
+            return json_objects(keys)
+        return json_objects(with_schema(keys, key_schema(keys.schema, name)))
+
+    def _schema(self, records: Records) -> dict[str, Any]:
+        """The envelope's Connect schema, computed once per table (and Arrow schema)."""
+        cached = (records.stream, records.values.schema)
+        if records.stream == TRANSACTION_STREAM:
+            return metadata_schema(records.values.schema)
+        if cached not in self.connect_schemas:
+            entity = self.context.schemas[records.stream]
+            self.connect_schemas[cached] = envelope_schema(
+                records.values.schema, records.stream, entity.primary_key, self.source
+            )
+        return self.connect_schemas[cached]
+
     def write(self, changes: Changes) -> None:
         self.reached_us = changes.end_us
         if self.log_source is not None:
@@ -192,29 +354,48 @@ class CdcSink(Sink):
             if self.capture is not None:
                 self._deliver(self.capture.poll(timeout=0))
             self.transport.advance(changes.end_us)
-            self.stats.bytes = self.transport.stats.bytes
+            self._sync_stats()
             return
-        for entity, table in transaction_order(changes.tables).items():
-            self.transport.write_records(
-                project(table, self.context.schemas[entity], "debezium", source=self.source)
-            )
+        self._release(last=changes.step > 0)
+        tables = transaction_order(changes.tables)
+        if changes.step == 0:
+            tables = self._hold_last(tables)
+        self._emit_all(tables, self._envelopes)
         self.transport.advance(changes.end_us)
         self.stats.add(changes)
-        self.stats.bytes = self.transport.stats.bytes
-        self.stats.extra.update(self.transport.stats.extra)
+        self._sync_stats()
 
     def flush(self) -> None:
+        self._release(last=True)
         if self.log_source is not None:
             if self.capture is None:
                 self._start_capture()
             for batch in self.capture.catch_up():
                 self._deliver(batch)
         self.transport.flush()
-        self.stats.bytes = self.transport.stats.bytes
-        self.stats.extra.update(self.transport.stats.extra)
+        self._sync_stats()
 
     def take_acks(self) -> Any:
-        return self.transport.take_acks()
+        """The broker's acks of world changes; those of transaction metadata are counted
+        apart (`transaction_metadata_acknowledged`), not in `acknowledged` or the ledger."""
+        acks = self.transport.take_acks()
+        if acks is not None and self.config.transaction_metadata:
+            meta = pc.starts_with(acks["event_id"], f"{TRANSACTION_STREAM}-")
+            self.metadata_acked += pc.sum(meta).as_py() or 0
+            acks = acks.filter(pc.invert(meta))
+        self._sync_stats()
+        return acks
+
+    def _sync_stats(self) -> None:
+        """The transport's bytes and detail, less what transaction metadata adds."""
+        self.stats.bytes = self.transport.stats.bytes
+        self.stats.extra.update(self.transport.stats.extra)
+        if self.config.transaction_metadata:
+            extra = self.stats.extra
+            if "acknowledged" in extra:
+                extra["acknowledged"] -= self.metadata_acked
+                extra["transaction_metadata_acknowledged"] = self.metadata_acked
+            extra["transaction_metadata_events"] = self.metadata_sent
 
     def close(self) -> None:
         if self.capture is not None:
