@@ -83,7 +83,7 @@ class OutDir:
                 return
             self.entries = entries
             data = {"format": FORMAT, **self.meta, "entries": entries}
-            tmp = self.path / f".{MARKER}.tmp"
+            tmp = self.path / f".{MARKER}.tmp-{os.getpid()}-{threading.get_ident()}"
             tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
             os.replace(tmp, self.path / MARKER)
 

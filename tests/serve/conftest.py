@@ -131,7 +131,7 @@ def serve(tmp_path: Any) -> Iterator[Callable[..., Serving]]:
     def start(sc: Scenario, **kwargs: Any) -> Serving:
         kwargs.setdefault("port", 0)
         kwargs.setdefault("sinks", False)
-        kwargs.setdefault("out_dir", tmp_path / "out")
+        kwargs.setdefault("out_dir", tmp_path / f"out{len(started)}")  # one folder a server
         s = Serving(sc, **kwargs)
         s.start()
         started.append(s)
