@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pytest
 
 import headwater
-from headwater.errors import ScenarioError, SinkError
+from headwater.errors import ScenarioError, SinkUnavailable
 from headwater.ledger import LedgerReader
 from headwater.runner import run
 from headwater.sinks import SINKS, SinkConfig, SinkContext
@@ -302,7 +302,7 @@ def test_dead_address_names_sink_and_address_never_the_password(h: Harness, tmp_
     assert h.dead is not None
     port = free_port()
     out = tmp_path / "out"
-    with pytest.raises(SinkError) as err:
+    with pytest.raises(SinkUnavailable) as err:  # a SinkError saying the server is away
         run(scenario(h.dead(port)), out_dir=out, ledger=True)
     message = str(err.value)
     assert f"sink '{NAME}'" in message and f"127.0.0.1:{port}" in message, message

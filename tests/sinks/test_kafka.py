@@ -509,15 +509,6 @@ def test_cdc_sink_sends_debezium_events_to_kafka(kafka_server, tmp_path):
     assert sum(1 for m in msgs if m.value() is None) == deletes
 
 
-def test_unreachable_broker_names_sink_and_address(tmp_path):
-    port = free_port()
-    sc = world(f"k: {{kind: kafka, bootstrap_servers: '127.0.0.1:{port}', connect_timeout: 2s}}")
-    with pytest.raises(SinkUnavailable) as err:
-        run_world(sc, tmp_path)
-    assert "sink 'k'" in str(err.value)
-    assert f"127.0.0.1:{port}" in str(err.value)
-
-
 @pytest.mark.parametrize("own_process", ["false", "true"])
 @pytest.mark.parametrize(
     ("setting", "named"),

@@ -7,9 +7,6 @@ import time
 
 import pytest
 
-from headwater.errors import SinkUnavailable
-from headwater.testing.servers import free_port
-
 from tests.sinks._streams import (
     Outage,
     Received,
@@ -116,14 +113,6 @@ def test_retained_last_value_per_topic_without_headers_on_3_1_1(mosquitto_server
     for m in messages:
         assert m.retain
         assert __import__("json").loads(m.payload) == last[m.topic.split("/")[1]]
-
-
-def test_unreachable_broker_names_sink_and_address(tmp_path):
-    port = free_port()
-    sc = world(f"m: {{kind: mqtt, url: 'mqtt://127.0.0.1:{port}', connect_timeout: 2s}}")
-    with pytest.raises(SinkUnavailable) as err:
-        run_world(sc, tmp_path)
-    assert "sink 'm'" in str(err.value) and f"127.0.0.1:{port}" in str(err.value)
 
 
 @pytest.mark.parametrize("qos", [0, 1])

@@ -7,9 +7,6 @@ import signal
 
 import pytest
 
-from headwater.errors import SinkUnavailable
-from headwater.testing.servers import free_port
-
 from tests.sinks._streams import (
     Outage,
     Received,
@@ -110,11 +107,3 @@ def test_server_killed_mid_run_every_message_once(nats_server, tmp_path):
     got, _ = read(nats_server, "CRASH", "crash.>")
     check_same_events(got, expected_events(r))
     check_acks_match(r, "n", got)
-
-
-def test_unreachable_server_names_sink_and_address(tmp_path):
-    port = free_port()
-    sc = world(f"n: {{kind: nats, url: 'nats://127.0.0.1:{port}', connect_timeout: 2s}}")
-    with pytest.raises(SinkUnavailable) as err:
-        run_world(sc, tmp_path)
-    assert "sink 'n'" in str(err.value) and f"127.0.0.1:{port}" in str(err.value)
