@@ -3,9 +3,9 @@
 import pyarrow as pa
 
 from headwater.faults.pipeline import FaultPipeline
+from headwater.micros import US
 from headwater.pacing import split, window_ends
 from headwater.world.engine import World
-from headwater.world.rates import US
 
 from tests.helpers import scenario
 

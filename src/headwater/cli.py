@@ -98,7 +98,7 @@ class _progress:
     def update(self, changes: Any, report: Any) -> None:
         from datetime import UTC, datetime
 
-        from headwater.world.rates import US
+        from headwater.micros import US
 
         now = datetime.fromtimestamp(changes.end_us / US, UTC).strftime("%Y-%m-%d %H:%M:%S")
         self.live.update(f"simulated {now}  step {report.steps}  {report.events:,} events")

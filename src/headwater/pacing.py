@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headwater.faults.pipeline import Delivery
-from headwater.world.rates import US
+from headwater.micros import US
 
 TICK_S = 0.25  # wall seconds between deliveries of a paced run
 

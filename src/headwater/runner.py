@@ -14,6 +14,7 @@ from typing import Any
 
 from headwater.faults.base import FaultContext
 from headwater.faults.pipeline import Delivery, FaultPipeline
+from headwater.micros import US
 from headwater.outdir import OutDir
 from headwater.pacing import split, window_ends
 from headwater.scenario.model import Scenario
@@ -22,7 +23,6 @@ from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.world.changes import Changes
 from headwater.world.engine import World
 from headwater.world.estimate import check_limits, estimate
-from headwater.world.rates import US
 
 
 @dataclass

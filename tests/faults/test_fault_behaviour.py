@@ -13,11 +13,11 @@ import pytest
 from headwater.faults import corrupt, kinds_of
 from headwater.faults.base import FaultContext
 from headwater.faults.pipeline import VERSION_KEY, Delivery, FaultPipeline
+from headwater.micros import US
 from headwater.runner import run
 from headwater.scenario.load import loads
 from headwater.sinks.memory import MemorySink
 from headwater.world.engine import World
-from headwater.world.rates import US
 
 WORLD = """
 name: f

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from headwater.micros import DAY_US, US
 from headwater.scenario.model import Arrivals
-from headwater.world.rates import DAY_US, US, arrival_times, rate_at
+from headwater.world.rates import arrival_times, rate_at
 
 T0 = 1_767_225_600 * US  # 2026-01-01T00:00:00Z
 

@@ -14,9 +14,8 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from headwater.generators.base import Spec
+from headwater.micros import span_us
 from headwater.scenario.types import Duration
-
-_US = timedelta(microseconds=1)
 
 
 class DeliveryDelay(Spec):
@@ -62,14 +61,16 @@ class DeliveryDelay(Spec):
     def sample_us(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """n delays in µs (int64, >= 0)."""
         if self.fixed is not None:
-            return np.full(n, self.fixed // _US, dtype=np.int64)
+            return np.full(n, span_us(self.fixed), dtype=np.int64)
         if self.mean is not None:
-            return rng.exponential(self.mean / _US, n).astype(np.int64)
+            return rng.exponential(span_us(self.mean), n).astype(np.int64)
         if self.median is not None:
             assert self.sigma is not None
-            return rng.lognormal(np.log(max(self.median / _US, 1)), self.sigma, n).astype(np.int64)
+            return rng.lognormal(np.log(max(span_us(self.median), 1)), self.sigma, n).astype(
+                np.int64
+            )
         assert self.min is not None and self.max is not None
-        return rng.integers(self.min // _US, self.max // _US, n, endpoint=True)
+        return rng.integers(span_us(self.min), span_us(self.max), n, endpoint=True)
 
     def describe(self) -> str:
         from headwater.scenario.units import format_duration as f

@@ -32,8 +32,8 @@ from headwater._plugins import suggest
 from headwater.errors import HeadwaterError
 from headwater.faults.base import Fault, FaultContext, Loc, Part, map_struct, put
 from headwater.generators.base import TIMESTAMP, FieldGen, GenContext, Spec
+from headwater.micros import US
 from headwater.scenario.types import Timestamp
-from headwater.world.rates import US
 from headwater.world.schema import EntitySchema
 
 TYPES: dict[str, pa.DataType] = {

@@ -18,9 +18,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from headwater.faults._delay import _US, DeliveryDelay
+from headwater.faults._delay import DeliveryDelay
 from headwater.faults.base import LATE, Fault, flag, numpy, put
 from headwater.generators.base import Spec
+from headwater.micros import span_us
 from headwater.scenario.types import Duration
 
 
@@ -53,7 +54,7 @@ class Late(Fault):
             return frame
         rng, mask = hit
         k = int(mask.sum())
-        delays = np.minimum(self.config.delay.sample_us(rng, k), self.config.max // _US)
+        delays = np.minimum(self.config.delay.sample_us(rng, k), span_us(self.config.max))
         ingest = numpy(frame, "_ingest")
         ingest[mask] += delays
         self.count("events", k)

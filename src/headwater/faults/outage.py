@@ -19,11 +19,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from headwater.faults._delay import _US
 from headwater.faults.base import OUTAGE, Fault, FaultContext, flag, numpy, put
 from headwater.generators.base import Spec
+from headwater.micros import US, span_us
 from headwater.scenario.types import Duration, Timestamp
-from headwater.world.rates import US
 
 
 class OutageWindow(Spec):
@@ -50,12 +49,12 @@ def windows(config: list[OutageWindow], start_us: int, end_us: int) -> np.ndarra
     """Merged, sorted [start, end) windows (µs) as an (n, 2) array."""
     spans: list[tuple[int, int]] = []
     for w in config:
-        length = w.length // _US
+        length = span_us(w.length)
         if w.at is not None:
             spans.append((_us(w.at), _us(w.at) + length))
         else:
             assert w.every is not None
-            every = w.every // _US
+            every = span_us(w.every)
             t = start_us + every
             while t < end_us:
                 spans.append((t, t + length))

@@ -17,9 +17,9 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from headwater.faults._delay import _US
 from headwater.faults.base import REORDER, Fault, flag, numpy, put
 from headwater.generators.base import Spec
+from headwater.micros import span_us
 from headwater.scenario.types import Duration
 
 
@@ -52,7 +52,7 @@ class Reorder(Fault):
         rng, mask = hit
         k = int(mask.sum())
         ingest = numpy(frame, "_ingest")
-        ingest[mask] += rng.integers(0, self.config.window // _US, k)
+        ingest[mask] += rng.integers(0, span_us(self.config.window), k)
         self.count("events", k)
         return flag(put(frame, "_ingest", ingest), mask, REORDER)
 

@@ -20,9 +20,9 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from headwater._plugins import suggest
-from headwater.faults._delay import _US
 from headwater.faults.base import Fault, Loc, map_struct, put, timestamp_fields
 from headwater.generators.base import Spec
+from headwater.micros import span_us
 from headwater.scenario.units import format_duration, parse_duration
 
 
@@ -71,7 +71,7 @@ class Skew(Fault):
     def arrive(self, entity: str, frame: pa.Table, step: int) -> pa.Table:
         if frame.num_rows == 0:
             return frame
-        off = self.config.offset // _US
+        off = span_us(self.config.offset)
         shift = pa.scalar(off, pa.duration("us"))
         wanted = set(timestamp_fields(self.ctx.schemas[entity]))
         if self.config.fields is not None:

@@ -33,7 +33,7 @@ from headwater.faults.base import (
 )
 from headwater.faults.base import timestamp_fields as ts_fields
 from headwater.generators.base import Spec
-from headwater.world.rates import US
+from headwater.micros import US
 
 _OFFSET = re.compile(r"^(Z|[+-](\d{2}):(\d{2}))$")
 

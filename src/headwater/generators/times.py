@@ -9,6 +9,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from headwater.generators.base import TIMESTAMP, FieldGen, GenContext, Spec, TypeEnv
+from headwater.micros import epoch_us
 from headwater.scenario.types import Timestamp
 
 
@@ -50,8 +51,8 @@ class TimestampRange(FieldGen):
         return TIMESTAMP
 
     def generate(self, ctx: GenContext) -> pa.Array:
-        lo = int(self.timestamp.start.timestamp() * 1_000_000)
-        hi = int(self.timestamp.end.timestamp() * 1_000_000)
+        lo = epoch_us(self.timestamp.start)
+        hi = epoch_us(self.timestamp.end)
         return pa.array(ctx.rng.integers(lo, hi, ctx.n, endpoint=True)).cast(TIMESTAMP)
 
 

@@ -19,7 +19,7 @@ from headwater._plugins import suggest
 from headwater.errors import VerifyError
 from headwater.ledger.proof import settle
 from headwater.ledger.writer import ACKS, COMMITTED, FORMAT, INTERVALS, interval_counts
-from headwater.world.rates import US
+from headwater.micros import US
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 from headwater.faults.malformed import _mix
 from headwater.faults.pipeline import Delivery
 from headwater.ledger.proof import covered, portable
+from headwater.micros import US
 from headwater.secrets import redact_data
-from headwater.world.rates import US
 
 FORMAT = "headwater-ledger/2"
 INTERVALS = "_intervals"

@@ -22,10 +22,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from headwater.micros import US, epoch_us
 from headwater.random import stream
 from headwater.serve.config import Auth, Faults, RateLimit
 from headwater.serve.store import LiveStore
-from headwater.world.rates import US
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -224,10 +224,7 @@ class Misbehaviour:
     def __init__(self, faults: Faults, store: LiveStore, seed: int, factor: float):
         self.faults, self.store, self.factor = faults, store, factor
         self.rng = stream(seed, "serve", "faults")
-        self.outages = [
-            (int(o.at.timestamp() * US), int((o.at + o.for_).timestamp() * US), o.status)
-            for o in faults.outages
-        ]
+        self.outages = [(epoch_us(o.at), epoch_us(o.at + o.for_), o.status) for o in faults.outages]
         self.enabled = bool(faults.errors or faults.timeouts or faults.latency or faults.outages)
 
     def outage(self) -> tuple[int, int] | None:

@@ -39,6 +39,7 @@ from headwater._plugins import suggest
 from headwater.generators.base import FieldGen
 from headwater.generators.identity import Seq, Uuid
 from headwater.generators.states import State
+from headwater.micros import US, epoch_us
 from headwater.serve import cursors, encode
 from headwater.serve.config import Serve
 from headwater.serve.guard import ANONYMOUS, Authenticator, Denied, Principal, error_body
@@ -53,7 +54,6 @@ from headwater.serve.query import (
     window,
 )
 from headwater.serve.store import LiveStore
-from headwater.world.rates import US
 from headwater.world.schema import EntitySchema
 
 PAGING = {
@@ -98,7 +98,7 @@ class Shape:
         self.drift = sorted(
             (d for d in config.drift if d.entity == schema.name), key=lambda d: d.at
         )
-        self.ats = [int(d.at.timestamp() * US) for d in self.drift]
+        self.ats = [epoch_us(d.at) for d in self.drift]
         self._cache: dict[int, tuple[list[str], dict[str, str]]] = {}
 
     def at(self, clock_us: int) -> tuple[int, list[str], dict[str, str]]:

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from headwater.errors import HeadwaterError, MissingExtra, Problem, ScenarioError
+from headwater.micros import span_us
 from headwater.outdir import OutDir
 from headwater.scenario.model import Scenario
 from headwater.serve.config import Serve
 from headwater.serve.errors import ServeError
 from headwater.serve.store import LiveStore, StoreSink
-from headwater.world.rates import US
 
 
 class _Stopped(HeadwaterError):
@@ -119,7 +119,7 @@ class Serving:
             seed=self.seed,
             start_us=self.world.start_us,
             drift=self.config.drift,
-            tombstones_us=int(self.config.tombstones.total_seconds() * US),
+            tombstones_us=span_us(self.config.tombstones),
             changes_kept=self.config.changes_kept,
         )
         self.factor = _factor(self.config.speed)

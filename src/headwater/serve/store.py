@@ -21,12 +21,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headwater.generators.base import GenContext
+from headwater.micros import US, epoch_us
 from headwater.random import stream
 from headwater.serve.config import Drift
 from headwater.serve.encode import row_json
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
-from headwater.world.rates import US
 from headwater.world.schema import EntitySchema
 
 JSON_COLUMN = "_json"  # each live row as the REST API renders it (before any drift)
@@ -282,7 +282,7 @@ class LiveStore:
         for d in self.drift:
             if d.entity != entity or not d.add:
                 continue
-            at = int(d.at.timestamp() * US)
+            at = epoch_us(d.at)
             mask = et >= at
             m = int(mask.sum())
             for f, gen in d.add.items():

@@ -21,11 +21,12 @@ from headwater.generators.base import TIMESTAMP, FieldGen, GenContext
 from headwater.generators.ref import Ref, Skew, pick
 from headwater.generators.states import State
 from headwater.generators.times import EventTime
+from headwater.micros import US, span_us
 from headwater.random import stream
 from headwater.scenario.load import field_order
 from headwater.scenario.model import Entity, Scenario
 from headwater.world.changes import Changes, change_schema
-from headwater.world.rates import US, arrival_times, peak_rate
+from headwater.world.rates import arrival_times, peak_rate
 from headwater.world.schema import EntitySchema, world_schemas
 from headwater.world.state import NEVER, EntityState
 
@@ -92,7 +93,7 @@ class World:
         self.schemas = world_schemas(scenario)
         self.start_us = to_us(scenario.clock.start)
         span = duration if duration is not None else scenario.clock.span
-        self.end_us = self.start_us + int(span.total_seconds() * US)
+        self.end_us = self.start_us + span_us(span)
         self.plans = {
             n: _Plan(n, e, self.schemas[n], scenario) for n, e in scenario.entities.items()
         }
@@ -106,7 +107,7 @@ class World:
         self.states = {
             n: EntityState(self.schemas[n].row_type, self._side(p)) for n, p in self.plans.items()
         }
-        self.step_us = int((step or scenario.clock.step or self._auto_step()).total_seconds() * US)
+        self.step_us = span_us(step or scenario.clock.step or self._auto_step())
         self.seq = 0
         self.txn = 0
         self._candidates: dict[str, np.ndarray] = {}

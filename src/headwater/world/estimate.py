@@ -14,9 +14,10 @@ import pyarrow as pa
 
 from headwater.errors import Problem, ScenarioError
 from headwater.generators.states import State
+from headwater.micros import US
 from headwater.scenario.model import Arrivals, Limits, Scenario
 from headwater.world.engine import SNAPSHOT_BLOCK, World
-from headwater.world.rates import US, peak_rate, rate_at
+from headwater.world.rates import peak_rate, rate_at
 
 _GRID = 200_000  # instants at which a varying arrival rate is averaged
 _STRING = 32.0  # bytes guessed for a variable-width value (strings, lists)

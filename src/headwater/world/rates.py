@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from headwater.micros import DAY_US, US, epoch_us, span_us
 from headwater.scenario.model import Arrivals
-
-US = 1_000_000
-DAY_US = 86_400 * US
 
 
 def rate_at(arrivals: Arrivals, t_us: np.ndarray, origin_us: int) -> np.ndarray:
@@ -30,13 +28,13 @@ def rate_at(arrivals: Arrivals, t_us: np.ndarray, origin_us: int) -> np.ndarray:
         idx = np.searchsorted(starts, t_us % DAY_US, side="right") - 1  # -1 wraps to the last item
         r = rates[idx]
     for b in arrivals.bursts:
-        length = int(b.length.total_seconds() * US)
+        length = span_us(b.length)
         if b.every is not None:
-            every = int(b.every.total_seconds() * US)
+            every = span_us(b.every)
             inside = (t_us - origin_us) % every < length
         else:
             assert b.at is not None
-            at = int(b.at.timestamp() * US)
+            at = epoch_us(b.at)
             inside = (t_us >= at) & (t_us < at + length)
         r = np.where(inside, r * b.factor, r)
     return r

@@ -14,11 +14,12 @@ import pyarrow as pa
 
 from headwater.generators.base import TIMESTAMP, GenContext
 from headwater.generators.ref import Ref, Skew, pick
+from headwater.micros import US
 from headwater.random import stream
 from headwater.scenario.load import field_order
 from headwater.scenario.model import Scenario
 from headwater.world.engine import to_us
-from headwater.world.rates import US, peak_rate
+from headwater.world.rates import peak_rate
 from headwater.world.schema import world_schemas
 
 CHUNK = 1 << 16  # rows per random-stream chunk: fixed, so any slice of the output is stable

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from headwater.errors import SinkError
+from headwater.micros import US, span_us
 from headwater.scenario.types import Duration
 from headwater.sinks._live import LiveTable, last_per_key
 from headwater.sinks._project import Projection, Records, Shape, ShapeOptions, project
@@ -41,7 +42,6 @@ from headwater.sinks.base import Sink, SinkConfig, SinkContext
 from headwater.sinks.files.formats import FORMATS, format_class
 from headwater.sinks.files.publish import Manifest, PublishedFile, clean_stale_temp
 from headwater.world.changes import Changes
-from headwater.world.rates import US
 
 DEFAULT_NAMING = "{stream}/dt={date}/hour={hour}/{stream}-{index:05d}.{ext}"
 # what _name() fills a file name template with, as sample values
@@ -146,7 +146,7 @@ class FilesSink(Sink):
         self.root = self.resolve(self.config.path)
         self.root.mkdir(parents=True, exist_ok=True)
         clean_stale_temp(self.root)
-        self.every_us = int(self.config.every.total_seconds() * US)
+        self.every_us = span_us(self.config.every)
         self.streams = {}
         self.manifests: dict[Path, Manifest] = {}
         self.index: dict[str, int] = {}  # per stream: names never depend on interleaving

@@ -37,8 +37,8 @@ from headwater.sinks.logs.rotation import RotatingWriter
 
 if TYPE_CHECKING:
     from headwater.sinks.logs.syslog_transport import SyslogSender
+from headwater.micros import epoch_us
 from headwater.world.changes import Changes
-from headwater.world.rates import US
 
 LogFormat = Literal["common", "combined", "json", "rfc5424", "rfc3164"]
 # log column → entity field names tried in order when no mapping is given
@@ -271,7 +271,7 @@ class LogsSink(Sink):
         rng = stream(self.context.seed, self.name, "incident", step)
         hit = np.zeros(len(us), dtype=bool)
         for inc in self.config.incidents:
-            start = int(inc.at.timestamp() * US)
+            start = epoch_us(inc.at)
             end = start + int(inc.length / timedelta(microseconds=1))
             inside = (us >= start) & (us < end)
             hit |= inside & (rng.random(len(us)) < inc.error_rate)
