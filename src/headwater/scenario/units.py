@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from headwater.micros import span_us
+
 _DURATION_UNITS = {
     "us": 1,
     "ms": 1_000,
@@ -96,7 +98,7 @@ def parse_timestamp(text: object) -> datetime:
 
 def format_duration(td: timedelta) -> str:
     """The shortest exact spelling of a duration, for reports and reprs."""
-    us = round(td.total_seconds() * 1_000_000)
+    us = span_us(td)
     if us == 0:
         return "0s"
     parts = []

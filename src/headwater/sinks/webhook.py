@@ -39,6 +39,7 @@ from pydantic import Field, model_validator
 
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.generators.base import Spec
+from headwater.micros import US
 from headwater.random import stream
 from headwater.scenario.types import Duration
 from headwater.secrets import mask_url, read_secret_file, redact, redact_logs, remember
@@ -212,7 +213,7 @@ class WebhookSink(Sink):
                         {
                             "id": eid,
                             "type": f"{entity}.{TYPES[op]}",
-                            "created": times[i] // 1_000_000,
+                            "created": times[i] // US,
                             "occurred_at": iso[i],
                             "entity": entity,
                             "seq": seqs[i],
