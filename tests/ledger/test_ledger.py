@@ -237,3 +237,18 @@ def test_a_finished_run_whose_sink_kept_rows_back_is_a_bug(tmp_path):
     book = LedgerReader(tmp_path / "ledger")
     assert not book.complete and book.events("f", "visits") is None  # nothing was published
     assert book.unpublished("f")["visits"] > 0
+
+
+def test_a_file_proof_holds_only_for_the_announced_file_not_an_earlier_one_of_its_name(tmp_path):
+    """A fixed `naming:` replaces files: after a kill between announcing and renaming, the
+    earlier file at that path must not count as the new one published."""
+    from headwater.ledger.proof import settle
+
+    earlier = tmp_path / "orders.csv"
+    earlier.write_text("old\n")
+    announced = tmp_path / ".orders.csv.tmp"
+    announced.write_text("new\n")
+    proof = {"file": "orders.csv", "inode": announced.stat().st_ino, "rows": {"orders": 5}}
+    assert settle(proof, tmp_path, lambda e: None) == {}  # killed before the rename
+    announced.replace(earlier)
+    assert settle(proof, tmp_path, lambda e: None) == {"orders": 5}

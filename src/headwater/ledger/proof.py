@@ -5,8 +5,10 @@ everything the sink was handed so far. Once the sink reports those rows publishe
 proof is dropped. A proof still in the ledger (the run was killed or failed between the
 two) is settled by what exists:
 
-    {"file": PATH, "rows": {entity: n}}   a file renamed into place: when PATH exists, the
-                                          first n rows handed to the sink are published
+    {"file": PATH, "inode": I, "rows": {entity: n}}
+                                          a file renamed into place: when PATH holds the
+                                          file with inode I, the first n rows handed to the
+                                          sink are published
     {"sqlite": PATH, "sink": NAME}        the database's bookkeeping row names the last world
                                           transaction committed: its rows and all before
 
@@ -51,7 +53,7 @@ def settle(
     """Rows per entity the proof shows published (none when its evidence is absent);
     `txns(entity)` gives the world transaction of every row handed to the sink, in order."""
     if "file" in proof:
-        return dict(proof["rows"]) if (out_dir / proof["file"]).exists() else {}
+        return dict(proof["rows"]) if _is_there(out_dir / proof["file"], proof.get("inode")) else {}
     last = _last_txn(out_dir / proof["sqlite"], proof["sink"])
     if last is None:
         return {}
@@ -61,6 +63,16 @@ def settle(
         if handed is not None:
             rows[entity] = int(np.count_nonzero(handed <= last))
     return rows
+
+
+def _is_there(path: Path, inode: int | None) -> bool:
+    """The announced file is in place: the path exists and, when the proof knows its inode,
+    holds that file, not an earlier one of the same name (a fixed `naming:` replaces files)."""
+    try:
+        found = path.stat().st_ino
+    except OSError:
+        return False
+    return inode is None or found == inode
 
 
 def _last_txn(path: Path, sink: str) -> int | None:

@@ -386,6 +386,12 @@ class PublishedFile:
             self.writer.conventions(),
         )
 
+    @property
+    def inode(self) -> int:
+        """The file's inode: the rename keeps it, so it tells this file from an earlier one
+        of the same name (a proof of publication names both, ledger/proof.py)."""
+        return os.stat(self._file.temp).st_ino
+
     def abort(self) -> None:
         """Discard the file (nothing appears under its final name)."""
         try:

@@ -200,7 +200,7 @@ class FilesSink(Sink):
     def _publish(self, f: PublishedFile, stream: str) -> None:
         """Rename the file into place; its rows (all taken so far) are then published."""
         rows = self.taken.get(stream, 0)
-        self.announce({"file": f.path, "rows": {stream: rows}})
+        self.announce({"file": f.path, "inode": f.inode, "rows": {stream: rows}})
         info = f.publish()
         self.shown[stream] = rows
         self.stats.bytes += info.bytes
