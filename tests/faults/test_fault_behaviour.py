@@ -295,3 +295,11 @@ def test_clean_sink_gets_the_world_tables_untouched(tmp_path):
     got = sinks["m"].table("clicks")  # type: ignore[attr-defined]
     assert got.column_names == ["seq", "txn", "op", "event_time", "key", "before", "after"]
     del sink
+
+
+def test_an_outage_before_the_epoch_starts_at_its_exact_microsecond():
+    """Fault times come from micros.epoch_us like the world's clock, not int(timestamp())."""
+    from headwater.faults.outage import OutageWindow, windows
+
+    w = OutageWindow.model_validate({"at": "1969-12-31T23:59:59.5Z", "length": "1s"})
+    assert windows([w], -1_000_000, 1_000_000).tolist() == [[-500_000, 500_000]]

@@ -185,3 +185,10 @@ def test_deletes_never_precede_the_deletes_of_their_referrers(tmp_path):
     sc = scenario(text, sinks="db: {kind: sqlite, path: fk.db}\n")
     report = run(sc, out_dir=tmp_path)
     assert report.entities["customers"]["d"] > 100 and report.entities["items"]["d"] > 100
+
+
+def test_a_start_before_the_epoch_is_exact_to_the_microsecond():
+    """The world's clock comes from the one exact conversion (micros.epoch_us): through
+    int(timestamp()) a pre-1970 start with a fraction of a second lands a second late."""
+    world = World(scenario(**{"start: 2026-01-01T00:00:00Z": "start: 1969-12-31T23:59:59.5Z"}))
+    assert world.start_us == -500_000

@@ -20,7 +20,6 @@ new schema, even if the event happened before it (the encoder changed, not the p
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -32,7 +31,7 @@ from headwater._plugins import suggest
 from headwater.errors import HeadwaterError
 from headwater.faults.base import Fault, FaultContext, Loc, Part, map_struct, put
 from headwater.generators.base import TIMESTAMP, FieldGen, GenContext, Spec
-from headwater.micros import US
+from headwater.micros import epoch_us
 from headwater.scenario.types import Timestamp
 from headwater.world.schema import EntitySchema
 
@@ -223,10 +222,6 @@ def _apply_names(fields: dict[str, pa.DataType], rule: DriftRule) -> dict[str, p
     return out
 
 
-def _us(t: datetime) -> int:
-    return int(t.timestamp()) * US + t.microsecond
-
-
 def reformat(values: pa.Array, fmt: str) -> pa.Array:
     """A timestamp column in another representation."""
     if fmt in EPOCHS:
@@ -246,7 +241,7 @@ class Drift(Fault):
     def __init__(self, config: Any, ctx: FaultContext):
         super().__init__(config, ctx)
         self.applies, _ = plan(config, ctx.schemas)
-        self.times = [_us(r.at) for r in config]
+        self.times = [epoch_us(r.at) for r in config]
 
     def boundaries(self) -> list[int]:
         return sorted(set(self.times))

@@ -12,7 +12,7 @@ still sees time pass (its write() gets empty steps), so a file drop or a poll fi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 
 from headwater.faults.base import OUTAGE, Fault, FaultContext, flag, numpy, put
 from headwater.generators.base import Spec
-from headwater.micros import US, span_us
+from headwater.micros import US, epoch_us, span_us
 from headwater.scenario.types import Duration, Timestamp
 
 
@@ -41,17 +41,13 @@ class OutageWindow(Spec):
         return self
 
 
-def _us(t: datetime) -> int:
-    return int(t.timestamp()) * US + t.microsecond
-
-
 def windows(config: list[OutageWindow], start_us: int, end_us: int) -> np.ndarray:
     """Merged, sorted [start, end) windows (µs) as an (n, 2) array."""
     spans: list[tuple[int, int]] = []
     for w in config:
         length = span_us(w.length)
         if w.at is not None:
-            spans.append((_us(w.at), _us(w.at) + length))
+            spans.append((epoch_us(w.at), epoch_us(w.at) + length))
         else:
             assert w.every is not None
             every = span_us(w.every)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +21,7 @@ from headwater.generators.base import TIMESTAMP, FieldGen, GenContext
 from headwater.generators.ref import Ref, Skew, pick
 from headwater.generators.states import State
 from headwater.generators.times import EventTime
-from headwater.micros import US, span_us
+from headwater.micros import US, epoch_us, span_us
 from headwater.random import stream
 from headwater.scenario.load import field_order
 from headwater.scenario.model import Entity, Scenario
@@ -35,10 +35,6 @@ OP_NAMES = pa.array(["r", "c", "u", "d"])
 _NICE_STEPS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)  # seconds, the divisors of a minute
 SNAPSHOT_BLOCK = 1 << 14  # rows (families counted whole) per random-stream block of the snapshot
 SNAPSHOT_ROWS = 1 << 18  # rows per Changes of the snapshot: memory follows this, not `initial`
-
-
-def to_us(t: datetime) -> int:
-    return int(t.timestamp()) * US + t.microsecond
 
 
 @dataclass
@@ -91,7 +87,7 @@ class World:
         self.snapshot_rows = snapshot_rows or SNAPSHOT_ROWS
         self.seed = scenario.seed if seed is None else seed
         self.schemas = world_schemas(scenario)
-        self.start_us = to_us(scenario.clock.start)
+        self.start_us = epoch_us(scenario.clock.start)
         span = duration if duration is not None else scenario.clock.span
         self.end_us = self.start_us + span_us(span)
         self.plans = {

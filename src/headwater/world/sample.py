@@ -14,11 +14,10 @@ import pyarrow as pa
 
 from headwater.generators.base import TIMESTAMP, GenContext
 from headwater.generators.ref import Ref, Skew, pick
-from headwater.micros import US
+from headwater.micros import US, epoch_us
 from headwater.random import stream
 from headwater.scenario.load import field_order
 from headwater.scenario.model import Scenario
-from headwater.world.engine import to_us
 from headwater.world.rates import peak_rate
 from headwater.world.schema import world_schemas
 
@@ -43,7 +42,9 @@ class StaticKeys:
             if not more:
                 break
             needed |= more
-        times = pa.array(np.full(n, to_us(self.scenario.clock.start)), pa.int64()).cast(TIMESTAMP)
+        times = pa.array(np.full(n, epoch_us(self.scenario.clock.start)), pa.int64()).cast(
+            TIMESTAMP
+        )
         cols: dict[str, pa.Array] = {}
         for f in field_order(gens):
             if f in needed:
@@ -71,7 +72,7 @@ def sample_chunks(
     gens = ent.generators()
     order = field_order(gens)
     keys = StaticKeys(scenario, seed)
-    t0 = to_us(scenario.clock.start)
+    t0 = epoch_us(scenario.clock.start)
     rate = peak_rate(ent.arrivals) if ent.arrivals is not None else 1.0
     gap = max(int(US / rate), 1) if rate > 0 else US
     pos = start
