@@ -10,6 +10,7 @@ import json
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from headwater.world.engine import World
@@ -172,6 +173,28 @@ def _stream(kind: str, address: str, extra: str = "") -> str:
     return f"{NAME}: {{kind: {kind}, {address}, connect_timeout: 2s{extra}}}\n"
 
 
+def _sql_store(
+    kind: str,
+    scheme: str,
+    server: str,
+    client: str,
+    database: Callable[[Any, str], str],
+    url: Callable[[Any, str], str],
+    read: Callable[[str, str, list[str]], Any],
+) -> Harness:
+    """A SQL database sink: a fresh database per run, read back with the client library."""
+    return Harness(
+        kind,
+        lambda srv, ns: f"{NAME}: {{kind: {kind}, url: '{database(srv, ns)}'}}\n",
+        server=server,
+        driver=(client, kind),
+        rows=lambda srv, ns, r: store_rows(lambda e, c: read(url(srv, ns), e, c)),
+        dead=lambda port: (
+            f"{NAME}: {{kind: {kind}, url: '{scheme}://app:{PASSWORD}@127.0.0.1:{port}/shop'}}\n"
+        ),
+    )
+
+
 HARNESSES: dict[str, Harness] = {
     h.kind: h
     for h in [
@@ -225,26 +248,8 @@ HARNESSES: dict[str, Harness] = {
                 f"secret_env: {SECRET_ENV}, retry: {{attempts: 2, initial: 5ms, max: 10ms}}}}\n"
             ),
         ),
-        Harness(
-            "postgres",
-            lambda srv, ns: f"{NAME}: {{kind: postgres, url: '{pg_database(srv, ns)}'}}\n",
-            server="pg_server",
-            driver=("psycopg", "postgres"),
-            rows=lambda srv, ns, r: store_rows(lambda e, c: pg_rows(_pg_url(srv, ns), e, c)),
-            dead=lambda port: (
-                f"{NAME}: {{kind: postgres, url: 'postgresql://app:{PASSWORD}@127.0.0.1:{port}/shop'}}\n"
-            ),
-        ),
-        Harness(
-            "mysql",
-            lambda srv, ns: f"{NAME}: {{kind: mysql, url: '{my_database(srv, ns)}'}}\n",
-            server="mariadb_server",
-            driver=("pymysql", "mysql"),
-            rows=lambda srv, ns, r: store_rows(lambda e, c: my_rows(_my_url(srv, ns), e, c)),
-            dead=lambda port: (
-                f"{NAME}: {{kind: mysql, url: 'mysql://app:{PASSWORD}@127.0.0.1:{port}/shop'}}\n"
-            ),
-        ),
+        _sql_store("postgres", "postgresql", "pg_server", "psycopg", pg_database, _pg_url, pg_rows),
+        _sql_store("mysql", "mysql", "mariadb_server", "pymysql", my_database, _my_url, my_rows),
         Harness(
             "kafka",
             lambda srv, ns: _stream(

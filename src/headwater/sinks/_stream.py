@@ -620,10 +620,10 @@ class StreamSink(Sink):
             keys.append((("key",), config.key))
         elif config.key is not None:
             keys += [(("key", i), k) for i, k in enumerate(config.key)]
+        templates = {o: enc.Template.parse(text) for o, text in config.templates().items()}
         for entity in entities:
             known = known_fields(scenario.entities[entity], config.payload)
-            for option, text in config.templates().items():
-                template = enc.Template.parse(text)
+            for option, template in templates.items():
                 for message in template_problems(template, entity, known, types.get(entity, {})):
                     problems.append(((option,), message))
             for path, f in keys:
