@@ -19,7 +19,8 @@ connection, the number of the last transaction committed on that connection (and
 transaction id), updated inside that same transaction. When the database goes away, the sink
 reconnects with backoff (for up to `reconnect_for`), reads that number and resumes after it,
 so an ambiguous commit is neither lost nor applied twice; `stats.extra` reports reconnects
-and transactions resent. Tables get REPLICA IDENTITY FULL so logical decoding (the `cdc` sink, headwater.capture.postgres) sees before-images.
+and transactions resent. Tables get REPLICA IDENTITY FULL so logical decoding (the `cdc`
+sink, headwater.capture.postgres) sees before-images.
 
 The password comes from the URL (`${PG_PASSWORD}` is expanded at run time) or from
 `password_env`; it is passed to the driver as an argument and never printed: messages show
