@@ -48,7 +48,7 @@ def start_or_skip(server: S) -> S:
     return server
 
 
-def _serve(server: S) -> Iterator[S]:
+def served(server: S) -> Iterator[S]:
     start_or_skip(server)
     try:
         yield server
@@ -65,34 +65,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
-    yield from _serve(PostgresServer())
+    yield from served(PostgresServer())
 
 
 @pytest.fixture(scope="session")
 def mariadb_server() -> Iterator[MariaDBServer]:
-    yield from _serve(MariaDBServer())
+    yield from served(MariaDBServer())
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    yield from _serve(RedisServer())
+    yield from served(RedisServer())
 
 
 @pytest.fixture(scope="session")
 def nats_server() -> Iterator[NatsServer]:
-    yield from _serve(NatsServer())
+    yield from served(NatsServer())
 
 
 @pytest.fixture(scope="session")
 def mosquitto_server() -> Iterator[MosquittoServer]:
-    yield from _serve(MosquittoServer())
+    yield from served(MosquittoServer())
 
 
 @pytest.fixture(scope="session")
 def rabbitmq_server() -> Iterator[RabbitMQServer]:
-    yield from _serve(RabbitMQServer())
+    yield from served(RabbitMQServer())
 
 
 @pytest.fixture(scope="session")
 def kafka_server() -> Iterator[KafkaServer]:
-    yield from _serve(KafkaServer())
+    yield from served(KafkaServer())

@@ -15,7 +15,7 @@ from headwater.testing.servers import MariaDBServer, free_port
 from headwater.world.engine import World
 
 from tests.capture._db import SHORT, TINY, my_database, my_query, my_rows, shop, world_final
-from tests.conftest import start_or_skip
+from tests.conftest import served
 from tests.sinks._durability import AT_THE_END, MID_RUN, lost_commits_fail_the_run
 from tests.sinks._streams import Outage
 
@@ -144,11 +144,9 @@ def test_replace_drops_only_tables_headwater_made(mariadb_server, tmp_path):
 @pytest.fixture(scope="module")
 def lazy_commit_server():
     """Commits confirmed before InnoDB writes its log (once a second) or syncs the binlog."""
-    server = start_or_skip(
+    yield from served(
         MariaDBServer(settings={"innodb-flush-log-at-trx-commit": "0", "sync-binlog": "0"})
     )
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize("steps", [MID_RUN, AT_THE_END], ids=["mid_run", "at_the_end"])

@@ -27,7 +27,7 @@ from tests.capture._db import (
     shop,
     world_final,
 )
-from tests.conftest import start_or_skip
+from tests.conftest import served
 from tests.sinks._durability import AT_THE_END, MID_RUN, lost_commits_fail_the_run
 from tests.sinks._streams import Outage
 
@@ -161,11 +161,9 @@ def test_restart_mid_run_loses_and_repeats_nothing(pg_server, tmp_path):
 @pytest.fixture(scope="module")
 def async_commit_server():
     """Commits confirmed before their WAL leaves shared memory (written at most every 10 s)."""
-    server = start_or_skip(
+    yield from served(
         PostgresServer(settings={"synchronous_commit": "off", "wal_writer_delay": "10000ms"})
     )
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize("steps", [MID_RUN, AT_THE_END], ids=["mid_run", "at_the_end"])

@@ -34,33 +34,20 @@ def open_capture(
     naming `name`.
     """
     kind = getattr(source, "kind", None)
-    store = Checkpoint(checkpoint)
+    common: dict[str, Any] = {
+        "name": name,
+        "checkpoint": Checkpoint(checkpoint),
+        "resume": resume,
+        "batch_size": batch_size,
+        "reconnect_for": reconnect_for,
+        "committed_by": committed_by,
+    }
     if kind == "postgres":
         from headwater.capture.postgres import PostgresCapture
 
-        return PostgresCapture(
-            source,
-            schemas,
-            name=name,
-            checkpoint=store,
-            slot=slot,
-            resume=resume,
-            batch_size=batch_size,
-            reconnect_for=reconnect_for,
-            committed_by=committed_by,
-        ).open()
+        return PostgresCapture(source, schemas, slot=slot, **common).open()
     if kind == "mysql":
         from headwater.capture.mysql import MysqlCapture
 
-        return MysqlCapture(
-            source,
-            schemas,
-            name=name,
-            checkpoint=store,
-            resume=resume,
-            server_id=server_id,
-            batch_size=batch_size,
-            reconnect_for=reconnect_for,
-            committed_by=committed_by,
-        ).open()
+        return MysqlCapture(source, schemas, server_id=server_id, **common).open()
     raise SinkError(name, f"a {kind} sink has no change log to capture (postgres or mysql do)")

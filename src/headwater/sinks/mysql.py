@@ -4,8 +4,9 @@ Same behaviour as the postgres sink: the schema comes from the scenario (or, wit
 `if_exists: attach`, an existing one is checked against it), the initial population loads
 with multi-row INSERTs in one transaction, and every later world transaction commits as one
 database transaction, on `connections` parallel connections routed by root key, with a
-`headwater.headwater_applied` row (its own database, see _sql_sink.BOOKKEEPING) per connection (the number of the last transaction committed on it,
-and its world transaction id) updated inside each transaction, so that a reconnect after the
+`headwater.headwater_applied` row (its own database, see _sql_sink.BOOKKEEPING) per
+connection (the number of the last transaction committed on it, and its world transaction
+id) updated inside each transaction, so that a reconnect after the
 server went away resumes exactly after the last committed one.
 
 SQL text is built from Arrow columns (literals escaped with vectorized string kernels), and

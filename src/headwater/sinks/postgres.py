@@ -14,12 +14,13 @@ hash of its root key (an order and its items go together); deletes of rows other
 to run in a later phase of the step than the deletes of the rows pointing to them.
 
 Exactly once: a bookkeeping table `headwater.headwater_applied` (its own schema, out of a
-capture of the application's schema, see _sql_sink.BOOKKEEPING) holds, per sink and connection, the
-number of the last transaction committed on that connection (and its world transaction id),
-updated inside that same transaction. When the database goes away, the sink reconnects with
-backoff (for up to `reconnect_for`), reads that number and resumes after it, so an ambiguous commit is neither lost nor applied twice;
-`stats.extra` reports reconnects and transactions resent. Tables get REPLICA IDENTITY FULL
-so logical decoding (the `cdc` sink, headwater.capture.postgres) sees before-images.
+capture of the application's schema, see _sql_sink.BOOKKEEPING) holds, per sink and
+connection, the number of the last transaction committed on that connection (and its world
+transaction id), updated inside that same transaction. When the database goes away, the sink
+reconnects with backoff (for up to `reconnect_for`), reads that number and resumes after it,
+so an ambiguous commit is neither lost nor applied twice; `stats.extra` reports reconnects
+and transactions resent. Tables get REPLICA IDENTITY FULL so logical decoding (the `cdc`
+sink, headwater.capture.postgres) sees before-images.
 
 The password comes from the URL (`${PG_PASSWORD}` is expanded at run time) or from
 `password_env`; it is passed to the driver as an argument and never printed: messages show
