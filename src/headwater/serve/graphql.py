@@ -29,6 +29,7 @@ from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
+from headwater.micros import epoch_us
 from headwater.serve import cursors
 from headwater.serve.encode import iso_datetime
 from headwater.serve.guard import ANONYMOUS, Principal
@@ -300,7 +301,7 @@ class _Builder:
             since = None
             if updated_since is not None:
                 ts = updated_since if updated_since.tzinfo else updated_since.replace(tzinfo=dt.UTC)
-                since = int(ts.timestamp()) * 1_000_000 + ts.microsecond
+                since = epoch_us(ts)
             q = Query(sort_by, desc, tuple(equals), since)
             snap = builder.store.snapshot(entity)
             view = select(snap, q, s.key)

@@ -39,7 +39,7 @@ from headwater._plugins import suggest
 from headwater.generators.base import FieldGen
 from headwater.generators.identity import Seq, Uuid
 from headwater.generators.states import State
-from headwater.micros import US, epoch_us
+from headwater.micros import epoch_us
 from headwater.serve import cursors, encode
 from headwater.serve.config import Serve
 from headwater.serve.guard import ANONYMOUS, Authenticator, Denied, Principal, error_body
@@ -495,7 +495,7 @@ def _time(raw: str | None, name: str) -> int | None:
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     try:
-        return int(t.timestamp()) * US + t.microsecond
+        return epoch_us(t)
     except (OverflowError, ValueError, OSError):
         raise QueryError(f"{name}: out of range") from None
 
