@@ -32,6 +32,10 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._builtins)
 
+    def in_order(self) -> list[str]:
+        """Names in the order they were registered (a model built from the registry keeps it)."""
+        return list(self._builtins)
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self._builtins
 

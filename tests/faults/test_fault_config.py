@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -179,8 +181,22 @@ def test_database_sinks_refuse_stream_faults_but_take_outages():
     load_with("outage: [{at: 2026-01-01T00:10:00Z, length: 1m}]\nskew: 5s", kind="sqlite")
 
 
+def test_importing_headwater_does_not_import_every_fault():
+    code = "import sys, headwater; print(*(m for m in sys.modules if 'faults.' in m))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = done.stdout.split()
+    assert "headwater.faults.registry" in loaded
+    assert not {"headwater.faults.late", "headwater.faults.zones"} & set(loaded), loaded
+
+
+def test_the_faults_model_is_built_from_the_registry():
+    model = FaultsConfig.built()
+    assert list(model.model_fields) == FAULTS.in_order()
+    for name, info in model.model_fields.items():
+        assert info.description == FAULTS.get(name).about
+
+
 def test_registry_matches_the_config_and_docstring_examples_validate():
-    assert FAULTS.names() == sorted(FaultsConfig.model_fields)
     import yaml
 
     for name in FAULTS.names():
@@ -189,4 +205,4 @@ def test_registry_matches_the_config_and_docstring_examples_validate():
         block = re.search(r"```yaml\n(.*?)```", module.__doc__ or "", re.S)
         assert block, f"{name}: the module docstring needs a YAML example"
         data = yaml.safe_load(block.group(1))
-        FaultsConfig.model_validate(data["faults"])
+        FaultsConfig.built().model_validate(data["faults"])

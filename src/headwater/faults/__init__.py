@@ -10,27 +10,14 @@
     skew       the source's clock is off
     zones      timestamps as text with mixed or missing time zones
 `pipeline.FaultPipeline` applies a sink's faults step by step and tells the ledger what it
-delivered; see base.py for the stages and the in-flight frame.
+delivered; see base.py for the stages and the in-flight frame. registry.py lists the faults;
+config.py builds the `faults:` model from it.
 """
 
-from headwater import _plugins
 from headwater.faults.base import Fault, FaultContext
 from headwater.faults.config import FaultsConfig, check_faults
 from headwater.faults.malformed import corrupt, kinds_of
-
-FAULTS: _plugins.Registry[type[Fault]] = _plugins.Registry(
-    "fault",
-    {
-        "late": "headwater.faults.late:Late",
-        "reorder": "headwater.faults.reorder:Reorder",
-        "duplicate": "headwater.faults.duplicate:Duplicate",
-        "drift": "headwater.faults.drift:Drift",
-        "malformed": "headwater.faults.malformed:Malformed",
-        "outage": "headwater.faults.outage:Outage",
-        "skew": "headwater.faults.skew:Skew",
-        "zones": "headwater.faults.zones:Zones",
-    },
-)
+from headwater.faults.registry import FAULTS
 
 __all__ = [
     "FAULTS",

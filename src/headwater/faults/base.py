@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater._plugins import suggest
+from headwater.generators.base import Spec
 from headwater.random import stream
 from headwater.world.schema import EntitySchema
 
@@ -56,11 +58,29 @@ class Part:
 
 
 class Fault(ABC):
-    """A seeded transform of one sink's frames; subclasses override arrive() or emit()."""
+    """A seeded transform of one sink's frames; subclasses override arrive() or emit().
+
+    A fault brings what the scenario needs to know about it: its YAML model (`Config`, one
+    field of `faults:`), a line describing it, whether a sink that applies changes as keyed
+    transactions must refuse it, and its cross-checks against the sink's entities.
+    """
 
     name: ClassVar[str]
     stage: ClassVar[Literal["arrive", "emit"]]
     order: ClassVar[int]  # position within its stage
+    Config: ClassVar[type[Spec]]  # the model of `faults.<name>`
+    about: ClassVar[str]  # what it does, in a few words (the field's description)
+    many: ClassVar[bool] = (
+        False  # `faults.<name>` is a list of Config; one mapping is a list of one
+    )
+    # It changes which changes a sink sees, when, or how they read: a sink that applies changes
+    # as transactions with keys (sql) refuses it, since there it would only break constraints.
+    stream_only: ClassVar[bool] = True
+
+    @classmethod
+    def check(cls, config: Any, schemas: dict[str, EntitySchema]) -> list[tuple[Loc, str]]:
+        """Problems of this fault's config against the sink's entities (paths under it)."""
+        return []
 
     def __init__(self, config: Any, ctx: FaultContext):
         self.config = config
@@ -177,6 +197,20 @@ def map_struct(arr: pa.Array, fn: Any) -> pa.Array:
 
 def timestamp_fields(schema: EntitySchema) -> list[str]:
     return [f.name for f in schema.row_type if pa.types.is_timestamp(f.type)]
+
+
+def unknown_timestamp_fields(
+    fields: list[str] | None, schemas: dict[str, EntitySchema]
+) -> list[tuple[Loc, str]]:
+    """A fault's `fields:` that name no timestamp field of the sink's entities."""
+    if fields is None:
+        return []
+    known = {f for s in schemas.values() for f in timestamp_fields(s)}
+    return [
+        (("fields", i), f"no timestamp field '{f}' in this sink's entities{suggest(f, known)}")
+        for i, f in enumerate(fields)
+        if f not in known
+    ]
 
 
 def equal_weights(value: Any, what: str) -> Any:

@@ -1,4 +1,4 @@
-"""The `faults:` mapping of a sink, and its cross-checks against the scenario.
+"""The `faults:` mapping of a sink, built from the fault registry, and its cross-checks.
 
 ```yaml
 sinks:
@@ -16,46 +16,34 @@ sinks:
       skew: -90s
       zones: {offsets: ["+02:00", Z], missing: 0.1}
 ```
+Each registered fault is one field, in the registry's order, typed by the fault's `Config`.
+Building that model imports every fault module, so it is built when a sink's config is first
+validated (or its schema asked for), not when headwater is imported.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, GetCoreSchemaHandler, GetPydanticSchema, create_model
+from pydantic_core import CoreSchema
 
 from headwater.faults.base import Loc
-from headwater.faults.drift import DriftRule, plan
-from headwater.faults.duplicate import DuplicateConfig
-from headwater.faults.late import LateConfig
-from headwater.faults.malformed import MalformedConfig
-from headwater.faults.outage import OutageWindow
-from headwater.faults.reorder import ReorderConfig
-from headwater.faults.skew import SkewConfig
-from headwater.faults.zones import ZonesConfig
+from headwater.faults.registry import FAULTS
 from headwater.generators.base import Spec
-
-# Faults that change which changes a sink sees or in what order; a database sink applies
-# changes as transactions with keys, so there they would only break its constraints.
-STREAM_ONLY = ("late", "reorder", "duplicate", "drift", "malformed", "zones")
 
 
 class FaultsConfig(Spec):
-    """How this sink misbehaves, reproducibly from the seed."""
+    """How this sink misbehaves, reproducibly from the seed.
 
-    late: LateConfig | None = Field(None, description="a fraction of events arrives late")
-    reorder: ReorderConfig | None = Field(None, description="events shuffled within a window")
-    duplicate: DuplicateConfig | None = Field(None, description="at-least-once redelivery")
-    drift: list[DriftRule] = Field(default_factory=list, description="schema changes over time")
-    malformed: MalformedConfig | None = Field(None, description="broken records")
-    outage: list[OutageWindow] = Field(default_factory=list, description="windows of no delivery")
-    skew: SkewConfig | None = Field(None, description="the source's clock is off")
-    zones: ZonesConfig | None = Field(None, description="timestamps with mixed/missing zones")
+    The base of the model built from the registry (`built()`): a field typed `Faults`
+    validates with that one, and what it gives is an instance of it.
+    """
 
-    @field_validator("drift", "outage", mode="before")
     @classmethod
-    def _one_or_many(cls, v: Any) -> Any:
-        return [v] if isinstance(v, dict) else v
+    def built(cls) -> type[FaultsConfig]:
+        return built()
 
     def declared(self) -> list[str]:
         """Names of the faults this sink has, in YAML order."""
@@ -66,6 +54,33 @@ class FaultsConfig(Spec):
         ]
 
 
+def _one_or_many(v: Any) -> Any:
+    return [v] if isinstance(v, dict) else v
+
+
+@cache
+def built() -> type[FaultsConfig]:
+    """One field per registered fault: its Config, or a list of them for a `many` fault."""
+    fields: dict[str, Any] = {}
+    for name in FAULTS.in_order():
+        fault = FAULTS.get(name)
+        item: Any = fault.Config  # a type known at run time only
+        if fault.many:
+            many = Annotated[list[item], BeforeValidator(_one_or_many)]
+            fields[name] = (many, Field(default_factory=list, description=fault.about))
+        else:
+            fields[name] = (item | None, Field(None, description=fault.about))
+    return create_model("FaultsConfig", __base__=FaultsConfig, __module__=__name__, **fields)
+
+
+def _built_schema(source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+    return handler(built() | None)
+
+
+# The type of a sink's `faults:`: validated by the model built from the registry at first use.
+Faults = Annotated[FaultsConfig | None, GetPydanticSchema(_built_schema)]
+
+
 def check_faults(
     config: FaultsConfig, schemas: dict[str, Any], capabilities: frozenset[str], kind: str
 ) -> list[tuple[Loc, str]]:
@@ -73,7 +88,7 @@ def check_faults(
     problems: list[tuple[Loc, str]] = []
     if "sql" in capabilities:
         for name in config.declared():
-            if name in STREAM_ONLY:
+            if FAULTS.get(name).stream_only:
                 problems.append(
                     (
                         (name,),
@@ -81,11 +96,7 @@ def check_faults(
                         "keys. Put it on a sink that carries the stream (cdc, files, a broker)",
                     )
                 )
-    if config.drift:
-        _, found = plan(config.drift, schemas)
-        problems += [(("drift", *loc), msg) for loc, msg in found]
-    for name in ("skew", "zones"):
-        sub = getattr(config, name)
-        if sub is not None:
-            problems += [((name, *loc), msg) for loc, msg in sub.check(schemas)]
+    for name in config.declared():
+        found = FAULTS.get(name).check(getattr(config, name), schemas)
+        problems += [((name, *loc), msg) for loc, msg in found]
     return problems

@@ -236,7 +236,16 @@ class Drift(Fault):
     name = "drift"
     stage = "emit"
     order = 1
+    Config = DriftRule
+    about = "schema changes over time"
+    many = True
     config: list[DriftRule]
+
+    @classmethod
+    def check(
+        cls, config: list[DriftRule], schemas: dict[str, EntitySchema]
+    ) -> list[tuple[Loc, str]]:
+        return plan(config, schemas)[1]
 
     def __init__(self, config: Any, ctx: FaultContext):
         super().__init__(config, ctx)

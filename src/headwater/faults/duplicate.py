@@ -37,6 +37,8 @@ class Duplicate(Fault):
     name = "duplicate"
     stage = "arrive"
     order = 3
+    Config = DuplicateConfig
+    about = "at-least-once redelivery"
     config: DuplicateConfig
 
     def arrive(self, entity: str, frame: pa.Table, step: int) -> pa.Table:

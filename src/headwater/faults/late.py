@@ -46,6 +46,8 @@ class Late(Fault):
     name = "late"
     stage = "arrive"
     order = 1
+    Config = LateConfig
+    about = "a fraction of events arrives late"
     config: LateConfig
 
     def arrive(self, entity: str, frame: pa.Table, step: int) -> pa.Table:

@@ -81,6 +81,8 @@ class Malformed(Fault):
     name = "malformed"
     stage = "emit"
     order = 2  # last: the record is broken in the schema it is delivered with
+    Config = MalformedConfig
+    about = "broken records"
     config: MalformedConfig
 
     def __init__(self, config: Any, ctx: FaultContext):

@@ -69,6 +69,10 @@ class Outage(Fault):
     name = "outage"
     stage = "arrive"
     order = 9  # last: whatever falls into a window waits for its end
+    Config = OutageWindow
+    about = "windows of no delivery"
+    many = True
+    stream_only = False  # a database that is down is a database too
     config: list[OutageWindow]
 
     def __init__(self, config: Any, ctx: FaultContext):

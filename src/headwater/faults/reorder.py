@@ -43,6 +43,8 @@ class Reorder(Fault):
     name = "reorder"
     stage = "arrive"
     order = 2
+    Config = ReorderConfig
+    about = "events shuffled within a window"
     config: ReorderConfig
 
     def arrive(self, entity: str, frame: pa.Table, step: int) -> pa.Table:

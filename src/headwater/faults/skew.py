@@ -19,11 +19,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
-from headwater._plugins import suggest
-from headwater.faults.base import Fault, Loc, map_struct, put, timestamp_fields
+from headwater.faults.base import (
+    Fault,
+    Loc,
+    map_struct,
+    put,
+    timestamp_fields,
+    unknown_timestamp_fields,
+)
 from headwater.generators.base import Spec
 from headwater.micros import span_us
 from headwater.scenario.units import format_duration, parse_duration
+from headwater.world.schema import EntitySchema
 
 
 def signed_duration(v: Any) -> timedelta:
@@ -48,25 +55,19 @@ class SkewConfig(Spec):
     def _signed(cls, v: Any) -> timedelta:
         return signed_duration(v)
 
-    def check(self, schemas: dict[str, Any]) -> list[tuple[Loc, str]]:
-        if self.fields is None:
-            return []
-        known = {f for s in schemas.values() for f in timestamp_fields(s)}
-        return [
-            (
-                ("fields", i),
-                f"no timestamp field '{f}' in this sink's entities{suggest(f, known)}",
-            )
-            for i, f in enumerate(self.fields)
-            if f not in known
-        ]
-
 
 class Skew(Fault):
     name = "skew"
     stage = "arrive"
     order = 0  # first: the skewed clock stamps the event before anything else happens
+    Config = SkewConfig
+    about = "the source's clock is off"
+    stream_only = False  # a database's clock can be off too
     config: SkewConfig
+
+    @classmethod
+    def check(cls, config: SkewConfig, schemas: dict[str, EntitySchema]) -> list[tuple[Loc, str]]:
+        return unknown_timestamp_fields(config.fields, schemas)
 
     def arrive(self, entity: str, frame: pa.Table, step: int) -> pa.Table:
         if frame.num_rows == 0:

@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
-from headwater._plugins import suggest
 from headwater.faults.base import (
     Fault,
     FaultContext,
@@ -30,10 +29,12 @@ from headwater.faults.base import (
     equal_weights,
     map_struct,
     put,
+    unknown_timestamp_fields,
 )
 from headwater.faults.base import timestamp_fields as ts_fields
 from headwater.generators.base import Spec
 from headwater.micros import US
+from headwater.world.schema import EntitySchema
 
 _OFFSET = re.compile(r"^(Z|[+-](\d{2}):(\d{2}))$")
 
@@ -80,25 +81,18 @@ class ZonesConfig(Spec):
             raise ValueError("offset weights must be >= 0 with a positive sum")
         return self
 
-    def check(self, schemas: dict[str, Any]) -> list[tuple[Loc, str]]:
-        if self.fields is None:
-            return []
-        known = {f for s in schemas.values() for f in ts_fields(s)}
-        return [
-            (
-                ("fields", i),
-                f"no timestamp field '{f}' in this sink's entities{suggest(f, known)}",
-            )
-            for i, f in enumerate(self.fields)
-            if f not in known
-        ]
-
 
 class Zones(Fault):
     name = "zones"
     stage = "emit"
     order = 0  # before drift, so drift may rename or reformat the text fields
+    Config = ZonesConfig
+    about = "timestamps with mixed/missing zones"
     config: ZonesConfig
+
+    @classmethod
+    def check(cls, config: ZonesConfig, schemas: dict[str, EntitySchema]) -> list[tuple[Loc, str]]:
+        return unknown_timestamp_fields(config.fields, schemas)
 
     def __init__(self, config: Any, ctx: FaultContext):
         super().__init__(config, ctx)

@@ -14,9 +14,18 @@ from headwater.errors import Problem
 from headwater.scenario.yamlio import Document, Loc
 
 
+@typing.runtime_checkable
+class _StandIn(typing.Protocol):
+    """A model class that stands for one built at first use (a sink's `faults:`, assembled
+    from the fault registry): its keys are those of `built()`."""
+
+    @classmethod
+    def built(cls) -> type[BaseModel]: ...
+
+
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
+        return [annotation.built() if isinstance(annotation, _StandIn) else annotation]
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType, typing.Annotated):
         return [m for a in typing.get_args(annotation) for m in _models_in(a)]

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from headwater.faults.config import FaultsConfig
+from headwater.faults.config import Faults
 from headwater.generators.base import Spec
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
@@ -31,11 +31,14 @@ from headwater.world.schema import EntitySchema
 class SinkConfig(Spec):
     """Options every sink shares."""
 
+    # validators are built at first use: `faults:` is assembled from the fault registry then
+    model_config = ConfigDict(defer_build=True)
+
     kind: str
     entities: list[str] | None = Field(
         None, description="entities this sink receives; default: all"
     )
-    faults: FaultsConfig | None = Field(
+    faults: Faults = Field(
         None, description="how this sink misbehaves: late, duplicate, drift, outage… (faults/)"
     )
 
