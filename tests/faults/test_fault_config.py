@@ -139,6 +139,13 @@ CASES = [
         r"faults\.drift\[0\]\.add: .*add\.x: unknown generator 'choise'",
     ),
     ("drift: [{at: 2026-01-01T00:30:00, drop: [note]}]", r"faults\.drift\[0\]\.at: .*no time zone"),
+    # the spellings serve used to have (README "Renamed keys")
+    ("outage: {at: 2026-01-01T00:10:00Z, for: 1m}", r"faults\.outage\.for: use `length:`"),
+    ("drift: {at: 2026-01-01T00:30:00Z, remove: [note]}", r"faults\.drift\.remove: use `drop:`"),
+    (
+        "drift: {at: 2026-01-01T00:30:00Z, entity: orders, drop: [note]}",
+        r"faults\.drift\.entity: use `entities:` instead of `entity:`",
+    ),
 ]
 
 

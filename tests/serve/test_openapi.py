@@ -26,7 +26,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serving]:
 speed: 120x
 rest: {{pagination: cursor, collections: {{orders: {{pagination: offset}}, items: {{pagination: page}}}}}}
 auth: {{api_keys: [{KEY}], oauth2: {{clients: {{etl: s3cret}}}}}}
-drift: [{{at: 2026-01-01T00:01:00Z, entity: customers, add: {{tier: {{choice: [a, b]}}}}, remove: [country]}}]
+faults: {{drift: [{{at: 2026-01-01T00:01:00Z, entities: customers, add: {{tier: {{choice: [a, b]}}}}, drop: [country]}}]}}
 """,
         **{"duration: 7m": "duration: 1h"},
     )

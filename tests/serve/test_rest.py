@@ -192,15 +192,16 @@ def test_injected_errors_timeouts_latency_and_outages(serve):
     s = serve(shop("speed: 3000x\nfaults: {errors: {rate: 0.3}}"))
     codes = [c.get(f"{s.url}/v1/customers").status_code for _ in range(60)]
     assert 5 < sum(x >= 500 for x in codes) < 35 and codes.count(200) > 20
-    s = serve(shop("speed: 3000x\nfaults: {outages: [{at: 2026-01-01T00:00:00Z, for: 1h}]}"))
+    s = serve(shop("speed: 3000x\nfaults: {outage: {at: 2026-01-01T00:00:00Z, length: 1h}}"))
     r = c.get(f"{s.url}/v1/customers")
     assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
 
 
 def test_schema_drift_changes_items_from_its_time(serve):
     drift = """
-drift:
-  - {at: 2026-01-01T00:01:00Z, entity: customers, add: {tier: {choice: [gold, silver]}}, rename: {email: email_address}, remove: [country]}
+faults:
+  drift:
+    - {at: 2026-01-01T00:01:00Z, entities: customers, add: {tier: {choice: [gold, silver]}}, rename: {email: email_address}, drop: [country]}
 """
     s = serve(shop(drift), stepped=True)
     c = httpx.Client(base_url=s.url)
@@ -224,6 +225,48 @@ def test_serve_section_errors_name_their_place():
         shop("speed: max")
     with pytest.raises(
         ScenarioError,
-        match=r"serve\.drift\[0\]\.entity: unknown entity 'custmers' — did you mean 'customers'",
+        match=r"serve\.faults\.drift\[0\]\.entities\[0\]: 'custmers' is not an entity of the "
+        r"scenario — did you mean 'customers'",
     ):
-        Serving(shop("drift: [{at: 2026-01-01T00:00:00Z, entity: custmers}]"))
+        Serving(
+            shop("faults: {drift: [{at: 2026-01-01T00:00:00Z, entities: custmers, drop: [email]}]}")
+        )
+    with pytest.raises(ScenarioError, match=r"serve\.faults\.drift\[0\]\.type: a served item"):
+        shop("faults: {drift: {at: 2026-01-01T00:00:00Z, type: {email: int32}}}")
+
+
+RENAMED = [
+    ("faults: {outages: []}", r"serve\.faults\.outages: use `outage:` instead of `outages:`"),
+    (
+        "faults: {outage: [{at: 2026-01-01T00:00:00Z, for: 1h}]}",
+        r"serve\.faults\.outage\[0\]\.for: use `length:` instead of `for:`",
+    ),
+    (
+        "drift: [{at: 2026-01-01T00:00:00Z, entities: customers, drop: [email]}]",
+        r"serve\.drift: use `faults\.drift:` instead of `drift:`",
+    ),
+    (
+        "faults: {drift: [{at: 2026-01-01T00:00:00Z, entity: customers, drop: [email]}]}",
+        r"serve\.faults\.drift\[0\]\.entity: use `entities:` instead of `entity:`",
+    ),
+    (
+        "faults: {drift: [{at: 2026-01-01T00:00:00Z, remove: [email]}]}",
+        r"serve\.faults\.drift\[0\]\.remove: use `drop:` instead of `remove:`",
+    ),
+]
+
+
+@pytest.mark.parametrize(("serve", "pattern"), RENAMED, ids=[p for _, p in RENAMED])
+def test_a_renamed_key_names_its_new_spelling(serve, pattern):
+    with pytest.raises(ScenarioError, match=pattern):
+        shop(serve)
+
+
+def test_an_outage_every_period_answers_503_inside_its_windows():
+    from headwater.serve.config import Outage
+
+    o = Outage.model_validate({"every": "1h", "length": "10m", "status": 502})
+    h = 3_600_000_000
+    assert o.around(0, 0) is None and o.around(h - 1, 0) is None  # the first is one period in
+    assert o.around(h, 0) == (h, h + h // 6) and o.around(2 * h + h // 6 - 1, 0) is not None
+    assert o.around(h + h // 6, 0) is None

@@ -19,21 +19,34 @@ from __future__ import annotations
 
 from abc import ABC
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import BeforeValidator
 
 from headwater._plugins import suggest
 from headwater.generators.base import Spec
 from headwater.random import stream
-from headwater.world.schema import EntitySchema
+
+if TYPE_CHECKING:  # the world layer imports the scenario, which holds serve's faults
+    from headwater.world.schema import EntitySchema
 
 LATE, REORDER, DUPLICATE, OUTAGE, MALFORMED = 1, 2, 4, 8, 16
 LABELS = {LATE: "late", REORDER: "reorder", DUPLICATE: "duplicate", OUTAGE: "outage"}
 
 Loc = tuple[str | int, ...]
+
+T = TypeVar("T")
+
+
+def _one_or_many(v: Any) -> Any:
+    return [v] if isinstance(v, dict) else v
+
+
+# A list of mappings in YAML, where one mapping alone is a list of one (`outage:`, `drift:`).
+OneOrMany = Annotated[list[T], BeforeValidator(_one_or_many)]
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, GetCoreSchemaHandler, GetPydanticSchema, create_model
+from pydantic import Field, GetCoreSchemaHandler, GetPydanticSchema, create_model
 from pydantic_core import CoreSchema
 
-from headwater.faults.base import Loc
+from headwater.faults.base import Loc, OneOrMany
 from headwater.faults.registry import FAULTS
 from headwater.generators.base import Spec
 
@@ -54,10 +54,6 @@ class FaultsConfig(Spec):
         ]
 
 
-def _one_or_many(v: Any) -> Any:
-    return [v] if isinstance(v, dict) else v
-
-
 @cache
 def built() -> type[FaultsConfig]:
     """One field per registered fault: its Config, or a list of them for a `many` fault."""
@@ -66,8 +62,7 @@ def built() -> type[FaultsConfig]:
         fault = FAULTS.get(name)
         item: Any = fault.Config  # a type known at run time only
         if fault.many:
-            many = Annotated[list[item], BeforeValidator(_one_or_many)]
-            fields[name] = (many, Field(default_factory=list, description=fault.about))
+            fields[name] = (OneOrMany[item], Field(default_factory=list, description=fault.about))
         else:
             fields[name] = (item | None, Field(None, description=fault.about))
     return create_model("FaultsConfig", __base__=FaultsConfig, __module__=__name__, **fields)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,7 +33,9 @@ from headwater.faults.base import Fault, FaultContext, Loc, Part, map_struct, pu
 from headwater.generators.base import TIMESTAMP, FieldGen, GenContext, Spec
 from headwater.micros import epoch_us
 from headwater.scenario.types import Timestamp
-from headwater.world.schema import EntitySchema
+
+if TYPE_CHECKING:  # the world layer imports the scenario, which holds serve's faults
+    from headwater.world.schema import EntitySchema
 
 TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -61,6 +63,10 @@ def arrow_type(name: str) -> pa.DataType:
 
 
 class DriftRule(Spec):
+    """One change of schema at a moment; served APIs drift with the same rules (serve/)."""
+
+    renamed: ClassVar[dict[str, str]] = {"entity": "entities", "remove": "drop"}  # old → new
+
     at: Timestamp = Field(description="delivery time from which the new schema is used")
     entities: list[str] | None = Field(None, description="default: those with the named fields")
     rename: dict[str, str] = {}
@@ -127,9 +133,10 @@ class DriftRule(Spec):
 
 
 def plan(
-    rules: list[DriftRule], schemas: dict[str, EntitySchema]
+    rules: list[DriftRule], schemas: dict[str, EntitySchema], among: str = "this sink"
 ) -> tuple[dict[str, list[int]], list[tuple[Loc, str]]]:
-    """Which rules apply to which entity (in order), and what is wrong with them."""
+    """Which rules apply to which entity (in order), and what is wrong with them; `among`
+    says whose entities `schemas` are, for the messages."""
     names = {e: {f.name: f.type for f in s.row_type} for e, s in schemas.items()}
     applies: dict[str, list[int]] = {e: [] for e in schemas}
     problems: list[tuple[Loc, str]] = []
@@ -146,7 +153,7 @@ def plan(
                     problems.append(
                         (
                             (*base, "entities", j),
-                            f"'{e}' is not an entity of this sink{suggest(e, schemas)}",
+                            f"'{e}' is not an entity of {among}{suggest(e, schemas)}",
                         )
                     )
         else:

@@ -13,7 +13,7 @@ still sees time pass (its write() gets empty steps), so a file drop or a poll fi
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +26,11 @@ from headwater.scenario.types import Duration, Timestamp
 
 
 class OutageWindow(Spec):
+    """A window of delivery time when the source is down: once (`at`) or repeatedly (`every`,
+    from the clock's start). Served APIs use the same windows (serve/config.py)."""
+
+    renamed: ClassVar[dict[str, str]] = {"for": "length"}  # old spelling → new (README)
+
     at: Timestamp | None = Field(None, description="when the (single) outage starts")
     every: Duration | None = Field(None, description="repeat the outage this often")
     length: Duration = Field(description="how long the source is down")
@@ -40,22 +45,31 @@ class OutageWindow(Spec):
             raise ValueError("length must be shorter than every (the source would never be up)")
         return self
 
+    def starts(self, start_us: int, end_us: int) -> list[int]:
+        """When its windows start (µs), for a clock running from start_us to end_us."""
+        if self.at is not None:
+            return [epoch_us(self.at)]
+        assert self.every is not None
+        return list(range(start_us + span_us(self.every), end_us, span_us(self.every)))
+
+    def around(self, now_us: int, start_us: int) -> tuple[int, int] | None:
+        """Its window [start, end) (µs) holding `now_us`, for a clock that started at
+        start_us (and may run on without an end); None when the source is up then."""
+        if self.at is not None:
+            begin = epoch_us(self.at)
+        else:
+            assert self.every is not None
+            every = span_us(self.every)
+            begin = start_us + (now_us - start_us) // every * every
+            if begin <= start_us:  # the first window is one period in
+                return None
+        end = begin + span_us(self.length)
+        return (begin, end) if begin <= now_us < end else None
+
 
 def windows(config: list[OutageWindow], start_us: int, end_us: int) -> np.ndarray:
     """Merged, sorted [start, end) windows (µs) as an (n, 2) array."""
-    spans: list[tuple[int, int]] = []
-    for w in config:
-        length = span_us(w.length)
-        if w.at is not None:
-            spans.append((epoch_us(w.at), epoch_us(w.at) + length))
-        else:
-            assert w.every is not None
-            every = span_us(w.every)
-            t = start_us + every
-            while t < end_us:
-                spans.append((t, t + length))
-                t += every
-    spans.sort()
+    spans = sorted((s, s + span_us(w.length)) for w in config for s in w.starts(start_us, end_us))
     merged: list[list[int]] = []
     for s, e in spans:
         if merged and s <= merged[-1][1]:

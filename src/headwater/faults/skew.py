@@ -13,7 +13,7 @@ values, so verify can tell the pipeline's lag from the source's skew.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,7 +30,9 @@ from headwater.faults.base import (
 from headwater.generators.base import Spec
 from headwater.micros import span_us
 from headwater.scenario.units import format_duration, parse_duration
-from headwater.world.schema import EntitySchema
+
+if TYPE_CHECKING:  # the world layer imports the scenario, which holds serve's faults
+    from headwater.world.schema import EntitySchema
 
 
 def signed_duration(v: Any) -> timedelta:

@@ -14,7 +14,7 @@ the same; a pipeline that ignores offsets, or assumes UTC for zone-less times, l
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +34,9 @@ from headwater.faults.base import (
 from headwater.faults.base import timestamp_fields as ts_fields
 from headwater.generators.base import Spec
 from headwater.micros import US
-from headwater.world.schema import EntitySchema
+
+if TYPE_CHECKING:  # the world layer imports the scenario, which holds serve's faults
+    from headwater.world.schema import EntitySchema
 
 _OFFSET = re.compile(r"^(Z|[+-](\d{2}):(\d{2}))$")
 

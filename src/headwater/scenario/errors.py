@@ -120,6 +120,9 @@ def _message(err: ErrorDetails, owner: type[BaseModel] | None) -> str:
     kind, loc = err["type"], err["loc"]
     if kind == "extra_forbidden":
         key = loc[-1]
+        new = getattr(owner, "renamed", {}).get(key)  # a model's old spellings (README)
+        if new is not None:
+            return f'use `{new}:` instead of `{key}:` (renamed, see README "Renamed keys")'
         valid = list(owner.model_fields) if owner else []
         valid = [owner.model_fields[k].alias or k for k in valid] if owner else []
         return f"unknown key '{key}'{suggest(str(key), valid)}"
@@ -172,7 +175,9 @@ def problems(
                 expected[loc].append(what)
             given.setdefault(loc, err.get("input"))
             continue
-        owner = _model_at(model, loc[:-1]) if err["type"] == "extra_forbidden" else None
+        owner = None
+        if err["type"] == "extra_forbidden":  # pydantic's path also holds the index of a list
+            owner = _model_at(model, err["loc"][:-1]) or _model_at(model, loc[:-1])  # of one
         message = _message(err, owner)
         if message not in messages.setdefault(loc, []):
             messages[loc].append(message)

@@ -121,7 +121,7 @@ class _Checker:
         for name, config in configs.items():
             self.check_sink(scenario, name, config, schemas)
         if scenario.serve is not None:
-            for sub, message in scenario.serve.check(scenario):
+            for sub, message in scenario.serve.check(scenario, schemas):
                 self.add(("serve", *sub), message)
         return scenario.model_copy(update={"sinks": configs})
 

@@ -56,7 +56,7 @@ def serve(
       host, port, speed, entities, rest (pagination cursor|offset|page, page_size,
       max_page_size, collections), graphql (path, max_page_size), grpc (port; with
       reflection), auth (header, api_keys, oauth2 clients and token_ttl), rate_limit
-      (rate, burst), faults (errors, timeouts, latency, outages), drift, tombstones,
+      (rate, burst), faults (errors, timeouts, latency, outage, drift), tombstones,
       changes_kept. The options here override host, port, grpc port and speed.
 
     Every key is described in the README ("Serving APIs"); examples/shop_api.yaml uses

@@ -16,22 +16,31 @@ serve:
     errors: {rate: 0.01, status: [500, 503]}
     timeouts: {rate: 0.005, after: 20s}
     latency: {min: 5ms, max: 80ms}
-    outages: [{at: 2026-01-01T06:00:00Z, for: 15m}]
-  drift: [{at: 2026-01-01T12:00:00Z, entity: orders, add: {coupon: {choice: [A, B]}}}]
+    outage: [{at: 2026-01-01T06:00:00Z, length: 15m}]
+    drift: [{at: 2026-01-01T12:00:00Z, entities: orders, add: {coupon: {choice: [A, B]}}}]
   grpc: {port: 50051}
 ```
+`faults.outage` and `faults.drift` are the sinks' outage windows and drift rules (faults/), so
+the words and their meaning are the same; an outage here answers with `status`, and drift
+renames, drops and adds fields (a served item has no type or format to change).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from headwater._plugins import suggest
-from headwater.generators.base import FieldGen, Spec
-from headwater.scenario.types import Duration, Rate, Timestamp
+from headwater.faults.base import Loc, OneOrMany
+from headwater.faults.drift import DriftRule, plan
+from headwater.faults.outage import OutageWindow
+from headwater.generators.base import Spec
+from headwater.scenario.types import Duration, Rate
+
+if TYPE_CHECKING:  # the world layer imports the scenario, which holds serve's faults
+    from headwater.world.schema import EntitySchema
 
 Pagination = Literal["cursor", "offset", "page"]
 
@@ -175,42 +184,28 @@ class Latency(Spec):
         return self
 
 
-class Outage(Spec):
+class Outage(OutageWindow):
     """A window of simulated time during which every request gets `status`."""
 
-    at: Timestamp
-    for_: Duration = Field(alias="for")
     status: int = Field(503, ge=500, le=599)
 
 
 class Faults(Spec):
+    renamed: ClassVar[dict[str, str]] = {"outages": "outage"}  # old spelling → new (README)
+
     errors: Errors | None = None
     timeouts: Timeouts | None = None
     latency: Latency | None = None
-    outages: list[Outage] = []
-
-
-class Drift(Spec):
-    """From simulated time `at`, an entity's REST items change shape."""
-
-    at: Timestamp
-    entity: str
-    add: dict[str, Any] = Field(
-        default_factory=dict, description="new fields: name → generator, like entity fields"
+    outage: OneOrMany[Outage] = Field(default_factory=list, description="windows of no service")
+    drift: OneOrMany[DriftRule] = Field(
+        default_factory=list, description="from simulated time `at`, items change shape"
     )
-    rename: dict[str, str] = Field(default_factory=dict)
-    remove: list[str] = []
-
-    @field_validator("add", mode="after")
-    @classmethod
-    def _generators(cls, v: dict[str, Any]) -> dict[str, FieldGen]:
-        from headwater.generators import parse_field
-
-        return {name: parse_field(spec) for name, spec in v.items()}
 
 
 class Serve(Spec):
     """APIs that serve the world's current state while it runs."""
+
+    renamed: ClassVar[dict[str, str]] = {"drift": "faults.drift"}  # old spelling → new (README)
 
     host: str = Field("127.0.0.1", description="address to bind; 0.0.0.0 exposes it")
     port: int = Field(8000, ge=0, le=65535, description="HTTP port (REST, GraphQL); 0: free")
@@ -222,7 +217,6 @@ class Serve(Spec):
     auth: Auth | None = None
     rate_limit: RateLimit | None = None
     faults: Faults = Faults()
-    drift: list[Drift] = []
     tombstones: Duration = Field(
         timedelta(days=7), description="simulated time a deleted row stays visible as tombstone"
     )
@@ -240,12 +234,21 @@ class Serve(Spec):
             raise ValueError("serve needs a paced world: 'realtime' or a factor like '60x'")
         return v
 
-    def check(self, scenario: Any) -> list[tuple[tuple[str | int, ...], str]]:
-        """Cross-checks against the scenario's entities: (path under serve, message)."""
-        names = list(scenario.entities)
-        out: list[tuple[tuple[str | int, ...], str]] = []
+    def drift_of(self, schemas: dict[str, EntitySchema]) -> dict[str, list[DriftRule]]:
+        """Each entity's drift rules, in time order (as a sink's drift applies them)."""
+        rules = self.faults.drift
+        applies, _ = plan(rules, schemas)
+        return {e: [rules[i] for i in found] for e, found in applies.items() if found}
 
-        def entity(loc: tuple[str | int, ...], name: str) -> bool:
+    def check(
+        self, scenario: Any, schemas: dict[str, EntitySchema] | None
+    ) -> list[tuple[Loc, str]]:
+        """Cross-checks against the scenario's entities: (path under serve, message). Drift
+        needs the entities' schemas (None when their types are unsound)."""
+        names = list(scenario.entities)
+        out: list[tuple[Loc, str]] = []
+
+        def entity(loc: Loc, name: str) -> bool:
             if name not in names:
                 out.append((loc, f"unknown entity '{name}'{suggest(name, names)}"))
                 return False
@@ -255,7 +258,7 @@ class Serve(Spec):
             entity(("entities", i), e)
         for e in self.rest.collections:
             entity(("rest", "collections", e), e)
-        creds: list[tuple[tuple[str | int, ...], Credential]] = [
+        creds: list[tuple[Loc, Credential]] = [
             (("auth", "api_keys", i), k)
             for i, k in enumerate(self.auth.api_keys if self.auth else [])
         ]
@@ -266,23 +269,33 @@ class Serve(Spec):
         for loc, cred in creds:
             for j, e in enumerate(cred.entities or []):
                 entity((*loc, "entities", j), e)
-        for i, d in enumerate(self.drift):
-            if not entity(("drift", i, "entity"), d.entity):
-                continue
-            fields = list(scenario.entities[d.entity].fields)
-            for f in [*d.rename, *d.remove]:
-                if f not in fields:
+        if schemas is not None:
+            out += self._check_drift(scenario, schemas)
+        return out
+
+    def _check_drift(
+        self, scenario: Any, schemas: dict[str, EntitySchema]
+    ) -> list[tuple[Loc, str]]:
+        rules = self.faults.drift
+        applies, found = plan(rules, schemas, among="the scenario")
+        out: list[tuple[Loc, str]] = [(("faults", "drift", *loc), msg) for loc, msg in found]
+        for i, rule in enumerate(rules):
+            base: Loc = ("faults", "drift", i)
+            for key in ("type", "format"):
+                if getattr(rule, key):
                     out.append(
                         (
-                            (("drift", i, "rename" if f in d.rename else "remove")),
-                            f"unknown field '{f}'{suggest(f, fields)}",
+                            (*base, key),
+                            f"a served item has no {key} to change: serve's drift renames, "
+                            "drops and adds fields (a sink's drift can change types and formats)",
                         )
                     )
-            for f, gen in d.add.items():
-                if f in fields:
-                    out.append((("drift", i, "add", f), f"'{f}' already exists"))
-                elif gen.depends() - set(fields) or gen.references():
+            targets = [e for e, idx in applies.items() if i in idx]
+            for f, gen in rule.add.items():
+                if gen.references() or any(
+                    gen.depends() - set(scenario.entities[e].fields) for e in targets
+                ):
                     out.append(
-                        (("drift", i, "add", f), "a drift field may only read the entity's fields")
+                        ((*base, "add", f), "a drift field may only read the entity's fields")
                     )
         return out

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from headwater.micros import US, epoch_us
+from headwater.micros import US
 from headwater.random import stream
 from headwater.serve.config import Auth, Faults, RateLimit
 from headwater.serve.store import LiveStore
@@ -224,15 +224,15 @@ class Misbehaviour:
     def __init__(self, faults: Faults, store: LiveStore, seed: int, factor: float):
         self.faults, self.store, self.factor = faults, store, factor
         self.rng = stream(seed, "serve", "faults")
-        self.outages = [(epoch_us(o.at), epoch_us(o.at + o.for_), o.status) for o in faults.outages]
-        self.enabled = bool(faults.errors or faults.timeouts or faults.latency or faults.outages)
+        self.enabled = bool(faults.errors or faults.timeouts or faults.latency or faults.outage)
 
     def outage(self) -> tuple[int, int] | None:
         """(status, Retry-After seconds) when the simulated clock is inside an outage window."""
         now = self.store.clock_us
-        for start, end, status in self.outages:
-            if start <= now < end:
-                return status, max(1, math.ceil((end - now) / US / self.factor))
+        for o in self.faults.outage:
+            window = o.around(now, self.store.start_us)
+            if window is not None:
+                return o.status, max(1, math.ceil((window[1] - now) / US / self.factor))
         return None
 
     def draw(self) -> tuple[str, float | int] | None:

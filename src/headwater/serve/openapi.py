@@ -31,7 +31,7 @@ def _item_schema(api: RestApi, entity: str) -> dict[str, Any]:
     s = api.schemas[entity]
     gens = api.scenario.entities[entity].generators()
     drift = api.shapes[entity].drift
-    moved = {f for d in drift for f in [*d.remove, *d.rename]}
+    moved = {f for d in drift for f in [*d.drop, *d.rename]}
     props: dict[str, Any] = {}
     required = []
     for f in s.row_type:

@@ -36,6 +36,7 @@ import pyarrow as pa
 from fastapi import FastAPI, Request, Response
 
 from headwater._plugins import suggest
+from headwater.faults.drift import DriftRule
 from headwater.generators.base import FieldGen
 from headwater.generators.identity import Seq, Uuid
 from headwater.generators.states import State
@@ -93,11 +94,9 @@ def never_null(gen: FieldGen | None) -> bool:
 class Shape:
     """An entity's item shape at a point in simulated time (drift changes it)."""
 
-    def __init__(self, schema: EntitySchema, config: Serve):
+    def __init__(self, schema: EntitySchema, drift: list[DriftRule]):
         self.base = [f.name for f in schema.row_type]
-        self.drift = sorted(
-            (d for d in config.drift if d.entity == schema.name), key=lambda d: d.at
-        )
+        self.drift = drift  # in time order
         self.ats = [epoch_us(d.at) for d in self.drift]
         self._cache: dict[int, tuple[list[str], dict[str, str]]] = {}
 
@@ -107,7 +106,7 @@ class Shape:
         if hit is None:
             cols, renames = list(self.base), dict[str, str]()
             for d in self.drift[:n]:
-                cols = [c for c in cols if c not in d.remove and renames.get(c, c) not in d.remove]
+                cols = [c for c in cols if c not in d.drop and renames.get(c, c) not in d.drop]
                 cols += [f for f in d.add if f not in cols]
                 for old, new in d.rename.items():
                     src = next((c for c, v in renames.items() if v == old), old)
@@ -131,7 +130,7 @@ class RestApi:
         self.entities = entities
         self.collections = entities if config.rest.enabled else []  # REST's paths
         self.schemas = {e: store.schemas[e] for e in entities}
-        self.shapes = {e: Shape(s, config) for e, s in self.schemas.items()}
+        self.shapes = {e: Shape(s, store.drift.get(e, [])) for e, s in self.schemas.items()}
         self._sorts: dict[str, list[str]] = {}
         self._filters: dict[str, dict[str, str]] = {}
         self.children: dict[str, list[tuple[str, str, str]]] = {e: [] for e in entities}

@@ -27,15 +27,21 @@ from headwater.scenario.model import Scenario
 from headwater.serve.config import Serve
 from headwater.serve.errors import ServeError
 from headwater.serve.store import LiveStore, StoreSink
+from headwater.world.schema import EntitySchema
 
 
 class _Stopped(HeadwaterError):
     """Raised inside the world thread when the servers are stopped."""
 
 
-def check_config(scenario: Scenario, config: Serve, source: str | Path | None = None) -> None:
+def check_config(
+    scenario: Scenario,
+    config: Serve,
+    schemas: dict[str, EntitySchema],
+    source: str | Path | None = None,
+) -> None:
     """Cross-check the serve section against the scenario; ScenarioError with positions."""
-    problems = config.check(scenario)
+    problems = config.check(scenario, schemas)
     if not problems:
         return
     doc = None
@@ -102,7 +108,6 @@ class Serving:
         if grpc_port is not None:
             update["grpc"] = (config.grpc or _grpc_default()).model_copy(update={"port": grpc_port})
         self.config = config.model_copy(update=update) if update else config
-        check_config(scenario, self.config, source)
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.duration = duration
@@ -112,13 +117,14 @@ class Serving:
         from headwater.world.engine import World
 
         self.world = World(scenario, seed=self.seed, duration=duration)
+        check_config(scenario, self.config, self.world.schemas, source)
         names = self.config.entities or list(scenario.entities)
         self.entities = [e for e in self.world.schemas if e in names]
         self.store = LiveStore(
             {e: self.world.schemas[e] for e in self.entities},
             seed=self.seed,
             start_us=self.world.start_us,
-            drift=self.config.drift,
+            drift=self.config.drift_of(self.world.schemas),
             tombstones_us=span_us(self.config.tombstones),
             changes_kept=self.config.changes_kept,
         )

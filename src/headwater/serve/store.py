@@ -20,10 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.faults.drift import DriftRule
 from headwater.generators.base import GenContext
 from headwater.micros import US, epoch_us
 from headwater.random import stream
-from headwater.serve.config import Drift
 from headwater.serve.encode import row_json
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.world.changes import Changes
@@ -103,22 +103,22 @@ class LiveStore:
         *,
         seed: int = 0,
         start_us: int = 0,
-        drift: list[Drift] | tuple[Drift, ...] = (),
+        drift: dict[str, list[DriftRule]] | None = None,
         tombstones_us: int = 7 * 86_400 * US,
         changes_kept: int = 100_000,
     ):
         self.schemas = schemas
         self.seed = seed
-        self.drift = [d for d in drift if d.entity in schemas]
+        self.start_us = start_us
+        self.drift = {e: rules for e, rules in (drift or {}).items() if e in schemas}
         self.tombstones_us = tombstones_us
         self.changes_kept = changes_kept
         self.table_schemas: dict[str, pa.Schema] = {}
         for name, s in schemas.items():
             fields = list(s.row_type)
-            for d in self.drift:
-                if d.entity == name:
-                    for f, gen in d.add.items():
-                        fields.append(pa.field(f, gen.arrow_type(_NoEnv())))
+            for d in self.drift.get(name, []):
+                for f, gen in d.add.items():
+                    fields.append(pa.field(f, gen.arrow_type(_NoEnv())))
             fields.append(pa.field(JSON_COLUMN, pa.string()))
             self.table_schemas[name] = pa.schema(fields)
         self.clock_us = start_us
@@ -279,8 +279,8 @@ class LiveStore:
         """Values of fields added by drift, for rows changed at or after the drift's time."""
         out: dict[str, pa.Array] = {}
         n = len(et)
-        for d in self.drift:
-            if d.entity != entity or not d.add:
+        for d in self.drift.get(entity, []):
+            if not d.add:
                 continue
             at = epoch_us(d.at)
             mask = et >= at

@@ -91,6 +91,18 @@ def test_bad_log_config_is_a_scenario_error():
         loads(twice)
 
 
+def test_rotated_files_are_compressed_as_compression_says(tmp_path):
+    from headwater.errors import ScenarioError
+
+    old = SCENARIO.replace("rotate: {every: 1h}", "rotate: {every: 1h, compress: gzip}")
+    with pytest.raises(ScenarioError, match=r"sinks\.access\.rotate\.compress: use `compression:`"):
+        loads(old)
+    text = SCENARIO.replace("rotate: {every: 1h}", "rotate: {every: 1h, compression: gzip}")
+    run(loads(text.replace("duration: 2h", "duration: 70m")), out_dir=tmp_path)
+    files = sorted(p.name for p in (tmp_path / "access").iterdir())
+    assert files == ["page_views-20260101T000000.log.gz", "page_views.log"]
+
+
 def test_lines_are_delivered_to_a_syslog_receiver(tmp_path):
     import socket
     import threading

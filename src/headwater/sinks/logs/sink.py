@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -80,11 +80,13 @@ REQUIRED = {
 
 
 class Rotate(Spec):
+    renamed: ClassVar[dict[str, str]] = {"compress": "compression"}  # as the other sinks say
+
     every: Duration | None = Field(None, description="rotate at boundaries of simulated time")
     max_bytes: int | None = Field(
         None, gt=0, description="rotate before a file would exceed this size"
     )
-    compress: Literal["gzip"] | None = None
+    compression: Literal["none", "gzip"] = Field("none", description="of the rotated files")
 
 
 class Incident(Spec):
@@ -188,7 +190,7 @@ class LogsSink(Sink):
                 self.config.file or f"{e}.log",
                 max_bytes=r.max_bytes,
                 every=r.every,
-                compress=r.compress,
+                compress=None if r.compression == "none" else r.compression,
             )
             for e in self.entities
         }
