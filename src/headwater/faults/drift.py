@@ -5,10 +5,10 @@ faults:
   drift:
     - at: 2026-01-01T06:00:00Z
       entities: [orders]                  # default: every entity that has the named fields
-      rename: {amount: total_amount}
+      rename: {currency: currency_code}
       drop: [note]
       add: {channel: {choice: [web, app]}, coupon: null}   # a generator, or a constant
-      type: {quantity: float64}           # widen or narrow: string, int32, float64, decimal(12,2)…
+      type: {customer_id: string}         # widen or narrow: string, int32, float64, decimal(12,2)…
       format: {created_at: epoch_ms}      # timestamps as epoch_s/ms/us numbers, iso or a strftime pattern
 ```
 A rule names fields as they are at its time (after earlier rules). Every rule bumps the

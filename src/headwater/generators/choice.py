@@ -1,4 +1,12 @@
-"""Categorical values: a weighted choice, and a constant."""
+"""Categorical values: a weighted choice, and a constant.
+
+```yaml
+fields:
+  country: {choice: {US: 6, DE: 2, FR: 2}}  # with weights
+  channel: {choice: [web, app]}             # equally likely
+  source: {const: import}
+```
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,14 @@ the operators and functions below are allowed, and whole columns are computed at
 What only the data can make impossible is null, as in SQL engines without ANSI mode: a
 division by zero, int() of a value beyond 64 bits, NaN or infinity. The same written as
 constants (`x // 0`, `int(1e300)`) is a validation error.
+
+```yaml
+fields:
+  quantity: {choice: {1: 7, 2: 2, 3: 1}}
+  unit_price: {uniform: {min: 2, max: 50}, round: 2}
+  line_total: {expr: "quantity * unit_price"}
+  size: {expr: "'bulk' if quantity > 2 else 'single'"}
+```
 """
 
 from __future__ import annotations

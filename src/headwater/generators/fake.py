@@ -3,6 +3,13 @@
 Faker is slow per call (~20 µs), so it never runs per row: a pool of a few thousand values is
 built once and rows are vectorized takes from it. Composite values (full names, emails that
 match the name, IPs) are assembled with Arrow string kernels.
+
+```yaml
+fields:
+  name: {fake: name}
+  email: {fake: email, name: name}   # an address that matches the name
+  city: {fake: city, locale: de_DE}
+```
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""Identifiers: sequences and UUIDs (v4 random, v7 time-ordered)."""
+"""Identifiers: sequences and UUIDs (v4 random, v7 time-ordered).
+
+```yaml
+fields:
+  id: {seq: {start: 1000}}
+  public_id: {uuid: {version: 7}}
+```
+"""
 
 from __future__ import annotations
 

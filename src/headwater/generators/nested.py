@@ -1,4 +1,11 @@
-"""Nested values for document and JSON outputs: objects (Arrow structs) and lists."""
+"""Nested values for document and JSON outputs: objects (Arrow structs) and lists.
+
+```yaml
+fields:
+  address: {object: {street: {fake: street_address}, city: {fake: city}}}
+  tags: {list: {of: {choice: [new, sale, gift]}, min: 0, max: 3}}
+```
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,17 @@
-"""Numeric distributions: uniform, normal, lognormal, exponential, poisson, zipf, bool, decimal."""
+"""Numeric distributions: uniform, normal, lognormal, exponential, poisson, zipf, bool, decimal.
+
+```yaml
+fields:
+  price: {uniform: {min: 1, max: 99}, round: 2}
+  weight_kg: {normal: {mean: 70, std: 12, min: 30}, round: 1}  # min/max clip
+  basket: {lognormal: {mu: 3.8, sigma: 0.7}, round: 2}
+  wait_s: {exponential: {mean: 30}, round: 0}
+  items: {poisson: {mean: 2}}
+  product_rank: {zipf: {s: 1.2, n: 1000}}
+  active: {bool: {p: 0.9}}
+  total: {decimal: {min: 2, max: 500, scale: 2, distribution: lognormal}}
+```
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""References to another entity's key, only to rows that exist when the row is generated."""
+"""References to another entity's key, only to rows that exist when the row is generated.
+
+```yaml
+fields:
+  customer_id: {ref: customers.id, skew: {zipf: 1.1}}  # a few customers buy most
+```
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,14 @@
 The generator only gives the initial state; the world schedules and applies transitions.
 YAML: `{state: {placed: {paid: 0.9, cancelled: 0.1, after: 10m}, paid: {shipped: 1, after: 1d}}}`:
 the first state is the initial one, states without an entry are terminal.
+
+```yaml
+fields:
+  status:
+    state:
+      placed: {paid: 0.9, cancelled: 0.1, after: 10m}
+      paid: {shipped: 1, after: 2h}
+```
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""String templates over other fields of the row: `SKU-{id:08d}`, `{first} {last}`."""
+"""String templates over other fields of the row: `SKU-{id:08d}`, `{first} {last}`.
+
+```yaml
+fields:
+  id: {seq: {}}
+  sku: {format: "SKU-{id:08d}"}
+```
+"""
 
 from __future__ import annotations
 

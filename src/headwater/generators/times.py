@@ -1,4 +1,13 @@
-"""Times: the row's event time, and uniform date/timestamp ranges."""
+"""Times: the row's event time, and uniform date/timestamp ranges.
+
+```yaml
+fields:
+  created_at: {event_time: {}}
+  updated_at: {event_time: {on_update: true}}
+  birthday: {date: {start: 1950-01-01, end: 2005-12-31}}
+  last_login: {timestamp: {start: 2025-01-01T00:00:00Z, end: 2026-01-01T00:00:00Z}}
+```
+"""
 
 from __future__ import annotations
 

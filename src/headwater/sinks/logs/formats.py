@@ -28,6 +28,15 @@ get the format's placeholder: '-' in access logs and syslog headers, no key in J
 The line layouts follow the real software: Apache/nginx `common` and `combined` with
 nginx's `\\xHH` escaping, JSON as structured loggers write it, syslog as rsyslog writes it
 (control characters as `#ooo`).
+
+```yaml
+sinks:
+  access: {kind: logs, entities: [page_views], format: combined, path: access, columns: {client_ip: ip, path: url}}
+  plain: {kind: logs, entities: [page_views], format: common, path: common, columns: {client_ip: ip, path: url}}
+  app: {kind: logs, entities: [orders], format: json, path: app, message: "order {order_id} {_op}"}
+  syslog: {kind: logs, entities: [orders], format: rfc5424, path: syslog, facility: local0}
+  legacy: {kind: logs, entities: [orders], format: rfc3164, path: legacy}
+```
 """
 
 from __future__ import annotations

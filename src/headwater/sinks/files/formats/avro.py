@@ -5,6 +5,11 @@ Avro's logical types (timestamp-micros for zone-aware values, local-timestamp-mi
 naive ones). fastavro needs one dict per row, so this is the slowest format; to keep it
 tolerable, temporal columns are handed over as the integers Avro stores rather than as
 datetime objects. ``avro_schema()`` gives the schema for an .avsc beside the file.
+
+```yaml
+sinks:
+  avro_export: {kind: files, entities: [orders], format: avro, path: avro, options: {codec: deflate, compression_level: 6}}
+```
 """
 
 from __future__ import annotations

@@ -28,6 +28,12 @@ empty field, quoted or not, as NULL. The default keeps NULL exact for every read
 '' exact for readers that honour quotes. `null: '\\N'` (MySQL, Hive) writes '' as an
 empty field instead, which DuckDB reads back exactly with ``nullstr='\\N'`` but
 pandas reads as NaN, and NULL as the text \\N unless ``na_values=['\\N']``.
+
+```yaml
+sinks:
+  csv_export: {kind: files, entities: [orders], format: csv, path: csv, options: {delimiter: ";", quoting: all, null: "NA"}}
+  tsv_export: {kind: files, entities: [orders], format: tsv, path: tsv, options: {header: false}}
+```
 """
 
 from __future__ import annotations

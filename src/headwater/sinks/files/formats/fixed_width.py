@@ -15,6 +15,16 @@ empty string and NULL are the same blank cell (set `null`, e.g. '\\N', to keep t
 apart). ``layout()`` lists (name, start, width, align) so a reader can slice lines; the
 sink publishes it beside the file as .layout.json (``sidecars()``) with the padding,
 null and line-break spellings, which `headwater verify` reads the file by.
+
+```yaml
+sinks:
+  bank_export:
+    kind: files
+    entities: [orders]
+    format: fixed_width
+    path: fixed
+    options: {widths: {order_id: 10, currency: 3}, string_width: 20, overflow: truncate}
+```
 """
 
 from __future__ import annotations

@@ -5,6 +5,12 @@ printed, nulls as null, structs/lists/maps recursively), and one
 ``binary_join_element_wise`` builds every row; no row is ever a Python dict. Timestamps
 are ISO-8601 strings (zone-aware ones in UTC with 'Z'); NaN and infinities, which JSON
 cannot spell, are written as null.
+
+```yaml
+sinks:
+  lines: {kind: files, entities: [orders], format: jsonl, path: jsonl, options: {decimals: string}}
+  arrays: {kind: files, entities: [orders], format: json, path: json}
+```
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 The sink's batches are usually smaller than a good row group, and each ParquetWriter
 write starts a new row group; so batches are held until `row_group_size` rows are
 buffered, then written as one group. Memory is bounded by one row group.
+
+```yaml
+sinks:
+  lake: {kind: files, entities: [orders], format: parquet, path: lake, options: {compression: zstd, row_group_size: 100000}}
+```
 """
 
 from __future__ import annotations

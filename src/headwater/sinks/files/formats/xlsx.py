@@ -11,6 +11,11 @@ day numbers that hold µs, which openpyxl (and so pandas) rounds to the millisec
 `headwater verify` tells the two cells apart and compares times to the millisecond. A sheet holds at most 1,048,576 rows;
 further rows continue on a new sheet named "<title> (2)", and the sink can start a
 sheet of its own (per entity, per interval) with ``new_sheet``.
+
+```yaml
+sinks:
+  workbook: {kind: files, entities: [orders], format: xlsx, path: xlsx, options: {sheet: orders}}
+```
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ attribute of the row and a null is an absent attribute. An empty string is an em
 element (an empty attribute), so the file tells it from NULL; pandas.read_xml does not and
 reads both as NaN, while `headwater verify` keeps them apart. Values use the XSD lexical
 forms (xs:dateTime, xs:double with INF/NaN, …) so the file validates against ``xsd()``.
+
+```yaml
+sinks:
+  feed: {kind: files, entities: [orders], format: xml, path: xml, options: {root: orders, row: order, style: attributes}}
+```
 """
 
 from __future__ import annotations
