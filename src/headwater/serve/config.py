@@ -17,7 +17,7 @@ serve:
     timeouts: {rate: 0.005, after: 20s}
     latency: {min: 5ms, max: 80ms}
     outage: [{at: 2026-01-01T06:00:00Z, length: 15m}]
-    drift: [{at: 2026-01-01T12:00:00Z, entities: orders, add: {coupon: {choice: [A, B]}}}]
+    drift: [{at: 2026-01-01T12:00:00Z, entities: [orders], add: {coupon: {choice: [A, B]}}}]
   grpc: {port: 50051}
 ```
 `faults.outage` and `faults.drift` are the sinks' outage windows and drift rules (faults/), so
