@@ -66,7 +66,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     seed, duration = _configured(config)
     if seed is None and duration is None:
         return None
-    return f"headwater: seed {seed if seed is not None else 'from the scenario'}, duration {duration or 'from the scenario'}"
+    default = "the scenario's"
+    return f"headwater: seed {default if seed is None else seed}, duration {duration or default}"
 
 
 @dataclass
@@ -107,12 +108,16 @@ class HeadwaterResult:
         except HeadwaterError as exc:
             _fail(f"headwater verify could not check {target}: {exc}")
         if not report.ok:
-            _fail(f"{self._describe()}\n{render(report)}")
+            _fail(f"{self.describe()}\n{render(report)}")
         return report
 
-    def _describe(self) -> str:
+    def describe(self) -> str:
+        """One line to reproduce the run by: scenario, seed, span, output folder."""
         r = self.report
-        return f"headwater: scenario {r.scenario!r}, seed {r.seed}, simulated {r.simulated}, output {self.out_dir}"
+        return (
+            f"headwater: scenario {r.scenario!r}, seed {r.seed}, simulated {r.simulated}, "
+            f"output {self.out_dir}"
+        )
 
 
 def render(report: VerifyReport) -> str:
@@ -154,7 +159,8 @@ def headwater_run(request: pytest.FixtureRequest, tmp_path: Path) -> RunFixture:
         from headwater import HeadwaterError
         from headwater import run as run_scenario
 
-        chosen = {"seed": seed, "duration": duration, **marked, **kwargs}
+        given = {k: v for k, v in {**marked, **kwargs}.items() if v is not None}
+        chosen = {"seed": seed, "duration": duration, **given}
         source = scenario if scenario is not None else chosen.pop("scenario", None)
         chosen.pop("scenario", None)
         if source is None:
@@ -170,7 +176,7 @@ def headwater_run(request: pytest.FixtureRequest, tmp_path: Path) -> RunFixture:
         except (HeadwaterError, OverrideError) as exc:
             _fail(f"headwater run failed: {exc}")
         result = HeadwaterResult(report, loaded, report.out_dir)
-        request.node.add_report_section("call", "headwater", result._describe())
+        request.node.add_report_section("call", "headwater", result.describe())
         return result
 
     return start

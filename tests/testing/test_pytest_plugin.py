@@ -10,8 +10,13 @@ from pathlib import Path
 
 import duckdb  # noqa: F401  (kept loaded: pytester drops modules an inner run imports)
 import pytest
+import yaml
 
-pytest_plugins = ["pytester"]
+from tests.capture._db import pg_database
+
+# pytester drives the plugin in sessions of their own; this session uses it too (the
+# server test below), as it would once the package is installed with its entry point
+pytest_plugins = ["pytester", "pytest_headwater"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ("-p", "pytest_headwater", "-p", "no:cacheprovider")
@@ -252,3 +257,13 @@ def test_pyproject_registers_the_plugin_under_pytest11():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert meta["project"]["entry-points"]["pytest11"] == {"pytest_headwater": "pytest_headwater"}
     assert "pytest_headwater" in meta["tool"]["setuptools"]["py-modules"]
+
+
+def test_a_server_the_test_already_has_is_a_sink_by_override(headwater_run, pg_server):
+    pytest.importorskip("psycopg")
+    url = pg_database(pg_server, "hw_pytest_plugin")
+    scenario = yaml.safe_load(SCENARIO)
+    scenario["sinks"] = {"app_db": {"kind": "postgres", "url": "postgresql://unset"}}
+    result = headwater_run(scenario, duration="5m", overrides={"sinks.app_db.url": url})
+    assert result.report.sinks["app_db"]["kind"] == "postgres"
+    assert result.verify(url, sink="app_db").entities[0].found > 0
