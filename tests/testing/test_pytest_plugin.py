@@ -253,10 +253,21 @@ def test_loading_the_plugin_imports_neither_headwater_nor_its_dependencies():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=env)
 
 
-def test_pyproject_registers_the_plugin_under_pytest11():
+def test_the_entry_point_loads_the_plugin_and_no_headwater_turns_it_off(project):
+    """A distribution declaring pyproject's pytest11 entry points, as an install writes it."""
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert meta["project"]["entry-points"]["pytest11"] == {"pytest_headwater": "pytest_headwater"}
     assert "pytest_headwater" in meta["tool"]["setuptools"]["py-modules"]
+    points = meta["project"]["entry-points"]["pytest11"]
+    info = project.mkdir("headwater_entry-0.dist-info")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: headwater-entry\nVersion: 0\n")
+    (info / "entry_points.txt").write_text(
+        "[pytest11]\n" + "".join(f"{k} = {v}\n" for k, v in points.items())
+    )
+    project.makepyfile("def test_run(headwater_run):\n    assert callable(headwater_run)\n")
+    project.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    out = project.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:headwater")
+    out.assert_outcomes(errors=1)
+    out.stdout.fnmatch_lines(["*fixture 'headwater_run' not found*"])
 
 
 def test_a_server_the_test_already_has_is_a_sink_by_override(headwater_run, pg_server):
