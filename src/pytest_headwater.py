@@ -232,18 +232,17 @@ def _set(data: Any, dotted: str, value: Any) -> None:
     """Set data[a][b]… for "a.b…" (a number indexes a list), creating missing mappings."""
     *parents, last = dotted.split(".")
     node = data
-    for i, part in enumerate(parents):
-        if isinstance(node, list) and part.isdigit():
-            node = node[int(part)]
+    for i, part in enumerate([*parents, last]):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            index: int | str = int(part)
         elif isinstance(node, dict):
-            node = node.setdefault(part, {})
+            index = part
         else:
             where = ".".join(parents[:i]) or "the scenario"
             raise OverrideError(f"overrides: {where} has no '{part}' to set {dotted}")
-    plain = os.fspath(value) if isinstance(value, os.PathLike) else value
-    if isinstance(node, list) and last.isdigit():
-        node[int(last)] = plain
-    elif isinstance(node, dict):
-        node[last] = plain
-    else:
-        raise OverrideError(f"overrides: cannot set {dotted}")
+        if i == len(parents):
+            node[index] = os.fspath(value) if isinstance(value, os.PathLike) else value
+        elif isinstance(index, str):
+            node = node.setdefault(index, {})
+        else:
+            node = node[index]

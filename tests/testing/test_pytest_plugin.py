@@ -222,10 +222,13 @@ def test_scenario_errors_and_unknown_marker_arguments_fail_readably(project):
 
         def test_no_scenario(headwater_run):
             headwater_run()
+
+        def test_bad_override(headwater_run):
+            headwater_run("crm.yaml", overrides={"sinks.app_db.path.deeper": "x"})
         """
     )
     out = project.runpytest(*PLUGIN)
-    out.assert_outcomes(failed=2, errors=1)  # a marker's arguments fail the test's setup
+    out.assert_outcomes(failed=3, errors=1)  # a marker's arguments fail the test's setup
     out.stdout.fnmatch_lines(
         [
             "*ERROR at setup of test_typo*",
@@ -240,6 +243,9 @@ def test_scenario_errors_and_unknown_marker_arguments_fail_readably(project):
         ]
     )
     out.stdout.fnmatch_lines(["headwater_run: no scenario; pass one or mark the test*"])
+    out.stdout.fnmatch_lines(
+        ["headwater run failed: overrides: sinks.app_db.path has no 'deeper' to set *"]
+    )
     out.stdout.no_fnmatch_line("*Traceback*")
 
 
