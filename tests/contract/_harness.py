@@ -22,7 +22,7 @@ import pytest
 
 from headwater.scenario.load import loads
 from headwater.scenario.model import Scenario
-from headwater.sinks import SINKS
+from headwater.sinks import SINKS, Capabilities
 
 from tests.capture._db import world_final
 from tests.sinks._streams import WORLD, Run, expected_events, normalize, run_world
@@ -65,7 +65,7 @@ class Harness:
     driver: tuple[str, str] | None = None  # (client module, pip extra) open() imports
 
     @property
-    def capabilities(self) -> frozenset[str]:
+    def capabilities(self) -> Capabilities:
         return SINKS.get(self.kind).capabilities
 
 
