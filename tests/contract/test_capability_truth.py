@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from headwater.capture import Capture
-from headwater.capture._open import capture_class
+from headwater.capture import Capture, capture_class
 from headwater.errors import SinkError
 from headwater.ledger import LedgerReader
 from headwater.sinks import SINKS, Capabilities, Sink
