@@ -1,6 +1,6 @@
 """Sinks by kind: one module each, imported only when a scenario uses it."""
 
-from collections.abc import Callable
+from collections.abc import Callable as _Callable
 
 from headwater import _plugins
 from headwater.sinks.base import CheckContext, Peer, Sink, SinkConfig, SinkContext, SinkStats
@@ -26,7 +26,7 @@ SINKS: _plugins.Registry[type[Sink]] = _plugins.Registry(
 )
 
 
-def kinds(can: Callable[[Capabilities], bool]) -> list[str]:
+def kinds(can: _Callable[[Capabilities], bool]) -> list[str]:
     """The registered sink kinds whose capabilities satisfy `can` (for messages that list
     sinks: they follow the registry). Imports those modules, not their drivers."""
     return [k for k in SINKS.names() if can(SINKS.get(k).capabilities)]
