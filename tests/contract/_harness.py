@@ -22,7 +22,7 @@ import pytest
 
 from headwater.scenario.load import loads
 from headwater.scenario.model import Scenario
-from headwater.sinks import SINKS
+from headwater.sinks import SINKS, Capabilities
 
 from tests.capture._db import world_final
 from tests.sinks._streams import WORLD, Run, expected_events, normalize, run_world
@@ -50,7 +50,9 @@ class Harness:
     same identities `expected(run)` derives from the memory sink. `rows(server, ns, run)`
     reads a stateful store's tables. `dead(port)` is the sink at 127.0.0.1:<port> with PASSWORD.
     `files` is the folder (under the output folder) of what lands as files; `driver` the
-    client library open() imports and the pip extra that installs it.
+    client library open() imports and the pip extra that installs it. `unobserved` names the
+    capabilities the sink declares that this harness's configuration does not exercise
+    (a CDC sink's acks are its transport's: none into files).
     """
 
     kind: str
@@ -63,9 +65,10 @@ class Harness:
     dead: Callable[[int], str] | None = None
     files: str | None = None
     driver: tuple[str, str] | None = None  # (client module, pip extra) open() imports
+    unobserved: frozenset[str] = frozenset()
 
     @property
-    def capabilities(self) -> frozenset[str]:
+    def capabilities(self) -> Capabilities:
         return SINKS.get(self.kind).capabilities
 
 

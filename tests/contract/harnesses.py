@@ -226,6 +226,7 @@ HARNESSES: dict[str, Harness] = {
             landed=_cdc_landed,
             expected=debezium_images,
             files="cdc",
+            unobserved=frozenset({"acks"}),
         ),
         Harness(
             "logs",
@@ -261,6 +262,7 @@ HARNESSES: dict[str, Harness] = {
             driver=("confluent_kafka", "kafka"),
             landed=_kafka_landed,
             expected=event_images,
+            unobserved=frozenset({"tombstones"}),  # off by default
             dead=lambda port: _stream(
                 "kafka",
                 f"bootstrap_servers: '127.0.0.1:{port}'",

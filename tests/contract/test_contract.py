@@ -53,11 +53,11 @@ def test_every_registered_sink_has_a_harness() -> None:
     assert not missing, f"add a harness to tests/contract/harnesses.py for: {missing}"
     assert set(HARNESSES) <= set(SINKS.names()), "a harness for a sink kind not registered"
     for h in HARNESSES.values():
-        stateful = "sql" in h.capabilities
+        stateful = h.capabilities.sql
         assert (h.rows is not None) == stateful, f"{h.kind}: rows reads back a sql store's tables"
         assert (h.landed is not None) != stateful, f"{h.kind}: landed reads back deliveries"
         assert (h.dead is not None) == (h.server is not None), f"{h.kind}: dead address"
-        if "files" in h.capabilities:
+        if h.capabilities.files:
             assert h.files is not None, f"{h.kind}: name the folder its files land in"
 
 
@@ -194,7 +194,7 @@ def test_an_empty_step_then_flush_and_close(
 # -- what lands -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("h", harnesses(lambda h: "sql" not in h.capabilities))
+@pytest.mark.parametrize("h", harnesses(lambda h: not h.capabilities.sql))
 def test_delivery_equals_the_worlds_changes(
     h: Harness, request: pytest.FixtureRequest, landings: Landings
 ) -> None:
@@ -209,14 +209,14 @@ def test_delivery_equals_the_worlds_changes(
         f"{sum(unexpected.values())} unexpected, e.g. {list(unexpected)[:2]}"
     )
     doubled = sum((landed - expected).values())
-    if "at_least_once" in h.capabilities:
+    if h.capabilities.at_least_once:
         counted = landing.run.stats(NAME).get("resent", 0)
         assert doubled <= counted, f"{doubled} duplicates landed, the report counts {counted}"
     else:
         assert doubled == 0, f"{doubled} duplicates landed"
 
 
-@pytest.mark.parametrize("h", harnesses(lambda h: "sql" in h.capabilities))
+@pytest.mark.parametrize("h", harnesses(lambda h: h.capabilities.sql))
 def test_final_state_equals_the_worlds_row_by_row(
     h: Harness, request: pytest.FixtureRequest, landings: Landings
 ) -> None:
@@ -247,7 +247,7 @@ def test_report_counts_equal_ledger_counts(
     assert reported == counted
 
 
-@pytest.mark.parametrize("h", harnesses(lambda h: "sql" not in h.capabilities))
+@pytest.mark.parametrize("h", harnesses(lambda h: not h.capabilities.sql))
 def test_report_counts_what_landed(
     h: Harness, request: pytest.FixtureRequest, landings: Landings
 ) -> None:
@@ -280,7 +280,7 @@ def test_same_seed_same_bytes(
     assert not differ, f"not byte-identical: {differ[:3]}"
 
 
-@pytest.mark.parametrize("h", harnesses(lambda h: "at_least_once" in h.capabilities))
+@pytest.mark.parametrize("h", harnesses(lambda h: h.capabilities.at_least_once))
 def test_same_seed_same_events(
     h: Harness, request: pytest.FixtureRequest, landings: Landings, tmp_path: Path
 ) -> None:

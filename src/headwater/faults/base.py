@@ -130,6 +130,11 @@ class Fault(ABC):
         """Delivery times (µs) where the representation changes (drift): parts split there."""
         return []
 
+    def version(self, entity: str, at_us: int) -> int | None:
+        """The schema version of an entity's records delivered at `at_us`, for a fault whose
+        role is to version the schema (drift); None for the others."""
+        return None
+
     def summary(self) -> dict[str, Any]:
         return dict(self.counts)
 

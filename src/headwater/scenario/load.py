@@ -24,6 +24,7 @@ from headwater.scenario.sinkcheck import check_config
 from headwater.scenario.yamlio import Document, Loc, load_yaml, load_yaml_file
 
 if TYPE_CHECKING:
+    from headwater.sinks import Peer
     from headwater.world.schema import EntitySchema
 
 
@@ -118,8 +119,9 @@ class _Checker:
         schemas = None  # types (and so sinks' checks) need every field and reference in place
         if not self.broken and len(self.problems) == before:
             schemas = self.check_types(scenario)
+        peers = _peers(_mapping(data.get("sinks")), configs)
         for name, config in configs.items():
-            self.check_sink(scenario, name, config, schemas)
+            self.check_sink(scenario, name, config, schemas, peers)
         if scenario.serve is not None:
             for sub, message in scenario.serve.check(scenario, schemas):
                 self.add(("serve", *sub), message)
@@ -274,7 +276,7 @@ class _Checker:
         except HeadwaterError as exc:  # a plug-in the configuration names (a format…)
             self.add(loc, str(exc))
             return None
-        for sub, message in check_config(config, cls.capabilities):
+        for sub, message in check_config(config, files=cls.capabilities.files):
             self.add(loc + sub, message)
         return config
 
@@ -284,9 +286,10 @@ class _Checker:
         name: str,
         config: Any,
         schemas: dict[str, EntitySchema] | None,
+        peers: dict[str, Peer | None],
     ) -> None:
         """Cross-checks of a sink against the scenario (its faults need sound entities)."""
-        from headwater.sinks import SINKS
+        from headwater.sinks import SINKS, CheckContext
 
         loc: Loc = ("sinks", name)
         cls = SINKS.get(config.kind)
@@ -297,15 +300,26 @@ class _Checker:
                 )
         if schemas is None:  # a sink's own checks read the entities' types: they must be sound
             return
-        for sub, message in cls.check(name, config, scenario):
+        for sub, message in cls.check(config, CheckContext(name, schemas, peers)):
             self.add(loc + sub, message)
         if config.faults is not None:
             from headwater.faults import check_faults
 
             wanted = config.entities
             mine = {e: s for e, s in schemas.items() if not wanted or e in wanted}
-            for sub, message in check_faults(config.faults, mine, cls.capabilities, cls.kind):
+            for sub, message in check_faults(config.faults, mine, cls.capabilities.sql, cls.kind):
                 self.add(loc + ("faults", *sub), message)
+
+
+def _peers(specs: dict[Any, Any], configs: dict[str, Any]) -> dict[str, Peer | None]:
+    """Every sink of the scenario as other sinks' checks see it (None: invalid config)."""
+    from headwater.sinks import SINKS, Peer
+
+    return {
+        name: Peer(c, SINKS.get(c.kind).capabilities) if (c := configs.get(name)) else None
+        for name in specs
+        if isinstance(name, str)
+    }
 
 
 def path_name_problem(name: str) -> str | None:

@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -99,7 +100,7 @@ class NatsSink(StreamSink):
 
     kind = "nats"
     Config = NatsConfig
-    capabilities = StreamSink.capabilities | {"deduplication"}
+    capabilities = replace(StreamSink.capabilities, deduplication=True)
     config: NatsConfig
 
     def __init__(self, name: str, config: SinkConfig, context: SinkContext):
