@@ -6,10 +6,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from headwater.core.units import parse_duration
 from headwater.runner import RunReport
 from headwater.scenario.load import load
 from headwater.scenario.model import Scenario
-from headwater.scenario.units import parse_duration
 
 # imported with headwater, not at the first call: importing the package later would rebind
 # the attribute headwater.verify from this module's function to it

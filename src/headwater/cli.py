@@ -14,8 +14,8 @@ import click
 from rich.table import Table
 
 from headwater.cli_shared import _duration, _user_errors, err, out
+from headwater.core.units import format_duration
 from headwater.errors import HeadwaterError
-from headwater.scenario.units import format_duration
 from headwater.serve.commands import receive, serve
 
 
@@ -54,14 +54,14 @@ def run(
     as_json: bool,
 ) -> None:
     """Run SCENARIO on its simulated clock and write into its sinks."""
+    from headwater.core.units import parse_speed
     from headwater.runner import run as run_world
     from headwater.scenario.load import load
-    from headwater.scenario.model import _speed
 
     sc = load(scenario)
     if speed is not None:
         try:
-            _speed(speed)
+            parse_speed(speed)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--speed") from None
     with _progress(as_json) as on_step:
@@ -98,7 +98,7 @@ class _progress:
     def update(self, changes: Any, report: Any) -> None:
         from datetime import UTC, datetime
 
-        from headwater.micros import US
+        from headwater.core.micros import US
 
         now = datetime.fromtimestamp(changes.end_us / US, UTC).strftime("%Y-%m-%d %H:%M:%S")
         self.live.update(f"simulated {now}  step {report.steps}  {report.events:,} events")

@@ -12,8 +12,8 @@ from typing import Any
 import click
 from rich.console import Console
 
+from headwater.core.units import parse_duration
 from headwater.errors import HeadwaterError
-from headwater.scenario.units import parse_duration
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)

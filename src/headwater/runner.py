@@ -12,9 +12,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from headwater.core.micros import US
 from headwater.faults.base import FaultContext
 from headwater.faults.pipeline import Delivery, FaultPipeline
-from headwater.micros import US
 from headwater.outdir import OutDir
 from headwater.pacing import split, window_ends
 from headwater.scenario.model import Scenario

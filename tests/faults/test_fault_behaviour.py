@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from headwater.core.micros import US
 from headwater.faults import corrupt, kinds_of
 from headwater.faults.base import FaultContext
 from headwater.faults.pipeline import VERSION_KEY, Delivery, FaultPipeline
-from headwater.micros import US
 from headwater.runner import run
 from headwater.scenario.load import loads
 from headwater.sinks.memory import MemorySink

@@ -245,7 +245,7 @@ def test_fields_and_cross_checks_report_together():
 
 
 def test_a_long_chain_of_derived_fields_loads_and_orders():
-    from headwater.scenario.load import field_order
+    from headwater.generators.base import field_order
 
     # declared last-first, so each field reads one declared after it
     chain = "\n".join(f'      d{i}: {{expr: "d{i - 1} + 1"}}' for i in range(3000, 0, -1))

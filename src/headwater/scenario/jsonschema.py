@@ -38,7 +38,7 @@ def _link(node: Any) -> Any:
 
 def _shorthands(defs: dict[str, Any]) -> None:
     """The short forms the models accept before validation ('5/s' for {rate: 5/s}…)."""
-    from headwater.scenario.types import Duration, Rate
+    from headwater.core.units import Duration, Rate
 
     rate = TypeAdapter(Rate).json_schema()
     duration = TypeAdapter(Duration).json_schema()

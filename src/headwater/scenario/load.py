@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from headwater._plugins import suggest
 from headwater.errors import HeadwaterError, Problem, ScenarioError
 from headwater.generators import GENERATORS, generator_name, parse_field
-from headwater.generators.base import FieldGen
+from headwater.generators.base import FieldGen, field_order
 from headwater.generators.identity import Seq, Uuid
 from headwater.generators.ref import Ref
 from headwater.generators.text import Format
@@ -359,26 +359,3 @@ def _field_cycle(graph: dict[str, set[str]]) -> list[str] | None:
                 path.append(nxt)
                 todo.append(iter(sorted(graph.get(nxt, ()))))
     return None
-
-
-def field_order(gens: dict[str, FieldGen]) -> list[str]:
-    """Fields in an order where every field comes after those it reads (declaration order
-    otherwise). Iterative, so a long chain of derived fields needs no deep recursion."""
-    done: list[str] = []
-    placed: set[str] = set()
-    names = set(gens)
-    for root in gens:
-        if root in placed:
-            continue
-        placed.add(root)
-        stack = [(root, iter(sorted(gens[root].depends() & names)))]
-        while stack:
-            field, deps = stack[-1]
-            dep = next(deps, None)
-            if dep is None:
-                done.append(field)
-                stack.pop()
-            elif dep not in placed:
-                placed.add(dep)
-                stack.append((dep, iter(sorted(gens[dep].depends() & names))))
-    return done

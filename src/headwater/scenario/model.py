@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
-    BeforeValidator,
     ByteSize,
     Field,
     WithJsonSchema,
@@ -19,24 +18,10 @@ from pydantic import (
     model_validator,
 )
 
-from headwater.generators.base import FieldGen, Spec
-from headwater.scenario.types import Duration, Rate, Timestamp
+from headwater.core.spec import Spec
+from headwater.core.units import Duration, Rate, Speed, Timestamp
+from headwater.generators.base import FieldGen
 from headwater.serve.config import Serve
-
-_SPEED = re.compile(r"^(max|realtime|(\d+(\.\d+)?)x)$")
-
-
-def _speed(v: Any) -> str:
-    if not isinstance(v, str) or not _SPEED.match(v):
-        raise ValueError(f"invalid speed {v!r}: expected 'max', 'realtime' or a factor like '60x'")
-    if v not in ("max", "realtime") and float(v[:-1]) <= 0:
-        raise ValueError("a speed factor must be positive")
-    return v
-
-
-Speed = Annotated[
-    str, BeforeValidator(_speed), WithJsonSchema({"type": "string", "pattern": _SPEED.pattern})
-]
 
 
 class Clock(Spec):

@@ -208,7 +208,7 @@ def _secret(env: str | None, file: Path | None) -> bytes:
 def _clock(serving: Any) -> str:
     from datetime import UTC, datetime
 
-    from headwater.micros import US
+    from headwater.core.micros import US
 
     return datetime.fromtimestamp(serving.store.clock_us / US, UTC).strftime("%Y-%m-%d %H:%M:%S")
 

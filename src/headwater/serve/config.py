@@ -30,8 +30,9 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from headwater._plugins import suggest
-from headwater.generators.base import FieldGen, Spec
-from headwater.scenario.types import Duration, Rate, Timestamp
+from headwater.core.spec import Spec
+from headwater.core.units import Duration, Rate, Timestamp, parse_speed
+from headwater.generators.base import FieldGen
 
 Pagination = Literal["cursor", "offset", "page"]
 
@@ -233,9 +234,7 @@ class Serve(Spec):
     @field_validator("speed")
     @classmethod
     def _speed(cls, v: str) -> str:
-        from headwater.scenario.model import _speed
-
-        v = _speed(v)
+        v = parse_speed(v)
         if v == "max":
             raise ValueError("serve needs a paced world: 'realtime' or a factor like '60x'")
         return v

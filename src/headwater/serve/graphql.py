@@ -29,7 +29,7 @@ from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
-from headwater.micros import epoch_us
+from headwater.core.micros import epoch_us
 from headwater.serve import cursors
 from headwater.serve.encode import iso_datetime
 from headwater.serve.guard import ANONYMOUS, Principal

@@ -20,8 +20,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from headwater.core.micros import span_us
 from headwater.errors import HeadwaterError, MissingExtra, Problem, ScenarioError
-from headwater.micros import span_us
 from headwater.outdir import OutDir
 from headwater.scenario.model import Scenario
 from headwater.serve.config import Serve

@@ -17,13 +17,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headwater.generators.base import TIMESTAMP, FieldGen, GenContext
+from headwater.core.micros import US, epoch_us, span_us
+from headwater.core.random import stream
+from headwater.core.spec import TIMESTAMP
+from headwater.generators.base import FieldGen, GenContext, field_order
 from headwater.generators.ref import Ref, Skew, pick
 from headwater.generators.states import State
 from headwater.generators.times import EventTime
-from headwater.micros import US, epoch_us, span_us
-from headwater.random import stream
-from headwater.scenario.load import field_order
 from headwater.scenario.model import Entity, Scenario
 from headwater.world.changes import Changes, change_schema
 from headwater.world.rates import arrival_times, peak_rate

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from headwater.core.micros import US
 from headwater.errors import Problem, ScenarioError
 from headwater.generators.states import State
-from headwater.micros import US
 from headwater.scenario.model import Arrivals, Limits, Scenario
 from headwater.world.engine import SNAPSHOT_BLOCK, World
 from headwater.world.rates import peak_rate, rate_at

@@ -12,11 +12,11 @@ from functools import cache
 import numpy as np
 import pyarrow as pa
 
-from headwater.generators.base import TIMESTAMP, GenContext
+from headwater.core.micros import US, epoch_us
+from headwater.core.random import stream
+from headwater.core.spec import TIMESTAMP
+from headwater.generators.base import GenContext, field_order
 from headwater.generators.ref import Ref, Skew, pick
-from headwater.micros import US, epoch_us
-from headwater.random import stream
-from headwater.scenario.load import field_order
 from headwater.scenario.model import Scenario
 from headwater.world.rates import peak_rate
 from headwater.world.schema import world_schemas

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from headwater.core.spec import TIMESTAMP
 from headwater.errors import Problem, ScenarioError
-from headwater.generators.base import TIMESTAMP, FieldGen
+from headwater.generators.base import FieldGen, field_order
 from headwater.generators.ref import Ref
 from headwater.generators.states import State
-from headwater.scenario.load import field_order
 from headwater.scenario.model import Entity, Scenario
 
 VERSION_FIELDS = (("version", pa.int64()), ("valid_from", TIMESTAMP), ("valid_to", TIMESTAMP))
