@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from headwater.capture import open_capture
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 from headwater.sinks import SINKS, SinkContext
 from headwater.sinks.postgres import PostgresSink
 from headwater.testing.servers import PostgresServer

@@ -43,8 +43,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from headwater.resolve.load import loads
 from headwater.runner import run
-from headwater.scenario.load import loads
 from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.sinks import _encode as enc
 from headwater.sinks._project import project

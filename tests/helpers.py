@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 from headwater.scenario.model import Scenario
 
 SHOP = """

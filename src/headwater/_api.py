@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from headwater.core.units import parse_duration
+from headwater.resolve.load import load
 from headwater.runner import RunReport
-from headwater.scenario.load import load
 from headwater.scenario.model import Scenario
 
 # imported with headwater, not at the first call: importing the package later would rebind
@@ -46,7 +46,7 @@ def verify(ledger: str | Path, target: str | Path, **options: Any) -> Any:
 def validate(path: str | Path) -> Scenario:
     """Load and validate a scenario file without connecting to anything; a scenario whose
     estimated size passes its `limits:` is refused."""
-    from headwater.world.estimate import checked
+    from headwater.resolve.estimate import checked
 
     scenario = load(path)
     checked(scenario)

@@ -17,12 +17,12 @@ from headwater.faults.base import FaultContext
 from headwater.faults.pipeline import Delivery, FaultPipeline
 from headwater.outdir import OutDir
 from headwater.pacing import split, window_ends
+from headwater.resolve.estimate import check_limits, estimate
 from headwater.scenario.model import Scenario
 from headwater.secrets import redact_data
 from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.world.changes import Changes
 from headwater.world.engine import World
-from headwater.world.estimate import check_limits, estimate
 
 
 @dataclass

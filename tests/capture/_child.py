@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from headwater.capture import CaptureBatch, open_capture
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 from headwater.world.schema import world_schemas
 
 from tests.helpers import SHOP

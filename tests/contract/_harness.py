@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 from headwater.scenario.model import Scenario
 from headwater.sinks import SINKS
 

@@ -130,7 +130,7 @@ class Hide:
 
 
 sys.meta_path.insert(0, Hide())
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 from headwater.sinks import SINKS, SinkContext
 from headwater.world.schema import world_schemas
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from headwater.resolve.load import load
 from headwater.runner import run
-from headwater.scenario.load import load
 from headwater.scenario.model import Scenario
 
 EXAMPLES = sorted(Path(__file__).resolve().parents[2].joinpath("examples").glob("*.yaml"))

@@ -14,8 +14,8 @@ from headwater.core.micros import US
 from headwater.faults import corrupt, kinds_of
 from headwater.faults.base import FaultContext
 from headwater.faults.pipeline import VERSION_KEY, Delivery, FaultPipeline
+from headwater.resolve.load import loads
 from headwater.runner import run
-from headwater.scenario.load import loads
 from headwater.sinks.memory import MemorySink
 from headwater.world.engine import World
 

@@ -9,7 +9,7 @@ import pytest
 
 from headwater.errors import ScenarioError
 from headwater.faults import FAULTS, FaultsConfig
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 
 WORLD = """
 name: c

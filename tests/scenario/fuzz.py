@@ -16,7 +16,7 @@ import yaml
 from hypothesis import strategies as st
 
 from headwater.errors import HeadwaterError
-from headwater.scenario.load import from_document
+from headwater.resolve.load import from_document
 from headwater.scenario.model import Scenario
 from headwater.scenario.yamlio import load_yaml
 

@@ -2,7 +2,7 @@
 store, and the APIs (REST and GraphQL over HTTP, gRPC) serving that store meanwhile.
 
 ```python
-from headwater.scenario.load import load
+from headwater.resolve.load import load
 from headwater.serve.runtime import Serving
 
 with Serving(load("shop.yaml"), port=0) as s:

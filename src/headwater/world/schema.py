@@ -49,7 +49,7 @@ class EntitySchema:
         return self.row_type.field(self.key).type
 
 
-class _Env:
+class FieldTypes:
     """Resolves field types lazily (a field's type may depend on others) and detects cycles."""
 
     def __init__(self, scenario: Scenario, entity: str):
@@ -57,8 +57,8 @@ class _Env:
         self.cache: dict[tuple[str, str], pa.DataType] = {}
         self.visiting: set[tuple[str, str]] = set()
 
-    def for_entity(self, entity: str) -> _Env:
-        env = _Env(self.scenario, entity)
+    def for_entity(self, entity: str) -> FieldTypes:
+        env = FieldTypes(self.scenario, entity)
         env.cache, env.visiting = self.cache, self.visiting
         return env
 
@@ -82,9 +82,9 @@ class _Env:
         return self.for_entity(entity).field_type(target.key_field)
 
 
-def entity_schema(scenario: Scenario, name: str, env: _Env | None = None) -> EntitySchema:
+def entity_schema(scenario: Scenario, name: str, env: FieldTypes | None = None) -> EntitySchema:
     ent: Entity = scenario.entities[name]
-    env = (env or _Env(scenario, name)).for_entity(name)
+    env = (env or FieldTypes(scenario, name)).for_entity(name)
     gens: dict[str, FieldGen] = ent.generators()
     for f in field_order(gens):  # dependencies first: a long chain needs no deep recursion
         env.field_type(f)
@@ -107,7 +107,7 @@ def entity_schema(scenario: Scenario, name: str, env: _Env | None = None) -> Ent
 
 def world_schemas(scenario: Scenario) -> dict[str, EntitySchema]:
     """Every entity's schema; type errors (bad expressions, cycles) become ScenarioErrors."""
-    env = _Env(scenario, "")
+    env = FieldTypes(scenario, "")
     out, problems = {}, []
     for name in scenario.entities:
         try:

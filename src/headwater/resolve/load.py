@@ -17,10 +17,10 @@ from headwater.generators.base import FieldGen, field_order
 from headwater.generators.identity import Seq, Uuid
 from headwater.generators.ref import Ref
 from headwater.generators.text import Format
+from headwater.resolve.sinkcheck import check_config
 from headwater.scenario.errors import problems as pyd_problems
 from headwater.scenario.errors import shown
 from headwater.scenario.model import Scenario
-from headwater.scenario.sinkcheck import check_config
 from headwater.scenario.yamlio import Document, Loc, load_yaml, load_yaml_file
 
 if TYPE_CHECKING:
@@ -228,9 +228,9 @@ class _Checker:
     def check_types(self, scenario: Scenario) -> dict[str, EntitySchema] | None:
         """Every field's type, dependencies first (so a long chain needs no deep recursion);
         the entities' schemas when all are sound."""
-        from headwater.world.schema import _Env, entity_schema
+        from headwater.world.schema import FieldTypes, entity_schema
 
-        env = _Env(scenario, "")
+        env = FieldTypes(scenario, "")
         before = len(self.problems)
         for name, ent in scenario.entities.items():
             fenv = env.for_entity(name)

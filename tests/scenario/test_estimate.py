@@ -8,9 +8,9 @@ from click.testing import CliRunner
 import headwater
 from headwater.cli import main
 from headwater.errors import ScenarioError
+from headwater.resolve.estimate import estimate
 from headwater.runner import run
 from headwater.world.engine import World
-from headwater.world.estimate import estimate
 
 from tests.helpers import scenario
 
