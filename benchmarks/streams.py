@@ -434,7 +434,7 @@ BROKERS = {
 def sink_from(sc_text: str, name: str, spec: str, out: Path) -> tuple[Any, Sink]:
     sc = loads(sc_text + f"sinks:\n  {name}: {spec}\n")
     world = World(sc)
-    config = sc.sink_configs()[name]
+    config = sc.sinks[name]
     context = SinkContext(world.schemas, out, sc.seed, sc.name)
     return sc, SINKS.get(config.kind)(name, config, context)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from headwater.resolve.load import loads
-from headwater.scenario.model import Scenario
+from headwater.resolve.scenario import Scenario
 
 SHOP = """
 name: t

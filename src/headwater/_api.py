@@ -8,8 +8,8 @@ from typing import Any
 
 from headwater.core.units import parse_duration
 from headwater.resolve.load import load
+from headwater.resolve.scenario import Scenario
 from headwater.runner import RunReport
-from headwater.scenario.model import Scenario
 
 # imported with headwater, not at the first call: importing the package later would rebind
 # the attribute headwater.verify from this module's function to it

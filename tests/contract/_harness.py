@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from headwater.resolve.load import loads
-from headwater.scenario.model import Scenario
+from headwater.resolve.scenario import Scenario
 from headwater.sinks import SINKS
 
 from tests.capture._db import world_final

@@ -251,7 +251,7 @@ def test_a_long_chain_of_derived_fields_loads_and_orders():
     chain = "\n".join(f'      d{i}: {{expr: "d{i - 1} + 1"}}' for i in range(3000, 0, -1))
     text = SHOP.replace(TOTAL, TOTAL + "\n" + chain + "\n      d0: {expr: qty}")
     text += "sinks:\n  f: {kind: files, faults: {duplicate: 0.1}}\n"  # fault checks need types
-    gens = loads(text).entities["order_items"].generators()
+    gens = loads(text).entities["order_items"].fields
     order = field_order(gens)
     assert order.index("d0") < order.index("d1") < order.index("d3000")
 

@@ -14,7 +14,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
 from headwater.resolve.load import loads
-from headwater.scenario.model import Scenario
+from headwater.resolve.scenario import Scenario
 from headwater.serve.encode import jsonable
 from headwater.serve.runtime import Serving
 from headwater.world.engine import World

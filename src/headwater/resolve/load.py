@@ -1,4 +1,5 @@
-"""Load a scenario: YAML → typed model → generators and sinks → cross-checks, all errors at once.
+"""Load a scenario: YAML → document → generators, sinks, serve → cross-checks → the resolved
+Scenario, all errors at once.
 
 Validation is pure: it reads the file and the environment, never connects to anything.
 """
@@ -17,11 +18,15 @@ from headwater.generators.base import FieldGen, field_order
 from headwater.generators.identity import Seq, Uuid
 from headwater.generators.ref import Ref
 from headwater.generators.text import Format
+from headwater.resolve.scenario import Scenario
 from headwater.resolve.sinkcheck import check_config
 from headwater.scenario.errors import problems as pyd_problems
 from headwater.scenario.errors import shown
-from headwater.scenario.model import Scenario
+from headwater.scenario.model import EntityBase, ScenarioDocument
 from headwater.scenario.yamlio import Document, Loc, load_yaml, load_yaml_file
+from headwater.serve.config import Serve
+from headwater.sinks.base import SinkConfig
+from headwater.world.model import Entity
 
 if TYPE_CHECKING:
     from headwater.world.schema import EntitySchema
@@ -87,11 +92,11 @@ class _Checker:
                 if isinstance(name, str) and (why := path_name_problem(name)):
                     self.add((section, name), f"the name {name!r} {why}")
         try:
-            scenario: Scenario | None = Scenario.model_validate(data)
+            document: ScenarioDocument | None = ScenarioDocument.model_validate(data)
         except ValidationError as exc:
-            self.extend(pyd_problems(exc, self.doc, (), Scenario))
-            scenario = None
-        fields = {
+            self.extend(pyd_problems(exc, self.doc, (), ScenarioDocument))
+            document = None
+        gens = {
             name: {
                 f: g
                 for f, spec in _mapping(_mapping(ent).get("fields")).items()
@@ -104,26 +109,26 @@ class _Checker:
             for n, spec in _mapping(data.get("sinks")).items()
             if (c := self.sink_config(n, spec))
         }
-        if scenario is None:
+        serve, serve_ok = self.serve_config(data.get("serve"))
+        if document is None or not serve_ok:
             return None
-        entities = {
-            name: ent.model_copy(update={"fields": fields[name]})
-            for name, ent in scenario.entities.items()
-        }
-        scenario = scenario.model_copy(update={"entities": entities})
         before = len(self.problems)
-        for name in entities:
-            self.check_entity(scenario, name)
-        self.check_parents(scenario)
-        schemas = None  # types (and so sinks' checks) need every field and reference in place
+        for name in document.entities:
+            self.check_entity(document, gens, name)
+        self.check_parents(document)
+        scenario, schemas = None, None
+        # types (and so sinks' checks) need every field and reference in place
         if not self.broken and len(self.problems) == before:
+            scenario = _resolve(data, gens, configs, serve)
             schemas = self.check_types(scenario)
+        # a sink's check may read the other sinks (cdc reads its source): all must be sound
+        others_sound = len(configs) == len(_mapping(data.get("sinks")))
         for name, config in configs.items():
-            self.check_sink(scenario, name, config, schemas)
-        if scenario.serve is not None:
-            for sub, message in scenario.serve.check(scenario):
+            self.check_sink(document, name, config, scenario if others_sound else None, schemas)
+        if serve is not None:
+            for sub, message in serve.check(document):
                 self.add(("serve", *sub), message)
-        return scenario.model_copy(update={"sinks": configs})
+        return scenario
 
     def parse_field(self, entity: str, name: str, spec: Any) -> FieldGen | None:
         loc: Loc = ("entities", entity, "fields", name)
@@ -137,10 +142,26 @@ class _Checker:
         self.broken.add((entity, name))
         return None
 
-    def check_entity(self, scenario: Scenario, name: str) -> None:
+    def serve_config(self, spec: Any) -> tuple[Serve | None, bool]:
+        """The validated serve section (None when absent), and whether it is sound."""
+        if spec is None:
+            return None, True
+        try:
+            return Serve.model_validate(spec), True
+        except ValidationError as exc:
+            self.extend(pyd_problems(exc, self.doc, ("serve",), Serve))
+        except (ValueError, HeadwaterError) as exc:
+            self.add(("serve",), str(exc))
+        return None, False
+
+    def check_entity(
+        self, scenario: ScenarioDocument, parsed: dict[str, dict[str, FieldGen]], name: str
+    ) -> None:
+        """The entity's parsed fields against its own keys, updates, indexes and parent, and
+        their references against the other entities (as declared in the document)."""
         ent = scenario.entities[name]
         base: Loc = ("entities", name)
-        gens = ent.generators()
+        gens = parsed[name]
         fields = list(gens)
         broken = {f for e, f in self.broken if e == name}
         if not broken:  # else the key is not known for sure (the first field may be broken)
@@ -200,7 +221,7 @@ class _Checker:
         elif ent.arrivals is None and ent.initial == 0:
             self.add(base, "the entity never gets rows: give initial, arrivals or parent")
 
-    def check_key(self, base: Loc, ent: Any, gens: dict[str, FieldGen]) -> None:
+    def check_key(self, base: Loc, ent: EntityBase, gens: dict[str, FieldGen]) -> None:
         if ent.key is not None and ent.key not in gens:
             self.add(base + ("key",), f"unknown field '{ent.key}'{suggest(ent.key, list(gens))}")
         elif not _unique(gens, ent.key_field):
@@ -212,7 +233,7 @@ class _Checker:
     def broken_entities(self) -> set[str]:
         return {e for e, _ in self.broken}
 
-    def check_parents(self, scenario: Scenario) -> None:
+    def check_parents(self, scenario: ScenarioDocument) -> None:
         for name in scenario.entities:
             seen, cur = [name], scenario.entities[name].parent
             while cur is not None and cur.entity in scenario.entities:
@@ -234,7 +255,7 @@ class _Checker:
         before = len(self.problems)
         for name, ent in scenario.entities.items():
             fenv = env.for_entity(name)
-            for fname in field_order(ent.generators()):
+            for fname in field_order(ent.fields):
                 try:
                     fenv.field_type(fname)
                 except ValueError as exc:
@@ -243,7 +264,7 @@ class _Checker:
             return None
         return {name: entity_schema(scenario, name, env) for name in scenario.entities}
 
-    def sink_config(self, name: str, spec: Any) -> Any:
+    def sink_config(self, name: str, spec: Any) -> SinkConfig | None:
         """The sink's validated configuration, or None after adding its problems."""
         from headwater.sinks import SINKS
 
@@ -280,25 +301,28 @@ class _Checker:
 
     def check_sink(
         self,
-        scenario: Scenario,
+        document: ScenarioDocument,
         name: str,
-        config: Any,
+        config: SinkConfig,
+        scenario: Scenario | None,
         schemas: dict[str, EntitySchema] | None,
     ) -> None:
-        """Cross-checks of a sink against the scenario (its faults need sound entities)."""
+        """Cross-checks of a sink against the scenario: its entities exist; its own check
+        reads the resolved scenario, and its faults the entities' schemas, when sound."""
         from headwater.sinks import SINKS
 
         loc: Loc = ("sinks", name)
         cls = SINKS.get(config.kind)
         for i, e in enumerate(config.entities or []):
-            if e not in scenario.entities:
+            if e not in document.entities:
                 self.add(
-                    loc + ("entities", i), f"unknown entity '{e}'{suggest(e, scenario.entities)}"
+                    loc + ("entities", i), f"unknown entity '{e}'{suggest(e, document.entities)}"
                 )
         if schemas is None:  # a sink's own checks read the entities' types: they must be sound
             return
-        for sub, message in cls.check(name, config, scenario):
-            self.add(loc + sub, message)
+        if scenario is not None:
+            for sub, message in cls.check(name, config, scenario):
+                self.add(loc + sub, message)
         if config.faults is not None:
             from headwater.faults import check_faults
 
@@ -306,6 +330,21 @@ class _Checker:
             mine = {e: s for e, s in schemas.items() if not wanted or e in wanted}
             for sub, message in check_faults(config.faults, mine, cls.capabilities, cls.kind):
                 self.add(loc + ("faults", *sub), message)
+
+
+def _resolve(
+    data: dict[Any, Any],
+    gens: dict[str, dict[str, FieldGen]],
+    sinks: dict[str, SinkConfig],
+    serve: Serve | None,
+) -> Scenario:
+    """The resolved Scenario, validated from the document's data with each plug-in section
+    replaced by what its owner validated it into."""
+    entities = {
+        name: Entity.model_validate({**ent, "fields": gens[name]})
+        for name, ent in data["entities"].items()
+    }
+    return Scenario.model_validate({**data, "entities": entities, "sinks": sinks, "serve": serve})
 
 
 def path_name_problem(name: str) -> str | None:

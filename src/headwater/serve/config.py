@@ -33,6 +33,7 @@ from headwater._plugins import suggest
 from headwater.core.spec import Spec
 from headwater.core.units import Duration, Rate, Timestamp, parse_speed
 from headwater.generators.base import FieldGen
+from headwater.scenario.model import ScenarioBase
 
 Pagination = Literal["cursor", "offset", "page"]
 
@@ -239,8 +240,9 @@ class Serve(Spec):
             raise ValueError("serve needs a paced world: 'realtime' or a factor like '60x'")
         return v
 
-    def check(self, scenario: Any) -> list[tuple[tuple[str | int, ...], str]]:
-        """Cross-checks against the scenario's entities: (path under serve, message)."""
+    def check(self, scenario: ScenarioBase) -> list[tuple[tuple[str | int, ...], str]]:
+        """Cross-checks against the scenario's entities as declared: (path under serve,
+        message)."""
         names = list(scenario.entities)
         out: list[tuple[tuple[str | int, ...], str]] = []
 

@@ -23,7 +23,7 @@ from typing import Any
 from headwater.core.micros import span_us
 from headwater.errors import HeadwaterError, MissingExtra, Problem, ScenarioError
 from headwater.outdir import OutDir
-from headwater.scenario.model import Scenario
+from headwater.resolve.scenario import Scenario
 from headwater.serve.config import Serve
 from headwater.serve.errors import ServeError
 from headwater.serve.store import LiveStore, StoreSink

@@ -137,19 +137,16 @@ class CdcSink(Sink):
                     f"unknown sink '{config.from_}'{suggest(config.from_, [s for s in sinks if s != name])}",
                 )
             )
-        elif isinstance(source, dict) and str(source.get("kind")) not in SIMULATED_FROM | {
-            "postgres",
-            "mysql",
-        }:
+        elif source.kind not in SIMULATED_FROM | {"postgres", "mysql"}:
             problems.append(
                 (
                     ("from",),
-                    f"sink '{config.from_}' is a {source.get('kind')} sink; CDC captures sqlite, postgres or mysql",
+                    f"sink '{config.from_}' is a {source.kind} sink; CDC captures sqlite, postgres or mysql",
                 )
             )
         if (
-            isinstance(source, dict)
-            and source.get("kind") in ("postgres", "mysql")
+            source is not None
+            and source.kind in ("postgres", "mysql")
             and config.faults is not None
         ):
             problems.append(

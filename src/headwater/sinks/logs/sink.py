@@ -163,7 +163,7 @@ class LogsSink(Sink):
         for entity in config.entities or list(scenario.entities):
             if entity not in scenario.entities:
                 continue  # reported by the generic entities check
-            fields = [*scenario.entities[entity].generators(), "_op", "_entity"]
+            fields = [*scenario.entities[entity].fields, "_op", "_entity"]
             mapped: list[tuple[tuple[str | int, ...], Any]] = [
                 (("columns", column), spec) for column, spec in config.columns.items()
             ]
