@@ -218,7 +218,9 @@ class EntityBase(Spec):
 
 
 class EntityDocument(EntityBase):
-    """An entity as written: each field a generator's mapping."""
+    """A table of the simulated world and its lifecycle."""
+
+    # as written: each field is a generator's mapping, parsed during resolution
 
     model_config = ConfigDict(title="Entity")
 
@@ -250,7 +252,9 @@ class ScenarioBase(Spec):
 
 
 class ScenarioDocument(ScenarioBase):
-    """A scenario file as written: a simulated world and the sinks it writes into."""
+    """A simulated world and the sinks it writes into."""
+
+    # as written: sinks and serve are mappings, validated by their owners during resolution
 
     model_config = ConfigDict(title="Scenario")
 
