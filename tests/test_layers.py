@@ -126,3 +126,23 @@ def test_allowed_exceptions_still_exist(pair: tuple[str, str]) -> None:
     importer, imported = pair
     path = dict(_modules())[importer]
     assert any(t == imported or t.startswith(imported + ".") for _, t in _imports(importer, path))
+
+
+def test_imports_are_found_at_any_depth(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from headwater.serve.store import Store\n"
+        "def f():\n"
+        "    import headwater.runner\n"
+        "    from ..sinks import base\n",
+        encoding="utf-8",
+    )
+    found = _imports("headwater.world.m", module)
+    assert found == [
+        (3, "headwater.serve.store"),
+        (5, "headwater.runner"),
+        (6, "headwater.sinks.base"),
+    ]
+    assert [layer_of(t) > layer_of("headwater.world.m") for _, t in found] == [True] * 3
