@@ -96,6 +96,7 @@ class _Checker:
         except ValidationError as exc:
             self.extend(pyd_problems(exc, self.doc, (), ScenarioDocument))
             document = None
+        serve, serve_ok = self.serve_config(data.get("serve"))
         gens = {
             name: {
                 f: g
@@ -109,7 +110,6 @@ class _Checker:
             for n, spec in _mapping(data.get("sinks")).items()
             if (c := self.sink_config(n, spec))
         }
-        serve, serve_ok = self.serve_config(data.get("serve"))
         if document is None or not serve_ok:
             return None
         before = len(self.problems)
