@@ -66,7 +66,8 @@ def _mapping(value: Any) -> dict[Any, Any]:
 
 class _Checker:
     """Every stage runs on what the earlier ones could read, so one pass lists every problem:
-    the YAML, the scenario model, each field generator, each sink, then the cross-checks."""
+    the YAML, the document, the serve section, each field generator, each sink, then the
+    cross-checks, which need the resolved Scenario (built once the entities are sound)."""
 
     def __init__(self, doc: Document):
         self.doc = doc
