@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from headwater.scenario.load import loads
-from headwater.scenario.model import Scenario
+from headwater.resolve.load import loads
+from headwater.resolve.scenario import Scenario
 from headwater.sinks import SINKS, Capabilities
 
 from tests.capture._db import world_final

@@ -102,7 +102,7 @@ def test_validate_opens_no_socket(
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    assert NAME in headwater.validate(path).sink_configs()
+    assert NAME in headwater.validate(path).sinks
 
 
 @pytest.mark.parametrize("h", harnesses())
@@ -130,12 +130,12 @@ class Hide:
 
 
 sys.meta_path.insert(0, Hide())
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 from headwater.sinks import SINKS, SinkContext
 from headwater.world.schema import world_schemas
 
 sc = loads(sys.stdin.read())
-config = sc.sink_configs()["s"]
+config = sc.sinks["s"]
 SINKS.get(config.kind)  # imports the module
 context = SinkContext(world_schemas(sc), Path(sys.argv[2]), sc.seed, sc.name, {})
 try:
@@ -172,8 +172,8 @@ def test_an_empty_step_then_flush_and_close(
 ) -> None:
     sc = scenario(h.sink(server_for(request, h), f"contract_life_{h.kind}"))
     schemas = world_schemas(sc)
-    context = SinkContext(schemas, tmp_path, sc.seed, sc.name, dict(sc.sink_configs()))
-    sinks = [SINKS.get(c.kind)(n, c, context) for n, c in sc.sink_configs().items()]
+    context = SinkContext(schemas, tmp_path, sc.seed, sc.name, dict(sc.sinks))
+    sinks = [SINKS.get(c.kind)(n, c, context) for n, c in sc.sinks.items()]
     empty = {e: change_schema(s.key_type, s.row_type).empty_table() for e, s in schemas.items()}
     opened = []
     try:

@@ -12,8 +12,8 @@ import pyarrow as pa
 import pytest
 
 from headwater.errors import SinkError, SinkUnavailable
+from headwater.resolve.load import loads
 from headwater.runner import run
-from headwater.scenario.load import loads
 from headwater.sinks.postgres import copy_buffer
 from headwater.testing.servers import PostgresServer, free_port
 from headwater.world.engine import World

@@ -30,8 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headwater.capture.checkpoint import Checkpoint
+from headwater.core.spec import TIMESTAMP
 from headwater.errors import SinkError
-from headwater.generators.base import TIMESTAMP
 from headwater.world.changes import Changes, change_schema
 from headwater.world.schema import EntitySchema
 

@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
+from headwater.core.units import Duration
 from headwater.errors import SinkError, SinkUnavailable
-from headwater.scenario.types import Duration
 from headwater.sinks._sql import Backoff, DbUrl, PlannedTxn, TxnPlanner
 from headwater.sinks._sql_names import NameRules, check_names
 from headwater.sinks.base import CheckContext, Sink, SinkConfig, SinkContext

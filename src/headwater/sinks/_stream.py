@@ -56,10 +56,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
+from headwater.core.spec import Spec
+from headwater.core.units import Duration
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.faults.malformed import corrupt
-from headwater.generators.base import Spec
-from headwater.scenario.types import Duration
 from headwater.sinks import _encode as enc
 from headwater.sinks._project import (
     Projection,

@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from headwater.core.spec import Spec
 from headwater.faults.config import FaultsConfig
-from headwater.generators.base import Spec
 from headwater.sinks.capabilities import Capabilities
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema

@@ -42,8 +42,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import Field
 
+from headwater.core.units import Duration
 from headwater.errors import SinkError
-from headwater.scenario.types import Duration
 from headwater.secrets import mask_url, redact
 from headwater.sinks._stream import (
     AsyncLoop,

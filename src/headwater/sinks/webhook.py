@@ -37,11 +37,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
+from headwater.core.micros import US
+from headwater.core.random import stream
+from headwater.core.spec import Spec
+from headwater.core.units import Duration
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
-from headwater.generators.base import Spec
-from headwater.micros import US
-from headwater.random import stream
-from headwater.scenario.types import Duration
 from headwater.secrets import mask_url, read_secret_file, redact, redact_logs, remember
 from headwater.sinks.base import Sink, SinkConfig, SinkContext
 from headwater.sinks.capabilities import Capabilities, Ordering
