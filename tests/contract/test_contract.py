@@ -9,43 +9,38 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
-import pyarrow.compute as pc
 import pytest
 
 import headwater
 from headwater.errors import ScenarioError, SinkUnavailable
-from headwater.ledger import LedgerReader
 from headwater.runner import run
 from headwater.sinks import SINKS, SinkConfig, SinkContext
 from headwater.testing.servers import free_port
 from headwater.world.changes import Changes, change_schema
 from headwater.world.schema import world_schemas
 
+from tests.contract._checks import (
+    check_acks,
+    check_delivery,
+    check_final_state,
+    check_report_is_ledger,
+)
 from tests.contract._harness import (
     NAME,
     PASSWORD,
     Harness,
     Landings,
-    final_rows,
+    declares,
     land,
     scenario,
     scenario_text,
     server_for,
 )
-from tests.contract.harnesses import HARNESSES
-
-
-def harnesses(applies: Callable[[Harness], bool] = lambda h: True) -> list[Any]:
-    """The registered kinds that have a harness and to which a check applies."""
-    return [
-        pytest.param(HARNESSES[k], id=k)
-        for k in SINKS.names()
-        if k in HARNESSES and applies(HARNESSES[k])
-    ]
+from tests.contract.harnesses import HARNESSES, harnesses
+from tests.sinks._streams import expected_events
 
 
 def test_every_registered_sink_has_a_harness() -> None:
@@ -53,11 +48,11 @@ def test_every_registered_sink_has_a_harness() -> None:
     assert not missing, f"add a harness to tests/contract/harnesses.py for: {missing}"
     assert set(HARNESSES) <= set(SINKS.names()), "a harness for a sink kind not registered"
     for h in HARNESSES.values():
-        stateful = "sql" in h.capabilities
+        stateful = declares(h, "sql")
         assert (h.rows is not None) == stateful, f"{h.kind}: rows reads back a sql store's tables"
         assert (h.landed is not None) != stateful, f"{h.kind}: landed reads back deliveries"
         assert (h.dead is not None) == (h.server is not None), f"{h.kind}: dead address"
-        if "files" in h.capabilities:
+        if declares(h, "files"):
             assert h.files is not None, f"{h.kind}: name the folder its files land in"
 
 
@@ -194,41 +189,22 @@ def test_an_empty_step_then_flush_and_close(
 # -- what lands -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("h", harnesses(lambda h: "sql" not in h.capabilities))
+@pytest.mark.parametrize("h", harnesses(lambda h: not declares(h, "sql")))
 def test_delivery_equals_the_worlds_changes(
     h: Harness, request: pytest.FixtureRequest, landings: Landings
 ) -> None:
     landing = landings.get(h, server_for(request, h))
-    assert h.expected is not None and landing.landed is not None
-    expected, landed = h.expected(landing.run), landing.landed
-    assert expected, "the world changed nothing"
-    missing = expected - landed
-    unexpected = {k: n for k, n in (landed - expected).items() if k not in expected}
-    assert not missing and not unexpected, (
-        f"{sum(missing.values())} missing, e.g. {list(missing)[:2]}; "
-        f"{sum(unexpected.values())} unexpected, e.g. {list(unexpected)[:2]}"
-    )
-    doubled = sum((landed - expected).values())
-    if "at_least_once" in h.capabilities:
-        counted = landing.run.stats(NAME).get("resent", 0)
-        assert doubled <= counted, f"{doubled} duplicates landed, the report counts {counted}"
-    else:
-        assert doubled == 0, f"{doubled} duplicates landed"
+    assert landing.landed is not None
+    check_delivery(h, landing.run, landing.landed)
 
 
-@pytest.mark.parametrize("h", harnesses(lambda h: "sql" in h.capabilities))
+@pytest.mark.parametrize("h", harnesses(lambda h: declares(h, "sql")))
 def test_final_state_equals_the_worlds_row_by_row(
     h: Harness, request: pytest.FixtureRequest, landings: Landings
 ) -> None:
     landing = landings.get(h, server_for(request, h))
-    want = final_rows(landing.sc)
-    assert landing.rows is not None and set(landing.rows) == set(want)
-    for entity, rows in want.items():
-        got = landing.rows[entity]
-        assert got == rows, (
-            f"{entity}: {len(rows - got)} rows missing, e.g. {sorted(rows - got)[:1]}; "
-            f"{len(got - rows)} differ or extra, e.g. {sorted(got - rows)[:1]}"
-        )
+    assert landing.rows is not None
+    check_final_state(landing.sc, landing.rows)
 
 
 @pytest.mark.parametrize("h", harnesses())
@@ -236,18 +212,10 @@ def test_report_counts_equal_ledger_counts(
     h: Harness, request: pytest.FixtureRequest, landings: Landings
 ) -> None:
     landing = landings.get(h, server_for(request, h))
-    ledger = LedgerReader(landing.run.out / "ledger")
-    counted: dict[str, dict[str, int]] = {}
-    for entity in ledger.sinks[NAME].entities:
-        events = ledger.events(NAME, entity)
-        if events is not None:
-            ops = pc.value_counts(events["op"]).to_pylist()
-            counted[entity] = {d["values"]: d["counts"] for d in ops}
-    reported = {e: dict(ops) for e, ops in landing.run.stats(NAME)["counts"].items() if ops}
-    assert reported == counted
+    check_report_is_ledger(landing.run)
 
 
-@pytest.mark.parametrize("h", harnesses(lambda h: "sql" not in h.capabilities))
+@pytest.mark.parametrize("h", harnesses(lambda h: not declares(h, "sql")))
 def test_report_counts_what_landed(
     h: Harness, request: pytest.FixtureRequest, landings: Landings
 ) -> None:
@@ -257,6 +225,36 @@ def test_report_counts_what_landed(
     once = sum((landing.landed & h.expected(landing.run)).values())
     reported = sum(sum(ops.values()) for ops in landing.run.stats(NAME)["counts"].values())
     assert reported == once, f"{once} changes landed, the report counts {reported}"
+
+
+@pytest.mark.parametrize("h", harnesses(lambda h: declares(h, "ordering")))
+def test_each_keys_changes_land_in_the_worlds_order(
+    h: Harness, request: pytest.FixtureRequest, landings: Landings
+) -> None:
+    landing = landings.get(h, server_for(request, h))
+    assert h.event_id is not None and landing.arrived is not None, f"{h.kind}: name event ids"
+    world = expected_events(landing.run)
+    rank = {e.event_id: i for i, e in enumerate(world)}
+    key = {e.event_id: (e.entity, e.key) for e in world}
+    seen: set[str] = set()
+    per_key: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for identity in landing.arrived:
+        event = h.event_id(identity)
+        if event not in seen:  # a copy sent again comes after its original: not an order
+            seen.add(event)
+            per_key[key[event]].append(rank[event])
+    assert any(len(ranks) > 1 for ranks in per_key.values()), "no key changed twice"
+    disordered = [k for k, ranks in per_key.items() if ranks != sorted(ranks)]
+    assert not disordered, f"{len(disordered)} keys out of the world's order, e.g. {disordered[:3]}"
+
+
+@pytest.mark.parametrize("h", harnesses(lambda h: h.acks is not None))
+def test_acknowledgements_cover_deliveries_exactly_once(
+    h: Harness, request: pytest.FixtureRequest, landings: Landings
+) -> None:
+    landing = landings.get(h, server_for(request, h))
+    assert landing.arrived is not None
+    check_acks(h, landing.run, landing.arrived)
 
 
 # -- determinism ------------------------------------------------------------------------------
@@ -280,7 +278,7 @@ def test_same_seed_same_bytes(
     assert not differ, f"not byte-identical: {differ[:3]}"
 
 
-@pytest.mark.parametrize("h", harnesses(lambda h: "at_least_once" in h.capabilities))
+@pytest.mark.parametrize("h", harnesses(lambda h: declares(h, "at_least_once")))
 def test_same_seed_same_events(
     h: Harness, request: pytest.FixtureRequest, landings: Landings, tmp_path: Path
 ) -> None:
