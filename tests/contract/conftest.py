@@ -19,7 +19,15 @@ from tests.contract.harnesses import SECRET_ENV
 SECRET = "whsec-contract"
 
 #: (check, sink kind) → a bug the check finds outside this suite's area, until it is fixed.
-KNOWN: dict[tuple[str, str], str] = {}
+KNOWN: dict[tuple[str, str], str] = {
+    ("test_server_stopped_mid_run_resumes_or_fails_cleanly", "redis_streams"): (
+        "Redis killed without persistence loses entries it acknowledged; the sink sees it and "
+        "fails naming the streams (sinks/redis_streams.py _check_kept), but the ledger still "
+        "counts them published (StreamSink.published() is None: all write() took), so it does "
+        "not say what was not delivered; a per-entity published prefix cannot say 'the first "
+        "entries were lost, the later ones landed'"
+    ),
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -382,6 +382,8 @@ HARNESSES: dict[str, Harness] = {
             ),
             server="rabbitmq_server",
             driver=("pika", "rabbitmq"),
+            stop=crash(signal.SIGKILL),
+            ride_out=STREAM_RIDE_OUT,
             landed=_rabbitmq_landed,
             expected=event_images,
             event_id=first,
