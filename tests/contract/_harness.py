@@ -154,7 +154,10 @@ class Landings:
 
 def canon(value: Any) -> str:
     """A row image as one comparable string: times ISO with Z, every number a float (JSON
-    has one number type: a writer may print 63.0 as 63)."""
+    has one number type: a writer may print 63.0 as 63), without `_ingest_time` (a sink
+    with faults says when the source delivered the change: not part of the world's row)."""
+    if isinstance(value, dict):
+        value = {k: v for k, v in value.items() if k != "_ingest_time"}
     return json.dumps(numbers(normalize(value)), sort_keys=True, ensure_ascii=False)
 
 
