@@ -6,15 +6,18 @@ what the sink declares or what its harness can read back. Servers are the sessio
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import headwater
+from headwater import runner
 from headwater.errors import ScenarioError, SinkUnavailable
 from headwater.runner import run
 from headwater.sinks import SINKS, SinkConfig, SinkContext
@@ -114,6 +117,7 @@ def test_module_imports_alone(h: Harness) -> None:
 WITHOUT_DRIVER = """
 import sys
 from pathlib import Path
+from typing import Any
 
 DRIVER = sys.argv[1]
 
@@ -296,8 +300,20 @@ def test_same_seed_same_events(
     "h",
     harnesses(lambda h: h.server is not None),
 )
-def test_dead_address_names_sink_and_address_never_the_password(h: Harness, tmp_path: Path) -> None:
+def test_dead_address_names_sink_and_address_never_the_password(
+    h: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert h.dead is not None
+    reports: list[runner.RunReport] = []
+
+    class Kept(runner.RunReport):
+        """The run's report, kept: a failed run fills it in, then raises."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            reports.append(self)
+
+    monkeypatch.setattr(runner, "RunReport", Kept)
     port = free_port()
     out = tmp_path / "out"
     with pytest.raises(SinkUnavailable) as err:  # a SinkError saying the server is away
@@ -305,6 +321,9 @@ def test_dead_address_names_sink_and_address_never_the_password(h: Harness, tmp_
     message = str(err.value)
     assert f"sink '{NAME}'" in message and f"127.0.0.1:{port}" in message, message
     assert PASSWORD not in message
+    [report] = reports
+    assert NAME in report.sinks, "the report says nothing of the sink"
+    assert PASSWORD not in json.dumps(report.as_dict(), default=str), report.sinks[NAME]
     assert (out / "ledger" / "manifest.json").exists(), "the ledger was not started"
     leaks = [p for p in out.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()]
-    assert not leaks, f"the password is written in {leaks}"
+    assert not leaks, f"the password is written in the ledger or beside it: {leaks}"

@@ -97,6 +97,7 @@ def test_the_ledger_marks_every_faulted_record(
     )
     if h.event_id is not None and isinstance(landing.arrived[0], tuple):
         changed = {h.event_id(i) for i in Counter(landing.arrived) if i not in expected}
+        assert changed, "no record landed malformed"
         malformed = {
             f"{r['entity']}-{r['seq']}"
             for r in rows.to_pylist()
