@@ -83,6 +83,12 @@ def check_acks(h: Harness, run: Run, arrived: Arrived) -> None:
     assert not absent, f"{len(absent)} acknowledged but not delivered, e.g. {absent[:3]}"
     unacked = sorted(delivered - acks.keys())
     assert not unacked, f"{len(unacked)} delivered without an acknowledgement: {unacked[:3]}"
+    stats = run.stats(NAME)
+    counted = stats["acknowledged"] if "acknowledged" in stats else stats["delivered"]
+    assert counted == acks.total(), f"the report counts {counted}, {acks.total()} acknowledged"
+    if "acknowledged" in stats:  # a broker's acknowledgements are the ledger's too
+        manifest = LedgerReader(run.out / "ledger").manifest
+        assert manifest["acknowledged"][NAME] == counted, manifest.get("acknowledged")
     ledger = published_ids(run)
     assert ledger == acks.keys(), (
         f"the ledger's deliveries and the acknowledgements differ: "
