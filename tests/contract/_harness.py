@@ -59,7 +59,8 @@ class Harness:
     landed identity; `acks(run)` the ids the receiving end acknowledged, one per ack.
     Server-backed sinks: `stop(server)` takes the server away as a crash does, `start(server)`
     brings it back on the same port and data; `ride_out` is the YAML (`, key: value…`) that
-    lets the sink outlast a short outage.
+    lets the sink outlast a short outage; `forgetful` names a server fixture of the kind
+    configured to lose what it acknowledged in a crash (the run must then fail cleanly).
     """
 
     kind: str
@@ -77,6 +78,7 @@ class Harness:
     stop: Callable[[Any], None] | None = None
     start: Callable[[Any], None] = lambda server: server.restart()
     ride_out: str = ""
+    forgetful: str | None = None
 
     @property
     def capabilities(self) -> frozenset[str]:

@@ -7,12 +7,15 @@ against ledger).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 from headwater.serve.receive import Receiver
+from headwater.testing.servers import RedisServer
 
+from tests.conftest import served
 from tests.contract._harness import Landings
 from tests.contract.harnesses import SECRET_ENV
 
@@ -20,7 +23,7 @@ SECRET = "whsec-contract"
 
 #: (check, sink kind) → a bug the check finds outside this suite's area, until it is fixed.
 KNOWN: dict[tuple[str, str], str] = {
-    ("test_server_stopped_mid_run_resumes_or_fails_cleanly", "redis_streams"): (
+    ("test_a_server_that_forgets_in_a_crash_fails_the_run_cleanly", "redis_streams"): (
         "Redis killed without persistence loses entries it acknowledged; the sink sees it and "
         "fails naming the streams (sinks/redis_streams.py _check_kept), but the ledger still "
         "counts them published (StreamSink.published() is None: all write() took), so it does "
@@ -54,3 +57,17 @@ def webhook_receiver() -> Iterator[Receiver]:
 @pytest.fixture(scope="session")
 def landings(tmp_path_factory: pytest.TempPathFactory) -> Landings:
     return Landings(tmp_path_factory.mktemp("landings"))
+
+
+class DurableRedis(RedisServer):
+    """Redis that keeps every entry it acknowledged through a kill -9 (append-only file,
+    fsync on every write): the durable setup the redis_streams sink asks for."""
+
+    def _spawn(self, cmd: Sequence[str], **env: str) -> subprocess.Popen[bytes]:
+        # later options win: the base class turns persistence off
+        return super()._spawn([*cmd, "--appendonly", "yes", "--appendfsync", "always"], **env)
+
+
+@pytest.fixture(scope="session")
+def durable_redis_server() -> Iterator[RedisServer]:
+    yield from served(DurableRedis())

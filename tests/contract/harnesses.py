@@ -361,10 +361,11 @@ HARNESSES: dict[str, Harness] = {
             lambda srv, ns: _stream(
                 "redis_streams", f"url: '{srv.url}'", f", stream: '{ns}:{{entity}}'"
             ),
-            server="redis_server",
+            server="durable_redis_server",
             driver=("redis", "redis"),
             stop=crash(signal.SIGKILL),
             ride_out=STREAM_RIDE_OUT,
+            forgetful="redis_server",  # no persistence
             landed=_redis_landed,
             expected=event_images,
             event_id=first,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,30 +68,55 @@ class Outage:
             self.thread.join()
 
 
-@pytest.mark.parametrize("h", harnesses(lambda h: h.stop is not None))
-def test_server_stopped_mid_run_resumes_or_fails_cleanly(
-    h: Harness, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    server = server_for(request, h)
-    ns = f"contract_outage_{h.kind}"
+@dataclass
+class Outcome:
+    """A run into a server taken away mid-run: its error, if it failed, and what it left."""
+
+    error: HeadwaterError | None
+    run: Run
+    sc: Scenario
+    reader: Any
+    ns: str
+
+
+def run_through_an_outage(h: Harness, server: Any, ns: str, out: Path) -> Outcome:
     sc = scenario(h.sink(server, ns).replace("}\n", h.ride_out + "}\n", 1))
     reader = h.listen(server, ns) if h.listen else server
-    context = SinkContext(world_schemas(sc), tmp_path, sc.seed, sc.name, dict(sc.sink_configs()))
+    context = SinkContext(world_schemas(sc), out, sc.seed, sc.name, dict(sc.sink_configs()))
     sinks = {n: SINKS.get(c.kind)(n, c, context) for n, c in sc.sink_configs().items()}
     outage = Outage(h, server)
     error: HeadwaterError | None = None
     try:
-        run(sc, out_dir=tmp_path, sinks=sinks, ledger=True, on_step=outage)
+        run(sc, out_dir=out, sinks=sinks, ledger=True, on_step=outage)
     except HeadwaterError as exc:
         error = exc
     finally:
         outage.join()
     assert outage.thread is not None and outage.report is not None, "the server was not stopped"
-    r = Run(outage.report, sinks, tmp_path)
-    if error is None:
-        resumed(h, sc, r, reader, ns)
+    return Outcome(error, Run(outage.report, sinks, out), sc, reader, ns)
+
+
+@pytest.mark.parametrize("h", harnesses(lambda h: h.stop is not None))
+def test_server_stopped_mid_run_resumes_or_fails_cleanly(
+    h: Harness, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    o = run_through_an_outage(h, server_for(request, h), f"contract_outage_{h.kind}", tmp_path)
+    if o.error is None:
+        resumed(h, o.sc, o.run, o.reader, o.ns)
     else:
-        failed_cleanly(h, r, reader, ns, error)
+        failed_cleanly(h, o.run, o.reader, o.ns, o.error)
+
+
+@pytest.mark.parametrize("h", harnesses(lambda h: h.forgetful is not None))
+def test_a_server_that_forgets_in_a_crash_fails_the_run_cleanly(
+    h: Harness, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """It acknowledged messages it no longer has: success would be a lie."""
+    assert h.forgetful is not None
+    server = request.getfixturevalue(h.forgetful)
+    o = run_through_an_outage(h, server, f"contract_forgot_{h.kind}", tmp_path)
+    assert o.error is not None, "the run succeeded though the server lost what it acknowledged"
+    failed_cleanly(h, o.run, o.reader, o.ns, o.error)
 
 
 def resumed(h: Harness, sc: Scenario, r: Run, reader: Any, ns: str) -> None:
