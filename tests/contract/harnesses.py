@@ -330,6 +330,9 @@ HARNESSES: dict[str, Harness] = {
             ),
             server="kafka_server",
             driver=("confluent_kafka", "kafka"),
+            stop=crash(signal.SIGKILL),
+            ride_out=", retry: {timeout: 5s, backoff: 50ms, max_backoff: 500ms}",
+            forgetful="kafka_server",  # memory storage: the only broker here
             landed=_kafka_landed,
             expected=event_images,
             event_id=first,

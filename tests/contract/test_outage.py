@@ -96,7 +96,7 @@ def run_through_an_outage(h: Harness, server: Any, ns: str, out: Path) -> Outcom
     return Outcome(error, Run(outage.report, sinks, out), sc, reader, ns)
 
 
-@pytest.mark.parametrize("h", harnesses(lambda h: h.stop is not None))
+@pytest.mark.parametrize("h", harnesses(lambda h: h.stop is not None and h.forgetful != h.server))
 def test_server_stopped_mid_run_resumes_or_fails_cleanly(
     h: Harness, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
