@@ -1,4 +1,4 @@
-"""Fixtures of the contract suite: a webhook receiver, shared runs, known bugs.
+"""Fixtures of the contract suite: a webhook receiver, a durable Redis, shared runs, known bugs.
 
 The delivery run of each sink kind is made once per session (`landings`) and read back
 right away; several checks then look at it from their side (delivery, final state, report
