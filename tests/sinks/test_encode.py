@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pyarrow as pa
@@ -13,9 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from headwater.errors import ScenarioError, SinkUnavailable
+from headwater.errors import ScenarioError
 from headwater.sinks import _encode as enc
-from headwater.sinks._stream import Backoff, RetryConfig
 
 from tests.helpers import scenario
 
@@ -302,12 +301,3 @@ def test_valid_stream_configs():
         """
     )
     assert set(sc.sink_configs()) == {"k", "n", "r", "q", "m"}
-
-
-def test_backoff_gives_up_after_its_timeout():
-    config = RetryConfig(timeout=timedelta(milliseconds=30), backoff=timedelta(milliseconds=10))
-    backoff = Backoff("s", "Broker at x", config)
-    with pytest.raises(SinkUnavailable) as err:
-        for _ in range(100):
-            backoff.wait(ConnectionError("refused"))
-    assert "sink 's'" in str(err.value) and "Broker at x" in str(err.value)

@@ -97,7 +97,7 @@ def test_subjects_are_added_to_an_existing_stream(nats_server, tmp_path):
 def test_server_killed_mid_run_every_message_once(nats_server, tmp_path):
     sc = world(
         f"n: {{kind: nats, url: '{nats_server.url}', subject: 'crash.{{entity}}', "
-        "stream: CRASH, ack_timeout: 1s, retry: {timeout: 30s, backoff: 50ms, max_backoff: 500ms}}"
+        "stream: CRASH, ack_timeout: 1s, retry: {for: 30s, initial: 50ms, max: 500ms}}"
     )
     outage = Outage(nats_server, at=3, down=1.0, sig=signal.SIGKILL)
     try:

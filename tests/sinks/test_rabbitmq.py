@@ -114,7 +114,7 @@ def test_restart_mid_run_loses_nothing(rabbitmq_server, tmp_path):
     sc = world(
         f"q: {{kind: rabbitmq, url: '{rabbitmq_server.url}', exchange: again, "
         "routing_key: '{entity}', queue: again, "
-        "retry: {timeout: 90s, backoff: 200ms, max_backoff: 2s}}"
+        "retry: {for: 90s, initial: 200ms, max: 2s}}"
     )
     outage = Outage(rabbitmq_server, at=3, down=0.5)
     try:

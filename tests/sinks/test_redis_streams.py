@@ -88,7 +88,7 @@ def test_restart_mid_run_loses_and_duplicates_nothing(redis_server, tmp_path):
     client.close()
     sc = world(
         f"r: {{kind: redis_streams, url: '{redis_server.url}', stream: 'again:{{entity}}', "
-        "retry: {timeout: 30s, backoff: 50ms, max_backoff: 500ms}}"
+        "retry: {for: 30s, initial: 50ms, max: 500ms}}"
     )
     outage = Outage(redis_server, at=3, down=1.0)
     try:
@@ -113,7 +113,7 @@ def test_killed_server_that_lost_acknowledged_entries_fails_the_run(tmp_path, at
         client.close()
         sc = world(
             f"r: {{kind: redis_streams, url: '{server.url}', stream: 'kill:{{entity}}', "
-            "retry: {timeout: 30s, backoff: 50ms, max_backoff: 500ms}}"
+            "retry: {for: 30s, initial: 50ms, max: 500ms}}"
         )
         outage = Outage(server, at=at, down=0.5, sig=signal.SIGKILL)
         try:

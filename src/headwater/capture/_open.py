@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from headwater.capture.base import Capture
 from headwater.capture.checkpoint import Checkpoint
 from headwater.errors import SinkError
+from headwater.sinks._retry import SqlRetry
 from headwater.world.schema import EntitySchema
 
 
@@ -22,13 +22,13 @@ def open_capture(
     slot: str | None = None,
     server_id: int | None = None,
     batch_size: int = 10_000,
-    reconnect_for: timedelta | None = None,
+    retry: SqlRetry | None = None,
     committed_by: str | None = None,
 ) -> Capture:
     """Connect to the source sink's database, check it can be captured, and start (or resume).
 
     `slot` (PostgreSQL) defaults to `headwater_<name>`; `server_id` (MySQL) to one derived
-    from the name. `committed_by` names the postgres/mysql sink writing the tables: its
+    from the name; `retry` to the source sink's. `committed_by` names the postgres/mysql sink writing the tables: its
     bookkeeping rows, read from the log too, prove that no transaction was skipped and
     `catch_up()` got all it committed (base.CommitChain). Raises SinkUnavailable/SinkError
     naming `name`.
@@ -39,7 +39,7 @@ def open_capture(
         "checkpoint": Checkpoint(checkpoint),
         "resume": resume,
         "batch_size": batch_size,
-        "reconnect_for": reconnect_for,
+        "retry": retry,
         "committed_by": committed_by,
     }
     if kind == "postgres":

@@ -40,7 +40,6 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -57,7 +56,8 @@ from headwater.capture.base import (
 )
 from headwater.capture.checkpoint import Checkpoint
 from headwater.errors import SinkError, SinkUnavailable
-from headwater.sinks._sql import POSTGRES, Backoff, DbUrl
+from headwater.sinks._retry import Backoff, SqlRetry
+from headwater.sinks._sql import POSTGRES, DbUrl
 from headwater.sinks._sql_sink import (
     BOOKKEEPING,
     BOOKKEEPING_SCHEMA,
@@ -127,7 +127,7 @@ class PostgresCapture(Capture):
         slot: str | None = None,
         resume: bool = False,
         batch_size: int = 10_000,
-        reconnect_for: timedelta | None = None,
+        retry: SqlRetry | None = None,
         committed_by: str | None = None,
     ):
         super().__init__()
@@ -143,7 +143,7 @@ class PostgresCapture(Capture):
             )
         self.resume = resume
         self.batch_size = batch_size
-        self.reconnect_for = reconnect_for or config.reconnect_for
+        self.retry = retry or config.retry
         self.ns = config.db_schema
         self.conn: Any = None
         self._repl: Any = None
@@ -196,8 +196,8 @@ class PostgresCapture(Capture):
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-        backoff, last = Backoff(self.reconnect_for), cause
-        while backoff.wait():
+        backoff, last = Backoff(self.retry), cause
+        while backoff.sleep():
             try:
                 self.conn = self._connect()
                 return
@@ -205,7 +205,7 @@ class PostgresCapture(Capture):
                 last = exc
         raise SinkUnavailable(
             self.name,
-            f"{self.url.masked} went away and did not come back within {self.reconnect_for}: "
+            f"{self.url.masked} went away and did not come back within {self.retry.for_}: "
             f"{self.url.scrub(str(last))}",
         )
 

@@ -12,7 +12,7 @@ Publishing is asynchronous with up to `max_in_flight` messages awaiting their
 acknowledgement. A message not acknowledged within `ack_timeout` (the server restarted,
 the connection dropped) is sent again with the same id; the server's de-duplication makes
 that safe, and the duplicates it dropped are counted. The client reconnects by itself;
-the sink gives up after `retry.timeout` without progress. A resent message may arrive
+the sink gives up after `retry.for` without progress. A resent message may arrive
 after later messages of the same subject (ordering holds while nothing fails).
 
 nats-py is an asyncio client; the sink runs it on a private event loop thread, since the
@@ -41,7 +41,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import Field
 
-from headwater.errors import SinkError
+from headwater.errors import SinkError, require
 from headwater.scenario.types import Duration
 from headwater.secrets import mask_url, redact
 from headwater.sinks._stream import (
@@ -52,7 +52,6 @@ from headwater.sinks._stream import (
     StreamSink,
     describe,
     own_clock,
-    require,
 )
 from headwater.sinks.base import SinkConfig, SinkContext
 
@@ -153,7 +152,7 @@ class NatsSink(StreamSink):
             connect_timeout=c.connect_timeout.total_seconds(),
             allow_reconnect=True,
             max_reconnect_attempts=-1,
-            reconnect_time_wait=c.retry.backoff.total_seconds(),
+            reconnect_time_wait=c.retry.initial.total_seconds(),
             error_cb=on_error,
             **self._login,
         )

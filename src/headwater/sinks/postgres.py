@@ -17,7 +17,7 @@ Exactly once: a bookkeeping table `headwater.headwater_applied` (its own schema,
 capture of the application's schema, see _sql_sink.BOOKKEEPING) holds, per sink and
 connection, the number of the last transaction committed on that connection (and its world
 transaction id), updated inside that same transaction. When the database goes away, the sink
-reconnects with backoff (for up to `reconnect_for`), reads that number and resumes after it,
+reconnects with backoff (for up to `retry.for`), reads that number and resumes after it,
 so an ambiguous commit is neither lost nor applied twice; `stats.extra` reports reconnects
 and transactions resent. Tables get REPLICA IDENTITY FULL so logical decoding (the `cdc`
 sink, headwater.capture.postgres) sees before-images.
