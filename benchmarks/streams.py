@@ -48,6 +48,7 @@ from headwater.scenario.load import loads
 from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.sinks import _encode as enc
 from headwater.sinks._project import project
+from headwater.sinks._text import json_objects
 from headwater.testing import servers
 from headwater.world.engine import World
 
@@ -103,7 +104,7 @@ def messages_of(sc: Any, steps: list[Any]) -> Messages:
     table = pa.concat_tables([s.tables["orders"] for s in steps if "orders" in s.tables])
     records = project(table, schema, "rows")
     return Messages(
-        enc.as_bytes(enc.json_objects(records.values)),
+        enc.as_bytes(json_objects(records.values)),
         enc.as_bytes(enc.text(records.key)),
         enc.as_str(records.event_ids),
         enc.as_str(enc.iso_timestamps(records.event_time)),

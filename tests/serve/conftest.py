@@ -15,8 +15,8 @@ pytest.importorskip("httpx")
 
 from headwater.scenario.load import loads
 from headwater.scenario.model import Scenario
-from headwater.serve.encode import jsonable
 from headwater.serve.runtime import Serving
+from headwater.sinks._text import jsonable
 from headwater.world.engine import World
 
 SHOP = """

@@ -15,12 +15,13 @@ from hypothesis import strategies as st
 
 from headwater.errors import ScenarioError
 from headwater.sinks import _encode as enc
+from headwater.sinks._text import json_objects
 
 from tests.helpers import scenario
 
 
 def rows(table: pa.Table) -> list:
-    return [json.loads(text) for text in enc.json_objects(table).to_pylist()]
+    return [json.loads(text) for text in json_objects(table).to_pylist()]
 
 
 def test_json_scalars_nulls_and_escapes():
@@ -129,7 +130,7 @@ def test_json_floats_round_trip(values):
 
 
 def test_json_of_an_empty_table():
-    assert enc.json_objects(pa.table({"a": pa.array([], pa.int64())})).to_pylist() == []
+    assert json_objects(pa.table({"a": pa.array([], pa.int64())})).to_pylist() == []
 
 
 def test_templates():

@@ -44,6 +44,7 @@ from headwater.random import stream
 from headwater.scenario.types import Duration
 from headwater.secrets import mask_url, read_secret_file, redact, redact_logs, remember
 from headwater.sinks._retry import Backoff, RequestRetry
+from headwater.sinks._text import json_text, jsonable
 from headwater.sinks.base import Sink, SinkConfig, SinkContext
 from headwater.world.changes import Changes
 
@@ -183,8 +184,6 @@ class WebhookSink(Sink):
     # -- events --------------------------------------------------------------------------------
     def events(self, changes: Changes) -> list[tuple[int, str, dict[str, Any]]]:
         """(seq, id, event) for every change, in seq order across entities."""
-        from headwater.serve.encode import jsonable
-
         out = []
         for entity, table in changes.tables.items():
             if table.num_rows == 0:
@@ -230,7 +229,7 @@ class WebhookSink(Sink):
             else:
                 key = f"{chunk[0][1]}..{chunk[-1][1]}"
                 body = {"events": [e[2] for e in chunk]}
-            raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            raw = json_text(body).encode()
             if self._deliver(key, raw):
                 self.stats.extra["delivered"] += len(chunk)
         self.stats.add(changes)

@@ -24,6 +24,7 @@ from headwater.sinks._stream.acks import Acks
 from headwater.sinks._stream.backoff import BrokerBackoff, describe
 from headwater.sinks._stream.batch import Batch, _binary_list, field_column, slice_records
 from headwater.sinks._stream.config import CONTENT_TYPES, SCHEMA_VERSION, StreamConfig
+from headwater.sinks._text import json_objects
 from headwater.sinks.base import Sink, SinkConfig, SinkContext
 from headwater.world.changes import Changes
 
@@ -177,7 +178,7 @@ class StreamSink(Sink):
                 ) from None
 
         if self.config.encoding == "json":
-            values = enc.json_objects(records.values)
+            values = json_objects(records.values)
             size = _data_size(values)
         elif self.config.encoding == "avro":
             values = self._avro_encoder(records).encode(records.values)
@@ -266,7 +267,7 @@ class StreamSink(Sink):
             columns = [column(k) for k in names]
         if self.config.key_format == "json":
             table = pa.table(dict(zip(names, columns, strict=True)))
-            return enc.json_objects(table)
+            return json_objects(table)
         texts = [enc.text(c) for c in columns]
         if len(texts) == 1:
             keys = texts[0]
