@@ -43,6 +43,7 @@ from headwater.capture.base import (
 )
 from headwater.capture.checkpoint import Checkpoint
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
+from headwater.secrets import redact
 from headwater.sinks._retry import Backoff, SqlRetry
 from headwater.sinks._sql import MYSQL, DbUrl
 from headwater.sinks._sql_sink import (
@@ -150,7 +151,9 @@ class MysqlCapture(Capture):
                     raise self._fail("querying", exc) from None
 
     def _fail(self, what: str, exc: BaseException) -> SinkError:
-        return SinkError(self.name, f"{what} on {self.url.masked}: {self.url.scrub(str(exc))}")
+        return SinkError(
+            self.name, f"{what} on {self.url.masked}: {redact(str(exc), self.url.password)}"
+        )
 
     def _variables(self) -> dict[str, str]:
         rows = self._query(
@@ -420,14 +423,14 @@ class MysqlCapture(Capture):
                         self.name,
                         f"user '{user}' may not read the binlog of {self.url.masked}: GRANT "
                         f"REPLICATION SLAVE ON *.* TO '{user}'@'<host>' "
-                        f"({self.url.scrub(str(exc))})",
+                        f"({redact(str(exc), self.url.password)})",
                     ) from None
                 self.stats.reconnects += 1
                 if not backoff.sleep():
                     raise SinkUnavailable(
                         self.name,
                         f"{self.url.masked} went away and did not come back within "
-                        f"{self.retry.for_}: {self.url.scrub(str(exc))}",
+                        f"{self.retry.for_}: {redact(str(exc), self.url.password)}",
                     ) from None
                 rows, marks, in_txn = [], [], False  # it restarts after the last whole one
                 continue
@@ -552,7 +555,7 @@ class MysqlCapture(Capture):
             self.name,
             f"binlog {file} position {pos} can no longer be read from {self.url.masked} "
             f"(purged, or rotated away and removed while the capture was away: "
-            f"{self.url.scrub(str(exc))}), so changes after it may be lost; keep binlogs "
+            f"{redact(str(exc), self.url.password)}), so changes after it may be lost; keep binlogs "
             "longer (binlog_expire_logs_seconds) and start the run again",
         )
 

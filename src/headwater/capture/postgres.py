@@ -56,6 +56,7 @@ from headwater.capture.base import (
 )
 from headwater.capture.checkpoint import Checkpoint
 from headwater.errors import SinkError, SinkUnavailable
+from headwater.secrets import redact
 from headwater.sinks._retry import Backoff, SqlRetry
 from headwater.sinks._sql import POSTGRES, DbUrl
 from headwater.sinks._sql_sink import (
@@ -206,14 +207,16 @@ class PostgresCapture(Capture):
         raise SinkUnavailable(
             self.name,
             f"{self.url.masked} went away and did not come back within {self.retry.for_}: "
-            f"{self.url.scrub(str(last))}",
+            f"{redact(str(last), self.url.password)}",
         )
 
     def _lost(self) -> bool:
         return self.conn is None or self.conn.closed or self.conn.broken
 
     def _fail(self, what: str, exc: BaseException) -> SinkError:
-        return SinkError(self.name, f"{what} on {self.url.masked}: {self.url.scrub(str(exc))}")
+        return SinkError(
+            self.name, f"{what} on {self.url.masked}: {redact(str(exc), self.url.password)}"
+        )
 
     # -- opening ---------------------------------------------------------------------------
     def open(self) -> PostgresCapture:
@@ -415,7 +418,7 @@ class PostgresCapture(Capture):
             return (
                 f"{where}: the user lacks the REPLICATION attribute (ALTER ROLE … WITH REPLICATION)"
             )
-        return f"{where}: {self.url.scrub(message)}"
+        return f"{where}: {redact(message, self.url.password)}"
 
     # -- snapshot --------------------------------------------------------------------------
     def snapshot(self) -> Iterator[CaptureBatch]:

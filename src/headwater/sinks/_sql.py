@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headwater.secrets import MASK, mask_url, redact, remember
+from headwater.secrets import mask_url, remember
 from headwater.sinks._text import to_text
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema, ForeignKey
@@ -303,7 +303,8 @@ class DbUrl:
     """A database URL split into connection arguments, with `${VAR}` taken from the environment.
 
     The password is only ever handed to the driver as an argument; `masked` is the URL to
-    show in messages, and `scrub()` removes the password from any text (a driver's error).
+    show in messages; `secrets.redact(text, url.password)` removes the password from any text
+    (a driver's error).
     """
 
     scheme: str
@@ -357,10 +358,6 @@ class DbUrl:
             {k: expand(v, k) or "" for k, v in parse_qsl(parts.query)},
             mask_url(url),
         )
-
-    def scrub(self, text: str) -> str:
-        """`text` with the password, URL credentials and every known secret as ***."""
-        return redact(text.replace(self.password, MASK) if self.password else text)
 
 
 class Backoff:

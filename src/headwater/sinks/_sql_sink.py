@@ -23,6 +23,7 @@ from pydantic import Field, field_validator, model_validator
 
 from headwater.errors import SinkError, SinkUnavailable
 from headwater.scenario.types import Duration
+from headwater.secrets import redact
 from headwater.sinks._retry import Backoff, SqlRetry, renamed
 from headwater.sinks._sql import DbUrl, PlannedTxn, TxnPlanner
 from headwater.sinks._sql_names import NameRules, check_names
@@ -219,7 +220,7 @@ class SqlSink(Sink):
 
     def _describe(self, exc: BaseException) -> str:
         """A failed statement's message, scrubbed, with the table when the driver knows it."""
-        return f" failed on {self.url.masked} and was rolled back: {self.url.scrub(str(exc))}"
+        return f" failed on {self.url.masked} and was rolled back: {redact(str(exc), self.url.password)}"
 
     # -- connecting ------------------------------------------------------------------------
     def _reconnect(self, lane: Lane, cause: BaseException) -> None:
@@ -240,11 +241,13 @@ class SqlSink(Sink):
         raise SinkUnavailable(
             self.name,
             f"{self.url.masked} went away and did not come back within "
-            f"{self.config.retry.for_}: {self.url.scrub(str(last))}",
+            f"{self.config.retry.for_}: {redact(str(last), self.url.password)}",
         )
 
     def _err(self, exc: BaseException, doing: str) -> SinkError:
-        return SinkError(self.name, f"{doing} on {self.url.masked}: {self.url.scrub(str(exc))}")
+        return SinkError(
+            self.name, f"{doing} on {self.url.masked}: {redact(str(exc), self.url.password)}"
+        )
 
     def _ensure(self, lane: Lane) -> bool:
         """Reconnect a closed connection; whether it did (what it committed must be read)."""

@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
+from headwater.secrets import redact
 from headwater.sinks._sql import MYSQL, DbUrl, PlannedTxn, create_table
 from headwater.sinks._sql_names import MYSQL_NAMES
 from headwater.sinks._sql_sink import (
@@ -105,7 +106,7 @@ def connect_args(url: DbUrl, timeout: timedelta) -> dict[str, Any]:
 
 def explain_connect_error(url: DbUrl, exc: Exception, password_hint: str) -> str:
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-    text = url.scrub(str(exc.args[1] if len(exc.args) > 1 else exc))
+    text = redact(str(exc.args[1] if len(exc.args) > 1 else exc), url.password)
     where = f"cannot connect to {url.masked}"
     if code == 1045:
         return f"{where}: the server rejected user '{url.user}' and its password; {password_hint}"

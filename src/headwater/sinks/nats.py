@@ -37,13 +37,13 @@ import logging
 from collections import deque
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field
 
 from headwater.errors import SinkError, require
 from headwater.scenario.types import Duration
-from headwater.secrets import mask_url, redact
+from headwater.secrets import mask_url, redact, without_credentials
 from headwater.sinks._stream import (
     AsyncLoop,
     Batch,
@@ -341,6 +341,6 @@ def _servers(url: str) -> tuple[list[str], dict[str, str]]:
                 login = {"token": user}
             else:
                 login = {"user": user, "password": unquote(parts.password)}
-            server = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+            server = without_credentials(server)
         servers.append(server)
     return servers, login

@@ -49,6 +49,7 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
+from headwater.secrets import redact
 from headwater.sinks._sql import (
     POSTGRES,
     DbUrl,
@@ -134,7 +135,7 @@ def connect_args(url: DbUrl, timeout: timedelta) -> dict[str, Any]:
 
 def explain_connect_error(url: DbUrl, exc: Exception, password_hint: str) -> str:
     """A connection failure as what to change, with the password scrubbed."""
-    text = url.scrub(str(exc)).strip()
+    text = redact(str(exc), url.password).strip()
     where = f"cannot connect to {url.masked}"
     low = text.lower()
     if "password authentication failed" in low or "no password supplied" in low:
@@ -509,7 +510,7 @@ class PostgresSink(SqlSink):
         table = f" (table {diag.table_name})" if diag is not None and diag.table_name else ""
         return (
             f"{table} failed on {self.url.masked} and was rolled back: "
-            f"{self.url.scrub(str(exc)).strip()}"
+            f"{redact(str(exc), self.url.password).strip()}"
         )
 
 
