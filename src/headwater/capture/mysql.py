@@ -42,7 +42,7 @@ from headwater.capture.base import (
     text_to_arrow,
 )
 from headwater.capture.checkpoint import Checkpoint
-from headwater.errors import MissingExtra, SinkError, SinkUnavailable
+from headwater.errors import SinkError, SinkUnavailable, require
 from headwater.secrets import redact
 from headwater.sinks._retry import Backoff, SqlRetry
 from headwater.sinks._sql import MYSQL, DbUrl
@@ -165,12 +165,12 @@ class MysqlCapture(Capture):
     # -- opening ---------------------------------------------------------------------------
     def open(self) -> MysqlCapture:
         self.my = import_pymysql(self.name)
-        try:
-            import pymysqlreplication  # noqa: F401
-        except ImportError:
-            raise MissingExtra(
-                f"sink '{self.name}' (binlog capture)", "mysql", "mysql-replication"
-            ) from None
+        require(
+            "pymysqlreplication",
+            "mysql",
+            f"sink '{self.name}' (binlog capture)",
+            "mysql-replication",
+        )
         try:
             self.url = DbUrl.parse(self.config.url, password_env=self.config.password_env)
         except ValueError as exc:

@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from headwater.errors import MissingExtra, SinkError, SinkUnavailable
+from headwater.errors import SinkError, SinkUnavailable, require
 from headwater.secrets import redact
 from headwater.sinks._sql import MYSQL, DbUrl, PlannedTxn, create_table
 from headwater.sinks._sql_names import MYSQL_NAMES
@@ -82,11 +82,7 @@ class MysqlConfig(SqlSinkConfig):
 
 
 def import_pymysql(sink: str) -> Any:
-    try:
-        import pymysql
-    except ImportError:
-        raise MissingExtra(f"sink '{sink}' (mysql)", "mysql", "pymysql") from None
-    return pymysql
+    return require("pymysql", "mysql", f"sink '{sink}' (mysql)")
 
 
 def connect_args(url: DbUrl, timeout: timedelta) -> dict[str, Any]:

@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
-from headwater.errors import MissingExtra, SinkError, SinkUnavailable
+from headwater.errors import SinkError, SinkUnavailable, require
 from headwater.secrets import redact
 from headwater.sinks._sql import (
     POSTGRES,
@@ -109,11 +109,7 @@ class PostgresConfig(SqlSinkConfig):
 
 
 def import_psycopg(sink: str) -> Any:
-    try:
-        import psycopg
-    except ImportError:
-        raise MissingExtra(f"sink '{sink}' (postgres)", "postgres", "psycopg") from None
-    return psycopg
+    return require("psycopg", "postgres", f"sink '{sink}' (postgres)")
 
 
 def connect_args(url: DbUrl, timeout: timedelta) -> dict[str, Any]:

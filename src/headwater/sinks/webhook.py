@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from headwater.errors import MissingExtra, SinkError, SinkUnavailable
+from headwater.errors import SinkError, SinkUnavailable, require
 from headwater.micros import US
 from headwater.random import stream
 from headwater.scenario.types import Duration
@@ -134,10 +134,7 @@ class WebhookSink(Sink):
         return None if self.config.snapshot else frozenset("cud")
 
     def open(self) -> None:
-        try:
-            import httpx
-        except ImportError:
-            raise MissingExtra("the webhook sink", "api", "httpx") from None
+        httpx = require("httpx", "api", "the webhook sink")
         self.secret = self._read_secret()
         redact_logs("httpx")  # it logs every request's URL, a ?token=… included
         import socket
