@@ -11,7 +11,8 @@ The parts that only differ by name across brokers live here:
     headers                          event id, event time, schema version, content type
     timestamp                        the broker's message timestamp: event, ingestion or wall
     max_in_flight                    the bounded buffer: messages sent but not yet acknowledged
-    retry                            backoff while the broker is unreachable, then give up
+    retry                            {for, initial, max}: backoff while the broker is
+                                     unreachable, then give up (sinks/_retry)
 
 Delivery is at-least-once. A broker that goes away makes `write()` block (the world waits:
 memory stays bounded by `max_in_flight`) while the transport reconnects with exponential
