@@ -1,7 +1,7 @@
 """What every message sink shares: Kafka, NATS JetStream, Redis Streams, RabbitMQ, MQTT.
 
 A stream sink projects each entity's changes into `Records` (rows, flat changes or the
-Debezium envelope), encodes them in chunks (`_encode`: JSON, Avro or a text template) and
+Debezium envelope), encodes them in chunks (`_text`: JSON; `_encode`: Avro or a text template) and
 hands a `Batch` of plain Python lists to its transport, which sends one message per record.
 The parts that only differ by name across brokers live here:
 

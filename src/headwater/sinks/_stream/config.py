@@ -63,7 +63,9 @@ class StreamConfig(SinkConfig, ShapeOptions):
     connect_timeout: Duration = Field(
         timedelta(seconds=10), description="how long open() waits for the broker"
     )
-    retry: Retry = Field(default_factory=Retry)
+    retry: Retry = Field(
+        default_factory=Retry, description="an unreachable broker: how long to retry, how to wait"
+    )
 
     #: The option whose template says where each message goes (topic, subject…).
     route_option: ClassVar[str] = ""
