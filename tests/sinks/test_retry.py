@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
 import pytest
@@ -30,12 +29,25 @@ def test_waits_double_up_to_max_and_start_over_after_success():
     assert backoff.retries == 5
 
 
-def test_the_deadline_ends_the_waits_and_caps_the_last():
-    backoff = Backoff(SqlRetry.model_validate({"for": "30ms", "initial": "20ms", "max": "1s"}))
-    assert backoff.sleep()  # 20 ms
-    wait = backoff.next()
-    assert wait is not None and wait <= 0.01  # only what is left of the 30 ms, not 40 ms
-    time.sleep(wait)
+class Clock:
+    """time for the backoff: sleeping moves it on, nothing else does."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_the_deadline_ends_the_waits_and_caps_the_last(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr("headwater.sinks._retry.time", clock)
+    backoff = Backoff(SqlRetry.model_validate({"for": "50ms", "initial": "20ms", "max": "1s"}))
+    assert backoff.sleep() and backoff.sleep()  # 20 ms, 40 ms would pass the deadline…
+    assert clock.now == pytest.approx(100.05)  # …so the second waits only what is left
     assert backoff.next() is None and backoff.sleep() is False
     assert backoff.retries == 2
 
