@@ -10,12 +10,10 @@ import hashlib
 import json
 import os
 import re
-import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
@@ -358,26 +356,6 @@ class DbUrl:
             {k: expand(v, k) or "" for k, v in parse_qsl(parts.query)},
             mask_url(url),
         )
-
-
-class Backoff:
-    """Waits 0.05 s, doubling up to 2 s, until `limit` has passed since the first failure."""
-
-    def __init__(self, limit: timedelta):
-        self.limit = limit.total_seconds()
-        self.started: float | None = None
-        self.delay = 0.05
-
-    def wait(self) -> bool:
-        """Sleep before the next attempt; False once the time is up."""
-        now = time.monotonic()
-        if self.started is None:
-            self.started = now
-        if now - self.started >= self.limit:
-            return False
-        time.sleep(min(self.delay, self.limit - (now - self.started)))
-        self.delay = min(self.delay * 2, 2.0)
-        return True
 
 
 # -- applying one step's transactions on several connections -----------------------------------
