@@ -117,3 +117,12 @@ def test_an_old_key_exits_2_with_its_yaml_path(tmp_path):
     assert r.returncode == 2
     assert "sinks.db" in r.stderr and "use retry: {for: …}" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_request_gives_up_at_its_deadline_before_its_attempts(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr("headwater.sinks._retry.time", clock)
+    retry = RequestRetry.model_validate({"attempts": 100, "for": "1s", "initial": "300ms"})
+    backoff = Backoff(retry)
+    assert [backoff.sleep() for _ in range(4)] == [True, True, True, False]  # 0.3, 0.6, 0.1
+    assert clock.now == pytest.approx(101.0)
