@@ -85,7 +85,7 @@ def crash(sig: int) -> Callable[[Any], None]:
 
 
 #: Stream sinks: keep retrying for long enough that a restart is outlasted.
-STREAM_RIDE_OUT = ", retry: {timeout: 60s, backoff: 50ms, max_backoff: 500ms}"
+STREAM_RIDE_OUT = ", retry: {for: 60s, initial: 50ms, max: 500ms}"
 
 
 # -- stores -----------------------------------------------------------------------------------
@@ -335,7 +335,7 @@ HARNESSES: dict[str, Harness] = {
             server="kafka_server",
             driver=("confluent_kafka", "kafka"),
             stop=crash(signal.SIGKILL),
-            ride_out=", retry: {timeout: 5s, backoff: 50ms, max_backoff: 500ms}",
+            ride_out=", retry: {for: 5s, initial: 50ms, max: 500ms}",
             forgetful="kafka_server",  # memory storage: the only broker here
             landed=_kafka_landed,
             expected=event_images,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.core.micros import span_us
-from headwater.errors import HeadwaterError, MissingExtra, Problem, ScenarioError
+from headwater.errors import HeadwaterError, Problem, ScenarioError, require
 from headwater.outdir import OutDir
 from headwater.resolve.scenario import Scenario
 from headwater.serve.config import Serve
@@ -60,10 +60,7 @@ def check_config(scenario: Scenario, config: Serve, source: str | Path | None = 
 
 def _need_api() -> None:
     for module in ("fastapi", "uvicorn"):
-        try:
-            __import__(module)
-        except ImportError:
-            raise MissingExtra("headwater serve", "api", module) from None
+        require(module, "api", "headwater serve")
 
 
 class Serving:
