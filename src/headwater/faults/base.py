@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from abc import ABC
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -27,11 +27,9 @@ import pyarrow.compute as pc
 from pydantic import BeforeValidator
 
 from headwater._plugins import suggest
-from headwater.generators.base import Spec
-from headwater.random import stream
-
-if TYPE_CHECKING:  # the world layer imports the scenario, which holds serve's faults
-    from headwater.world.schema import EntitySchema
+from headwater.core.random import stream
+from headwater.core.spec import Spec
+from headwater.world.schema import EntitySchema
 
 LATE, REORDER, DUPLICATE, OUTAGE, MALFORMED = 1, 2, 4, 8, 16
 LABELS = {LATE: "late", REORDER: "reorder", DUPLICATE: "duplicate", OUTAGE: "outage"}

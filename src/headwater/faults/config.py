@@ -29,9 +29,9 @@ from typing import Annotated, Any
 from pydantic import Field, GetCoreSchemaHandler, GetPydanticSchema, create_model
 from pydantic_core import CoreSchema
 
+from headwater.core.spec import Spec
 from headwater.faults.base import Loc, OneOrMany
 from headwater.faults.registry import FAULTS
-from headwater.generators.base import Spec
 
 
 class FaultsConfig(Spec):

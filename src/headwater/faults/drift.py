@@ -21,21 +21,20 @@ from __future__ import annotations
 
 import re
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from headwater._plugins import suggest
+from headwater.core.micros import epoch_us
+from headwater.core.spec import TIMESTAMP, Spec
+from headwater.core.units import Timestamp
 from headwater.errors import HeadwaterError
 from headwater.faults.base import Fault, FaultContext, Loc, Part, map_struct, put
-from headwater.generators.base import TIMESTAMP, FieldGen, GenContext, Spec
-from headwater.micros import epoch_us
-from headwater.scenario.types import Timestamp
-
-if TYPE_CHECKING:  # the world layer imports the scenario, which holds serve's faults
-    from headwater.world.schema import EntitySchema
+from headwater.generators.base import FieldGen, GenContext
+from headwater.world.schema import EntitySchema
 
 TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),

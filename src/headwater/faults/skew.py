@@ -13,12 +13,15 @@ values, so verify can tell the pipeline's lag from the source's skew.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
+from headwater.core.micros import span_us
+from headwater.core.spec import Spec
+from headwater.core.units import format_duration, parse_duration
 from headwater.faults.base import (
     Fault,
     Loc,
@@ -27,12 +30,7 @@ from headwater.faults.base import (
     timestamp_fields,
     unknown_timestamp_fields,
 )
-from headwater.generators.base import Spec
-from headwater.micros import span_us
-from headwater.scenario.units import format_duration, parse_duration
-
-if TYPE_CHECKING:  # the world layer imports the scenario, which holds serve's faults
-    from headwater.world.schema import EntitySchema
+from headwater.world.schema import EntitySchema
 
 
 def signed_duration(v: Any) -> timedelta:

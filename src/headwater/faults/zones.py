@@ -14,13 +14,15 @@ the same; a pipeline that ignores offsets, or assumes UTC for zone-less times, l
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
+from headwater.core.micros import US
+from headwater.core.spec import Spec
 from headwater.faults.base import (
     Fault,
     FaultContext,
@@ -32,11 +34,7 @@ from headwater.faults.base import (
     unknown_timestamp_fields,
 )
 from headwater.faults.base import timestamp_fields as ts_fields
-from headwater.generators.base import Spec
-from headwater.micros import US
-
-if TYPE_CHECKING:  # the world layer imports the scenario, which holds serve's faults
-    from headwater.world.schema import EntitySchema
+from headwater.world.schema import EntitySchema
 
 _OFFSET = re.compile(r"^(Z|[+-](\d{2}):(\d{2}))$")
 

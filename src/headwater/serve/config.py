@@ -28,19 +28,18 @@ renames, drops and adds fields (a served item has no type or format to change).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from headwater._plugins import suggest
+from headwater.core.spec import Spec
+from headwater.core.units import Duration, Rate, parse_speed
 from headwater.faults.base import Loc, OneOrMany
 from headwater.faults.drift import DriftRule, plan
 from headwater.faults.outage import OutageWindow
-from headwater.generators.base import Spec
-from headwater.scenario.types import Duration, Rate
-
-if TYPE_CHECKING:  # the world layer imports the scenario, which holds serve's faults
-    from headwater.world.schema import EntitySchema
+from headwater.scenario.model import ScenarioBase
+from headwater.world.schema import EntitySchema
 
 Pagination = Literal["cursor", "offset", "page"]
 
@@ -227,9 +226,7 @@ class Serve(Spec):
     @field_validator("speed")
     @classmethod
     def _speed(cls, v: str) -> str:
-        from headwater.scenario.model import _speed
-
-        v = _speed(v)
+        v = parse_speed(v)
         if v == "max":
             raise ValueError("serve needs a paced world: 'realtime' or a factor like '60x'")
         return v
@@ -241,10 +238,10 @@ class Serve(Spec):
         return {e: [rules[i] for i in found] for e, found in applies.items() if found}
 
     def check(
-        self, scenario: Any, schemas: dict[str, EntitySchema] | None
+        self, scenario: ScenarioBase, schemas: dict[str, EntitySchema] | None
     ) -> list[tuple[Loc, str]]:
-        """Cross-checks against the scenario's entities: (path under serve, message). Drift
-        needs the entities' schemas (None when their types are unsound)."""
+        """Cross-checks against the scenario's entities as declared: (path under serve,
+        message). Drift needs the entities' schemas (None when their types are unsound)."""
         names = list(scenario.entities)
         out: list[tuple[Loc, str]] = []
 
@@ -274,7 +271,7 @@ class Serve(Spec):
         return out
 
     def _check_drift(
-        self, scenario: Any, schemas: dict[str, EntitySchema]
+        self, scenario: ScenarioBase, schemas: dict[str, EntitySchema]
     ) -> list[tuple[Loc, str]]:
         rules = self.faults.drift
         applies, found = plan(rules, schemas, among="the scenario")

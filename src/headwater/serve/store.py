@@ -20,10 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.core.micros import US, epoch_us
+from headwater.core.random import stream
 from headwater.faults.drift import DriftRule
 from headwater.generators.base import GenContext
-from headwater.micros import US, epoch_us
-from headwater.random import stream
 from headwater.serve.encode import row_json
 from headwater.sinks.base import Sink, SinkConfig
 from headwater.sinks.capabilities import Capabilities, Ordering
