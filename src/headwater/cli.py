@@ -15,6 +15,7 @@ from rich.table import Table
 
 from headwater.cli_shared import _duration, _user_errors, err, out
 from headwater.errors import HeadwaterError
+from headwater.init.command import init
 from headwater.scenario.units import format_duration
 from headwater.serve.commands import receive, serve
 
@@ -332,3 +333,4 @@ def verify(
 
 main.add_command(serve)
 main.add_command(receive)
+main.add_command(init)
