@@ -10,11 +10,6 @@ chosen from names, types and (with profiling) the data, to be reviewed.
 
 from __future__ import annotations
 
-from headwater.errors import HeadwaterError
-from headwater.init.compose import compose
-from headwater.init.sources import open_database, read_file
-from headwater.init.write import to_yaml
-
 DEFAULT_SAMPLE = 10_000
 
 __all__ = ["DEFAULT_SAMPLE", "init_scenario"]
@@ -28,6 +23,11 @@ def init_scenario(
     password_env: str | None = None,
 ) -> str:
     """The scenario YAML for `source`; HeadwaterError when it cannot be read."""
+    from headwater.errors import HeadwaterError
+    from headwater.init.compose import compose
+    from headwater.init.sources import open_database, read_file
+    from headwater.init.write import to_yaml
+
     db = open_database(source, password_env)
     if db is None:
         if profile:
@@ -37,14 +37,14 @@ def init_scenario(
     else:
         with db:
             schema = db.schema()
-            if not schema.tables:
-                raise HeadwaterError(f"{db.label}: no tables found")
-            if profile:
+            if profile and schema.tables:
                 from headwater.init.profile import profile as fit
 
                 fits = fit(db, schema, sample)
             else:
                 fits = None
+    if not schema.tables:
+        raise HeadwaterError(f"{schema.label}: no tables found")
     scenario = compose(schema, fits)
     header = [
         f"Written by `headwater init` from {schema.label}"
