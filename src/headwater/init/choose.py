@@ -126,7 +126,7 @@ _CODE = re.compile(r"sku|code$|_(number|no|ref)$", re.I)
 
 def choose(col: Column, table: Table, key: str) -> Spec:
     """The generator mapping for one non-key, non-reference column."""
-    name = col.name.lower()
+    name = re.sub(r"[^a-z0-9]+", "_", col.name.lower())
     if col.choices:
         return {"choice": list(dict.fromkeys(col.choices))}
     if col.unique:

@@ -142,12 +142,12 @@ def _parent(
     schema: Schema, table: Table, refs: dict[str, str], fits: dict[str, TableFit] | None
 ) -> dict[str, Any] | None:
     """`parent: {entity, count}` when rows obviously belong to one parent row each: the data
-    shows every parent with children, or (schema only) the reference is part of the key,
+    shows every parent with children, or (no data) the reference is part of the key,
     cascades on delete, or the table is named after its parent (order → order_items)."""
     for column, target in refs.items():
         if target == table.name or _descends(schema, target, table.name):
             continue
-        if fits is not None:
+        if fits is not None and fits[table.name].rows:  # the data decides
             found = _observed_parent(fits[table.name], column, fits[target].rows)
             if found is not None:
                 return {"entity": target, "count": found}
