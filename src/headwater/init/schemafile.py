@@ -37,10 +37,13 @@ def table_name(text: str) -> str:
 
 
 def file_table(name: str, columns: list[Column], refs: dict[str, str]) -> Table:
-    """A table of these columns; `refs` maps a column to the table it refers to."""
+    """A table of these columns; `refs` maps a column to the table it refers to. The key is
+    `id`, `<table>_id`, or a first column named like an id."""
     table = Table(name, {c.name: c for c in columns})
     stem = name[:-1] if name.endswith("s") else name
-    for candidate in ("id", f"{stem}_id", f"{name}_id", "uuid", "key"):
+    first = columns[0].name if columns else ""
+    first_id = [first] if first.lower().endswith("id") and first not in refs else []
+    for candidate in ("id", f"{stem}_id", f"{name}_id", *first_id, "uuid", "key"):
         if candidate in table.columns:
             table.primary_key = [candidate]
             break
