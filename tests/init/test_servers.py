@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from headwater.errors import HeadwaterError
 from headwater.init import init_scenario
 from headwater.runner import run
 from headwater.scenario.load import loads
@@ -144,3 +145,19 @@ def test_init_from_a_server(kind, request, tmp_path):
         out_dir=tmp_path,
     )
     assert _shape(init_scenario(fresh)) == _shape(text)
+
+
+def test_password_from_the_url_or_the_environment_is_never_shown(monkeypatch):
+    from tests.capture._db import password_server
+
+    with password_server({"postgres": "Adm1n-s3cret"}) as server:
+        base = f"127.0.0.1:{server.port}/postgres"
+        with pytest.raises(HeadwaterError) as err:
+            init_scenario(f"postgresql://postgres:wrong-pass-42@{base}")
+        assert "cannot connect to postgresql://postgres:***@127.0.0.1" in str(err.value)
+        assert "wrong-pass-42" not in str(err.value)
+        monkeypatch.setenv("HW_INIT_PW", "Adm1n-s3cret")
+        with pytest.raises(HeadwaterError, match="no tables found"):  # connected: an empty database
+            init_scenario(f"postgresql://postgres@{base}", password_env="HW_INIT_PW")
+        with pytest.raises(HeadwaterError, match="no tables found"):
+            init_scenario(f"postgresql://postgres:Adm1n-s3cret@{base}")

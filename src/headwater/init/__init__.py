@@ -8,8 +8,6 @@ The result is YAML that `headwater validate` accepts; its generators are startin
 chosen from names, types and (with profiling) the data, to be reviewed.
 """
 
-from __future__ import annotations
-
 DEFAULT_SAMPLE = 10_000
 
 __all__ = ["DEFAULT_SAMPLE", "init_scenario"]

@@ -17,6 +17,7 @@ OWN_TABLES = re.compile(r"^headwater_")
 _ARGS = re.compile(r"\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
 _KINDS: list[tuple[str, Kind]] = [
     ("interval", "text"),
+    ("point", "text"),
     ("tinyint(1)", "bool"),
     ("bool", "bool"),
     ("bit", "bool"),
@@ -45,6 +46,10 @@ def column(name: str, type_name: str, *, nullable: bool) -> Column:
     """A column from a SQL type name as any of the three databases spells it."""
     t = type_name.lower().strip()
     kind: Kind = next((k for word, k in _KINDS if word in t), "text")
+    if t.startswith(("enum(", "set(")):  # its values may spell a type's name
+        kind = "text"
+    elif t.endswith("]"):  # a PostgreSQL array
+        kind = "json"
     col = Column(name, kind, nullable=nullable)
     args = _ARGS.search(t)
     if args and kind == "decimal":

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from headwater.cli_shared import _user_errors, err
+from headwater.init import DEFAULT_SAMPLE
 
 
 @click.command()
@@ -30,7 +31,7 @@ from headwater.cli_shared import _user_errors, err
 @click.option(
     "--sample",
     type=click.IntRange(100, 1_000_000),
-    default=10_000,
+    default=DEFAULT_SAMPLE,
     show_default=True,
     help="Rows sampled per table with --profile.",
 )

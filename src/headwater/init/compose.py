@@ -78,6 +78,10 @@ def _entity(
     for name, col in table.columns.items():
         if name == key:
             fields[name] = key_spec(col)
+            if table.fk_of(name) is not None:
+                schema.notes.append(
+                    f"{table.name}.{name} is both the key and a reference; generated as the key"
+                )
             continue
         target = _reference(schema, table, name, keys)
         if target is not None:
