@@ -38,8 +38,11 @@ class Database(ABC):
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Rows of one query; a driver's error becomes a HeadwaterError naming the source."""
+        return self._checked(sql, params)[1]
+
+    def _checked(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[Any]]:
         try:
-            return self.execute(sql, params)[1]
+            return self.execute(sql, params)
         except HeadwaterError:
             raise
         except Exception as exc:
@@ -54,10 +57,7 @@ class Database(ABC):
         cols = ", ".join(self.quote(c) for c in names)
         order = f" ORDER BY {self.random}" if total > limit else ""
         sql = f"SELECT {cols} FROM {self.quote(table.name)}{order} LIMIT {int(limit)}"
-        try:
-            _, rows = self.execute(sql)
-        except Exception as exc:
-            raise HeadwaterError(f"{self.label}: {exc}") from None
+        _, rows = self._checked(sql)
         return to_arrow(names, rows)
 
     def children(self, table: Table, column: str) -> dict[int, int]:

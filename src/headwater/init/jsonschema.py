@@ -19,38 +19,40 @@ _TYPES: dict[str, Kind] = {"integer": "int", "number": "float", "boolean": "bool
 
 
 def from_json_schema(doc: dict[str, Any], label: str) -> Schema:
-    defs = {**doc.get("definitions", {}), **doc.get("$defs", {})}
-    objects = {f"#/$defs/{k}": v for k, v in defs.items()} | {
-        f"#/definitions/{k}": v for k, v in defs.items()
+    defs = {
+        **{f"#/definitions/{k}": v for k, v in (doc.get("definitions") or {}).items()},
+        **{f"#/$defs/{k}": v for k, v in (doc.get("$defs") or {}).items()},
     }
-    named = {table_name(k): v for k, v in defs.items() if _is_object(v)}
-    if _is_object(doc):
+    named = {table_name(r.rsplit("/", 1)[1]): v for r, v in defs.items() if is_object(v)}
+    if is_object(doc):
         named = {table_name(str(doc.get("title") or label.rsplit(".", 1)[0])): doc, **named}
-    refs = {ref: table_name(ref.rsplit("/", 1)[1]) for ref, v in objects.items() if _is_object(v)}
-    tables = objects_to_tables(named, refs)
-    if not tables:
+    if not named:
         raise HeadwaterError(f"--from: {label} describes no object with properties")
-    return Schema(tables, "jsonschema", label)
+    return Schema(objects_to_tables(named, defs), "jsonschema", label)
 
 
-def _is_object(schema: Any) -> bool:
+def is_object(schema: Any) -> bool:
     return isinstance(schema, dict) and isinstance(schema.get("properties"), dict)
 
 
-def objects_to_tables(objects: dict[str, dict[str, Any]], refs: dict[str, str]) -> dict[str, Table]:
-    """Tables from object schemas (name → schema); `refs` maps a `$ref` to its table.
-    Shared with OpenAPI, whose components/schemas are JSON Schema objects."""
+def objects_to_tables(objects: dict[str, dict[str, Any]], defs: dict[str, Any]) -> dict[str, Table]:
+    """Tables from object schemas (name → schema). `defs` holds every definition by its
+    `$ref`: a property referring to an object is a reference to its table, one referring to
+    anything else (an enum, a formatted string) is that schema. Shared with OpenAPI, whose
+    components/schemas are JSON Schema."""
     tables = {}
     for name, schema in objects.items():
         required = set(schema.get("required", []))
         columns, links = [], {}
         for prop, spec in schema["properties"].items():
             spec = spec if isinstance(spec, dict) else {}
-            target = refs.get(spec.get("$ref", ""))
-            col_name = prop if target is None or prop.endswith("_id") else f"{prop}_id"
-            columns.append(property_column(col_name, spec, prop in required))
-            if target is not None:
-                links[col_name] = target
+            target = defs.get(spec.get("$ref", ""))
+            if is_object(target):
+                col_name = prop if prop.endswith("_id") else f"{prop}_id"
+                links[col_name] = table_name(spec["$ref"].rsplit("/", 1)[1])
+                columns.append(property_column(col_name, {}, prop in required))
+                continue
+            columns.append(property_column(prop, target or spec, prop in required))
         tables[name] = file_table(name, columns, links)
     for table in tables.values():  # a reference takes the type of the key it points at
         for fk in table.foreign_keys:

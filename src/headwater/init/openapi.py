@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from headwater.errors import HeadwaterError
-from headwater.init.jsonschema import objects_to_tables
+from headwater.init.jsonschema import is_object, objects_to_tables
 from headwater.init.model import Schema
 from headwater.init.schemafile import table_name
 
@@ -19,14 +19,8 @@ def from_openapi(doc: dict[str, Any], label: str) -> Schema:
             (doc.get("components") or {}).get("schemas") or {},
             "#/components/schemas/",
         )
-    objects = {
-        k: v
-        for k, v in schemas.items()
-        if isinstance(v, dict) and isinstance(v.get("properties"), dict)
-    }
+    defs = {prefix + k: v for k, v in schemas.items()}
+    objects = {table_name(k): v for k, v in schemas.items() if is_object(v)}
     if not objects:
         raise HeadwaterError(f"--from: {label} has no object schemas under {prefix[2:-1]}")
-    refs = {prefix + k: table_name(k) for k in objects}
-    return Schema(
-        objects_to_tables({table_name(k): v for k, v in objects.items()}, refs), "openapi", label
-    )
+    return Schema(objects_to_tables(objects, defs), "openapi", label)

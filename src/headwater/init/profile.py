@@ -15,7 +15,7 @@ from headwater.init.compose import TableFit
 from headwater.init.database import Database
 from headwater.init.model import Column, Schema, Table
 
-MAX_CHOICES = 20  # at most this many distinct values make a weighted choice
+MAX_CHOICES = 50  # at most this many distinct values (and a tenth of the rows) make a choice
 HOT_KEYS = 0.02  # the share of referenced keys that is checked for being hot
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -69,7 +69,7 @@ def fit_column(col: Column, values: pa.Array) -> Spec | None:
         return {"bool": {"p": round(pc.mean(values.cast(pa.float64())).as_py(), 4)}}
     counts = pc.value_counts(values)
     distinct = len(counts)
-    if distinct <= MAX_CHOICES and distinct <= max(2, len(values) // 5):
+    if distinct <= MAX_CHOICES and distinct <= max(2, len(values) // 10):
         return {"choice": _weights(counts)}
     if col.kind in ("int", "float", "decimal"):
         return fit_numbers(col, values)
