@@ -189,7 +189,8 @@ def _unique(col: Column, table: Table, key: str) -> Spec:
     digits = ":08d" if table.columns[key].kind == "int" else ""
     if "mail" in name:
         return {"format": f"user{{{key}{digits}}}@example.com"}
-    prefix = re.sub(r"[^A-Za-z0-9]+", "-", col.name).strip("-").upper()[:8] or "ID"
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", col.name).strip("-")
+    prefix = (re.sub(r"-?(number|no|code|ref)$", "", stem, flags=re.I) or stem or "ID").upper()[:8]
     return {"format": f"{prefix}-{{{key}{digits}}}"}
 
 
