@@ -91,3 +91,38 @@ def test_unreachable_server_hides_the_password(scheme: str) -> None:
 def test_password_env_that_is_not_set() -> None:
     r = hw("init", "--from", "postgresql://app@127.0.0.1/x", "--password-env", "HW_NO_SUCH_VAR")
     assert r.returncode == 2 and "HW_NO_SUCH_VAR is not set" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "postgresql://app@127.0.0.1:notaport/shop",
+            "invalid port in postgresql://app@127.0.0.1:notaport/shop",
+        ),
+        (
+            "mysql://app:pw@127.0.0.1:3306",
+            "name the database in the URL: mysql://app:***@127.0.0.1:3306/DATABASE",
+        ),
+    ],
+)
+def test_bad_urls(url: str, message: str) -> None:
+    r = hw("init", "--from", url)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "module", "extra"),
+    [
+        ("postgresql://app@127.0.0.1/x", "psycopg", "postgres"),
+        ("mysql://app@127.0.0.1/x", "pymysql", "mysql"),
+    ],
+)
+def test_a_missing_driver_names_its_extra(url: str, module: str, extra: str) -> None:
+    code = (
+        f"import sys; sys.modules[{module!r}] = None\n"
+        "from headwater.cli import main\n"
+        f"main(['init', '--from', {url!r}])"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and f'pip install "headwater[{extra}]"' in r.stderr
