@@ -63,6 +63,7 @@ AVRO = {
                 "fields": [{"name": "id", "type": "long"}],
             },
         },
+        {"name": "previous", "type": ["null", "shop.Session"]},  # the record again, by name
     ],
 }
 
@@ -122,6 +123,7 @@ def test_avro(tmp_path: Path) -> None:
     assert views["viewed_at"] == {"event_time": {}}
     assert views["price"]["decimal"]["precision"] == 8
     assert views["session_id"] == {"ref": "session.id"}  # a nested record is its own entity
+    assert views["previous_id"] == {"ref": "session.id"}
     run_text(text, tmp_path / "out")
 
 

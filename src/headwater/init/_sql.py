@@ -119,8 +119,7 @@ def check_clauses(ddl: str) -> list[str]:
 def to_arrow(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> pa.Table:
     """Driver rows as Arrow columns; a column of mixed Python types (SQLite) becomes text."""
     columns = []
-    for i in range(len(names)):
-        values = [r[i] for r in rows]
+    for values in zip(*rows, strict=True) if rows else [()] * len(names):
         try:
             columns.append(pa.array(values))
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):

@@ -64,6 +64,8 @@ def _field(f: dict[str, Any], tables: dict[str, Table]) -> tuple[Column, str | N
         t = next((x for x in t if x != "null"), "string")
     if isinstance(t, dict) and t.get("type") == "record":
         return Column(f"{f['name']}_id", "int", nullable=nullable), _record(t, tables)
+    if isinstance(t, str) and table_name(t.rsplit(".", 1)[-1]) in tables:  # a record named again
+        return Column(f"{f['name']}_id", "int", nullable=nullable), table_name(t.rsplit(".", 1)[-1])
     col = Column(f["name"], "json", nullable=nullable)
     if isinstance(t, str):
         col.kind = _PRIMITIVES.get(t, "text")
