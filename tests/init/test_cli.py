@@ -31,6 +31,8 @@ def db(tmp_path: Path) -> Path:
         conn.execute(
             "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, created_at TIMESTAMP)"
         )
+        emails = [(f"u{i}@x.org" if i % 4 else None,) for i in range(400)]
+        conn.executemany("INSERT INTO users (email) VALUES (?)", emails)
     return path
 
 
@@ -42,6 +44,9 @@ def test_writes_a_scenario_that_validates(db: Path, tmp_path: Path) -> None:
     assert hw("validate", str(out)).returncode == 0
     r = hw("init", "--from", str(db))
     assert r.returncode == 0 and "users:" in r.stdout and "email: {fake: email}" in r.stdout
+    r = hw("init", "--from", str(db), "--profile", "--sample", "400")
+    assert r.returncode == 0 and "initial: 400" in r.stdout
+    assert "email: {fake: email, null_rate: 0.25}" in r.stdout
 
 
 @pytest.mark.parametrize(
