@@ -161,3 +161,22 @@ def test_password_from_the_url_or_the_environment_is_never_shown(monkeypatch):
             init_scenario(f"postgresql://postgres@{base}", password_env="HW_INIT_PW")
         with pytest.raises(HeadwaterError, match="no tables found"):
             init_scenario(f"postgresql://postgres:Adm1n-s3cret@{base}")
+
+
+def test_a_postgresql_schema_other_than_public(pg_server):
+    import psycopg
+
+    url = pg_database(pg_server, "hw_init_ns")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            'CREATE SCHEMA "Sales"; CREATE TABLE "Sales"."Deals" (id int PRIMARY KEY, won bool);'
+            "CREATE TABLE public.other (id int PRIMARY KEY)"
+        )
+        conn.execute(
+            'INSERT INTO "Sales"."Deals" SELECT i, i % 4 = 0 FROM generate_series(1, 400) i'
+        )
+    text = init_scenario(url + "?schema=Sales", profile=True)
+    doc = yaml.safe_load(text)
+    assert list(doc["entities"]) == ["Deals"] and doc["sinks"]["db"]["schema"] == "Sales"
+    assert doc["entities"]["Deals"]["fields"]["won"] == {"bool": {"p": 0.25}}
+    loads(text, env={"DATABASE_URL": url})

@@ -236,7 +236,10 @@ def _sinks(schema: Schema, entities: list[str]) -> dict[str, Any]:
     if schema.kind == "sqlite":
         return {"db": {"kind": "sqlite", "path": f"{_name(schema)}.db", "entities": entities}}
     if schema.kind in ("postgres", "mysql"):
-        return {"db": {"kind": schema.kind, "url": "${DATABASE_URL}", "entities": entities}}
+        db = {"kind": schema.kind, "url": "${DATABASE_URL}", "entities": entities}
+        if schema.namespace not in (None, "public"):
+            db["schema"] = schema.namespace
+        return {"db": db}
     return {
         "files": {"kind": "files", "format": "jsonl", "path": _name(schema), "entities": entities}
     }

@@ -60,3 +60,4 @@ class Schema:
     kind: str  # sqlite, postgres, mysql, jsonschema, avro, openapi
     label: str  # where it came from, safe to show (a masked URL or a file name)
     notes: list[str] = field(default_factory=list)  # what could not be carried over
+    namespace: str | None = None  # the PostgreSQL schema the tables were read from

@@ -82,7 +82,7 @@ class Postgres(Database):
             [self.namespace],
         )
         tables = {name: self.table(oid, name) for oid, name in rows if not OWN_TABLES.match(name)}
-        return Schema(tables, "postgres", self.label)
+        return Schema(tables, "postgres", self.label, namespace=self.namespace)
 
     def table(self, oid: int, name: str) -> Table:
         cols = self.query(_COLUMNS, [oid])
