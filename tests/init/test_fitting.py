@@ -124,3 +124,29 @@ def test_arrival_rate_ignores_a_bulk_load_at_the_start() -> None:
     arriving = start + np.linspace(0, 3600e6, 360).astype(np.int64)  # then 0.1/s for an hour
     ts = pa.array(np.concatenate([loaded, arriving])).cast(pa.timestamp("us", tz="UTC"))
     assert arrival_rate(ts, len(ts)) == pytest.approx(0.1, rel=0.05)
+
+
+def test_tables_without_a_usable_key_still_make_a_valid_scenario() -> None:
+    from headwater.init.compose import compose
+    from headwater.init.model import Schema
+    from headwater.init.write import to_yaml
+    from headwater.scenario.load import loads
+
+    codes = Table("codes", {"code": Column("code", "text", unique=True)})
+    accounts = Table(
+        "accounts",
+        {
+            "number": Column("number", "decimal", precision=12, scale=0),
+            "opened": Column("opened", "date", unique=True),
+        },
+        primary_key=["number"],
+    )
+    schema = Schema({"codes": codes, "accounts": accounts}, "sqlite", "x.db")
+    scenario = compose(schema)
+    assert scenario["entities"]["codes"]["fields"] == {
+        "id": {"seq": {}},
+        "code": {"format": "CODE-{id:08d}"},
+    }
+    assert scenario["entities"]["accounts"]["fields"]["number"] == {"seq": {}}
+    assert "date" in scenario["entities"]["accounts"]["fields"]["opened"]
+    loads(to_yaml(scenario, []))

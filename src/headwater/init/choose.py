@@ -129,7 +129,7 @@ def choose(col: Column, table: Table, key: str) -> Spec:
     name = re.sub(r"[^a-z0-9]+", "_", col.name.lower())
     if col.choices:
         return {"choice": list(dict.fromkeys(col.choices))}
-    if col.unique:
+    if col.unique and col.kind in ("int", "text", "uuid"):
         return _unique(col, table, key)
     if col.kind == "bool":
         return {"bool": {"p": 0.9 if re.search(r"active|enabled|valid|verified", name) else 0.5}}
@@ -186,7 +186,8 @@ def _unique(col: Column, table: Table, key: str) -> Spec:
     if col.kind == "uuid" or not key.isidentifier():
         return {"uuid": {}}
     name = col.name.lower()
-    digits = ":08d" if table.columns[key].kind == "int" else ""
+    numbered = key not in table.columns or table.columns[key].kind == "int"  # or a new seq key
+    digits = ":08d" if numbered else ""
     if "mail" in name:
         return {"format": f"user{{{key}{digits}}}@example.com"}
     stem = re.sub(r"[^A-Za-z0-9]+", "-", col.name).strip("-")
@@ -195,5 +196,6 @@ def _unique(col: Column, table: Table, key: str) -> Spec:
 
 
 def key_spec(col: Column) -> Spec:
-    """A key generator: numbers count up, anything else is a UUID."""
-    return {"seq": {}} if col.kind == "int" else {"uuid": {"version": 7}}
+    """A key generator: whole numbers count up, anything else is a UUID."""
+    whole = col.kind == "int" or (col.kind == "decimal" and not col.scale)
+    return {"seq": {}} if whole else {"uuid": {"version": 7}}
