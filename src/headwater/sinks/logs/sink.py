@@ -93,6 +93,7 @@ class SyslogTarget(Spec):
     port: int = Field(ge=1, le=65535)
     protocol: Literal["udp", "tcp"] = "udp"
 
+
 _FORMAT_NAMES: list[Any] = formats.FORMATS.names()  # for the JSON schema: a list of JSON values
 
 
