@@ -35,7 +35,9 @@ SUBPACKAGES = [
     "headwater.ledger",
     "headwater.sinks",
     "headwater.sinks.files.formats",
+    "headwater.sinks.logs.formats",
     "headwater.verify",
+    "headwater.verify.targets",
 ]
 
 

@@ -33,8 +33,8 @@ nginx's `\\xHH` escaping, JSON as structured loggers write it, syslog as rsyslog
 (control characters as `#ooo`).
 """
 
-from headwater._plugins import Registry
 from headwater.sinks.logs.formats._base import LogFormat, LogOptions
+from headwater.sinks.logs.formats._registry import FORMATS
 from headwater.sinks.logs.formats.columns import Field, LogFields
 from headwater.sinks.logs.formats.levels import (
     LEVELS,
@@ -47,17 +47,6 @@ from headwater.sinks.logs.formats.traces import (
     generate_span_ids,
     generate_trace_ids,
     stack_traces,
-)
-
-FORMATS: Registry[LogFormat] = Registry(
-    "log format",
-    {
-        "common": "headwater.sinks.logs.formats.access:COMMON",
-        "combined": "headwater.sinks.logs.formats.access:COMBINED",
-        "json": "headwater.sinks.logs.formats.json:JSON",
-        "rfc5424": "headwater.sinks.logs.formats.rfc5424:RFC5424",
-        "rfc3164": "headwater.sinks.logs.formats.rfc3164:RFC3164",
-    },
 )
 
 __all__ = [
