@@ -55,5 +55,7 @@ def test_unknown_targets_list_the_kinds(tmp_path: Path) -> None:
     with pytest.raises(VerifyError, match=r"does not exist .*kinds: avro, csv, duckdb") as err:
         open_target(str(tmp_path / "missing.duckdb"))
     assert "did you mean" not in str(err.value)
-    with pytest.raises(VerifyError, match="did you mean 'parquet'"):
+    with pytest.raises(VerifyError, match="unknown target kind 'parqet' — did you mean 'parquet'"):
         open_target(f"parqet:{tmp_path}")
+    with pytest.raises(VerifyError, match=r"unknown target kind 'mysql' \(expected one of: avro,"):
+        open_target("mysql://127.0.0.1/shop")

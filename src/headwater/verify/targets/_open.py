@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from headwater._plugins import Registry, suggest
@@ -46,10 +47,12 @@ def open_target(spec: str) -> Target:
     if path.is_dir():
         return _folder(spec, path)
     if not path.exists():
-        hint = suggest(prefix, TARGETS.names()) if sep and len(prefix) > 1 else ""
+        if sep and re.fullmatch(r"[A-Za-z][\w+.-]+", prefix):  # KIND:… (not a drive letter)
+            kind = f"'{prefix}'{suggest(prefix, TARGETS.names())}"
+            raise VerifyError(f"--target: {spec} does not exist; unknown target kind {kind}")
         raise VerifyError(
             f"--target: {spec} does not exist (a database file, a folder, KIND:PATH or a URL; "
-            f"kinds: {', '.join(TARGETS.names())}){hint}"
+            f"kinds: {', '.join(TARGETS.names())})"
         )
     head = _head(path)
     databases = [k for k in _kinds() if issubclass(k, DatabaseFile)]
