@@ -48,8 +48,8 @@ def open_target(spec: str) -> Target:
         return _folder(spec, path)
     if not path.exists():
         if sep and re.fullmatch(r"[A-Za-z][\w+.-]+", prefix):  # KIND:… (not a drive letter)
-            kind = f"'{prefix}'{suggest(prefix, TARGETS.names())}"
-            raise VerifyError(f"--target: {spec} does not exist; unknown target kind {kind}")
+            unknown = f"'{prefix}'{suggest(prefix, TARGETS.names())}"
+            raise VerifyError(f"--target: {spec} does not exist; unknown target kind {unknown}")
         raise VerifyError(
             f"--target: {spec} does not exist (a database file, a folder, KIND:PATH or a URL; "
             f"kinds: {', '.join(TARGETS.names())})"
