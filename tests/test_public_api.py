@@ -37,7 +37,9 @@ SUBPACKAGES = [
     "headwater.sinks",
     "headwater.sinks._stream",
     "headwater.sinks.files.formats",
+    "headwater.sinks.logs.formats",
     "headwater.verify",
+    "headwater.verify.targets",
 ]
 
 
