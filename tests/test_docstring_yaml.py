@@ -1,6 +1,6 @@
 """Every plug-in's docstring YAML example loads through the real scenario loader.
 
-Each plug-in family is a registry (sinks, generators, faults, file formats, log formats);
+Each plug-in family is a Registry (sinks, generators, faults, file formats, log formats);
 every plug-in's class or module docstring holds a ```yaml block that uses it. A block is
 wrapped into a scenario by its top-level key: `sinks:` goes beside the example world,
 `fields:` becomes a new entity of it, `faults:` goes under a memory sink.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,12 @@ import pytest
 import yaml
 
 import headwater
+from headwater._plugins import Registry
 from headwater.faults import FAULTS
 from headwater.generators import GENERATORS
 from headwater.sinks import SINKS
-from headwater.sinks.files.formats._registry import FORMATS
-from headwater.sinks.logs.formats import FORMATTERS
+from headwater.sinks.files.formats._registry import FORMATS as FILE_FORMATS
+from headwater.sinks.logs.formats._registry import FORMATS as LOG_FORMATS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -35,22 +35,20 @@ def _world() -> str:
     return world.rstrip() + "\n" + iot.split("entities:\n", 1)[1].rstrip() + "\n"
 
 
-def _plugins() -> Iterator[tuple[str, str, Any]]:
-    """(family, name, the plug-in object) for every registered plug-in."""
-    registries: dict[str, Callable[[], dict[str, Any]]] = {
-        "sink": lambda: {n: SINKS.get(n) for n in SINKS.names()},
-        "generator": lambda: {n: GENERATORS.get(n) for n in GENERATORS.names()},
-        "fault": lambda: {n: FAULTS.get(n) for n in FAULTS.names()},
-        "file format": lambda: dict(FORMATS),
-        "log format": lambda: dict(FORMATTERS),
-    }
-    for family, members in registries.items():
-        for name, obj in members().items():
-            yield family, name, getattr(obj, "func", obj)  # a formatter may be a partial
+REGISTRIES: dict[str, Registry[Any]] = {
+    "sink": SINKS,
+    "generator": GENERATORS,
+    "fault": FAULTS,
+    "file format": FILE_FORMATS,
+    "log format": LOG_FORMATS,
+}
 
 
-def _blocks(obj: Any) -> list[str]:
-    docs = [obj.__doc__ or "", sys.modules[obj.__module__].__doc__ or ""]
+def _blocks(registry: Registry[Any], name: str) -> list[str]:
+    """The ```yaml blocks of a plug-in's docstring (a class's) and of its module's."""
+    obj = registry.get(name)  # imports its module
+    own = (obj.__doc__ or "") if isinstance(obj, type) else ""  # an instance has its class's
+    docs = [own, sys.modules[registry.module(name)].__doc__ or ""]
     return [b for doc in docs for b in re.findall(r"```yaml\n(.*?)```", doc, re.S)]
 
 
@@ -83,14 +81,12 @@ def _scenario(block: str) -> str:
     raise AssertionError(f"no scenario wraps a block starting with {top}:")
 
 
-PLUGINS = list(_plugins())
+PLUGINS = [(family, name) for family, registry in REGISTRIES.items() for name in registry.names()]
 
 
-@pytest.mark.parametrize(
-    ("family", "name", "obj"), PLUGINS, ids=[f"{f}:{n}" for f, n, _ in PLUGINS]
-)
-def test_the_docstring_yaml_uses_the_plugin_and_loads(family: str, name: str, obj: Any) -> None:
-    blocks = [b for b in _blocks(obj) if _uses(yaml.safe_load(b), name)]
+@pytest.mark.parametrize(("family", "name"), PLUGINS, ids=[f"{f}:{n}" for f, n in PLUGINS])
+def test_the_docstring_yaml_uses_the_plugin_and_loads(family: str, name: str) -> None:
+    blocks = [b for b in _blocks(REGISTRIES[family], name) if _uses(yaml.safe_load(b), name)]
     assert blocks, (
         f"{family} {name}: its docstring (or its module's) needs a ```yaml example using it"
     )
@@ -99,4 +95,4 @@ def test_the_docstring_yaml_uses_the_plugin_and_loads(family: str, name: str, ob
 
 
 def test_every_family_has_plugins() -> None:
-    assert {f for f, _, _ in PLUGINS} == {"sink", "generator", "fault", "file format", "log format"}
+    assert {f for f, _ in PLUGINS} == set(REGISTRIES)

@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
         "headwater.pacing",
         "headwater.verify",
         "headwater._api",
+        "headwater.init",  # a scenario from existing schemas
     ),
     ("headwater.serve",),  # L10
     (  # L11 entry points

@@ -51,6 +51,10 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self._builtins
 
+    def module(self, name: str) -> str:
+        """The module a plug-in is defined in (its documentation: the module's docstring)."""
+        return self._builtins[name].partition(":")[0]
+
     def get(self, name: str) -> T:
         if name in self._loaded:
             return self._loaded[name]

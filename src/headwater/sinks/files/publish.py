@@ -401,7 +401,7 @@ class PublishedFile:
         name = self.path.name
         for ending in SUFFIXES.values():
             name = name.removesuffix(ending)
-        name = name.removesuffix("." + FORMATS[self.format].extension)
+        name = name.removesuffix("." + FORMATS.get(self.format).extension)
         return self.path.with_name(name + suffix)
 
 

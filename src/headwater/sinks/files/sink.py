@@ -64,7 +64,7 @@ class FilesConfig(SinkConfig, ShapeOptions):
     path: str = Field(
         "files", description="folder; relative paths are under the run's output folder"
     )
-    format: str = Field("jsonl", description=f"one of: {', '.join(sorted(FORMATS))}")
+    format: str = Field("jsonl", description=f"one of: {', '.join(FORMATS.names())}")
     options: dict[str, Any] = Field(
         default_factory=dict, description="options of the format (delimiter, compression…)"
     )
@@ -180,7 +180,7 @@ class FilesSink(Sink):
         start = datetime.fromtimestamp(interval * self.every_us / US, UTC)
         self.index[stream] = self.index.get(stream, 0) + 1
         ext = (
-            FORMATS[self.config.format].extension
+            FORMATS.get(self.config.format).extension
             + {"none": "", "gzip": ".gz", "zstd": ".zst"}[self.config.compression]
         )
         name = self.config.naming.format(
