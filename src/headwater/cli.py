@@ -15,6 +15,7 @@ from rich.table import Table
 
 from headwater.cli_shared import _duration, _user_errors, err, out
 from headwater.errors import HeadwaterError
+from headwater.observe.cli import Observe, observe_options
 from headwater.scenario.units import format_duration
 from headwater.serve.commands import receive, serve
 
@@ -43,6 +44,7 @@ def main(debug: bool) -> None:
     help="Replace the output of an earlier run in the output folder (only what it wrote).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@observe_options
 @_user_errors
 def run(
     scenario: Path,
@@ -52,6 +54,7 @@ def run(
     out_dir: Path | None,
     overwrite: bool,
     as_json: bool,
+    observe: Observe,
 ) -> None:
     """Run SCENARIO on its simulated clock and write into its sinks."""
     from headwater.runner import run as run_world
@@ -64,7 +67,7 @@ def run(
             _speed(speed)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--speed") from None
-    with _progress(as_json) as on_step:
+    with observe.running() as observer, _progress(as_json) as on_step:
         report = run_world(
             sc,
             seed=seed,
@@ -73,6 +76,7 @@ def run(
             out_dir=out_dir,
             on_step=on_step,
             overwrite=overwrite,
+            observer=observer,
         )
     if as_json:
         out.print_json(json.dumps(report.as_dict()))
