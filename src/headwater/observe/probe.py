@@ -157,10 +157,17 @@ class RunProbe:
         if series["t"] and len(series["t"]) >= POINTS:
             for key in series:
                 series[key] = series[key][::2]
-        if not series["t"] or elapsed > series["t"][-1] or done:
+        fresh = not series["t"] or elapsed > series["t"][-1]
+        if fresh:
             series["t"].append(elapsed)
-            for name in self._sinks:
-                series.setdefault(name, []).append(sinks.get(name, {}).get("events", 0))
+        if fresh or done:  # the end's figures replace those of the last step's time
+            for name in sinks:
+                points = series.setdefault(name, [])
+                events = sinks[name]["events"]
+                if fresh or not points:
+                    points.append(events)
+                else:
+                    points[-1] = events
         if samples:
             self._samples.update(samples)
         with self._lock:
@@ -180,8 +187,11 @@ class RunProbe:
                 window["active"] = window["start_s"] <= clock_us / US < window["end_s"]
 
 
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as JSON can carry it (timestamps, decimals and bytes as text)."""
+def _plain(change: dict[str, Any]) -> dict[str, Any]:
+    """A change as the row it leaves (its image before a delete), with its op, in values
+    JSON can carry (timestamps, decimals and bytes as text)."""
+    image = change.get("after") or change.get("before") or {}
+    row = {"op": change.get("op"), **image}
     return {
         k: v if v is None or isinstance(v, str | int | float | bool) else str(v)
         for k, v in row.items()
