@@ -14,7 +14,7 @@ from headwater.observe.probe import RunProbe
 from headwater.observe.server import Bucket, ObserveServer
 from headwater.runner import run
 
-from tests.observe.conftest import TOKEN, get
+from tests.observe._world import TOKEN, get, world
 
 
 def scrape(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -37,7 +37,8 @@ def per_sink(samples: dict, sink: str) -> dict[str, dict[str, int]]:
     return counts
 
 
-def test_metrics_during_and_after_a_run_agree_with_the_report(world: Any, tmp_path: Any) -> None:
+def test_metrics_during_and_after_a_run_agree_with_the_report(tmp_path: Any) -> None:
+    sc = world()
     probe = RunProbe()
     seen: list[tuple[int, float, dict, dict]] = []
     with ObserveServer(probe, token=TOKEN) as server:
@@ -48,10 +49,10 @@ def test_metrics_during_and_after_a_run_agree_with_the_report(world: Any, tmp_pa
                 clock = changes.end_us / 1e6
                 seen.append((report.steps, clock, world_now, scrape(server.url)))
 
-        report = run(world, out_dir=tmp_path / "out", on_step=on_step, observer=probe)
+        report = run(sc, out_dir=tmp_path / "out", on_step=on_step, observer=probe)
         final = scrape(server.url)
 
-    start = world.clock.start.timestamp()
+    start = sc.clock.start.timestamp()
     for steps, clock, world_now, m in seen:
         assert m["headwater_steps_total"][()] == steps
         assert m["headwater_simulated_time_seconds"][()] == clock
@@ -86,7 +87,7 @@ def test_metrics_during_and_after_a_run_agree_with_the_report(world: Any, tmp_pa
     assert "headwater_acks_pending" not in final  # neither sink is a broker
 
 
-def test_every_request_needs_the_token(world: Any, tmp_path: Any) -> None:
+def test_every_request_needs_the_token() -> None:
     with ObserveServer(RunProbe(), token=TOKEN, ui=True) as server:
         for path in ("/metrics", "/", "/api/state"):
             assert get(server.url + path, token=None)[0] == 401

@@ -5,8 +5,6 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-import pytest
-
 from headwater.scenario.load import loads
 from headwater.scenario.model import Scenario
 
@@ -44,8 +42,8 @@ sinks:
 TOKEN = "observe-test-token-123"
 
 
-@pytest.fixture
 def world() -> Scenario:
+    """A fresh copy of the world above."""
     return loads(WORLD)
 
 
