@@ -87,6 +87,10 @@ def test_the_live_view_shows_the_run(tmp_path: Path) -> None:
     now, early = during[0]
     assert 'data-done="0"' in early and "running" in early
     assert shown_sinks(early)["db"]["events"] == str(total(now))
+    window = (
+        "<td>drop</td><td>outage</td><td>2026-01-01T00:03:00Z</td><td>2026-01-01T00:05:00Z</td>"
+    )
+    assert f'<tr class="active">{window}<td>active</td></tr>' in early  # 00:03:30 is inside
 
     # at the end: every sink's kind, events, bytes and faults as in the report
     assert 'data-done="1"' in dom and "finished" in dom
@@ -104,10 +108,7 @@ def test_the_live_view_shows_the_run(tmp_path: Path) -> None:
     assert f"{report.steps} steps" in dom
     # the chart has a line per sink; the outage window is listed; sample rows per entity
     assert sorted(re.findall(r'<polyline [^>]*data-sink="([^"]+)"', dom)) == sorted(report.sinks)
-    assert (
-        "<td>drop</td><td>outage</td><td>2026-01-01T00:03:00Z</td><td>2026-01-01T00:05:00Z</td>"
-        in dom
-    )
+    assert f"<tr>{window}<td></td></tr>" in dom  # over by the end
     for entity in report.entities:
         assert f'data-entity="{entity}"' in dom
     # no secret reaches the page or its data: a URL's password is masked

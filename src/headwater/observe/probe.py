@@ -42,7 +42,7 @@ def sink_figures(kind: str, counts: dict[str, dict[str, int]], detail: dict[str,
         "counts": {e: dict(ops) for e, ops in counts.items()},
         "events": sent,
         "bytes": int(detail.get("bytes", 0) or 0),
-        "errors": int(detail.get("failed", 0) or 0) + int(detail.get("errors", 0) or 0),
+        "errors": int(detail.get("failed", 0) or 0),  # deliveries given up (webhook)
         "retries": int(detail.get("retries", 0) or 0),
         "reconnects": int(detail.get("reconnects", 0) or 0),
         "acks_pending": max(0, sent - int(acked)) if isinstance(acked, int) else None,
