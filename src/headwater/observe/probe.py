@@ -60,6 +60,7 @@ class RunProbe:
         self._pipes: dict[str, FaultPipeline] = {}
         self._series: dict[str, list[float]] = {"t": []}
         self._samples: dict[str, list[dict[str, Any]]] = {}
+        self._recent: dict[str, Any] = {}  # entity: its latest changes (an Arrow slice)
         self._sampled = float("-inf")
         self._wall0 = clock()
         self._start_us = self._end_us = 0
@@ -94,17 +95,14 @@ class RunProbe:
         self._publish(world.start_us, 0, {}, None)
 
     def step(self, changes: Changes, report: RunReport) -> None:
+        for entity, table in changes.tables.items():
+            if table.num_rows:  # a slice is a view: keeping the latest costs nothing
+                self._recent[entity] = table.slice(max(0, table.num_rows - SAMPLES))
         now = self.clock()
         samples = None
         if now - self._sampled >= SAMPLE_EVERY:
             self._sampled = now
-            samples = {
-                entity: redact_data(
-                    [_plain(r) for r in table.slice(max(0, table.num_rows - SAMPLES)).to_pylist()]
-                )
-                for entity, table in changes.tables.items()
-                if table.num_rows
-            }
+            samples = self._rows()
         self._publish(changes.end_us, report.steps, report.entities, samples)
 
     def end(self, report: RunReport) -> None:
@@ -118,10 +116,23 @@ class RunProbe:
                 f: fault_count(s) for f, s in info.get("faults", {}).items() if f != "delivered"
             }
         self._commit(
-            self._end_us, report.steps, report.entities, sinks, None, report.wall_seconds, True
+            self._end_us,
+            report.steps,
+            report.entities,
+            sinks,
+            self._rows(),
+            report.wall_seconds,
+            True,
         )
 
     # -- internals -----------------------------------------------------------------------------
+    def _rows(self) -> dict[str, list[dict[str, Any]]]:
+        """The latest changes of each entity as rows, redacted (headwater.secrets)."""
+        return {
+            entity: redact_data([_plain(r) for r in table.to_pylist()])
+            for entity, table in self._recent.items()
+        }
+
     def _publish(
         self,
         clock_us: int,
