@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,23 @@ def test_the_flags_are_registered_on_both_commands() -> None:
         assert done.returncode == 0
         for flag in ("--metrics-port", "--metrics-host", "--ui"):
             assert flag in done.stdout
+
+
+def test_a_taken_port_is_a_user_error(tmp_path: Path) -> None:
+    scenario = tmp_path / "seen.yaml"
+    scenario.write_text(WORLD)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "headwater", "run", str(scenario), "--out", str(tmp_path / "o")]
+            + ["--metrics-port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 2, done.stderr
+    assert f"metrics: cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "o").exists()  # nothing ran
