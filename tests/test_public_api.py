@@ -34,6 +34,7 @@ SUBPACKAGES = [
     "headwater.generators",
     "headwater.ledger",
     "headwater.sinks",
+    "headwater.sinks._stream",
     "headwater.sinks.files.formats",
     "headwater.verify",
 ]

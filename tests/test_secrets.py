@@ -18,7 +18,7 @@ import pytest
 
 from headwater.errors import SinkError, SinkUnavailable
 from headwater.scenario.yamlio import interpolate
-from headwater.secrets import mask_url, redact, remember
+from headwater.secrets import mask_url, redact, remember, without_credentials
 from headwater.serve.receive import Receiver
 from headwater.testing.servers import free_port
 
@@ -202,6 +202,24 @@ def test_redact_masks_urls_pairs_and_remembered_secrets():
     assert str(SinkError("s", "driver: rdAAA1@rd/#?:")) == "sink 's': driver: ***"
 
 
+def test_redact_masks_a_password_in_hand_even_inside_words():
+    """A parsed URL's password (never remembered when written in the YAML) is masked as is."""
+    assert redact("auth failed for pw9x (xpw9xy)", "pw9x", None) == "auth failed for *** (x***y)"
+
+
+@pytest.mark.parametrize(
+    ("url", "bare"),
+    [
+        ("nats://u:p%40w@h:4222", "nats://h:4222"),
+        ("nats://tok@h", "nats://h"),
+        ("http://u:p@[::1]:8081/x?a=1", "http://[::1]:8081/x?a=1"),
+        ("http://h:1", "http://h:1"),
+    ],
+)
+def test_without_credentials_keeps_the_rest_of_the_url(url, bare):
+    assert without_credentials(url) == bare
+
+
 # -- clients that take credentials from the URL ---------------------------------------------------
 
 
@@ -240,8 +258,8 @@ def test_schema_registry_basic_auth_is_the_decoded_password():
 
 def test_logs_of_a_run_hold_no_secret(tmp_path, monkeypatch, caplog):
     """Client libraries log what they do (httpx: every request's URL, query included)."""
+    from headwater.resolve.load import loads
     from headwater.runner import run
-    from headwater.scenario.load import loads
 
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("HW_T_TOKEN", TOKEN)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 from headwater.scenario.model import Scenario
 
 WORLD = """

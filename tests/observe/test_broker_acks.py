@@ -19,8 +19,8 @@ from tests.sinks._streams import world
 
 def test_acks_pending_follow_the_broker(nats_server: Any, tmp_path: Path) -> None:
     sc = world(f"n: {{kind: nats, url: '{nats_server.url}', subject: 'seen.{{entity}}'}}")
-    context = SinkContext(world_schemas(sc), tmp_path, sc.seed, sc.name, dict(sc.sink_configs()))
-    sinks = {n: SINKS.get(c.kind)(n, c, context) for n, c in sc.sink_configs().items()}
+    context = SinkContext(world_schemas(sc), tmp_path, sc.seed, sc.name, dict(sc.sinks))
+    sinks = {n: SINKS.get(c.kind)(n, c, context) for n, c in sc.sinks.items()}
     probe = RunProbe()
     seen: list[tuple[int, int, float]] = []
     with ObserveServer(probe, token=TOKEN) as server:

@@ -13,10 +13,10 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from headwater.scenario.load import loads
-from headwater.scenario.model import Scenario
-from headwater.serve.encode import jsonable
+from headwater.resolve.load import loads
+from headwater.resolve.scenario import Scenario
 from headwater.serve.runtime import Serving
+from headwater.sinks._text import jsonable
 from headwater.world.engine import World
 
 SHOP = """

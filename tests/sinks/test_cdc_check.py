@@ -7,7 +7,7 @@ import pytest
 
 from headwater._plugins import either
 from headwater.errors import ScenarioError
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 from headwater.sinks import kinds
 
 from tests.helpers import SHOP

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headwater.random import stream
+from headwater.core.random import stream
 from headwater.world.schema import EntitySchema
 
 LATE, REORDER, DUPLICATE, OUTAGE, MALFORMED = 1, 2, 4, 8, 16

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from headwater.core.spec import Spec
 from headwater.faults.base import Loc
 from headwater.faults.drift import DriftRule, plan
 from headwater.faults.duplicate import DuplicateConfig
@@ -33,7 +34,6 @@ from headwater.faults.outage import OutageWindow
 from headwater.faults.reorder import ReorderConfig
 from headwater.faults.skew import SkewConfig
 from headwater.faults.zones import ZonesConfig
-from headwater.generators.base import Spec
 
 # Faults that change which changes a sink sees or in what order; a database sink applies
 # changes as transactions with keys, so there they would only break its constraints.

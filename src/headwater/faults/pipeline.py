@@ -23,10 +23,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.core.spec import TIMESTAMP
 from headwater.faults.base import Fault, FaultContext, Part, enter, image, labels
 from headwater.faults.config import FaultsConfig
 from headwater.faults.outage import Outage
-from headwater.generators.base import TIMESTAMP
 from headwater.world.changes import Changes
 
 VERSION_KEY = b"headwater.schema_version"

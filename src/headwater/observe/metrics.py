@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from headwater.errors import MissingExtra
+from headwater.errors import require
 from headwater.observe.probe import RunProbe
 
 #: name (without `_total` for counters), type, labels, help; the README's table follows it
@@ -33,10 +33,7 @@ METRICS: list[tuple[str, str, tuple[str, ...], str]] = [
 
 
 def need_prometheus() -> None:
-    try:
-        import prometheus_client  # noqa: F401
-    except ImportError:
-        raise MissingExtra("--metrics-port", "metrics", "prometheus_client") from None
+    require("prometheus_client", "metrics", "--metrics-port")
 
 
 def samples(state: dict[str, Any]) -> dict[str, list[tuple[tuple[str, ...], float]]]:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from headwater.micros import US
+from headwater.core.micros import US
 from headwater.secrets import redact_data
 
 if TYPE_CHECKING:

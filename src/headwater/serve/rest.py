@@ -36,10 +36,10 @@ import pyarrow as pa
 from fastapi import FastAPI, Request, Response
 
 from headwater._plugins import suggest
+from headwater.core.micros import epoch_us
 from headwater.generators.base import FieldGen
 from headwater.generators.identity import Seq, Uuid
 from headwater.generators.states import State
-from headwater.micros import epoch_us
 from headwater.serve import cursors, encode
 from headwater.serve.config import Serve
 from headwater.serve.guard import ANONYMOUS, Authenticator, Denied, Principal, error_body
@@ -54,6 +54,7 @@ from headwater.serve.query import (
     window,
 )
 from headwater.serve.store import LiveStore
+from headwater.sinks._text import json_text
 from headwater.world.schema import EntitySchema
 
 PAGING = {
@@ -365,7 +366,7 @@ class RestApi:
             at = np.array([i], dtype=np.int64)
             if version:
                 item = encode.rows(snap, at, key, cols, renames)[0]
-                raw = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+                raw = json_text(item).encode()
             else:
                 raw = encode.page_json(snap, at)[1:-1].encode()
             return _conditional(request, raw, {"ETag": f'"{int(snap.seq[i])}-{version}"'})

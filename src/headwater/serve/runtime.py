@@ -2,7 +2,7 @@
 store, and the APIs (REST and GraphQL over HTTP, gRPC) serving that store meanwhile.
 
 ```python
-from headwater.scenario.load import load
+from headwater.resolve.load import load
 from headwater.serve.runtime import Serving
 
 with Serving(load("shop.yaml"), port=0) as s:
@@ -20,10 +20,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from headwater.errors import HeadwaterError, MissingExtra, Problem, ScenarioError
-from headwater.micros import span_us
+from headwater.core.micros import span_us
+from headwater.errors import HeadwaterError, Problem, ScenarioError, require
 from headwater.outdir import OutDir
-from headwater.scenario.model import Scenario
+from headwater.resolve.scenario import Scenario
 from headwater.serve.config import Serve
 from headwater.serve.errors import ServeError
 from headwater.serve.store import LiveStore, StoreSink
@@ -60,10 +60,7 @@ def check_config(scenario: Scenario, config: Serve, source: str | Path | None = 
 
 def _need_api() -> None:
     for module in ("fastapi", "uvicorn"):
-        try:
-            __import__(module)
-        except ImportError:
-            raise MissingExtra("headwater serve", "api", module) from None
+        require(module, "api", "headwater serve")
 
 
 class Serving:
@@ -87,9 +84,10 @@ class Serving:
         overwrite: bool = False,
         observer: Any = None,
     ):
-        """`observer`: watches the world's run (runner.RunObserver); `stepped`: the world takes a step only when `advance` grants one, as fast as it
-        can then; `clock`: the wall clock token lifetimes and rate limits count on. Both let
-        tests pace the servers by what they control, not by the machine's speed."""
+        """`observer`: watches the world's run (runner.RunObserver). `stepped`: the world
+        takes a step only when `advance` grants one, as fast as it can then; `clock`: the
+        wall clock token lifetimes and rate limits count on. Both let tests pace the servers
+        by what they control, not by the machine's speed."""
         _need_api()
         config = config or getattr(scenario, "serve", None) or Serve()
         update: dict[str, Any] = {}

@@ -20,9 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.core.micros import US, epoch_us
+from headwater.core.random import stream
 from headwater.generators.base import GenContext
-from headwater.micros import US, epoch_us
-from headwater.random import stream
 from headwater.serve.config import Drift
 from headwater.serve.encode import row_json
 from headwater.sinks.base import Sink, SinkConfig

@@ -30,8 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
+from headwater.core.spec import Spec
 from headwater.errors import SinkError
-from headwater.generators.base import Spec
 from headwater.sinks._encode import Template
 from headwater.sinks._format import format_column
 from headwater.world.schema import EntitySchema

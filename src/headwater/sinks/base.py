@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from headwater.core.spec import Spec
 from headwater.faults.config import FaultsConfig
-from headwater.generators.base import Spec
 from headwater.sinks.capabilities import Capabilities
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
@@ -176,5 +176,5 @@ class Sink(ABC):
 
     def take_acks(self) -> Any:
         """What a broker acknowledged since the last call, per message, for the ledger: a
-        pyarrow Table (see sinks/_stream.py ACK_SCHEMA), or None for sinks without acks."""
+        pyarrow Table (see sinks/_stream/acks.py ACK_SCHEMA), or None for sinks without acks."""
         return None

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, Literal, cast
 
 import pyarrow as pa
 
-from headwater.errors import MissingExtra, SinkError
+from headwater.errors import SinkError, require
 from headwater.sinks.files.formats import FORMATS, FormatOptions, FormatWriter, writer_for
 
 Compression = Literal["gzip", "zstd"]
@@ -116,10 +116,7 @@ def _compressor(kind: Compression, target: _HashingFile, level: int | None) -> A
             filename="", mode="wb", fileobj=target, compresslevel=level or 6, mtime=0
         )
     if kind == "zstd":
-        try:
-            import zstandard
-        except ImportError:
-            raise MissingExtra("zstd compression", "files", "zstandard") from None
+        zstandard = require("zstandard", "files", "zstd compression")
         return zstandard.ZstdCompressor(level=level or 3).stream_writer(
             cast(BinaryIO, target), closefd=False
         )

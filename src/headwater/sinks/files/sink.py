@@ -33,9 +33,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
+from headwater.core.micros import US, span_us
+from headwater.core.units import Duration
 from headwater.errors import SinkError
-from headwater.micros import US, span_us
-from headwater.scenario.types import Duration
 from headwater.sinks._live import LiveTable, last_per_key
 from headwater.sinks._project import Projection, Records, Shape, ShapeOptions, project
 from headwater.sinks.base import CheckContext, Sink, SinkConfig, SinkContext

@@ -25,11 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
+from headwater.core.random import stream
+from headwater.core.spec import Spec
+from headwater.core.units import Duration, Timestamp
 from headwater.generators import parse_field
-from headwater.generators.base import FieldGen, GenContext, Spec
+from headwater.generators.base import FieldGen, GenContext
 from headwater.generators.text import Format
-from headwater.random import stream
-from headwater.scenario.types import Duration, Timestamp
 from headwater.sinks._project import project
 from headwater.sinks.base import CheckContext, Sink, SinkConfig, SinkContext
 from headwater.sinks.capabilities import Capabilities
@@ -38,7 +39,7 @@ from headwater.sinks.logs.rotation import RotatingWriter
 
 if TYPE_CHECKING:
     from headwater.sinks.logs.syslog_transport import SyslogSender
-from headwater.micros import epoch_us
+from headwater.core.micros import epoch_us
 from headwater.world.changes import Changes
 
 LogFormat = Literal["common", "combined", "json", "rfc5424", "rfc3164"]

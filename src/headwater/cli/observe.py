@@ -31,7 +31,7 @@ class Observe:
         if self.port is None and not self.ui:
             yield None
             return
-        from headwater.cli_shared import err
+        from headwater.cli.shared import err
         from headwater.observe.probe import RunProbe
         from headwater.observe.server import ObserveServer
 
