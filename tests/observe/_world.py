@@ -6,7 +6,7 @@ import urllib.error
 import urllib.request
 
 from headwater.resolve.load import loads
-from headwater.scenario.model import Scenario
+from headwater.resolve.scenario import Scenario
 
 WORLD = """
 name: seen
