@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
         "headwater.pacing",
         "headwater.verify",
         "headwater._api",
+        "headwater.init",  # a scenario from existing schemas
     ),
     ("headwater.serve", "headwater.observe"),  # L10 servers beside a run
     (  # L11 entry points

@@ -32,6 +32,7 @@ SUBPACKAGES = [
     "headwater.capture",
     "headwater.faults",
     "headwater.generators",
+    "headwater.init",
     "headwater.ledger",
     "headwater.sinks",
     "headwater.sinks._stream",
