@@ -41,6 +41,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
@@ -62,7 +63,9 @@ class CassandraConfig(BulkConfig):
     path: str = Field(
         "cassandra", description="folder; relative paths are under the run's output folder"
     )
-    keyspace: str = Field("headwater", description="the keyspace of every table")
+    keyspace: str = Field(
+        "headwater", pattern=r"^\w{1,48}$", description="the keyspace of every table"
+    )
     replication_factor: int = Field(1, ge=1, description="SimpleStrategy replication factor")
     partition_key: dict[str, list[str]] = Field(
         default_factory=dict, description="per entity, the partition key columns (default: key)"
@@ -177,6 +180,8 @@ class CassandraSink(BulkSink):
                     if n not in fields
                 ]
         for entity in entities:
+            if not re.fullmatch(r"\w{1,48}", entity):
+                out.append(((), f"'{entity}' is no Cassandra table name (letters, digits, _)"))
             schema = context.schemas[entity]
             keys = _primary_key(config, schema)
             missing = [k for k in schema.primary_key if k not in keys[0] + keys[1]]
