@@ -402,3 +402,36 @@ def test_key_options_are_checked_against_the_entities() -> None:
         )
     with pytest.raises(ScenarioError, match="keyspace"):
         scenario(f"{NAME}: {{kind: cassandra, keyspace: 'my shop'}}\n")
+
+
+# -- the contract harness's read-back (tests/contract/harnesses.py) ----------------------------
+
+ISO_MICROS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})\d{3}Z$")
+
+
+def contract_landed(out: Path, folder: str) -> list[tuple[str, str, str]]:
+    """(table, upsert, row) of every CSV row and (table, delete, key) of every tombstone."""
+    from tests.contract._harness import canon
+
+    root = out / folder
+    st = load(root)
+    got = [(table, "upsert", canon(row)) for table, _, row in rows(root, st)]
+    return got + [((t[1]), "delete", canon(where)) for t, _, where in st.deletes]
+
+
+def contract_expected(events: list[Any], keys: dict[str, str]) -> list[tuple[str, str, str]]:
+    """What each world change becomes: a row (times in milliseconds) or a tombstone."""
+    from tests.contract._harness import canon
+
+    out = []
+    for e in events:
+        if e.op == "d":
+            out.append((e.entity, "delete", canon({keys[e.entity]: e.row[keys[e.entity]]})))
+            continue
+        row = {
+            k: ISO_MICROS.sub(r"\g<1>000Z", v) if isinstance(v, str) else v
+            for k, v in e.row.items()
+            if k not in ("_op", "_ingest_time")
+        }
+        out.append((e.entity, "upsert", canon(row)))
+    return out

@@ -71,15 +71,6 @@ def replay(folder: Path) -> dict[str, dict[str, dict[str, Any]]]:
     return indices
 
 
-def landed(out: Path, folder: str) -> list[tuple[str, str, str, str]]:
-    """(entity, action, _id, source as JSON) of every action, in order."""
-    return [
-        (index.split("-")[0], name, doc_id, json.dumps(source, sort_keys=True))
-        for path in bulk_files(out / folder)
-        for name, index, doc_id, source in actions(path)
-    ]
-
-
 def check_mappings(out: Path, folder: str, columns: dict[str, list[str]]) -> None:
     """Every field of every entity has a mapping of a valid type, strict (no dynamic guess)."""
     for entity, cols in columns.items():
@@ -169,3 +160,38 @@ def test_the_grammar_check_rejects_what_the_bulk_api_does(tmp_path: Path, text: 
     path.write_text(text, encoding="utf-8")
     with pytest.raises((AssertionError, ValueError, RuntimeError)):
         list(actions(path))
+
+
+# -- the contract harness's read-back (tests/contract/harnesses.py) ----------------------------
+
+
+def contract_landed(out: Path, folder: str) -> list[tuple[str, str, str, str]]:
+    """(entity, action, _id, source) of every action in the order written."""
+    from tests.contract._harness import canon
+
+    return [
+        (index.split("-")[0], name, doc_id, canon(source))
+        for path in bulk_files(out / folder)
+        for name, index, doc_id, source in actions(path)
+    ]
+
+
+def contract_expected(events: list[Any]) -> list[tuple[str, str, str, str]]:
+    """The action each world change becomes: index its image, update with the fields it
+    changed, delete."""
+    from tests.contract._harness import canon
+
+    last: dict[tuple[str, str], dict[str, Any]] = {}
+    out = []
+    for e in events:
+        row = {k: v for k, v in e.row.items() if k not in ("_op", "_ingest_time")}
+        before = last.get((e.entity, e.key))
+        last[(e.entity, e.key)] = row
+        if e.op == "d":
+            out.append((e.entity, "delete", e.key, canon(None)))
+        elif e.op == "u" and before is not None:
+            doc = {k: v for k, v in row.items() if before.get(k) != v}
+            out.append((e.entity, "update", e.key, canon({"doc": doc})))
+        else:
+            out.append((e.entity, "index", e.key, canon(row)))
+    return out
