@@ -183,6 +183,8 @@ class CassandraSink(BulkSink):
             if not re.fullmatch(r"\w{1,48}", entity):
                 out.append(((), f"'{entity}' is no Cassandra table name (letters, digits, _)"))
             schema = context.schemas[entity]
+            if WRITETIME in {f.name for f in schema.row_type}:
+                out.append(((), f"{entity} has a field '{WRITETIME}', the CSV's write time column"))
             keys = _primary_key(config, schema)
             missing = [k for k in schema.primary_key if k not in keys[0] + keys[1]]
             if missing:
