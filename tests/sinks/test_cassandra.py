@@ -263,7 +263,7 @@ def rows(folder: Path, st: Statements) -> list[tuple[str, int, dict[str, Any]]]:
         [(key, t)] = [(k, v) for k, v in st.tables.items() if k[1] == table]
         cols, markers, stamp = st.inserts[key]
         with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.reader(f)
+            reader = csv.reader(f, doublequote=False, escapechar="\\")  # cqlsh, DSBulk
             header = next(reader)
             assert header == [*markers, stamp], "the header names the loader's bind markers"
             for values in reader:

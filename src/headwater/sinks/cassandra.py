@@ -23,7 +23,8 @@ or clustering column) deletes the old one first. Identifiers are always double-q
 quote doubled): names are kept exactly, case and all. Types: strings text, integers bigint,
 floats double, decimals decimal, times timestamp (milliseconds, as Cassandra stores them;
 the write time keeps microseconds), dates date, booleans boolean, binary blob, nested
-values text holding JSON.
+values text holding JSON. The CSV follows the loaders' defaults: `"` quotes, `\\` escapes,
+an empty field is null.
 
 ```yaml
 sinks:
@@ -273,6 +274,8 @@ def _primary_key(config: CassandraConfig, schema: EntitySchema) -> tuple[list[st
 
 
 def _csv(values: list[str]) -> str:
+    """A CSV line as cqlsh and DSBulk read by default: a quote or backslash escaped with a
+    backslash (not doubled), fields with a comma or line break quoted."""
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(values)
+    csv.writer(out, lineterminator="\n", doublequote=False, escapechar="\\").writerow(values)
     return out.getvalue()
