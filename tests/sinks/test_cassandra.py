@@ -435,3 +435,15 @@ def contract_expected(events: list[Any], keys: dict[str, str]) -> list[tuple[str
         }
         out.append((e.entity, "upsert", canon(row)))
     return out
+
+
+def test_the_shops_decimals_and_nulls_replay_to_its_final_rows(tmp_path: Path) -> None:
+    from headwater.world.engine import World
+
+    shop = Path(__file__).resolve().parents[2] / "examples" / "shop.yaml"
+    world = shop.read_text(encoding="utf-8").split("\nsinks:")[0]
+    sc = loads(world + "\nsinks:\n  s: {kind: cassandra, path: cs, every: 1m}\n")
+    run_world(sc, tmp_path, ledger=True, duration=DURATION)
+    columns = {e: [f.name for f in s.row_type] for e, s in World(sc).schemas.items()}
+    assert "decimal" in load(tmp_path / "cs").tables[("headwater", "products")].columns.values()
+    assert replayed(tmp_path / "cs", columns) == final(sc)

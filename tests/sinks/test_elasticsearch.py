@@ -195,3 +195,24 @@ def contract_expected(events: list[Any]) -> list[tuple[str, str, str, str]]:
         else:
             out.append((e.entity, "index", e.key, canon(row)))
     return out
+
+
+def test_the_shops_decimals_and_nulls_replay_to_its_final_documents(tmp_path: Path) -> None:
+    from headwater.resolve.load import loads
+    from headwater.world.engine import World
+
+    shop = Path(__file__).resolve().parents[2] / "examples" / "shop.yaml"
+    world = shop.read_text(encoding="utf-8").split("\nsinks:")[0]
+    sc = loads(world + "\nsinks:\n  s: {kind: elasticsearch, path: es, every: 1m}\n")
+    run_world(sc, tmp_path, ledger=True, duration=DURATION)
+    cols = {e: [f.name for f in s.row_type] for e, s in World(sc).schemas.items()}
+    got = {
+        index: {tuple(cell(d[c]) for c in cols[index]) for d in docs.values()}
+        for index, docs in replay(tmp_path / "es").items()
+    }
+    want = {
+        e: {tuple(cell(v) for v in r) for r in rows}
+        for e, rows in world_final(sc, DURATION).items()
+    }
+    assert {e: got.get(e, set()) for e in want} == want
+    check_mappings(tmp_path, "es", cols)
