@@ -81,6 +81,9 @@ class _Env:
         target = self.scenario.entities[entity]
         return self.for_entity(entity).field_type(target.key_field)
 
+    def entity_field_type(self, entity: str, name: str) -> pa.DataType:
+        return self.for_entity(entity).field_type(name)
+
 
 def entity_schema(scenario: Scenario, name: str, env: _Env | None = None) -> EntitySchema:
     ent: Entity = scenario.entities[name]
