@@ -5,6 +5,11 @@ state transitions fire, random rows are updated and deleted. A row changes at mo
 step, so before/after images chain exactly; a transition that falls due twice in one step
 fires again at the start of the next. References only reach rows that existed when the
 step began, and deletes spare rows still referenced, so foreign keys always hold.
+
+Lookups read a referenced row as it was when the step began (or, for a parent created with
+the row, as just created). A parent's aggregates are computed with its children; when
+children change later, the parent gets one update at the end of the step, ordered after
+those changes and the parent's own, in the transaction of the latest of them.
 """
 
 from __future__ import annotations
@@ -114,6 +119,13 @@ class World:
         self._candidates: dict[str, np.ndarray] = {}
         self._touched: dict[str, np.ndarray] = {}
         self._inflight: dict[str, tuple[int, dict[str, pa.Array]]] = {}
+        self._frozen: dict[tuple[str, str], pa.Array] = {}  # looked-up columns as a step began
+        self._looked_up = {
+            (g.entity, g.field)
+            for p in self.plans.values()
+            for g in p.gens.values()
+            if isinstance(g, Lookup)
+        }
         self._dirty: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self._own: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
 
@@ -288,7 +300,10 @@ class World:
         where = np.full(len(rowids), -1, dtype=np.int64)
         parts = []
         if old.any():
-            parts.append(state.column(field).take(pa.array(state.slots_of(rowids[old]))))
+            column = self._frozen.get((entity, field))
+            if column is None:
+                column = state.column(field)
+            parts.append(column.take(pa.array(state.slots_of(rowids[old]))))
             where[old] = np.arange(int(old.sum()))
         if pending is not None and new.any():
             parts.append(pending[1][field])
@@ -507,7 +522,7 @@ class World:
         if p.ent.deletes is None:
             return []
         rng = self._rng(name, "delete", step)
-        ok = state.live & ~touched & (state.side["refcount"] == 0)
+        ok = state.live & ~self._busy(name, touched) & (state.side["refcount"] == 0)
         cands = np.flatnonzero(ok)
         n = min(rng.poisson(p.ent.deletes.rate * (t1 - t0) / US), len(cands))
         if n == 0:
@@ -515,6 +530,20 @@ class World:
         slots = np.unique(cands[rng.integers(0, len(cands), n)])
         times = rng.integers(t0, t1, len(slots))
         return self._delete(name, slots, times, self._groups(len(slots)), 0)
+
+    def _busy(self, name: str, touched: np.ndarray) -> np.ndarray:
+        """Rows changed this step or with a descendant that was: a cascade must not delete a
+        child before the change it already had in this step."""
+        busy = touched.copy()
+        state = self.states[name]
+        for child in self.plans[name].children:
+            cs = self.states[child]
+            mark = self._touched.get(child)
+            if mark is None:
+                continue
+            held = cs.side["parent"][self._busy(child, mark) & cs.live]
+            busy[state.slots_of(held)] = True
+        return busy
 
     def _delete(
         self, name: str, slots: np.ndarray, times: np.ndarray, groups: np.ndarray, depth: int
@@ -760,6 +789,7 @@ class World:
 
     def _step(self, step: int, t0: int, t1: int) -> Changes:
         self._candidates = {k: np.flatnonzero(s.live) for k, s in self.states.items()}
+        self._frozen = {(e, f): self.states[e].column(f) for e, f in self._looked_up}
         existing = {k: s.slots for k, s in self.states.items()}
         pieces: list[_Piece] = []
         for name in self.order:
@@ -791,6 +821,7 @@ class World:
             pieces += self._refresh(name, step)
         self._own.clear()
         changes = self._assemble(step, t0, t1, pieces, snapshot=False)
+        self._frozen = {}
         self._compact()
         return changes
 
