@@ -172,20 +172,17 @@ def lookup_problems(scenario: Any, entity: str, gen: FieldGen) -> list[tuple[tup
     from headwater.generators.ref import Ref
 
     entities = scenario.entities
+    if not isinstance(gen, Lookup | Aggregate):
+        return []
+    target, sub = gen.entity, ("lookup",) if isinstance(gen, Lookup) else (gen.kind,)
+    if target not in entities:
+        return [(sub, f"unknown entity '{target}'{suggest(target, entities)}")]
     if isinstance(gen, Lookup):
-        target, sub = gen.entity, ("lookup",)
         via = entities[entity].generators().get(gen.via)
         if via is not None and not (isinstance(via, Ref) and via.entity == target):
             return [(("via",), f"'{gen.via}' is not a ref to '{target}'")]
-    elif isinstance(gen, Aggregate):
-        target, sub = gen.entity, (gen.kind,)
-        child = entities.get(target)
-        if child is not None and (child.parent is None or child.parent.entity != entity):
-            return [(sub, f"'{target}' is not a child of '{entity}' (declare it with parent:)")]
-    else:
-        return []
-    if target not in entities:
-        return [(sub, f"unknown entity '{target}'{suggest(target, entities)}")]
+    elif entities[target].parent is None or entities[target].parent.entity != entity:
+        return [(sub, f"'{target}' is not a child of '{entity}' (declare it with parent:)")]
     fields = entities[target].generators()
     if gen.field is not None and gen.field not in fields:
         return [(sub, f"unknown field '{target}.{gen.field}'{suggest(gen.field, list(fields))}")]
