@@ -46,11 +46,7 @@ def check_agree(orders, items, payments):
 def test_the_memory_sink_agrees(shop):
     _, mem = shop
     final = {}
-    for entity, key in (
-        ("orders", "order_id"),
-        ("order_items", "item_id"),
-        ("payments", "payment_id"),
-    ):
+    for entity in ("orders", "order_items", "payments"):
         rows = {}
         for r in mem.table(entity).sort_by("seq").select(["op", "key", "after"]).to_pylist():
             if r["op"] == "d":
