@@ -173,3 +173,16 @@ def test_before_images_chain_exactly_with_aggregate_updates():
                 del last[ident]
             else:
                 last[ident] = r["after"]
+
+
+def test_sample_leaves_values_from_other_rows_null():
+    from headwater.world.sample import sample
+
+    orders = sample(scenario(SHOP), "orders", 10)
+    assert orders["total"].null_count == 10 and orders["order_id"].null_count == 0
+
+
+def test_a_parent_read_only_by_its_new_children_is_not_kept():
+    """Payments read the order being created with them: orders need not stay in memory."""
+    w = World(scenario(SHOP))
+    assert not w.plans["orders"].targeted and w.plans["products"].targeted

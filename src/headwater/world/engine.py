@@ -134,8 +134,9 @@ class World:
         """Lookups and aggregates: their rows are kept, and a parent's children are created
         aggregated ones first, so a child that looks up the parent sees the aggregates."""
         for p in self.plans.values():
-            for g in p.gens.values():
-                if isinstance(g, Lookup):
+            reread = {f for u in p.ent.updates for f in _dependents(p, set(u.fields))}
+            for f, g in p.gens.items():  # a child reads a parent created with it as it is made
+                if isinstance(g, Lookup) and (g.entity != p.parent or f in reread):
                     self.plans[g.entity].targeted = True
             fed = [self.plans[g.entity] for g in p.aggs.values()]
             for c in fed:

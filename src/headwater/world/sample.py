@@ -1,5 +1,7 @@
 """An entity's rows without running the world: for previews, bulk files and benchmarks.
 
+Values read from other rows (lookups, aggregates of children) are null here.
+
 Rows come in fixed-size chunks, each with its own random streams, so the output is the same
 whatever chunk of it is asked for and however the work is split across workers.
 """
@@ -13,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from headwater.generators.base import TIMESTAMP, GenContext
+from headwater.generators.lookup import Aggregate, Lookup
 from headwater.generators.ref import Ref, Skew, pick
 from headwater.micros import US, epoch_us
 from headwater.random import stream
@@ -95,6 +98,9 @@ def sample_chunks(
             rng = stream(seed, entity, f, "sample", chunk)
             if isinstance(gen, Ref) and gen.entity == (ent.parent.entity if ent.parent else None):
                 cols[f] = parent_keys
+                continue
+            if isinstance(gen, Lookup | Aggregate):  # other rows' values: only the world has them
+                cols[f] = pa.nulls(m, schema.row_type.field(f).type)
                 continue
             ctx = GenContext(m, rng, event_time, cols, keys, seed, scenario.locale, parent_keys, lo)
             cols[f] = gen.column(ctx)
