@@ -49,7 +49,7 @@ PATH = "/v1/customers?limit=100"
 
 
 def _headwater(conn: Any, out_dir: str) -> None:
-    from headwater.scenario.load import loads
+    from headwater.resolve.load import loads
     from headwater.serve.runtime import Serving
 
     s = Serving(loads(SCENARIO), sinks=False, out_dir=out_dir)

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).parent))
 from generate import SCENARIO
 
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 from headwater.sinks.files.publish import PublishedFile
 from headwater.world.sample import sample
 

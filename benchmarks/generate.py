@@ -20,7 +20,7 @@ import resource
 import time
 from datetime import UTC, datetime, timedelta
 
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 from headwater.world.engine import World
 from headwater.world.sample import sample_chunks
 

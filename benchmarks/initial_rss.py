@@ -42,8 +42,8 @@ sinks:
 
 def child(rows: int, whole: bool, out: Path) -> None:
     """One run; prints its peak RSS (MB), seconds and database size as JSON."""
+    from headwater.resolve.load import loads
     from headwater.runner import run
-    from headwater.scenario.load import loads
     from headwater.world import engine
 
     if whole:

@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from headwater.capture import open_capture
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 from headwater.sinks import SINKS, SinkContext
 from headwater.sinks.postgres import PostgresSink
 from headwater.testing.servers import PostgresServer
@@ -108,8 +108,8 @@ def sink_for(text: str, url: str, out: Path, **opts: object) -> tuple[PostgresSi
     extra = "".join(f", {k}: {v}" for k, v in opts.items())
     sc = loads(text + f"sinks:\n  db: {{kind: postgres, url: '{url}'{extra}}}\n")
     world = World(sc)
-    context = SinkContext(world.schemas, out, world.seed, sc.name, dict(sc.sink_configs()))
-    sink = SINKS.get("postgres")("db", sc.sink_configs()["db"], context)
+    context = SinkContext(world.schemas, out, world.seed, sc.name, dict(sc.sinks))
+    sink = SINKS.get("postgres")("db", sc.sinks["db"], context)
     return sink, world  # type: ignore[return-value]
 
 

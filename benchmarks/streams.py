@@ -43,8 +43,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from headwater.resolve.load import loads
 from headwater.runner import run
-from headwater.scenario.load import loads
 from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.sinks import _encode as enc
 from headwater.sinks._project import project
@@ -434,7 +434,7 @@ BROKERS = {
 def sink_from(sc_text: str, name: str, spec: str, out: Path) -> tuple[Any, Sink]:
     sc = loads(sc_text + f"sinks:\n  {name}: {spec}\n")
     world = World(sc)
-    config = sc.sink_configs()[name]
+    config = sc.sinks[name]
     context = SinkContext(world.schemas, out, sc.seed, sc.name)
     return sc, SINKS.get(config.kind)(name, config, context)
 

@@ -27,8 +27,8 @@ import pytest
 
 if TYPE_CHECKING:
     from headwater.ledger.reader import LedgerReader
+    from headwater.resolve.scenario import Scenario
     from headwater.runner import RunReport
-    from headwater.scenario.model import Scenario
     from headwater.verify import VerifyReport
 
 MARKER = "headwater(scenario=None, *, seed=None, duration=None, overrides=None, speed=None)"
@@ -204,8 +204,8 @@ def _configured(config: pytest.Config) -> tuple[int | None, str | None]:
 def _load(source: Any, overrides: Mapping[str, Any], here: Path) -> Scenario:
     """A scenario from a file (relative: next to the test file, else the working folder), a
     dict or a Scenario, with `overrides` applied to its data before validation."""
-    from headwater.scenario.load import from_document
-    from headwater.scenario.model import Scenario
+    from headwater.resolve.load import from_document
+    from headwater.resolve.scenario import Scenario
     from headwater.scenario.yamlio import Document, load_yaml_file
 
     if isinstance(source, Scenario):

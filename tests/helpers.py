@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-from headwater.scenario.load import loads
-from headwater.scenario.model import Scenario
+from headwater.resolve.load import loads
+from headwater.resolve.scenario import Scenario
 
 SHOP = """
 name: t

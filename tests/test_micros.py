@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from headwater.micros import US, epoch_us, span_us
+from headwater.core.micros import US, epoch_us, span_us
 
 
 def test_an_instant_converts_exactly_where_a_float_lands_a_microsecond_early():

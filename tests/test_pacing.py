@@ -2,8 +2,8 @@
 
 import pyarrow as pa
 
+from headwater.core.micros import US
 from headwater.faults.pipeline import FaultPipeline
-from headwater.micros import US
 from headwater.pacing import split, window_ends
 from headwater.world.engine import World
 

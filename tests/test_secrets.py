@@ -240,8 +240,8 @@ def test_schema_registry_basic_auth_is_the_decoded_password():
 
 def test_logs_of_a_run_hold_no_secret(tmp_path, monkeypatch, caplog):
     """Client libraries log what they do (httpx: every request's URL, query included)."""
+    from headwater.resolve.load import loads
     from headwater.runner import run
-    from headwater.scenario.load import loads
 
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("HW_T_TOKEN", TOKEN)

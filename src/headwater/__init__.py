@@ -13,9 +13,9 @@ from headwater.errors import (
     SinkUnavailable,
     VerifyError,
 )
+from headwater.resolve.load import load, loads
+from headwater.resolve.scenario import Scenario
 from headwater.runner import RunReport
-from headwater.scenario.load import load, loads
-from headwater.scenario.model import Scenario
 from headwater.world.changes import Changes
 from headwater.world.engine import World
 from headwater.world.sample import sample

@@ -6,10 +6,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from headwater.core.units import parse_duration
+from headwater.resolve.load import load
+from headwater.resolve.scenario import Scenario
 from headwater.runner import RunReport
-from headwater.scenario.load import load
-from headwater.scenario.model import Scenario
-from headwater.scenario.units import parse_duration
 
 # imported with headwater, not at the first call: importing the package later would rebind
 # the attribute headwater.verify from this module's function to it
@@ -46,7 +46,7 @@ def verify(ledger: str | Path, target: str | Path, **options: Any) -> Any:
 def validate(path: str | Path) -> Scenario:
     """Load and validate a scenario file without connecting to anything; a scenario whose
     estimated size passes its `limits:` is refused."""
-    from headwater.world.estimate import checked
+    from headwater.resolve.estimate import checked
 
     scenario = load(path)
     checked(scenario)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from headwater.errors import PluginError
 
@@ -19,6 +19,18 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     if close:
         return f" — did you mean '{close[0]}'?"
     return f" (expected one of: {', '.join(choices)})" if choices else ""
+
+
+def either(names: Iterable[str]) -> str:
+    """'a, b or c': names listed in a message, sorted."""
+    names = sorted(names)
+    return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def load(target: str) -> Any:
+    """The object a 'module:attr' import path names, importing its module."""
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 class Registry(Generic[T]):
@@ -41,7 +53,6 @@ class Registry(Generic[T]):
         target = self._builtins.get(name)
         if target is None:
             raise PluginError(f"unknown {self.what} '{name}'{suggest(name, self.names())}")
-        module, _, attr = target.partition(":")
-        obj = getattr(importlib.import_module(module), attr)
+        obj = load(target)
         self._loaded[name] = obj
         return obj

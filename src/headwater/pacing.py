@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.core.micros import US
 from headwater.faults.pipeline import Delivery
-from headwater.micros import US
 
 TICK_S = 0.25  # wall seconds between deliveries of a paced run
 

@@ -12,17 +12,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from headwater.core.micros import US
 from headwater.faults.base import FaultContext
 from headwater.faults.pipeline import Delivery, FaultPipeline
-from headwater.micros import US
 from headwater.outdir import OutDir
 from headwater.pacing import split, window_ends
-from headwater.scenario.model import Scenario
+from headwater.resolve.estimate import check_limits, estimate
+from headwater.resolve.scenario import Scenario
 from headwater.secrets import redact_data
 from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.world.changes import Changes
 from headwater.world.engine import World
-from headwater.world.estimate import check_limits, estimate
 
 
 @dataclass
@@ -64,13 +64,8 @@ class RunReport:
 
 def build_sinks(scenario: Scenario, world: World, out_dir: Path) -> dict[str, Sink]:
     """Instantiate the scenario's sinks (no I/O yet)."""
-    context = SinkContext(
-        world.schemas, out_dir, world.seed, scenario.name, dict(scenario.sink_configs())
-    )
-    return {
-        name: SINKS.get(cfg.kind)(name, cfg, context)
-        for name, cfg in scenario.sink_configs().items()
-    }
+    context = SinkContext(world.schemas, out_dir, world.seed, scenario.name, dict(scenario.sinks))
+    return {name: SINKS.get(cfg.kind)(name, cfg, context) for name, cfg in scenario.sinks.items()}
 
 
 def run(
@@ -97,7 +92,7 @@ def run(
             update={"clock": scenario.clock.model_copy(update={"speed": speed})}
         )
     world = World(scenario, seed=seed, duration=duration)
-    check_limits(estimate(world), scenario.limits)  # before anything is written
+    check_limits(estimate(world, scenario.sinks), scenario.limits)  # before anything is written
     if isinstance(out_dir, OutDir):
         folder = out_dir
     else:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from headwater.capture import CaptureBatch, open_capture
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 from headwater.world.schema import world_schemas
 
 from tests.helpers import SHOP
@@ -38,7 +38,7 @@ def deliver(out: Path, batch: CaptureBatch) -> None:
 
 def main(kind: str, url: str, checkpoint: str, out_dir: str, stop_file: str) -> None:
     sc = loads(SHOP + f"sinks:\n  db: {{kind: {kind}, url: '{url}'}}\n")
-    config = sc.sink_configs()["db"]
+    config = sc.sinks["db"]
     out = Path(out_dir)
     cap = open_capture(
         config,

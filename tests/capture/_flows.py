@@ -36,8 +36,8 @@ def open_sink(kind: str, name: str, url: str, out: Path, **opts: Any) -> tuple[S
     extra = "".join(f", {k}: {v}" for k, v in opts.items())
     sc = shop(f"{name}: {{kind: {kind}, url: '{url}'{extra}}}\n")
     world = World(sc, duration=DURATION, step=STEP)
-    context = SinkContext(world.schemas, out, world.seed, sc.name, dict(sc.sink_configs()))
-    sink = SINKS.get(kind)(name, sc.sink_configs()[name], context)
+    context = SinkContext(world.schemas, out, world.seed, sc.name, dict(sc.sinks))
+    sink = SINKS.get(kind)(name, sc.sinks[name], context)
     sink.open()
     return sink, world
 

@@ -14,4 +14,4 @@ def test_a_sink_without_a_change_log_is_refused_naming_the_capture(tmp_path):
     with pytest.raises(SinkError) as err:
         open_capture(config, {}, name="changes", checkpoint=tmp_path / "cp.json")
     assert "changes" in str(err.value)
-    assert "a sqlite sink has no change log to capture (postgres or mysql do)" in str(err.value)
+    assert "a sqlite sink has no change log to capture (mysql or postgres do)" in str(err.value)

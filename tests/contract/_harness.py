@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from headwater.scenario.load import loads
-from headwater.scenario.model import Scenario
-from headwater.sinks import SINKS
+from headwater.resolve.load import loads
+from headwater.resolve.scenario import Scenario
+from headwater.sinks import SINKS, Capabilities, Ordering
 
 from tests.capture._db import world_final
 from tests.sinks._streams import WORLD, Run, expected_events, normalize, run_world
@@ -36,6 +36,8 @@ DURATION = dt.timedelta(minutes=1)
 SHORT = {"duration: 10m, step: 1m": "duration: 1m, step: 15s", "initial: 200": "initial: 50"}
 
 Landed = Counter[Any]
+#: What landed in the order a reader met it (duplicates included).
+Arrived = list[Any]
 Rows = dict[str, set[tuple[Any, ...]]]
 
 
@@ -47,26 +49,48 @@ class Harness:
     plus any it reads from); `ns` keeps runs apart on a shared server (a topic prefix, a
     database). `listen(server, ns)`, when given, subscribes before the run and replaces the
     server for `landed(server, ns, run)`, which reads back what arrived as a Counter of the
-    same identities `expected(run)` derives from the memory sink. `rows(server, ns, run)`
-    reads a stateful store's tables. `dead(port)` is the sink at 127.0.0.1:<port> with PASSWORD.
-    `files` is the folder (under the output folder) of what lands as files; `driver` the
-    client library open() imports and the pip extra that installs it.
+    same identities `expected(run)` derives from the memory sink, in the order they arrived.
+    `rows(server, ns, run)` reads a stateful store's tables. `dead(port)` is the sink at
+    127.0.0.1:<port> with PASSWORD. `files` is the folder (under the output folder) of what
+    lands as files; `driver` the client library open() imports and the pip extra that
+    installs it. `unobserved` names the capabilities the sink declares that this harness's
+    configuration does not exercise (a CDC sink's acks are its transport's: none into files).
+
+    Sinks that carry event ids: `event_id(identity)` is the world's id ("orders-12") of one
+    landed identity; `acks(run)` the ids the receiving end acknowledged, one per ack.
+    Server-backed sinks: `stop(server)` takes the server away as a crash does, `start(server)`
+    brings it back on the same port and data; `ride_out` is the YAML (`, key: value…`) that
+    lets the sink outlast a short outage; `forgetful` names a server fixture of the kind
+    configured to lose what it acknowledged in a crash (the run must then fail cleanly).
     """
 
     kind: str
     sink: Callable[[Any, str], str]
     server: str | None = None
     listen: Callable[[Any, str], Any] | None = None
-    landed: Callable[[Any, str, Run], Landed] | None = None
+    landed: Callable[[Any, str, Run], Arrived] | None = None
     expected: Callable[[Run], Landed] | None = None
     rows: Callable[[Any, str, Run], Rows] | None = None
     dead: Callable[[int], str] | None = None
     files: str | None = None
     driver: tuple[str, str] | None = None  # (client module, pip extra) open() imports
+    unobserved: frozenset[str] = frozenset()
+    event_id: Callable[[Any], str] | None = None
+    acks: Callable[[Run], list[str]] | None = None
+    stop: Callable[[Any], None] | None = None
+    start: Callable[[Any], None] = lambda server: server.restart()
+    ride_out: str = ""
+    forgetful: str | None = None
 
     @property
-    def capabilities(self) -> frozenset[str]:
+    def capabilities(self) -> Capabilities:
         return SINKS.get(self.kind).capabilities
+
+
+def declares(h: Harness, capability: str) -> bool:
+    """Whether the sink declares `capability`: the one place the suite reads capabilities."""
+    value = getattr(h.capabilities, capability)
+    return value is not Ordering.NONE if capability == "ordering" else bool(value)
 
 
 def scenario_text(sinks: str) -> str:
@@ -87,8 +111,12 @@ class Landing:
 
     run: Run
     sc: Scenario
-    landed: Landed | None
+    arrived: Arrived | None
     rows: Rows | None
+
+    @property
+    def landed(self) -> Landed | None:
+        return None if self.arrived is None else Counter(self.arrived)
 
 
 def land(h: Harness, server: Any, ns: str, out: Path) -> Landing:
@@ -96,9 +124,9 @@ def land(h: Harness, server: Any, ns: str, out: Path) -> Landing:
     sc = scenario(h.sink(server, ns))
     reader = h.listen(server, ns) if h.listen else server
     r = run_world(sc, out, ledger=True)
-    landed = h.landed(reader, ns, r) if h.landed else None
+    arrived = h.landed(reader, ns, r) if h.landed else None
     rows = h.rows(server, ns, r) if h.rows else None
-    return Landing(r, sc, landed, rows)
+    return Landing(r, sc, arrived, rows)
 
 
 def server_for(request: pytest.FixtureRequest, h: Harness) -> Any:
@@ -131,7 +159,10 @@ class Landings:
 
 def canon(value: Any) -> str:
     """A row image as one comparable string: times ISO with Z, every number a float (JSON
-    has one number type: a writer may print 63.0 as 63)."""
+    has one number type: a writer may print 63.0 as 63), without `_ingest_time` (a sink
+    with faults says when the source delivered the change: not part of the world's row)."""
+    if isinstance(value, dict):
+        value = {k: v for k, v in value.items() if k != "_ingest_time"}
     return json.dumps(numbers(normalize(value)), sort_keys=True, ensure_ascii=False)
 
 
@@ -145,7 +176,12 @@ def numbers(value: Any) -> Any:
 
 def event_images(r: Run) -> Landed:
     """(event id, row image with `_op`) of every change of the world."""
-    return Counter((e.event_id, canon(e.row)) for e in expected_events(r))
+    return Counter(event_list(r))
+
+
+def event_list(r: Run) -> Arrived:
+    """(event id, row image with `_op`) of every change of the world, in its order."""
+    return [(e.event_id, canon(e.row)) for e in expected_events(r)]
 
 
 def row_images(r: Run) -> Landed:

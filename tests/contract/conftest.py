@@ -1,4 +1,4 @@
-"""Fixtures of the contract suite: a webhook receiver, shared runs, known bugs.
+"""Fixtures of the contract suite: a webhook receiver, a durable Redis, shared runs, known bugs.
 
 The delivery run of each sink kind is made once per session (`landings`) and read back
 right away; several checks then look at it from their side (delivery, final state, report
@@ -7,19 +7,38 @@ against ledger).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 from headwater.serve.receive import Receiver
+from headwater.testing.servers import RedisServer
 
+from tests.conftest import served
 from tests.contract._harness import Landings
 from tests.contract.harnesses import SECRET_ENV
 
 SECRET = "whsec-contract"
 
 #: (check, sink kind) → a bug the check finds outside this suite's area, until it is fixed.
-KNOWN: dict[tuple[str, str], str] = {}
+KNOWN: dict[tuple[str, str], str] = {
+    ("test_a_server_that_forgets_in_a_crash_fails_the_run_cleanly", "kafka"): (
+        "Tansu (memory storage) restarted after kill -9 has lost every topic; the run fails "
+        "naming the sink (N messages not acknowledged ... Message timed out), but the ledger "
+        "counts the messages Kafka acknowledged before the crash as published though none is "
+        "there (the same gap as redis_streams). Seen once instead: confluent_kafka's "
+        "Producer.flush raised SystemError ('returned NULL without setting an exception') out "
+        "of the sink (sinks/kafka/_producer.py:389 in _Producer.flush), not a HeadwaterError"
+    ),
+    ("test_a_server_that_forgets_in_a_crash_fails_the_run_cleanly", "redis_streams"): (
+        "Redis killed without persistence loses entries it acknowledged; the sink sees it and "
+        "fails naming the streams (sinks/redis_streams.py _check_kept), but the ledger still "
+        "counts them published (StreamSink.published() is None: all write() took), so it does "
+        "not say what was not delivered; a per-entity published prefix cannot say 'the first "
+        "entries were lost, the later ones landed'"
+    ),
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -46,3 +65,17 @@ def webhook_receiver() -> Iterator[Receiver]:
 @pytest.fixture(scope="session")
 def landings(tmp_path_factory: pytest.TempPathFactory) -> Landings:
     return Landings(tmp_path_factory.mktemp("landings"))
+
+
+class DurableRedis(RedisServer):
+    """Redis that keeps every entry it acknowledged through a kill -9 (append-only file,
+    fsync on every write): the durable setup the redis_streams sink asks for."""
+
+    def _spawn(self, cmd: Sequence[str], **env: str) -> subprocess.Popen[bytes]:
+        # later options win: the base class turns persistence off
+        return super()._spawn([*cmd, "--appendonly", "yes", "--appendfsync", "always"], **env)
+
+
+@pytest.fixture(scope="session")
+def durable_redis_server() -> Iterator[RedisServer]:
+    yield from served(DurableRedis())

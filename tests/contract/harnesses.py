@@ -7,18 +7,25 @@ _db.py), imported when used so a missing driver skips only that sink's checks.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+from headwater.ledger import LedgerReader
+from headwater.sinks import SINKS
 from headwater.world.engine import World
 
 from tests.capture._db import my_database, my_rows, pg_database, pg_rows
 from tests.contract._harness import (
     NAME,
     PASSWORD,
+    Arrived,
     Harness,
     Landed,
     Rows,
@@ -27,6 +34,7 @@ from tests.contract._harness import (
     cell,
     debezium_images,
     event_images,
+    event_list,
     jsonl,
     row_images,
     scenario,
@@ -49,8 +57,35 @@ def store_rows(read: Any) -> Rows:
     }
 
 
-def received_images(got: list[Received]) -> Landed:
-    return Counter((m.event_id, canon(json.loads(m.body))) for m in got)
+def received_images(got: list[Received]) -> Arrived:
+    return [(m.event_id, canon(json.loads(m.body))) for m in got]
+
+
+def first(identity: tuple[str, str]) -> str:
+    """The event id of an (event id, image) identity."""
+    return identity[0]
+
+
+def ledger_acks(r: Run) -> list[str]:
+    """The event ids the broker acknowledged, as the ledger holds them."""
+    acks = LedgerReader(r.out / "ledger").acks(NAME)
+    return [] if acks is None else acks["event_id"].to_pylist()
+
+
+def crash(sig: int) -> Callable[[Any], None]:
+    """Stop a private server by signalling the PID its fixture started; wait until gone."""
+
+    def stop(server: Any) -> None:
+        os.kill(server.pid, sig)
+        deadline = time.monotonic() + 30
+        while server.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    return stop
+
+
+#: Stream sinks: keep retrying for long enough that a restart is outlasted.
+STREAM_RIDE_OUT = ", retry: {timeout: 60s, backoff: 50ms, max_backoff: 500ms}"
 
 
 # -- stores -----------------------------------------------------------------------------------
@@ -80,39 +115,39 @@ def _my_url(server: Any, ns: str) -> str:
 # -- files ------------------------------------------------------------------------------------
 
 
-def _files_landed(server: Any, ns: str, r: Run) -> Landed:
+def _files_landed(server: Any, ns: str, r: Run) -> Arrived:
     root = r.out / "files"
-    out: Landed = Counter()
+    out: Arrived = []
     for p in sorted(root.rglob("*.jsonl")):
         entity = p.relative_to(root).parts[0]
         for line in p.read_text(encoding="utf-8").splitlines():
-            out[(entity, canon(json.loads(line)))] += 1
+            out.append((entity, canon(json.loads(line))))
     return out
 
 
-def _cdc_landed(server: Any, ns: str, r: Run) -> Landed:
-    out: Landed = Counter()
+def _cdc_landed(server: Any, ns: str, r: Run) -> Arrived:
+    out: Arrived = []
     for rec in jsonl(r.out / "cdc"):
         image = rec["before"] if rec["op"] == "d" else rec["after"]
-        out[(rec["source"]["table"], rec["op"], canon(image))] += 1
+        out.append((rec["source"]["table"], rec["op"], canon(image)))
     return out
 
 
 VERBS = {"created": "c", "updated": "u", "deleted": "d"}
 
 
-def _logs_landed(server: Any, ns: str, r: Run) -> Landed:
-    out: Landed = Counter()
+def _logs_landed(server: Any, ns: str, r: Run) -> Arrived:
+    out: Arrived = []
     for line in jsonl(r.out / "logs", "*.log"):
         entity, verb = line["message"].split(" ")
-        out[(entity, VERBS[verb])] += 1
+        out.append((entity, VERBS[verb]))
     return out
 
 
 # -- brokers ----------------------------------------------------------------------------------
 
 
-def _kafka_landed(server: Any, ns: str, r: Run) -> Landed:
+def _kafka_landed(server: Any, ns: str, r: Run) -> Arrived:
     from tests.sinks.test_kafka import consume, received
 
     reported = sum(sum(ops.values()) for ops in r.stats(NAME)["counts"].values())
@@ -120,20 +155,20 @@ def _kafka_landed(server: Any, ns: str, r: Run) -> Landed:
     return received_images([m for m in received(msgs) if m.body is not None])
 
 
-def _nats_landed(server: Any, ns: str, r: Run) -> Landed:
+def _nats_landed(server: Any, ns: str, r: Run) -> Arrived:
     from tests.sinks.test_nats import read
 
     got, _ = read(server, ns.upper(), f"{ns}.>")
     return received_images(got)
 
 
-def _redis_landed(server: Any, ns: str, r: Run) -> Landed:
+def _redis_landed(server: Any, ns: str, r: Run) -> Arrived:
     from tests.sinks.test_redis_streams import read
 
     return received_images([m for s in read(server, f"{ns}:*").values() for m in s])
 
 
-def _rabbitmq_landed(server: Any, ns: str, r: Run) -> Landed:
+def _rabbitmq_landed(server: Any, ns: str, r: Run) -> Arrived:
     from tests.sinks.test_rabbitmq import drain
 
     return received_images([m for m, _ in drain(server, ns)])
@@ -145,7 +180,7 @@ def _mqtt_listen(server: Any, ns: str) -> Any:
     return Subscriber(server, f"{ns}/#")
 
 
-def _mqtt_landed(sub: Any, ns: str, r: Run) -> Landed:
+def _mqtt_landed(sub: Any, ns: str, r: Run) -> Arrived:
     from tests.sinks.test_mqtt import received
 
     try:
@@ -158,10 +193,20 @@ def _mqtt_landed(sub: Any, ns: str, r: Run) -> Landed:
     return received_images(received(sub.messages))
 
 
-def _webhook_landed(receiver: Any, ns: str, r: Run) -> Landed:
+def _webhook_landed(receiver: Any, ns: str, r: Run) -> Arrived:
     taken = list(receiver.deliveries)
     receiver.deliveries.clear()  # the run is over: nothing posts any more
-    return Counter(d["event"]["id"] for d in taken)
+    return [d["event"]["id"] for d in taken]
+
+
+def _webhook_acks(r: Run) -> list[str]:
+    """The 2xx answers the sink logged (`<name>.deliveries.jsonl`), one per event."""
+    log = r.out / f"{NAME}.deliveries.jsonl"
+    return [d["id"].removeprefix("evt_") for d in jsonl(log.parent, log.name) if d["ok"]]
+
+
+def _webhook_event_id(identity: str) -> str:
+    return identity.removeprefix("evt_")
 
 
 def _webhook_expected(r: Run) -> Landed:
@@ -181,6 +226,7 @@ def _sql_store(
     database: Callable[[Any, str], str],
     url: Callable[[Any, str], str],
     read: Callable[[str, str, list[str]], Any],
+    crash_signal: int,
 ) -> Harness:
     """A SQL database sink: a fresh database per run, read back with the client library."""
     return Harness(
@@ -189,6 +235,7 @@ def _sql_store(
         server=server,
         driver=(client, kind),
         rows=lambda srv, ns, r: store_rows(lambda e, c: read(url(srv, ns), e, c)),
+        stop=crash(crash_signal),
         dead=lambda port: (
             f"{NAME}: {{kind: {kind}, url: '{scheme}://app:{PASSWORD}@127.0.0.1:{port}/shop'}}\n"
         ),
@@ -201,8 +248,9 @@ HARNESSES: dict[str, Harness] = {
         Harness(
             "memory",
             lambda srv, ns: f"{NAME}: {{kind: memory}}\n",
-            landed=lambda srv, ns, r: event_images(_as_run(r)),
+            landed=lambda srv, ns, r: event_list(_as_run(r)),
             expected=event_images,
+            event_id=first,
         ),
         Harness(
             "sqlite",
@@ -215,6 +263,7 @@ HARNESSES: dict[str, Harness] = {
             lambda srv, ns: f"{NAME}: {{kind: files, format: jsonl, path: files, every: 1m}}\n",
             landed=_files_landed,
             expected=row_images,
+            unobserved=frozenset({"ordering"}),  # row images carry no world event id
             files="files",
         ),
         Harness(
@@ -226,6 +275,9 @@ HARNESSES: dict[str, Harness] = {
             landed=_cdc_landed,
             expected=debezium_images,
             files="cdc",
+            # acks are the transport's (none into files); the envelope carries no world
+            # event id to map a landed change back to its place in the world's order
+            unobserved=frozenset({"acks", "ordering"}),
         ),
         Harness(
             "logs",
@@ -243,13 +295,36 @@ HARNESSES: dict[str, Harness] = {
             driver=("httpx", "api"),
             landed=_webhook_landed,
             expected=_webhook_expected,
+            event_id=_webhook_event_id,
+            acks=_webhook_acks,
+            stop=lambda receiver: receiver.stop(),
+            start=lambda receiver: receiver.start(),
+            ride_out=", retry: {attempts: 100, initial: 50ms, max: 500ms}",
             dead=lambda port: (
                 f"{NAME}: {{kind: webhook, url: 'http://app:{PASSWORD}@127.0.0.1:{port}/hooks', "
                 f"secret_env: {SECRET_ENV}, retry: {{attempts: 2, initial: 5ms, max: 10ms}}}}\n"
             ),
         ),
-        _sql_store("postgres", "postgresql", "pg_server", "psycopg", pg_database, _pg_url, pg_rows),
-        _sql_store("mysql", "mysql", "mariadb_server", "pymysql", my_database, _my_url, my_rows),
+        _sql_store(  # SIGQUIT: pg_ctl stop -m immediate
+            "postgres",
+            "postgresql",
+            "pg_server",
+            "psycopg",
+            pg_database,
+            _pg_url,
+            pg_rows,
+            signal.SIGQUIT,
+        ),
+        _sql_store(
+            "mysql",
+            "mysql",
+            "mariadb_server",
+            "pymysql",
+            my_database,
+            _my_url,
+            my_rows,
+            signal.SIGKILL,
+        ),
         Harness(
             "kafka",
             lambda srv, ns: _stream(
@@ -259,8 +334,14 @@ HARNESSES: dict[str, Harness] = {
             ),
             server="kafka_server",
             driver=("confluent_kafka", "kafka"),
+            stop=crash(signal.SIGKILL),
+            ride_out=", retry: {timeout: 5s, backoff: 50ms, max_backoff: 500ms}",
+            forgetful="kafka_server",  # memory storage: the only broker here
             landed=_kafka_landed,
             expected=event_images,
+            unobserved=frozenset({"tombstones"}),  # off by default
+            event_id=first,
+            acks=ledger_acks,
             dead=lambda port: _stream(
                 "kafka",
                 f"bootstrap_servers: '127.0.0.1:{port}'",
@@ -275,8 +356,12 @@ HARNESSES: dict[str, Harness] = {
             ),
             server="nats_server",
             driver=("nats", "nats"),
+            stop=crash(signal.SIGKILL),
+            ride_out=STREAM_RIDE_OUT + ", ack_timeout: 1s",
             landed=_nats_landed,
             expected=event_images,
+            event_id=first,
+            acks=ledger_acks,
             dead=lambda port: _stream("nats", f"url: 'nats://app:{PASSWORD}@127.0.0.1:{port}'"),
         ),
         Harness(
@@ -284,10 +369,15 @@ HARNESSES: dict[str, Harness] = {
             lambda srv, ns: _stream(
                 "redis_streams", f"url: '{srv.url}'", f", stream: '{ns}:{{entity}}'"
             ),
-            server="redis_server",
+            server="durable_redis_server",
             driver=("redis", "redis"),
+            stop=crash(signal.SIGKILL),
+            ride_out=STREAM_RIDE_OUT,
+            forgetful="redis_server",  # no persistence
             landed=_redis_landed,
             expected=event_images,
+            event_id=first,
+            acks=ledger_acks,
             dead=lambda port: _stream(
                 "redis_streams", f"url: 'redis://:{PASSWORD}@127.0.0.1:{port}/0'"
             ),
@@ -301,8 +391,12 @@ HARNESSES: dict[str, Harness] = {
             ),
             server="rabbitmq_server",
             driver=("pika", "rabbitmq"),
+            stop=crash(signal.SIGKILL),
+            ride_out=STREAM_RIDE_OUT,
             landed=_rabbitmq_landed,
             expected=event_images,
+            event_id=first,
+            acks=ledger_acks,
             dead=lambda port: _stream(
                 "rabbitmq", f"url: 'amqp://guest:{PASSWORD}@127.0.0.1:{port}/%2F'"
             ),
@@ -315,6 +409,8 @@ HARNESSES: dict[str, Harness] = {
             listen=_mqtt_listen,
             landed=_mqtt_landed,
             expected=event_images,
+            event_id=first,
+            acks=ledger_acks,
             dead=lambda port: _stream("mqtt", f"url: 'mqtt://app:{PASSWORD}@127.0.0.1:{port}'"),
         ),
     ]
@@ -324,3 +420,13 @@ HARNESSES: dict[str, Harness] = {
 def _as_run(r: Run) -> Run:
     """The memory sink under test read back as if it were the run's `mem`."""
     return Run(r.report, {"mem": r.sinks[NAME]}, r.out)
+
+
+def harnesses(applies: Callable[[Harness], bool] = lambda h: True) -> list[Any]:
+    """The registered kinds that have a harness and to which a check applies, as pytest
+    parameters (`h`)."""
+    return [
+        pytest.param(HARNESSES[k], id=k)
+        for k in SINKS.names()
+        if k in HARNESSES and applies(HARNESSES[k])
+    ]

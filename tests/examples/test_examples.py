@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from headwater.resolve.load import load
+from headwater.resolve.scenario import Scenario
 from headwater.runner import run
-from headwater.scenario.load import load
-from headwater.scenario.model import Scenario
 
 EXAMPLES = sorted(Path(__file__).resolve().parents[2].joinpath("examples").glob("*.yaml"))
 SERVER_KINDS = {

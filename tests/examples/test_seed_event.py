@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from headwater.resolve.load import load
 from headwater.runner import run
-from headwater.scenario.load import load
 
 from tests.examples.test_examples import serverless
 

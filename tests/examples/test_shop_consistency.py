@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from headwater.resolve.load import loads
 from headwater.runner import build_sinks, run
-from headwater.scenario.load import loads
 from headwater.world.engine import World
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop.yaml"

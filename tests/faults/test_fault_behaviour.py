@@ -10,12 +10,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from headwater.core.micros import US
 from headwater.faults import corrupt, kinds_of
 from headwater.faults.base import FaultContext
 from headwater.faults.pipeline import VERSION_KEY, Delivery, FaultPipeline
-from headwater.micros import US
+from headwater.resolve.load import loads
 from headwater.runner import run
-from headwater.scenario.load import loads
 from headwater.sinks.memory import MemorySink
 from headwater.world.engine import World
 
@@ -53,7 +53,7 @@ def deliver(faults: str, seed: int | None = None) -> tuple[list[Delivery], Fault
     )
     sc = loads(WORLD + sinks)
     world = World(sc, seed=seed)
-    cfg = sc.sink_configs()["s"]
+    cfg = sc.sinks["s"]
     ctx = FaultContext("s", world.seed, world.schemas, world.start_us, world.end_us)
     pipe = FaultPipeline("s", cfg.faults, ctx)
     out = [d for ch in world.steps() for d in pipe.deliver(ch)]
@@ -286,7 +286,7 @@ sinks:
 
 def test_clean_sink_gets_the_world_tables_untouched(tmp_path):
     sc = loads(WORLD + "sinks:\n  m: {kind: memory}\n")
-    sink = MemorySink("m", sc.sink_configs()["m"], None)  # type: ignore[arg-type]
+    sink = MemorySink("m", sc.sinks["m"], None)  # type: ignore[arg-type]
     from headwater.runner import build_sinks
 
     world = World(sc)

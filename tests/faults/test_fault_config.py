@@ -9,7 +9,7 @@ import pytest
 
 from headwater.errors import ScenarioError
 from headwater.faults import FAULTS, FaultsConfig
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 
 WORLD = """
 name: c
@@ -57,7 +57,7 @@ def test_the_short_forms_and_the_full_forms_load():
         zones: {offsets: [Z, "+02:00"]}
         """
     )
-    faults = sc.sink_configs()["s"].faults  # type: ignore[attr-defined]
+    faults = sc.sinks["s"].faults  # type: ignore[attr-defined]
     assert faults.declared() == [
         "late",
         "reorder",

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from headwater.core.spec import TIMESTAMP
 from headwater.generators import parse_field
-from headwater.generators.base import TIMESTAMP, GenContext
+from headwater.generators.base import GenContext
 from headwater.generators.derived import Expr
 from headwater.generators.ref import Skew, pick
 

@@ -16,8 +16,8 @@ import pytest
 
 from headwater.errors import VerifyError
 from headwater.ledger import LedgerReader, checksum
+from headwater.resolve.load import loads
 from headwater.runner import build_sinks, run
-from headwater.scenario.load import loads
 from headwater.world.engine import World
 
 SCENARIO = """

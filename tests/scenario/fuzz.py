@@ -16,8 +16,8 @@ import yaml
 from hypothesis import strategies as st
 
 from headwater.errors import HeadwaterError
-from headwater.scenario.load import from_document
-from headwater.scenario.model import Scenario
+from headwater.resolve.load import from_document
+from headwater.resolve.scenario import Scenario
 from headwater.scenario.yamlio import load_yaml
 
 SHOP_TEXT = (Path(__file__).parents[2] / "examples" / "shop.yaml").read_text()

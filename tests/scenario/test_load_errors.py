@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from headwater.errors import ScenarioError
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 
 from tests.helpers import SHOP
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from headwater.errors import ScenarioError
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 
 from tests.helpers import SHOP
 
@@ -245,13 +245,13 @@ def test_fields_and_cross_checks_report_together():
 
 
 def test_a_long_chain_of_derived_fields_loads_and_orders():
-    from headwater.scenario.load import field_order
+    from headwater.generators.base import field_order
 
     # declared last-first, so each field reads one declared after it
     chain = "\n".join(f'      d{i}: {{expr: "d{i - 1} + 1"}}' for i in range(3000, 0, -1))
     text = SHOP.replace(TOTAL, TOTAL + "\n" + chain + "\n      d0: {expr: qty}")
     text += "sinks:\n  f: {kind: files, faults: {duplicate: 0.1}}\n"  # fault checks need types
-    gens = loads(text).entities["order_items"].generators()
+    gens = loads(text).entities["order_items"].fields
     order = field_order(gens)
     assert order.index("d0") < order.index("d1") < order.index("d3000")
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from headwater.errors import ScenarioError
-from headwater.scenario.load import loads
+from headwater.resolve.load import loads
 
 
 def one(entity: str = "things", sink: str = "db") -> str:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from headwater.scenario.units import format_duration, parse_duration, parse_rate, parse_timestamp
+from headwater.core.units import format_duration, parse_duration, parse_rate, parse_timestamp
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@
 import pytest
 
 from headwater.errors import ScenarioError
+from headwater.resolve.load import check, loads
 from headwater.scenario import yamlio
-from headwater.scenario.load import check, loads
 from headwater.scenario.yamlio import MAX_BYTES, MAX_DEPTH, MAX_VALUES
 
 ENTITY = "entities:\n  a:\n    initial: 1\n    fields:\n      id: {seq: {}}\n"

@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from headwater.scenario.load import loads
-from headwater.scenario.model import Scenario
+from headwater.resolve.load import loads
+from headwater.resolve.scenario import Scenario
 from headwater.serve.encode import jsonable
 from headwater.serve.runtime import Serving
 from headwater.world.engine import World

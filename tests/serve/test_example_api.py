@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from headwater.scenario.load import load
+from headwater.resolve.load import load
 from headwater.serve.config import Faults
 from headwater.serve.runtime import Serving
 from headwater.verify import verify

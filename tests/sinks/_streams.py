@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from headwater.ledger import LedgerReader
+from headwater.resolve.scenario import Scenario
 from headwater.runner import RunReport, run
-from headwater.scenario.model import Scenario
 from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.sinks._project import project
 from headwater.world.schema import world_schemas
@@ -81,8 +81,8 @@ class Run:
 
 def run_world(sc: Scenario, out: Path, ledger: bool = False, **kwargs: Any) -> Run:
     """Run `sc` with sinks we keep hold of (the memory sink holds the world's changes)."""
-    context = SinkContext(world_schemas(sc), out, sc.seed, sc.name, dict(sc.sink_configs()))
-    sinks = {n: SINKS.get(c.kind)(n, c, context) for n, c in sc.sink_configs().items()}
+    context = SinkContext(world_schemas(sc), out, sc.seed, sc.name, dict(sc.sinks))
+    sinks = {n: SINKS.get(c.kind)(n, c, context) for n, c in sc.sinks.items()}
     report = run(sc, out_dir=out, sinks=sinks, ledger=ledger, **kwargs)
     return Run(report, sinks, out)
 

@@ -301,7 +301,7 @@ def test_valid_stream_configs():
         m: {kind: mqtt, entities: [customers], topic: 'c/{country}', qos: 2, retain: true}
         """
     )
-    assert set(sc.sink_configs()) == {"k", "n", "r", "q", "m"}
+    assert set(sc.sinks) == {"k", "n", "r", "q", "m"}
 
 
 def test_backoff_gives_up_after_its_timeout():

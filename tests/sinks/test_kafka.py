@@ -536,8 +536,8 @@ def test_producer_process_dying_mid_run_fails_the_run(kafka_server, tmp_path):
         f"k: {{kind: kafka, bootstrap_servers: '{kafka_server.bootstrap_servers}', "
         "topic: dying, producer_process: true}"
     )
-    context = SinkContext(world_schemas(sc), tmp_path, sc.seed, sc.name, dict(sc.sink_configs()))
-    sinks = {n: SINKS.get(c.kind)(n, c, context) for n, c in sc.sink_configs().items()}
+    context = SinkContext(world_schemas(sc), tmp_path, sc.seed, sc.name, dict(sc.sinks))
+    sinks = {n: SINKS.get(c.kind)(n, c, context) for n, c in sc.sinks.items()}
     killed: list[int] = []
 
     def on_step(changes, report):

@@ -91,8 +91,8 @@ class Running:
         self.scenario = world(spec)
         sc = self.scenario
         self.schemas = world_schemas(sc)
-        context = SinkContext(self.schemas, out, sc.seed, sc.name, dict(sc.sink_configs()))
-        self.sinks = {n: SINKS.get(c.kind)(n, c, context) for n, c in sc.sink_configs().items()}
+        context = SinkContext(self.schemas, out, sc.seed, sc.name, dict(sc.sinks))
+        self.sinks = {n: SINKS.get(c.kind)(n, c, context) for n, c in sc.sinks.items()}
         self.out = out
 
     def __call__(self, on_step: Any, ledger: bool = False) -> Run:

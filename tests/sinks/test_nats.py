@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import pytest
 
 from tests.sinks._streams import (
-    Outage,
     Received,
-    check_acks_match,
     check_order_per,
     check_same_events,
     expected_events,
@@ -92,18 +89,3 @@ def test_subjects_are_added_to_an_existing_stream(nats_server, tmp_path):
     run_world(sc, tmp_path)
     _, info = read(nats_server, "KEEP", "keep.>")
     assert info.config.subjects == ["legacy.>", "keep.orders"]
-
-
-def test_server_killed_mid_run_every_message_once(nats_server, tmp_path):
-    sc = world(
-        f"n: {{kind: nats, url: '{nats_server.url}', subject: 'crash.{{entity}}', "
-        "stream: CRASH, ack_timeout: 1s, retry: {timeout: 30s, backoff: 50ms, max_backoff: 500ms}}"
-    )
-    outage = Outage(nats_server, at=3, down=1.0, sig=signal.SIGKILL)
-    try:
-        r = run_world(sc, tmp_path, ledger=True, on_step=outage)
-    finally:
-        outage.join()
-    got, _ = read(nats_server, "CRASH", "crash.>")
-    check_same_events(got, expected_events(r))
-    check_acks_match(r, "n", got)

@@ -7,7 +7,6 @@ import time
 import pytest
 
 from tests.sinks._streams import (
-    Outage,
     Received,
     check_order_per,
     check_same_events,
@@ -108,25 +107,3 @@ def test_fanout_exchange(rabbitmq_server, tmp_path):
     got = drain(rabbitmq_server, "everyone")
     check_same_events([m for m, _ in got], expected_events(r, ["customers"]))
     assert got[0][1].delivery_mode == 1
-
-
-def test_restart_mid_run_loses_nothing(rabbitmq_server, tmp_path):
-    sc = world(
-        f"q: {{kind: rabbitmq, url: '{rabbitmq_server.url}', exchange: again, "
-        "routing_key: '{entity}', queue: again, "
-        "retry: {timeout: 90s, backoff: 200ms, max_backoff: 2s}}"
-    )
-    outage = Outage(rabbitmq_server, at=3, down=0.5)
-    try:
-        r = run_world(sc, tmp_path, on_step=outage)
-    finally:
-        outage.join()
-    messages = [m for m, _ in drain(rabbitmq_server, "again")]
-    expected = expected_events(r)
-    stats = r.stats("q")
-    # RabbitMQ cannot de-duplicate: messages resent after the restart may arrive twice.
-    duplicates = len(messages) - len({m.event_id for m in messages})
-    assert duplicates <= stats["resent"]
-    unique = list({m.event_id: m for m in messages}.values())
-    check_same_events(unique, expected)
-    assert stats["retries"] > 0

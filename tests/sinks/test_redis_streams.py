@@ -14,7 +14,6 @@ from tests.conftest import start_or_skip
 from tests.sinks._streams import (
     Outage,
     Received,
-    check_acks_match,
     check_order_per,
     check_same_events,
     expected_events,
@@ -80,27 +79,6 @@ def test_stream_from_a_field_and_exact_trimming(redis_server, tmp_path):
     assert r.stats("r")["routes"]["orders:US"] == sum(
         1 for e in expected if e.row["country"] == "US"
     )
-
-
-def test_restart_mid_run_loses_and_duplicates_nothing(redis_server, tmp_path):
-    client = redis.Redis.from_url(redis_server.url)
-    client.config_set("save", "1 1")  # so the restart keeps what was acknowledged
-    client.close()
-    sc = world(
-        f"r: {{kind: redis_streams, url: '{redis_server.url}', stream: 'again:{{entity}}', "
-        "retry: {timeout: 30s, backoff: 50ms, max_backoff: 500ms}}"
-    )
-    outage = Outage(redis_server, at=3, down=1.0)
-    try:
-        r = run_world(sc, tmp_path, ledger=True, on_step=outage)
-    finally:
-        outage.join()
-    got = [m for entries in read(redis_server, "again:*").values() for m in entries]
-    check_same_events(got, expected_events(r))
-    stats = r.stats("r")
-    assert stats["retries"] > 0
-    assert stats["acknowledged"] == len(got)
-    check_acks_match(r, "r", got)
 
 
 @pytest.mark.parametrize("at", [3, 10], ids=["mid_run", "after_the_last_step"])

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 
 from headwater.cli import main
 from headwater.errors import ScenarioError
+from headwater.resolve.load import loads
+from headwater.resolve.scenario import Scenario
 from headwater.runner import run
-from headwater.scenario.load import loads
-from headwater.scenario.model import Scenario
 from headwater.scenario.yamlio import clip
 from headwater.verify import verify
 

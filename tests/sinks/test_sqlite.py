@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 
 from headwater.errors import ScenarioError, SinkError
+from headwater.resolve.load import loads
 from headwater.runner import run
-from headwater.scenario.load import loads
 
 from tests.helpers import SHOP, scenario
 

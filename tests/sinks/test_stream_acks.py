@@ -97,33 +97,3 @@ def test_nats_acks_carry_the_stream_sequence(nats_server, tmp_path):
     sequence = {m.event_id: i + 1 for i, m in enumerate(messages)}  # stream order from 1
     for row in acks.to_pylist():
         assert sequence[row["event_id"]] == row["offset"]
-
-
-def test_redis_acks_cover_every_entry(redis_server, tmp_path):
-    redis = pytest.importorskip("redis")
-    sc = world(f"r: {{kind: redis_streams, url: '{redis_server.url}', stream: 'acks:{{entity}}'}}")
-    report, ledger = ledger_run(sc, tmp_path)
-    acks = check_acks_cover_deliveries(report, ledger, "r")
-    client = redis.Redis.from_url(redis_server.url)
-    try:
-        stored = {
-            fields[b"event_id"].decode()
-            for stream in ("acks:customers", "acks:orders")
-            for _, fields in client.xrange(stream)
-        }
-    finally:
-        client.close()
-    assert stored == set(acks["event_id"].to_pylist())
-
-
-def test_rabbitmq_and_mqtt_acks_cover_every_delivery(rabbitmq_server, mosquitto_server, tmp_path):
-    sc = world(
-        f"q: {{kind: rabbitmq, url: '{rabbitmq_server.url}', exchange: acks, "
-        "routing_key: '{entity}', queue: acks}\n"
-        f"m: {{kind: mqtt, url: '{mosquitto_server.url}', topic: 'acks/{{entity}}', qos: 1}}"
-    )
-    report, ledger = ledger_run(sc, tmp_path)
-    for sink, routes in (("q", {"customers", "orders"}), ("m", {"acks/customers", "acks/orders"})):
-        acks = check_acks_cover_deliveries(report, ledger, sink)
-        assert set(acks["route"].to_pylist()) == routes
-        assert acks["offset"].null_count == acks.num_rows

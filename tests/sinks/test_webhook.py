@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("httpx")
 
 from headwater.errors import ScenarioError, SinkError, SinkUnavailable
+from headwater.resolve.load import loads
 from headwater.runner import run
-from headwater.scenario.load import loads
 from headwater.serve.receive import Receiver
 from headwater.sinks.webhook import sign, verify
 

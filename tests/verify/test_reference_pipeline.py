@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from headwater.resolve.load import loads
 from headwater.runner import run
-from headwater.scenario.load import loads
 from headwater.verify import verify
 
 ROOT = Path(__file__).resolve().parents[2]

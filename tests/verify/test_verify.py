@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from headwater.cli import main
 from headwater.errors import VerifyError
+from headwater.resolve.load import loads
 from headwater.runner import build_sinks, run
-from headwater.scenario.load import loads
 from headwater.sinks._live import LiveTable
 from headwater.verify import verify
 from headwater.world.engine import World

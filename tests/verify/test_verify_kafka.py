@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from headwater.cli import main
+from headwater.resolve.load import loads
 from headwater.runner import build_sinks, run
-from headwater.scenario.load import loads
 from headwater.testing.servers import free_port
 from headwater.verify import verify
 

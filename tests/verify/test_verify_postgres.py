@@ -6,8 +6,8 @@ import uuid
 
 import pyarrow as pa
 
+from headwater.resolve.load import loads
 from headwater.runner import build_sinks, run
-from headwater.scenario.load import loads
 from headwater.sinks._live import LiveTable
 from headwater.verify import verify
 from headwater.world.engine import World

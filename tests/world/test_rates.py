@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from headwater.micros import DAY_US, US
+from headwater.core.micros import DAY_US, US
 from headwater.scenario.model import Arrivals
 from headwater.world.rates import arrival_times, rate_at
 

@@ -26,6 +26,10 @@ snapshot. A capture that cannot prove it read everything (a slot or binlog lost,
 the source sink's bookkeeping chain, see `committed_by`) raises SinkError; it never returns
 less quietly.
 
+Which Capture reads a sink's log is the sink class's to say: a sink declaring the capability
+`log_capture` names its plug-in in `capture` ('module:Class'); `capture_class(kind, name)`
+resolves it, so this package knows no sink kinds.
+
 PostgreSQL: logical decoding with wal2json through a replication slot (capture/postgres.py
 says why). MariaDB/MySQL: the row-based binlog read with mysql-replication, checkpointed by
 binlog file and position, GTIDs recorded (capture/mysql.py). Errors are the sink family's:
@@ -33,7 +37,7 @@ binlog file and position, GTIDs recorded (capture/mysql.py). Errors are the sink
 binlog format), each saying what to change.
 """
 
-from headwater.capture._open import open_capture
+from headwater.capture._open import capture_class, open_capture
 from headwater.capture.base import Capture, CaptureBatch, CaptureStats
 from headwater.capture.checkpoint import Checkpoint
 
@@ -42,5 +46,6 @@ __all__ = [
     "CaptureBatch",
     "CaptureStats",
     "Checkpoint",
+    "capture_class",
     "open_capture",
 ]

@@ -1,53 +1,37 @@
-"""Open a capture of the postgres or mysql sink's database log (see the package docstring)."""
+"""Open a capture of a log-capturing sink's database (see the package docstring). The sink
+class names its Capture plug-in (`Sink.capture`, 'module:Class'), so capture knows no kinds."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
+from headwater._plugins import either, load
 from headwater.capture.base import Capture
-from headwater.capture.checkpoint import Checkpoint
 from headwater.errors import SinkError
+from headwater.sinks import SINKS, kinds
 from headwater.world.schema import EntitySchema
 
 
+def capture_class(kind: str, name: str) -> type[Capture]:
+    """The Capture plug-in of a sink kind; SinkError naming `name` for kinds without a log."""
+    target = SINKS.get(kind).capture if kind in SINKS else None
+    if target is None:
+        able = either(kinds(lambda c: c.log_capture))
+        raise SinkError(name, f"a {kind} sink has no change log to capture ({able} do)")
+    found: type[Capture] = load(target)
+    return found
+
+
 def open_capture(
-    source: Any,
-    schemas: dict[str, EntitySchema],
-    *,
-    name: str,
-    checkpoint: str | Path | None = None,
-    resume: bool = False,
-    slot: str | None = None,
-    server_id: int | None = None,
-    batch_size: int = 10_000,
-    reconnect_for: timedelta | None = None,
-    committed_by: str | None = None,
+    source: Any, schemas: dict[str, EntitySchema], *, name: str, **options: Any
 ) -> Capture:
     """Connect to the source sink's database, check it can be captured, and start (or resume).
 
-    `slot` (PostgreSQL) defaults to `headwater_<name>`; `server_id` (MySQL) to one derived
-    from the name. `committed_by` names the postgres/mysql sink writing the tables: its
+    `options`: `checkpoint` (a path), `resume`, `batch_size`, `reconnect_for`, and the
+    plug-in's own: `slot` (PostgreSQL, default `headwater_<name>`), `server_id` (MySQL, one
+    derived from the name). `committed_by` names the sink writing the tables: its
     bookkeeping rows, read from the log too, prove that no transaction was skipped and
     `catch_up()` got all it committed (base.CommitChain). Raises SinkUnavailable/SinkError
     naming `name`.
     """
-    kind = getattr(source, "kind", None)
-    common: dict[str, Any] = {
-        "name": name,
-        "checkpoint": Checkpoint(checkpoint),
-        "resume": resume,
-        "batch_size": batch_size,
-        "reconnect_for": reconnect_for,
-        "committed_by": committed_by,
-    }
-    if kind == "postgres":
-        from headwater.capture.postgres import PostgresCapture
-
-        return PostgresCapture(source, schemas, slot=slot, **common).open()
-    if kind == "mysql":
-        from headwater.capture.mysql import MysqlCapture
-
-        return MysqlCapture(source, schemas, server_id=server_id, **common).open()
-    raise SinkError(name, f"a {kind} sink has no change log to capture (postgres or mysql do)")
+    return capture_class(source.kind, name).start(source, schemas, name=name, **options)

@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.capture.checkpoint import Checkpoint
+from headwater.core.spec import TIMESTAMP
 from headwater.errors import SinkError
-from headwater.generators.base import TIMESTAMP
 from headwater.world.changes import Changes, change_schema
 from headwater.world.schema import EntitySchema
 
@@ -163,6 +166,41 @@ class Capture(ABC):
 
     def __init__(self) -> None:
         self.stats = CaptureStats()
+
+    @classmethod
+    def start(
+        cls,
+        source: Any,
+        schemas: dict[str, Any],
+        *,
+        name: str,
+        checkpoint: str | Path | None = None,
+        resume: bool = False,
+        batch_size: int = 10_000,
+        reconnect_for: timedelta | None = None,
+        committed_by: str | None = None,
+        **options: Any,
+    ) -> Capture:
+        """Connect to the source sink's database, check it can be captured, and start (or
+        resume); `options` are the plug-in's own (PostgreSQL `slot`, MySQL `server_id`)."""
+        make: Callable[..., Capture] = cls
+        capture = make(
+            source,
+            schemas,
+            name=name,
+            checkpoint=Checkpoint(checkpoint),
+            resume=resume,
+            batch_size=batch_size,
+            reconnect_for=reconnect_for,
+            committed_by=committed_by,
+            **options,
+        )
+        return capture.open()
+
+    @abstractmethod
+    def open(self) -> Capture:
+        """Connect and start (or resume) reading; raises SinkUnavailable/SinkError naming the
+        capture."""
 
     @abstractmethod
     def snapshot(self) -> Iterator[CaptureBatch]:

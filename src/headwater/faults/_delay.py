@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 from pydantic import Field, model_validator
 
-from headwater.generators.base import Spec
-from headwater.micros import span_us
-from headwater.scenario.types import Duration
+from headwater.core.micros import span_us
+from headwater.core.spec import Spec
+from headwater.core.units import Duration
 
 
 class DeliveryDelay(Spec):
@@ -73,7 +73,7 @@ class DeliveryDelay(Spec):
         return rng.integers(span_us(self.min), span_us(self.max), n, endpoint=True)
 
     def describe(self) -> str:
-        from headwater.scenario.units import format_duration as f
+        from headwater.core.units import format_duration as f
 
         if self.fixed is not None:
             return f(self.fixed)

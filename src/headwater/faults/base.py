@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headwater.random import stream
+from headwater.core.random import stream
 from headwater.world.schema import EntitySchema
 
 LATE, REORDER, DUPLICATE, OUTAGE, MALFORMED = 1, 2, 4, 8, 16
@@ -96,6 +96,11 @@ class Fault(ABC):
     def boundaries(self) -> list[int]:
         """Delivery times (µs) where the representation changes (drift): parts split there."""
         return []
+
+    def version(self, entity: str, at_us: int) -> int | None:
+        """The schema version of an entity's records delivered at `at_us`, for a fault whose
+        role is to version the schema (drift); None for the others."""
+        return None
 
     def summary(self) -> dict[str, Any]:
         return dict(self.counts)

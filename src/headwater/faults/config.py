@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from headwater.core.spec import Spec
 from headwater.faults.base import Loc
 from headwater.faults.drift import DriftRule, plan
 from headwater.faults.duplicate import DuplicateConfig
@@ -33,7 +34,6 @@ from headwater.faults.outage import OutageWindow
 from headwater.faults.reorder import ReorderConfig
 from headwater.faults.skew import SkewConfig
 from headwater.faults.zones import ZonesConfig
-from headwater.generators.base import Spec
 
 # Faults that change which changes a sink sees or in what order; a database sink applies
 # changes as transactions with keys, so there they would only break its constraints.
@@ -67,11 +67,12 @@ class FaultsConfig(Spec):
 
 
 def check_faults(
-    config: FaultsConfig, schemas: dict[str, Any], capabilities: frozenset[str], kind: str
+    config: FaultsConfig, schemas: dict[str, Any], sql: bool, kind: str
 ) -> list[tuple[Loc, str]]:
-    """Problems of a sink's faults against its entities (paths under `faults`)."""
+    """Problems of a sink's faults against its entities (paths under `faults`); `sql`: the
+    sink declares the capability (a store of state, which stream faults would break)."""
     problems: list[tuple[Loc, str]] = []
-    if "sql" in capabilities:
+    if sql:
         for name in config.declared():
             if name in STREAM_ONLY:
                 problems.append(

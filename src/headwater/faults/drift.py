@@ -28,11 +28,12 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from headwater._plugins import suggest
+from headwater.core.micros import epoch_us
+from headwater.core.spec import TIMESTAMP, Spec
+from headwater.core.units import Timestamp
 from headwater.errors import HeadwaterError
 from headwater.faults.base import Fault, FaultContext, Loc, Part, map_struct, put
-from headwater.generators.base import TIMESTAMP, FieldGen, GenContext, Spec
-from headwater.micros import epoch_us
-from headwater.scenario.types import Timestamp
+from headwater.generators.base import FieldGen, GenContext
 from headwater.world.schema import EntitySchema
 
 TYPES: dict[str, pa.DataType] = {

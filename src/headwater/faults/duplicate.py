@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
+from headwater.core.spec import Spec
 from headwater.faults._delay import DeliveryDelay
 from headwater.faults.base import DUPLICATE, Fault, flag, numpy, put
-from headwater.generators.base import Spec
 
 
 class DuplicateConfig(Spec):

@@ -18,11 +18,11 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
+from headwater.core.micros import span_us
+from headwater.core.spec import Spec
+from headwater.core.units import Duration
 from headwater.faults._delay import DeliveryDelay
 from headwater.faults.base import LATE, Fault, flag, numpy, put
-from headwater.generators.base import Spec
-from headwater.micros import span_us
-from headwater.scenario.types import Duration
 
 
 class LateConfig(Spec):

@@ -28,6 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
+from headwater.core.random import mix
+from headwater.core.spec import Spec
 from headwater.faults.base import (
     MALFORMED,
     Fault,
@@ -38,7 +40,6 @@ from headwater.faults.base import (
     numpy,
     put,
 )
-from headwater.generators.base import Spec
 
 KINDS = ("missing", "truncate", "type", "encoding")
 TEXT_KINDS = frozenset({"truncate", "type", "encoding"})
@@ -145,15 +146,6 @@ def kinds_of(table: pa.Table) -> pa.Array | None:
     return found.flatten()[0]  # flatten keeps the struct's nulls (rows without a match)
 
 
-def _mix(seed: int, seqs: np.ndarray) -> np.ndarray:
-    """splitmix64 of (seed, seq): a per-record random number independent of batching."""
-    with np.errstate(over="ignore"):
-        z = seqs.astype(np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15) & (2**64 - 1))
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
-
-
 _NUMBER = re.compile(rb'(":\s*)(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(?=[,}\]])')
 _STRING = re.compile(rb'(":\s*)"[^"\\]*"')
 
@@ -177,7 +169,7 @@ def corrupt(
     hits = [i for i, k in enumerate(kind_list) if k in TEXT_KINDS]
     if not hits:
         return out
-    rand = _mix(seed, seq_arr[hits])
+    rand = mix(seed, seq_arr[hits])
     for r, i in zip(rand.tolist(), hits, strict=True):
         out[i] = _break(out[i], kind_list[i], r, format)
     return out

@@ -19,10 +19,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
+from headwater.core.micros import US, epoch_us, span_us
+from headwater.core.spec import Spec
+from headwater.core.units import Duration, Timestamp
 from headwater.faults.base import OUTAGE, Fault, FaultContext, flag, numpy, put
-from headwater.generators.base import Spec
-from headwater.micros import US, epoch_us, span_us
-from headwater.scenario.types import Duration, Timestamp
 
 
 class OutageWindow(Spec):

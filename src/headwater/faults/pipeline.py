@@ -23,11 +23,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.core.spec import TIMESTAMP
 from headwater.faults.base import Fault, FaultContext, Part, enter, image, labels
 from headwater.faults.config import FaultsConfig
-from headwater.faults.drift import Drift
 from headwater.faults.outage import Outage
-from headwater.generators.base import TIMESTAMP
 from headwater.world.changes import Changes
 
 VERSION_KEY = b"headwater.schema_version"
@@ -91,7 +90,6 @@ class FaultPipeline:
         self.faults = faults
         self.pending: dict[str, list[pa.Table]] = {}
         self.cuts = sorted({b for f in faults for b in f.boundaries()})
-        self.drift = next((f for f in faults if isinstance(f, Drift)), None)
         self.outage = next((f for f in faults if isinstance(f, Outage)), None)
         self.delivered = 0
         self.last_step = 0
@@ -99,6 +97,10 @@ class FaultPipeline:
     @property
     def clean(self) -> bool:
         return not self.faults
+
+    def version(self, entity: str, at_us: int) -> int:
+        """The schema version a fault that versions the schema gives, else the first."""
+        return next((v for f in self.faults if (v := f.version(entity, at_us)) is not None), 1)
 
     # -- stepping -----------------------------------------------------------------------------
     def deliver(self, changes: Changes) -> list[Delivery]:
@@ -179,7 +181,7 @@ class FaultPipeline:
                 if hi <= lo:
                     continue
                 sub = frame.slice(lo, hi - lo)
-                version = self.drift.version(entity, ps) if self.drift is not None else 1
+                version = self.version(entity, ps)
                 tables[entity], events[entity] = self._emit(entity, sub, part, version)
                 versions[entity] = version
                 self.delivered += hi - lo

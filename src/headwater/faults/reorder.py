@@ -17,10 +17,10 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field, model_validator
 
+from headwater.core.micros import span_us
+from headwater.core.spec import Spec
+from headwater.core.units import Duration
 from headwater.faults.base import REORDER, Fault, flag, numpy, put
-from headwater.generators.base import Spec
-from headwater.micros import span_us
-from headwater.scenario.types import Duration
 
 
 class ReorderConfig(Spec):
@@ -57,7 +57,7 @@ class Reorder(Fault):
         return flag(put(frame, "_ingest", ingest), mask, REORDER)
 
     def summary(self) -> dict[str, Any]:
-        from headwater.scenario.units import format_duration
+        from headwater.core.units import format_duration
 
         return {
             "events": self.counts.get("events", 0),

@@ -20,10 +20,10 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from headwater._plugins import suggest
+from headwater.core.micros import span_us
+from headwater.core.spec import Spec
+from headwater.core.units import format_duration, parse_duration
 from headwater.faults.base import Fault, Loc, map_struct, put, timestamp_fields
-from headwater.generators.base import Spec
-from headwater.micros import span_us
-from headwater.scenario.units import format_duration, parse_duration
 
 
 def signed_duration(v: Any) -> timedelta:

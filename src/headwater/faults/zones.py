@@ -22,6 +22,8 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from headwater._plugins import suggest
+from headwater.core.micros import US
+from headwater.core.spec import Spec
 from headwater.faults.base import (
     Fault,
     FaultContext,
@@ -32,8 +34,6 @@ from headwater.faults.base import (
     put,
 )
 from headwater.faults.base import timestamp_fields as ts_fields
-from headwater.generators.base import Spec
-from headwater.micros import US
 
 _OFFSET = re.compile(r"^(Z|[+-](\d{2}):(\d{2}))$")
 

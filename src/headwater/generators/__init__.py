@@ -1,11 +1,10 @@
 """Generators by name: each turns a field's YAML mapping into an Arrow column for n rows."""
 
 from headwater.generators._registry import GENERATORS, generator_name, parse_field
-from headwater.generators.base import TIMESTAMP, FieldGen, GenContext, KeySource, TypeEnv
+from headwater.generators.base import FieldGen, GenContext, KeySource, TypeEnv
 
 __all__ = [
     "GENERATORS",
-    "TIMESTAMP",
     "FieldGen",
     "GenContext",
     "KeySource",

@@ -14,18 +14,9 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-TIMESTAMP = pa.timestamp("us", tz="UTC")
-
-
-class Spec(BaseModel):
-    """Base of every scenario model: unknown keys are errors, values are immutable, and numbers
-    are finite (an infinite bound or NaN weight would only fail once the world runs)."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
-    )
+from headwater.core.spec import Spec
 
 
 class KeySource(Protocol):
@@ -108,3 +99,26 @@ def take_pool(pool: pa.Array, rng: np.random.Generator, n: int) -> pa.Array:
     if len(pool) == 0:
         return pa.nulls(n, pool.type)
     return pool.take(pa.array(rng.integers(0, len(pool), n)))
+
+
+def field_order(gens: dict[str, FieldGen]) -> list[str]:
+    """Fields in an order where every field comes after those it reads (declaration order
+    otherwise). Iterative, so a long chain of derived fields needs no deep recursion."""
+    done: list[str] = []
+    placed: set[str] = set()
+    names = set(gens)
+    for root in gens:
+        if root in placed:
+            continue
+        placed.add(root)
+        stack = [(root, iter(sorted(gens[root].depends() & names)))]
+        while stack:
+            field, deps = stack[-1]
+            dep = next(deps, None)
+            if dep is None:
+                done.append(field)
+                stack.pop()
+            elif dep not in placed:
+                placed.add(dep)
+                stack.append((dep, iter(sorted(gens[dep].depends() & names))))
+    return done

@@ -91,7 +91,7 @@ def _slug(text: str) -> str:
 @lru_cache(maxsize=32)
 def email_halves(locale: str, seed: int) -> tuple[pa.Array, pa.Array]:
     """'first.' heads and 'last42@domain' tails: emails that look like the person's name."""
-    from headwater.random import stream
+    from headwater.core.random import stream
 
     rng = stream(seed, "email-halves", locale)
     heads = pc.binary_join_element_wise(slugify(pool("first_name", locale, seed)), ".", "")

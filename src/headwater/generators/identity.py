@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from headwater.generators.base import FieldGen, GenContext, Spec, TypeEnv
+from headwater.core.spec import Spec
+from headwater.generators.base import FieldGen, GenContext, TypeEnv
 
 
 class SeqArgs(Spec):

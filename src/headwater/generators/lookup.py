@@ -166,40 +166,44 @@ def aggregate(kind: str, groups: np.ndarray, values: pa.Array | None, n: int) ->
     return out
 
 
-def lookup_problems(scenario: Any, entity: str, gen: FieldGen) -> list[tuple[tuple[Any, ...], str]]:
-    """What makes a lookup or aggregate of entity unusable: (sub-path, message) pairs."""
+def lookup_problems(
+    parents: dict[str, str | None],
+    parsed: dict[str, dict[str, FieldGen]],
+    entity: str,
+    gen: FieldGen,
+) -> list[tuple[tuple[Any, ...], str]]:
+    """What makes a lookup or aggregate of entity unusable: (sub-path, message) pairs, given
+    each entity's parent and parsed fields."""
     from headwater._plugins import suggest
     from headwater.generators.ref import Ref
 
-    entities = scenario.entities
     if not isinstance(gen, Lookup | Aggregate):
         return []
     target, sub = gen.entity, ("lookup",) if isinstance(gen, Lookup) else (gen.kind,)
-    if target not in entities:
-        return [(sub, f"unknown entity '{target}'{suggest(target, entities)}")]
+    if target not in parsed:
+        return [(sub, f"unknown entity '{target}'{suggest(target, list(parsed))}")]
     if isinstance(gen, Lookup):
-        via = entities[entity].generators().get(gen.via)
+        via = parsed[entity].get(gen.via)
         if via is not None and not (isinstance(via, Ref) and via.entity == target):
             return [(("via",), f"'{gen.via}' is not a ref to '{target}'")]
-    elif entities[target].parent is None or entities[target].parent.entity != entity:
+    elif parents.get(target) != entity:
         return [(sub, f"'{target}' is not a child of '{entity}' (declare it with parent:)")]
-    fields = entities[target].generators()
+    fields = parsed[target]
     if gen.field is not None and gen.field not in fields:
         return [(sub, f"unknown field '{target}.{gen.field}'{suggest(gen.field, list(fields))}")]
     return []
 
 
-def read_edges(scenario: Any) -> dict[str, set[str]]:
+def read_edges(parsed: dict[str, dict[str, FieldGen]]) -> dict[str, set[str]]:
     """'entity.field' → the 'entity.field's it reads, across entities (for cycle checks):
     an aggregate reads every field of its children, as any child change recomputes it."""
     graph: dict[str, set[str]] = {}
-    for name, ent in scenario.entities.items():
-        gens = ent.generators()
+    for name, gens in parsed.items():
         for f, g in gens.items():
             reads = {f"{name}.{d}" for d in g.depends() if d in gens}
             if isinstance(g, Lookup):
                 reads.add(f"{g.entity}.{g.field}")
-            elif isinstance(g, Aggregate) and g.entity in scenario.entities:
-                reads |= {f"{g.entity}.{c}" for c in scenario.entities[g.entity].generators()}
+            elif isinstance(g, Aggregate):
+                reads |= {f"{g.entity}.{c}" for c in parsed.get(g.entity, {})}
             graph[f"{name}.{f}"] = reads
     return graph

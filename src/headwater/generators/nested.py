@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from headwater.generators.base import FieldGen, GenContext, Spec, TypeEnv
+from headwater.core.spec import Spec
+from headwater.generators.base import FieldGen, GenContext, TypeEnv
 
 
 class _SubEnv:

@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from headwater.generators.base import FieldGen, GenContext, Spec, TypeEnv
+from headwater.core.spec import Spec
+from headwater.generators.base import FieldGen, GenContext, TypeEnv
 
 
 class _Rounded(FieldGen):

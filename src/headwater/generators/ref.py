@@ -6,7 +6,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
-from headwater.generators.base import FieldGen, GenContext, Spec, TypeEnv
+from headwater.core.spec import Spec
+from headwater.generators.base import FieldGen, GenContext, TypeEnv
 from headwater.generators.numbers import bounded_zipf
 
 

@@ -14,8 +14,9 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
-from headwater.generators.base import FieldGen, GenContext, Spec, TypeEnv
-from headwater.scenario.types import Duration
+from headwater.core.spec import Spec
+from headwater.core.units import Duration
+from headwater.generators.base import FieldGen, GenContext, TypeEnv
 
 
 class Delay(Spec):

@@ -8,9 +8,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from headwater.generators.base import TIMESTAMP, FieldGen, GenContext, Spec, TypeEnv
-from headwater.micros import epoch_us
-from headwater.scenario.types import Timestamp
+from headwater.core.micros import epoch_us
+from headwater.core.spec import TIMESTAMP, Spec
+from headwater.core.units import Timestamp
+from headwater.generators.base import FieldGen, GenContext, TypeEnv
 
 
 class EventTimeArgs(Spec):

@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from headwater._plugins import suggest
+from headwater.core.micros import US
 from headwater.errors import VerifyError
 from headwater.ledger.proof import settle
 from headwater.ledger.writer import ACKS, COMMITTED, FORMAT, INTERVALS, interval_counts
-from headwater.micros import US
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from headwater.faults.malformed import _mix
+from headwater.core.micros import US
+from headwater.core.random import mix
 from headwater.faults.pipeline import Delivery
 from headwater.ledger.proof import covered, portable
-from headwater.micros import US
 from headwater.secrets import redact_data
 
 FORMAT = "headwater-ledger/2"
@@ -32,7 +32,7 @@ def checksum(seqs: np.ndarray | pa.Array) -> int:
     if len(arr) == 0:
         return 0
     with np.errstate(over="ignore"):
-        return int(_mix(0, arr.astype(np.int64)).sum(dtype=np.uint64))
+        return int(mix(0, arr.astype(np.int64)).sum(dtype=np.uint64))
 
 
 def _iso(us: int) -> str:
@@ -253,7 +253,7 @@ def interval_counts(entity: str, events: pa.Table, interval_us: int) -> pa.Table
     originals = copy == 0
     sums = np.zeros(n, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        np.add.at(sums, inverse[originals], _mix(0, seq[originals]))
+        np.add.at(sums, inverse[originals], mix(0, seq[originals]))
     return pa.table(
         {
             "entity": pa.array([entity] * n, pa.string()),

@@ -1,42 +1,29 @@
-"""The scenario language as typed models: clock, entities with lifecycles, sinks.
+"""The scenario document as typed models: clock, entities with lifecycles, sinks, serve.
 
-Field generators and sink configurations are validated in a second pass (see load.py) so
-their errors keep exact YAML paths; here they are plain mappings with a JSON Schema.
+Field generators, sink configurations and the serve section belong to their plug-ins (layers
+above this one) and are validated during resolution (headwater.resolve) so their errors keep
+exact YAML paths; here they are plain mappings with a JSON Schema placeholder. The `*Base`
+models hold what the document and the resolved Scenario share.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
-    BeforeValidator,
     ByteSize,
+    ConfigDict,
     Field,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from headwater.generators.base import FieldGen, Spec
-from headwater.scenario.types import Duration, Rate, Timestamp
-from headwater.serve.config import Serve
-
-_SPEED = re.compile(r"^(max|realtime|(\d+(\.\d+)?)x)$")
-
-
-def _speed(v: Any) -> str:
-    if not isinstance(v, str) or not _SPEED.match(v):
-        raise ValueError(f"invalid speed {v!r}: expected 'max', 'realtime' or a factor like '60x'")
-    if v not in ("max", "realtime") and float(v[:-1]) <= 0:
-        raise ValueError("a speed factor must be positive")
-    return v
-
-
-Speed = Annotated[
-    str, BeforeValidator(_speed), WithJsonSchema({"type": "string", "pattern": _SPEED.pattern})
-]
+from headwater.core.spec import Spec
+from headwater.core.units import Duration, Rate, Speed, Timestamp
 
 
 class Clock(Spec):
@@ -183,14 +170,16 @@ class Deletes(Spec):
     rate: Rate
 
 
-# Checked by their own stage in load.py (parse_field, the sink's Config), which says what a
-# field or sink looks like; the model only carries them.
+# Checked by their owners during resolution (parse_field, the sink's Config, Serve), which
+# say what a field, sink or serve section looks like; the document only carries them.
 FieldSpec = Annotated[Any, WithJsonSchema({"type": "object", "x-headwater-ref": "Field"})]
 SinkSpec = Annotated[Any, WithJsonSchema({"type": "object", "x-headwater-ref": "Sink"})]
+ServeSpec = Annotated[Any, WithJsonSchema({"type": "object", "x-headwater-ref": "Serve"})]
 
 
-class Entity(Spec):
-    """A table of the simulated world and its lifecycle."""
+class EntityBase(Spec):
+    """A table of the simulated world and its lifecycle; what `fields` holds is the
+    subclass's: mappings in the document, generators once resolved."""
 
     key: str | None = Field(None, description="the key field; default: the first field")
     write: Literal["crud", "insert_only"] = Field(
@@ -200,7 +189,7 @@ class Entity(Spec):
     initial: int = Field(0, ge=0, description="rows present at the start (the snapshot)")
     arrivals: Arrivals | None = None
     parent: Parent | None = None
-    fields: dict[str, FieldSpec] = Field(min_length=1)
+    fields: Mapping[str, Any] = Field(min_length=1)
     updates: list[Update] = []
     deletes: Deletes | None = None
     indexes: list[list[str]] = []
@@ -216,7 +205,7 @@ class Entity(Spec):
         return [[i] if isinstance(i, str) else i for i in v] if isinstance(v, list) else v
 
     @model_validator(mode="after")
-    def _child(self) -> Entity:
+    def _child(self) -> EntityBase:
         if self.parent is not None and (self.arrivals is not None or self.initial):
             raise ValueError(
                 "a child entity (with parent) is created with its parent: remove arrivals/initial"
@@ -227,9 +216,15 @@ class Entity(Spec):
     def key_field(self) -> str:
         return self.key or next(iter(self.fields))
 
-    def generators(self) -> dict[str, FieldGen]:
-        """The parsed field generators (load() replaces the mappings with them)."""
-        return self.fields
+
+class EntityDocument(EntityBase):
+    """A table of the simulated world and its lifecycle."""
+
+    # as written: each field is a generator's mapping, parsed during resolution
+
+    model_config = ConfigDict(title="Entity")
+
+    fields: dict[str, FieldSpec] = Field(min_length=1)
 
 
 class Limits(Spec):
@@ -245,18 +240,24 @@ class Limits(Spec):
     )
 
 
-class Scenario(Spec):
-    """A simulated world and the sinks it writes into."""
+class ScenarioBase(Spec):
+    """What the document and the resolved Scenario share: name, seed, clock, entities, limits."""
 
     name: str = "scenario"
     seed: int = 0
     locale: str = "en_US"
     clock: Clock = Clock()
-    entities: dict[str, Entity] = Field(min_length=1)
-    sinks: dict[str, SinkSpec] = {}
-    serve: Serve | None = Field(None, description="APIs serving the world while it runs")
+    entities: Mapping[str, EntityBase] = Field(min_length=1)
     limits: Limits = Limits()
 
-    def sink_configs(self) -> dict[str, Any]:
-        """The validated sink configurations (load() replaces the mappings with them)."""
-        return self.sinks
+
+class ScenarioDocument(ScenarioBase):
+    """A simulated world and the sinks it writes into."""
+
+    # as written: sinks and serve are mappings, validated by their owners during resolution
+
+    model_config = ConfigDict(title="Scenario")
+
+    entities: dict[str, EntityDocument] = Field(min_length=1)
+    sinks: dict[str, SinkSpec] = {}
+    serve: ServeSpec | None = Field(None, description="APIs serving the world while it runs")

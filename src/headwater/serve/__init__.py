@@ -10,5 +10,6 @@
     runtime.py  `Serving`: world thread + servers; receive.py: the webhook receiver
 
 Server libraries are the `api` extra and are imported only when serving starts. This
-package imports nothing itself: scenario/model.py reads config.py while loading.
+package imports nothing itself: resolution (headwater.resolve) reads config.py while loading,
+below the rest of serve (tests/test_layers.py).
 """

@@ -30,8 +30,10 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from headwater._plugins import suggest
-from headwater.generators.base import FieldGen, Spec
-from headwater.scenario.types import Duration, Rate, Timestamp
+from headwater.core.spec import Spec
+from headwater.core.units import Duration, Rate, Timestamp, parse_speed
+from headwater.generators.base import FieldGen
+from headwater.scenario.model import ScenarioBase
 
 Pagination = Literal["cursor", "offset", "page"]
 
@@ -233,15 +235,14 @@ class Serve(Spec):
     @field_validator("speed")
     @classmethod
     def _speed(cls, v: str) -> str:
-        from headwater.scenario.model import _speed
-
-        v = _speed(v)
+        v = parse_speed(v)
         if v == "max":
             raise ValueError("serve needs a paced world: 'realtime' or a factor like '60x'")
         return v
 
-    def check(self, scenario: Any) -> list[tuple[tuple[str | int, ...], str]]:
-        """Cross-checks against the scenario's entities: (path under serve, message)."""
+    def check(self, scenario: ScenarioBase) -> list[tuple[tuple[str | int, ...], str]]:
+        """Cross-checks against the scenario's entities as declared: (path under serve,
+        message)."""
         names = list(scenario.entities)
         out: list[tuple[tuple[str | int, ...], str]] = []
 

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headwater.generators.base import TIMESTAMP
+from headwater.core.spec import TIMESTAMP
 
 if TYPE_CHECKING:
     from headwater.serve.store import Snapshot

@@ -29,7 +29,7 @@ from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
-from headwater.micros import epoch_us
+from headwater.core.micros import epoch_us
 from headwater.serve import cursors
 from headwater.serve.encode import iso_datetime
 from headwater.serve.guard import ANONYMOUS, Principal
@@ -217,7 +217,7 @@ class _Builder:
         strawberry.type(cls)
 
     # -- resolvers -----------------------------------------------------------------------------
-    def _check(self, info: Any, entity: str) -> None:
+    def check_access(self, info: Any, entity: str) -> None:
         p: Principal = info.context.get("principal", ANONYMOUS)
         if not p.may_read(entity):
             raise PermissionError(f"this credential may not read '{entity}'")
@@ -241,7 +241,7 @@ class _Builder:
         builder = self
 
         def resolve(info: strawberry.Info, id: Any) -> Any:
-            builder._check(info, entity)
+            builder.check_access(info, entity)
             snap = builder.store.snapshot(entity)
             i = snap.find(id)
             return builder._make(entity, np.array([i]), snap)[0] if i >= 0 else None
@@ -257,7 +257,7 @@ class _Builder:
             value = getattr(root, field)
             if value is None:
                 return None
-            builder._check(info, target)
+            builder.check_access(info, target)
             snap = builder.store.snapshot(target)
             i = snap.find(value)
             return builder._make(target, np.array([i]), snap)[0] if i >= 0 else None
@@ -286,7 +286,7 @@ class _Builder:
             sort: str | None = None,
             updated_since: dt.datetime | None = None,
         ) -> Any:
-            builder._check(info, entity)
+            builder.check_access(info, entity)
             if first < 0:
                 raise QueryError("first: must be at least 0")
             first = min(first, builder.cap)

@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from headwater.micros import US, epoch_us
-from headwater.random import stream
+from headwater.core.micros import US, epoch_us
+from headwater.core.random import stream
 from headwater.serve.config import Auth, Faults, RateLimit
 from headwater.serve.store import LiveStore
 

@@ -29,7 +29,7 @@ def _ref(name: str) -> dict[str, str]:
 
 def _item_schema(api: RestApi, entity: str) -> dict[str, Any]:
     s = api.schemas[entity]
-    gens = api.scenario.entities[entity].generators()
+    gens = api.scenario.entities[entity].fields
     drift = api.shapes[entity].drift
     moved = {f for d in drift for f in [*d.remove, *d.rename]}
     props: dict[str, Any] = {}

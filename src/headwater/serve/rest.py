@@ -36,10 +36,10 @@ import pyarrow as pa
 from fastapi import FastAPI, Request, Response
 
 from headwater._plugins import suggest
+from headwater.core.micros import epoch_us
 from headwater.generators.base import FieldGen
 from headwater.generators.identity import Seq, Uuid
 from headwater.generators.states import State
-from headwater.micros import epoch_us
 from headwater.serve import cursors, encode
 from headwater.serve.config import Serve
 from headwater.serve.guard import ANONYMOUS, Authenticator, Denied, Principal, error_body

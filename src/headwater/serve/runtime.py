@@ -2,7 +2,7 @@
 store, and the APIs (REST and GraphQL over HTTP, gRPC) serving that store meanwhile.
 
 ```python
-from headwater.scenario.load import load
+from headwater.resolve.load import load
 from headwater.serve.runtime import Serving
 
 with Serving(load("shop.yaml"), port=0) as s:
@@ -20,10 +20,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from headwater.core.micros import span_us
 from headwater.errors import HeadwaterError, MissingExtra, Problem, ScenarioError
-from headwater.micros import span_us
 from headwater.outdir import OutDir
-from headwater.scenario.model import Scenario
+from headwater.resolve.scenario import Scenario
 from headwater.serve.config import Serve
 from headwater.serve.errors import ServeError
 from headwater.serve.store import LiveStore, StoreSink

@@ -20,12 +20,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.core.micros import US, epoch_us
+from headwater.core.random import stream
 from headwater.generators.base import GenContext
-from headwater.micros import US, epoch_us
-from headwater.random import stream
 from headwater.serve.config import Drift
 from headwater.serve.encode import row_json
 from headwater.sinks.base import Sink, SinkConfig
+from headwater.sinks.capabilities import Capabilities, Ordering
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
@@ -355,7 +356,9 @@ class StoreSink(Sink):
 
     kind = "serve"
     Config = StoreConfig
-    capabilities = frozenset({"deletes", "ordering"})
+    capabilities = Capabilities(
+        updates=True, deletes=True, ordering=Ordering.TOTAL, exactly_once=True
+    )
 
     def __init__(self, name: str, store: LiveStore, context: Any):
         super().__init__(name, StoreConfig(entities=list(store.schemas)), context)

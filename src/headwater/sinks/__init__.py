@@ -1,7 +1,10 @@
 """Sinks by kind: one module each, imported only when a scenario uses it."""
 
+from collections.abc import Callable as _Callable
+
 from headwater import _plugins
-from headwater.sinks.base import Sink, SinkConfig, SinkContext, SinkStats
+from headwater.sinks.base import CheckContext, Peer, Sink, SinkConfig, SinkContext, SinkStats
+from headwater.sinks.capabilities import Capabilities, Ordering
 
 SINKS: _plugins.Registry[type[Sink]] = _plugins.Registry(
     "sink kind",
@@ -22,4 +25,22 @@ SINKS: _plugins.Registry[type[Sink]] = _plugins.Registry(
     },
 )
 
-__all__ = ["SINKS", "Sink", "SinkConfig", "SinkContext", "SinkStats"]
+
+def kinds(can: _Callable[[Capabilities], bool]) -> list[str]:
+    """The registered sink kinds whose capabilities satisfy `can` (for messages that list
+    sinks: they follow the registry). Imports those modules, not their drivers."""
+    return [k for k in SINKS.names() if can(SINKS.get(k).capabilities)]
+
+
+__all__ = [
+    "SINKS",
+    "Capabilities",
+    "CheckContext",
+    "Ordering",
+    "Peer",
+    "Sink",
+    "SinkConfig",
+    "SinkContext",
+    "SinkStats",
+    "kinds",
+]

@@ -20,20 +20,21 @@ string is escaped by the JSON encoder like any other string.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
+from headwater.core.spec import Spec
 from headwater.errors import SinkError
-from headwater.generators.base import Spec
 from headwater.sinks._encode import Template
 from headwater.sinks._format import format_column
-from headwater.world.schema import VERSION_FIELDS, EntitySchema
+from headwater.world.schema import EntitySchema
 
 Projection = Literal["rows", "changes", "debezium"]
 # Columns of the `changes` projection that are not fields of the entity.
@@ -275,11 +276,10 @@ def debezium(table: pa.Table, schema: EntitySchema, source: dict[str, str]) -> p
     )
 
 
-def known_fields(entity: Any, payload: str) -> list[str]:
-    """The field names a sink's templates may use for an entity (of the scenario model)."""
-    names = list(entity.fields)
-    if entity.write == "insert_only":
-        names += [n for n, _ in VERSION_FIELDS]
+def known_fields(schema: EntitySchema, payload: str) -> list[str]:
+    """The field names a sink's templates may use for an entity (its version fields
+    included when it is insert_only)."""
+    names = [f.name for f in schema.row_type]
     if payload == "rows":
         names.append("_op")
     elif payload == "changes":
@@ -324,31 +324,24 @@ class ShapeOptions(Spec):
         return fields
 
     def check_fields(
-        self, scenario: Any, entities: list[str], payload: str
+        self, schemas: Mapping[str, EntitySchema], entities: list[str], payload: str
     ) -> list[tuple[tuple[str | int, ...], str]]:
         """Every field the mapping names exists in every entity, and takes its format spec."""
         problems: list[tuple[tuple[str | int, ...], str]] = []
-        types = entity_types(scenario)
         for out, text in (self.fields or {}).items():
             template = _template(text)
             for entity in entities:
-                known = known_fields(scenario.entities[entity], payload)
-                for message in template_problems(template, entity, known, types.get(entity, {})):
+                known = known_fields(schemas[entity], payload)
+                for message in template_problems(
+                    template, entity, known, types_of(schemas[entity])
+                ):
                     problems.append((("fields", out), message))
         return problems
 
 
-def entity_types(scenario: Any) -> dict[str, dict[str, pa.DataType]]:
-    """The Arrow type of every entity field (none when the scenario's types are broken:
-    that is reported as the fields' own problem)."""
-    from headwater.errors import ScenarioError
-    from headwater.world.schema import world_schemas
-
-    try:
-        schemas = world_schemas(scenario)
-    except ScenarioError:
-        return {}
-    return {name: {f.name: f.type for f in s.row_type} for name, s in schemas.items()}
+def types_of(schema: EntitySchema) -> dict[str, pa.DataType]:
+    """The Arrow type of every field of an entity, by name."""
+    return {f.name: f.type for f in schema.row_type}
 
 
 def template_problems(

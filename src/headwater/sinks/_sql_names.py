@@ -7,12 +7,12 @@ what remains are the names a server refuses, cuts or confuses with another: chec
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from headwater.errors import ScenarioError
 from headwater.sinks._sql import MYSQL, POSTGRES, SQLITE, Dialect
+from headwater.world.schema import EntitySchema
 
 Problems = list[tuple[tuple[str | int, ...], str]]
 BLANKS = " \t\n\v\f\r"
@@ -101,16 +101,13 @@ def ident_problem(rules: NameRules, name: str) -> str | None:
 
 
 def check_names(
-    rules: NameRules, config: Any, scenario: Any, reserved: tuple[str, ...] = ()
+    rules: NameRules,
+    config: Any,
+    schemas: Mapping[str, EntitySchema],
+    reserved: tuple[str, ...] = (),
 ) -> Problems:
     """Problems with the table and column names of the entities a SQL sink receives; each
     message gives the name's path in the scenario. `reserved` are the sink's own tables."""
-    from headwater.world.schema import world_schemas
-
-    try:
-        schemas = world_schemas(scenario)
-    except ScenarioError:  # reported with the fields already
-        return []
     wanted = config.entities
     out: Problems = []
     tables = {(rules.fold_tables or str)(r): f"the sink's own table {r!r}" for r in reserved}

@@ -21,11 +21,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
+from headwater.core.units import Duration
 from headwater.errors import SinkError, SinkUnavailable
-from headwater.scenario.types import Duration
 from headwater.sinks._sql import Backoff, DbUrl, PlannedTxn, TxnPlanner
 from headwater.sinks._sql_names import NameRules, check_names
-from headwater.sinks.base import Sink, SinkConfig, SinkContext
+from headwater.sinks.base import CheckContext, Sink, SinkConfig, SinkContext
+from headwater.sinks.capabilities import Capabilities
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
@@ -141,8 +142,13 @@ class Lane:
 class SqlSink(Sink):
     """The shared lifecycle; subclasses set `driver` (the DB-API module) in `_import`."""
 
-    capabilities = frozenset(
-        {"transactions", "deletes", "updates", "foreign_keys", "sql", "log_cdc"}
+    capabilities = Capabilities(
+        transactions=True,
+        updates=True,
+        deletes=True,
+        exactly_once=True,
+        sql=True,
+        foreign_keys=True,
     )
     config: SqlSinkConfig
     driver: Any
@@ -157,10 +163,10 @@ class SqlSink(Sink):
 
     @classmethod
     def check(
-        cls, name: str, config: SinkConfig, scenario: Any
+        cls, config: SinkConfig, context: CheckContext
     ) -> list[tuple[tuple[str | int, ...], str]]:
         """Entity and field names the database cannot hold (or that are its bookkeeping)."""
-        return check_names(cls.names, config, scenario, reserved=(BOOKKEEPING_TABLE,))
+        return check_names(cls.names, config, context.schemas, reserved=(BOOKKEEPING_TABLE,))
 
     # -- driver hooks ----------------------------------------------------------------------
     def _import(self) -> Any:

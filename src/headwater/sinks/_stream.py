@@ -56,10 +56,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
+from headwater.core.spec import Spec
+from headwater.core.units import Duration
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
 from headwater.faults.malformed import corrupt
-from headwater.generators.base import Spec
-from headwater.scenario.types import Duration
 from headwater.sinks import _encode as enc
 from headwater.sinks._project import (
     Projection,
@@ -67,12 +67,13 @@ from headwater.sinks._project import (
     Shape,
     ShapeOptions,
     column_of,
-    entity_types,
     known_fields,
     project,
     template_problems,
+    types_of,
 )
-from headwater.sinks.base import Sink, SinkConfig, SinkContext
+from headwater.sinks.base import CheckContext, Sink, SinkConfig, SinkContext
+from headwater.sinks.capabilities import Capabilities, Ordering
 from headwater.world.changes import Changes
 
 T = TypeVar("T")
@@ -590,9 +591,16 @@ class StreamSink(Sink):
     `avro_prefix()` (schema registry).
     """
 
-    # "records": the CDC sink may send its Debezium records through write_records().
-    capabilities = frozenset(
-        {"records", "ordering", "headers", "keys", "deletes", "updates", "at_least_once"}
+    # carries_records: the CDC sink may send its Debezium records through write_records().
+    capabilities = Capabilities(
+        updates=True,
+        deletes=True,
+        ordering=Ordering.PER_KEY,
+        at_least_once=True,
+        acks=True,
+        carries_records=True,
+        keys=True,
+        headers=True,
     )
     Config: ClassVar[type[StreamConfig]]
     config: StreamConfig
@@ -607,14 +615,13 @@ class StreamSink(Sink):
 
     @classmethod
     def check(
-        cls, name: str, config: SinkConfig, scenario: Any
+        cls, config: SinkConfig, context: CheckContext
     ) -> list[tuple[tuple[str | int, ...], str]]:
         """Every field a template or the key names exists in every entity the sink receives,
         and takes the template's format spec."""
         assert isinstance(config, StreamConfig)
-        entities = [e for e in scenario.entities if config.entities is None or e in config.entities]
-        problems = config.check_fields(scenario, entities, config.payload)
-        types = entity_types(scenario)
+        entities = context.entities(config)
+        problems = config.check_fields(context.schemas, entities, config.payload)
         keys: list[tuple[tuple[str | int, ...], str]] = []
         if isinstance(config.key, str):
             keys.append((("key",), config.key))
@@ -622,9 +629,10 @@ class StreamSink(Sink):
             keys += [(("key", i), k) for i, k in enumerate(config.key)]
         templates = {o: enc.Template.parse(text) for o, text in config.templates().items()}
         for entity in entities:
-            known = known_fields(scenario.entities[entity], config.payload)
+            schema = context.schemas[entity]
+            known = known_fields(schema, config.payload)
             for option, template in templates.items():
-                for message in template_problems(template, entity, known, types.get(entity, {})):
+                for message in template_problems(template, entity, known, types_of(schema)):
                     problems.append(((option,), message))
             for path, f in keys:
                 if f not in known:

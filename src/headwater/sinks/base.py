@@ -15,15 +15,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field
 
+from headwater.core.spec import Spec
 from headwater.faults.config import FaultsConfig
-from headwater.generators.base import Spec
+from headwater.sinks.capabilities import Capabilities
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
@@ -72,12 +73,40 @@ class SinkContext:
     )  # every sink of the scenario, by name
 
 
+@dataclass(frozen=True)
+class Peer:
+    """Another sink of the scenario as a check sees it: what it is configured to do and what
+    its kind can do, never its class."""
+
+    config: SinkConfig
+    capabilities: Capabilities
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a sink's pure `check()` may read, all resolved: the entities' schemas (sound, or
+    checks are not run) and every sink of the scenario by name (None: its configuration is
+    invalid, which is reported on its own)."""
+
+    name: str
+    schemas: Mapping[str, EntitySchema]
+    sinks: Mapping[str, Peer | None]
+
+    def entities(self, config: SinkConfig) -> list[str]:
+        """The entities a sink so configured receives, in the scenario's order."""
+        wanted = config.entities
+        return [e for e in self.schemas if wanted is None or e in wanted]
+
+
 class Sink(ABC):
     """Base of every sink; subclasses set `kind`, `Config` and `capabilities`."""
 
     kind: ClassVar[str]
     Config: ClassVar[type[SinkConfig]]
-    capabilities: ClassVar[frozenset[str]] = frozenset()
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: The Capture plug-in ('module:Class') reading this sink's database log, for sinks that
+    #: declare `log_capture` (headwater.capture); imported only when a CDC sink captures it.
+    capture: ClassVar[str | None] = None
 
     def __init__(self, name: str, config: SinkConfig, context: SinkContext):
         self.name = name
@@ -88,7 +117,7 @@ class Sink(ABC):
 
     @classmethod
     def check(
-        cls, name: str, config: SinkConfig, scenario: Any
+        cls, config: SinkConfig, context: CheckContext
     ) -> list[tuple[tuple[str | int, ...], str]]:
         """Pure cross-checks against the scenario: (path under the sink, message) pairs."""
         return []
@@ -121,7 +150,7 @@ class Sink(ABC):
         """Deliver one step's changes (already filtered to this sink's entities and ops)."""
 
     def write_records(self, records: Any) -> None:
-        """Transports (capability 'records') deliver projected Records; see sinks/_project.py."""
+        """Transports (`carries_records`) deliver projected Records; see sinks/_project.py."""
         raise NotImplementedError(f"sink kind '{self.kind}' does not carry records")
 
     def advance(self, until_us: int) -> None:  # noqa: B027 - optional hook

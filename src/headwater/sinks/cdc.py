@@ -44,7 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, ValidationError
 
-from headwater._plugins import suggest
+from headwater._plugins import either, load, suggest
 from headwater.errors import HeadwaterError
 from headwater.sinks._connect import (
     envelope_schema,
@@ -62,10 +62,9 @@ from headwater.sinks._project import (
     transaction_events,
     transaction_order,
 )
-from headwater.sinks.base import Sink, SinkConfig
+from headwater.sinks.base import CheckContext, Sink, SinkConfig
+from headwater.sinks.capabilities import Capabilities, Ordering
 from headwater.world.changes import Changes
-
-SIMULATED_FROM = {"sqlite", "memory"}
 
 
 class CdcConfig(SinkConfig):
@@ -100,16 +99,18 @@ class CdcConfig(SinkConfig):
 JSON_FILES = ("jsonl", "json")
 
 
-def _converter_problems(config: CdcConfig) -> list[tuple[tuple[str | int, ...], str]]:
+def _converter_problems(
+    config: CdcConfig, transport: Capabilities
+) -> list[tuple[tuple[str | int, ...], str]]:
     """json_schemas wraps whole envelopes in JSON: the transport must write them as JSON."""
     if config.converter != "json_schemas":
         return []
     to = config.to
     if to.get("fields") is not None:
         return [(("to", "fields"), "converter json_schemas sends whole envelopes; drop 'fields'")]
-    if to.get("kind") == "files" and to.get("format", "jsonl") not in JSON_FILES:
+    if transport.files and to.get("format", "jsonl") not in JSON_FILES:
         return [(("to", "format"), "converter json_schemas writes JSON: use format jsonl or json")]
-    if to.get("kind") != "files" and to.get("encoding", "json") != "json":
+    if not transport.files and to.get("encoding", "json") != "json":
         return [(("to", "encoding"), "converter json_schemas writes JSON: use encoding json")]
     return []
 
@@ -117,41 +118,43 @@ def _converter_problems(config: CdcConfig) -> list[tuple[tuple[str | int, ...], 
 class CdcSink(Sink):
     kind = "cdc"
     Config = CdcConfig
-    capabilities = frozenset({"cdc"})
+    # The transport's acks are this sink's (take_acks); a log capture may deliver twice.
+    capabilities = Capabilities(
+        updates=True,
+        deletes=True,
+        ordering=Ordering.PER_KEY,
+        at_least_once=True,
+        acks=True,
+        cdc=True,
+    )
     config: CdcConfig
 
     @classmethod
     def check(
-        cls, name: str, config: SinkConfig, scenario: Any
+        cls, config: SinkConfig, context: CheckContext
     ) -> list[tuple[tuple[str | int, ...], str]]:
-        from headwater.sinks import SINKS
+        """The source is a transactional sink (its log captured when it declares
+        log_capture, else simulated); the transport carries records and takes the options."""
+        from headwater.sinks import SINKS, kinds
 
         assert isinstance(config, CdcConfig)
         problems: list[tuple[tuple[str | int, ...], str]] = []
-        sinks = scenario.sinks
-        source = sinks.get(config.from_)
-        if source is None:
+        sinks = context.sinks
+        others = [s for s in sinks if s != context.name]
+        source = sinks.get(config.from_)  # None too when its own configuration is invalid
+        if config.from_ not in sinks:
+            problems.append(
+                (("from",), f"unknown sink '{config.from_}'{suggest(config.from_, others)}")
+            )
+        elif source is not None and not source.capabilities.transactions:
             problems.append(
                 (
                     ("from",),
-                    f"unknown sink '{config.from_}'{suggest(config.from_, [s for s in sinks if s != name])}",
+                    f"sink '{config.from_}' is a {source.config.kind} sink; CDC captures "
+                    + either(kinds(lambda c: c.transactions)),
                 )
             )
-        elif isinstance(source, dict) and str(source.get("kind")) not in SIMULATED_FROM | {
-            "postgres",
-            "mysql",
-        }:
-            problems.append(
-                (
-                    ("from",),
-                    f"sink '{config.from_}' is a {source.get('kind')} sink; CDC captures sqlite, postgres or mysql",
-                )
-            )
-        if (
-            isinstance(source, dict)
-            and source.get("kind") in ("postgres", "mysql")
-            and config.faults is not None
-        ):
+        if source is not None and source.capabilities.log_capture and config.faults is not None:
             problems.append(
                 (
                     ("faults",),
@@ -166,8 +169,8 @@ class CdcSink(Sink):
             )
             return problems
         target = SINKS.get(str(kind))
-        problems += _converter_problems(config)
-        if config.transaction_metadata and TRANSACTION_STREAM in scenario.entities:
+        problems += _converter_problems(config, target.capabilities)
+        if config.transaction_metadata and TRANSACTION_STREAM in context.schemas:
             problems.append(
                 (
                     ("transaction_metadata",),
@@ -175,17 +178,18 @@ class CdcSink(Sink):
                     "rename the entity or drop transaction_metadata",
                 )
             )
-        if config.key == "struct" and "keys" not in target.capabilities:
+        if config.key == "struct" and not target.capabilities.keys:
             problems.append((("key",), f"a {kind} transport carries no message keys; drop 'key'"))
         elif config.key == "struct" and config.to.get("key") is not None:
             problems.append(
                 (("to", "key"), "key: struct makes the keys; drop the transport's own 'key'")
             )
-        if "records" not in target.capabilities:
+        if not target.capabilities.carries_records:
             problems.append(
                 (
                     ("to", "kind"),
-                    f"a {kind} sink cannot carry CDC events; use files, kafka, nats, redis_streams, rabbitmq or mqtt",
+                    f"a {kind} sink cannot carry CDC events; use "
+                    + either(kinds(lambda c: c.carries_records)),
                 )
             )
             return problems
@@ -211,9 +215,10 @@ class CdcSink(Sink):
             "name": self.config.server_name or context.scenario_name,
             "connector": getattr(source, "kind", None) or "sqlite",
         }
-        # postgres/mysql: read the database's own log (headwater.capture), not the world
-        self.log_source = source if getattr(source, "kind", None) in ("postgres", "mysql") else None
-        self.capture: Any = None
+        # a sink with log_capture: read the database's own log (its `capture`), not the world
+        logged = source is not None and SINKS.get(source.kind).capabilities.log_capture
+        self.log_source = source if logged else None
+        self.reader: Any = None  # the open Capture of a log_source
         self.reached_us = 0  # the simulated time the run has reached
         self.metadata_sent = self.metadata_acked = 0  # transaction metadata events
         self.held: tuple[str, pa.Table] | None = None  # the newest snapshot event (_hold_last)
@@ -243,25 +248,28 @@ class CdcSink(Sink):
 
     def _start_capture(self) -> None:
         """Open the log capture once the source holds its initial rows; deliver the snapshot."""
-        from headwater.capture import open_capture
+        from headwater.sinks import SINKS
 
-        self.capture = open_capture(
+        assert self.log_source is not None
+        target = SINKS.get(self.log_source.kind).capture
+        assert target is not None, f"{self.log_source.kind} declares log_capture, names no capture"
+        self.reader = load(target).start(
             self.log_source,
             {e: self.context.schemas[e] for e in self.entities},
             name=self.name,
             checkpoint=self.resolve(f"{self.name}.checkpoint.json"),
             committed_by=self.config.from_,
         )
-        self.source = {**self.capture.source, "name": self.source["name"]}
+        self.source = {**self.reader.source, "name": self.source["name"]}
         self.stats.extra["capture"] = "log"
-        for batch in self.capture.snapshot():
+        for batch in self.reader.snapshot():
             self._deliver(batch)
 
     def _deliver(self, batch: Any) -> None:
         self._emit_all(transaction_order(batch.tables), self._captured)
-        self.capture.ack(batch.position)
+        self.reader.ack(batch.position)
         self.stats.add(batch.changes())
-        self.stats.extra.update(self.capture.stats.as_dict())
+        self.stats.extra.update(self.reader.stats.as_dict())
 
     def _captured(self, entity: str, table: pa.Table) -> Records:
         """Captured changes as Debezium records on the simulated timeline (module docstring)."""
@@ -349,10 +357,10 @@ class CdcSink(Sink):
     def write(self, changes: Changes) -> None:
         self.reached_us = changes.end_us
         if self.log_source is not None:
-            if self.capture is None and changes.step >= 1:
+            if self.reader is None and changes.step >= 1:
                 self._start_capture()
-            if self.capture is not None:
-                self._deliver(self.capture.poll(timeout=0))
+            if self.reader is not None:
+                self._deliver(self.reader.poll(timeout=0))
             self.transport.advance(changes.end_us)
             self._sync_stats()
             return
@@ -368,9 +376,9 @@ class CdcSink(Sink):
     def flush(self) -> None:
         self._release(last=True)
         if self.log_source is not None:
-            if self.capture is None:
+            if self.reader is None:
                 self._start_capture()
-            for batch in self.capture.catch_up():
+            for batch in self.reader.catch_up():
                 self._deliver(batch)
         self.transport.flush()
         self._sync_stats()
@@ -398,12 +406,12 @@ class CdcSink(Sink):
             extra["transaction_metadata_events"] = self.metadata_sent
 
     def close(self) -> None:
-        if self.capture is not None:
+        if self.reader is not None:
             try:  # runs start over: a slot left behind would hold the server's WAL forever
-                self.capture.drop()
+                self.reader.drop()
             except HeadwaterError as exc:  # e.g. the server is gone: say so, keep the real error
                 self.stats.extra["capture_cleanup"] = str(exc)
             finally:
-                self.capture.close()
-                self.capture = None  # closed once: a second close() has nothing to drop
+                self.reader.close()
+                self.reader = None  # closed once: a second close() has nothing to drop
         self.transport.close()

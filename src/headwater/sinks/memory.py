@@ -13,6 +13,7 @@ from typing import Literal
 import pyarrow as pa
 
 from headwater.sinks.base import Sink, SinkConfig
+from headwater.sinks.capabilities import Capabilities, Ordering
 from headwater.world.changes import Changes
 
 
@@ -25,7 +26,9 @@ class MemorySink(Sink):
 
     kind = "memory"
     Config = MemoryConfig
-    capabilities = frozenset({"transactions", "deletes", "ordering"})
+    capabilities = Capabilities(
+        transactions=True, updates=True, deletes=True, ordering=Ordering.TOTAL, exactly_once=True
+    )
 
     def open(self) -> None:
         self.changes: dict[str, list[pa.Table]] = {}

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -234,6 +234,8 @@ class MysqlSink(SqlSink):
     Config = MysqlConfig
     durable_commits = "innodb_flush_log_at_trx_commit = 1, sync_binlog = 1"
     config: MysqlConfig
+    capabilities = replace(SqlSink.capabilities, log_capture=True)
+    capture = "headwater.capture.mysql:MysqlCapture"
     names = MYSQL_NAMES
 
     def _import(self) -> Any:

@@ -35,14 +35,15 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import Field
 
+from headwater.core.units import Duration
 from headwater.errors import SinkError
-from headwater.scenario.types import Duration
 from headwater.secrets import mask_url, redact
 from headwater.sinks._stream import (
     AsyncLoop,
@@ -99,7 +100,7 @@ class NatsSink(StreamSink):
 
     kind = "nats"
     Config = NatsConfig
-    capabilities = StreamSink.capabilities | {"deduplication"}
+    capabilities = replace(StreamSink.capabilities, deduplication=True)
     config: NatsConfig
 
     def __init__(self, name: str, config: SinkConfig, context: SinkContext):

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -312,6 +313,8 @@ class PostgresSink(SqlSink):
     Config = PostgresConfig
     durable_commits = "synchronous_commit = on"
     config: PostgresConfig
+    capabilities = replace(SqlSink.capabilities, log_capture=True)
+    capture = "headwater.capture.postgres:PostgresCapture"
     names = POSTGRES_NAMES
 
     # -- connecting ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import itertools
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -30,7 +30,8 @@ from headwater.ledger.proof import BOOKKEEPING
 from headwater.sinks._sql import SQLITE, Statements, change_params, create_table
 from headwater.sinks._sql_names import SQLITE_NAMES, check_names
 from headwater.sinks._sql_sink import bookkeeping_ddl
-from headwater.sinks.base import Sink, SinkConfig, SinkContext
+from headwater.sinks.base import CheckContext, Sink, SinkConfig, SinkContext
+from headwater.sinks.capabilities import Capabilities
 from headwater.world.changes import Changes
 
 APPLICATION_ID = int.from_bytes(b"hwtr", "big")  # PRAGMA application_id of our databases
@@ -57,7 +58,14 @@ class SqliteConfig(SinkConfig):
 class SqliteSink(Sink):
     kind = "sqlite"
     Config = SqliteConfig
-    capabilities = frozenset({"transactions", "deletes", "updates", "foreign_keys", "sql"})
+    capabilities = Capabilities(
+        transactions=True,
+        updates=True,
+        deletes=True,
+        exactly_once=True,
+        sql=True,
+        foreign_keys=True,
+    )
     config: SqliteConfig
 
     def __init__(self, name: str, config: SinkConfig, context: SinkContext):
@@ -71,11 +79,11 @@ class SqliteSink(Sink):
 
     @classmethod
     def check(
-        cls, name: str, config: SinkConfig, scenario: Any
+        cls, config: SinkConfig, context: CheckContext
     ) -> list[tuple[tuple[str | int, ...], str]]:
         """A path that names a folder, and names SQLite cannot hold as tables and columns."""
         assert isinstance(config, SqliteConfig)
-        problems = check_names(SQLITE_NAMES, config, scenario)
+        problems = check_names(SQLITE_NAMES, config, context.schemas)
         path = Path(config.path)
         if (
             config.path.endswith(("/", os.sep))

@@ -37,13 +37,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
+from headwater.core.micros import US
+from headwater.core.random import stream
+from headwater.core.spec import Spec
+from headwater.core.units import Duration
 from headwater.errors import MissingExtra, SinkError, SinkUnavailable
-from headwater.generators.base import Spec
-from headwater.micros import US
-from headwater.random import stream
-from headwater.scenario.types import Duration
 from headwater.secrets import mask_url, read_secret_file, redact, redact_logs, remember
 from headwater.sinks.base import Sink, SinkConfig, SinkContext
+from headwater.sinks.capabilities import Capabilities, Ordering
 from headwater.world.changes import Changes
 
 SIGNATURE_HEADER = "Headwater-Signature"
@@ -125,7 +126,9 @@ def refusal(
 class WebhookSink(Sink):
     kind = "webhook"
     Config = WebhookConfig
-    capabilities = frozenset({"deletes", "updates", "ordering", "at_least_once", "headers"})
+    capabilities = Capabilities(
+        updates=True, deletes=True, ordering=Ordering.PER_KEY, at_least_once=True, headers=True
+    )
     config: WebhookConfig
 
     def __init__(self, name: str, config: SinkConfig, context: SinkContext):

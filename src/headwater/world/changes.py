@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headwater.generators.base import TIMESTAMP
+from headwater.core.spec import TIMESTAMP
 
 OPS = ("r", "c", "u", "d")
 

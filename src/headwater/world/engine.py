@@ -22,16 +22,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headwater.generators.base import TIMESTAMP, FieldGen, GenContext, with_nulls
+from headwater.core.micros import US, epoch_us, span_us
+from headwater.core.random import stream
+from headwater.core.spec import TIMESTAMP
+from headwater.generators.base import FieldGen, GenContext, field_order, with_nulls
 from headwater.generators.lookup import Aggregate, Lookup, aggregate
 from headwater.generators.ref import Ref, Skew, pick
 from headwater.generators.states import State
 from headwater.generators.times import EventTime
-from headwater.micros import US, epoch_us, span_us
-from headwater.random import stream
-from headwater.scenario.load import field_order
-from headwater.scenario.model import Entity, Scenario
 from headwater.world.changes import Changes, change_schema
+from headwater.world.model import Entity, WorldSpec
 from headwater.world.rates import arrival_times, peak_rate
 from headwater.world.schema import EntitySchema, world_schemas
 from headwater.world.state import NEVER, EntityState
@@ -60,9 +60,9 @@ class _Piece:
 class _Plan:
     """Per-entity facts the engine asks every step, computed once."""
 
-    def __init__(self, name: str, ent: Entity, schema: EntitySchema, scenario: Scenario):
+    def __init__(self, name: str, ent: Entity, schema: EntitySchema, scenario: WorldSpec):
         self.name, self.ent, self.schema = name, ent, schema
-        self.gens: dict[str, FieldGen] = ent.generators()
+        self.gens: dict[str, FieldGen] = ent.fields
         self.order = field_order(self.gens)
         self.refs = {f: g for f, g in self.gens.items() if isinstance(g, Ref)}
         self.aggs = {f: g for f, g in self.gens.items() if isinstance(g, Aggregate)}
@@ -85,7 +85,7 @@ class World:
 
     def __init__(
         self,
-        scenario: Scenario,
+        scenario: WorldSpec,
         *,
         seed: int | None = None,
         duration: timedelta | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from headwater.micros import DAY_US, US, epoch_us, span_us
+from headwater.core.micros import DAY_US, US, epoch_us, span_us
 from headwater.scenario.model import Arrivals
 
 

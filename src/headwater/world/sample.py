@@ -14,13 +14,13 @@ from functools import cache
 import numpy as np
 import pyarrow as pa
 
-from headwater.generators.base import TIMESTAMP, GenContext
+from headwater.core.micros import US, epoch_us
+from headwater.core.random import stream
+from headwater.core.spec import TIMESTAMP
+from headwater.generators.base import GenContext, field_order
 from headwater.generators.lookup import Aggregate, Lookup
 from headwater.generators.ref import Ref, Skew, pick
-from headwater.micros import US, epoch_us
-from headwater.random import stream
-from headwater.scenario.load import field_order
-from headwater.scenario.model import Scenario
+from headwater.world.model import WorldSpec
 from headwater.world.rates import peak_rate
 from headwater.world.schema import world_schemas
 
@@ -30,7 +30,7 @@ CHUNK = 1 << 16  # rows per random-stream chunk: fixed, so any slice of the outp
 class StaticKeys:
     """References into another entity's first rows (its initial population, or 1,000 rows)."""
 
-    def __init__(self, scenario: Scenario, seed: int):
+    def __init__(self, scenario: WorldSpec, seed: int):
         self.scenario, self.seed = scenario, seed
         self.schemas = world_schemas(scenario)
 
@@ -38,7 +38,7 @@ class StaticKeys:
     def keys(self, entity: str) -> pa.Array:
         ent = self.scenario.entities[entity]
         n = max(ent.initial, 1000)
-        gens = ent.generators()
+        gens = ent.fields
         needed = {ent.key_field}
         while True:  # the key and whatever it is derived from
             more = {d for f in needed for d in gens[f].depends() if d in gens} - needed
@@ -66,13 +66,13 @@ class StaticKeys:
 
 
 def sample_chunks(
-    scenario: Scenario, entity: str, n: int, *, seed: int | None = None, start: int = 0
+    scenario: WorldSpec, entity: str, n: int, *, seed: int | None = None, start: int = 0
 ) -> Iterator[pa.Table]:
     """Rows start..start+n of an entity as Arrow tables of at most CHUNK rows."""
     seed = scenario.seed if seed is None else seed
     ent = scenario.entities[entity]
     schema = world_schemas(scenario)[entity]
-    gens = ent.generators()
+    gens = ent.fields
     order = field_order(gens)
     keys = StaticKeys(scenario, seed)
     t0 = epoch_us(scenario.clock.start)
@@ -113,13 +113,13 @@ def sample_chunks(
         pos = last
 
 
-def _chunk(args: tuple[Scenario, str, int, int | None, int]) -> pa.Table:
+def _chunk(args: tuple[WorldSpec, str, int, int | None, int]) -> pa.Table:
     scenario, entity, n, seed, start = args
     return pa.concat_tables(list(sample_chunks(scenario, entity, n, seed=seed, start=start)))
 
 
 def sample(
-    scenario: Scenario, entity: str, n: int, *, seed: int | None = None, workers: int = 1
+    scenario: WorldSpec, entity: str, n: int, *, seed: int | None = None, workers: int = 1
 ) -> pa.Table:
     """n rows of one entity as a single Arrow table (`.to_pandas()`, `polars.from_arrow`).
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from headwater.core.spec import TIMESTAMP
 from headwater.errors import Problem, ScenarioError
-from headwater.generators.base import TIMESTAMP, FieldGen
+from headwater.generators.base import FieldGen, field_order
 from headwater.generators.ref import Ref
 from headwater.generators.states import State
-from headwater.scenario.load import field_order
-from headwater.scenario.model import Entity, Scenario
+from headwater.world.model import Entity, WorldSpec
 
 VERSION_FIELDS = (("version", pa.int64()), ("valid_from", TIMESTAMP), ("valid_to", TIMESTAMP))
 
@@ -49,16 +49,16 @@ class EntitySchema:
         return self.row_type.field(self.key).type
 
 
-class _Env:
+class FieldTypes:
     """Resolves field types lazily (a field's type may depend on others) and detects cycles."""
 
-    def __init__(self, scenario: Scenario, entity: str):
+    def __init__(self, scenario: WorldSpec, entity: str):
         self.scenario, self.entity = scenario, entity
         self.cache: dict[tuple[str, str], pa.DataType] = {}
         self.visiting: set[tuple[str, str]] = set()
 
-    def for_entity(self, entity: str) -> _Env:
-        env = _Env(self.scenario, entity)
+    def for_entity(self, entity: str) -> FieldTypes:
+        env = FieldTypes(self.scenario, entity)
         env.cache, env.visiting = self.cache, self.visiting
         return env
 
@@ -68,7 +68,7 @@ class _Env:
             return self.cache[ident]
         if ident in self.visiting:
             raise ValueError(f"field '{name}' depends on itself")
-        gens = self.scenario.entities[self.entity].generators()
+        gens = self.scenario.entities[self.entity].fields
         self.visiting.add(ident)
         try:
             t = gens[name].arrow_type(self)
@@ -85,10 +85,10 @@ class _Env:
         return self.for_entity(entity).field_type(name)
 
 
-def entity_schema(scenario: Scenario, name: str, env: _Env | None = None) -> EntitySchema:
+def entity_schema(scenario: WorldSpec, name: str, env: FieldTypes | None = None) -> EntitySchema:
     ent: Entity = scenario.entities[name]
-    env = (env or _Env(scenario, name)).for_entity(name)
-    gens: dict[str, FieldGen] = ent.generators()
+    env = (env or FieldTypes(scenario, name)).for_entity(name)
+    gens: dict[str, FieldGen] = ent.fields
     for f in field_order(gens):  # dependencies first: a long chain needs no deep recursion
         env.field_type(f)
     fields = [pa.field(f, env.field_type(f)) for f in gens]
@@ -108,9 +108,9 @@ def entity_schema(scenario: Scenario, name: str, env: _Env | None = None) -> Ent
     )
 
 
-def world_schemas(scenario: Scenario) -> dict[str, EntitySchema]:
+def world_schemas(scenario: WorldSpec) -> dict[str, EntitySchema]:
     """Every entity's schema; type errors (bad expressions, cycles) become ScenarioErrors."""
-    env = _Env(scenario, "")
+    env = FieldTypes(scenario, "")
     out, problems = {}, []
     for name in scenario.entities:
         try:

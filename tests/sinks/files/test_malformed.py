@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from headwater.resolve.load import loads
 from headwater.runner import run
-from headwater.scenario.load import loads
 
 WORLD = """
 name: m

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from headwater.ledger.reader import LedgerReader
+from headwater.resolve.load import loads
 from headwater.runner import run
-from headwater.scenario.load import loads
 from headwater.verify import verify
 
 WORLD = """

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
+from headwater.resolve.load import loads
 from headwater.runner import run
-from headwater.scenario.load import loads
 
 SCENARIO = """
 name: web

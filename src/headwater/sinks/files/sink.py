@@ -33,12 +33,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
+from headwater.core.micros import US, span_us
+from headwater.core.units import Duration
 from headwater.errors import SinkError
-from headwater.micros import US, span_us
-from headwater.scenario.types import Duration
 from headwater.sinks._live import LiveTable, last_per_key
 from headwater.sinks._project import Projection, Records, Shape, ShapeOptions, project
-from headwater.sinks.base import Sink, SinkConfig, SinkContext
+from headwater.sinks.base import CheckContext, Sink, SinkConfig, SinkContext
+from headwater.sinks.capabilities import Capabilities, Ordering
 from headwater.sinks.files.formats import FORMATS, format_class
 from headwater.sinks.files.publish import Manifest, PublishedFile, clean_stale_temp
 from headwater.world.changes import Changes
@@ -124,7 +125,15 @@ class _Stream:
 class FilesSink(Sink):
     kind = "files"
     Config = FilesConfig
-    capabilities = frozenset({"records", "files", "batches"})
+    capabilities = Capabilities(
+        updates=True,
+        deletes=True,
+        ordering=Ordering.PER_KEY,
+        exactly_once=True,
+        carries_records=True,
+        files=True,
+        batches=True,
+    )
     config: FilesConfig
 
     def __init__(self, name: str, config: SinkConfig, context: SinkContext):
@@ -133,13 +142,12 @@ class FilesSink(Sink):
 
     @classmethod
     def check(
-        cls, name: str, config: SinkConfig, scenario: Any
+        cls, config: SinkConfig, context: CheckContext
     ) -> list[tuple[tuple[str | int, ...], str]]:
         """Every field `fields:` names exists in every entity of the sink."""
         assert isinstance(config, FilesConfig)
         payload = config.payload if config.mode == "events" else "rows"
-        entities = [e for e in scenario.entities if config.entities is None or e in config.entities]
-        return config.check_fields(scenario, entities, payload)
+        return config.check_fields(context.schemas, context.entities(config), payload)
 
     def open(self) -> None:
         self.shape = Shape.of(self.name, self.config)

@@ -50,6 +50,7 @@ import os
 import queue
 import time
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -119,7 +120,7 @@ class KafkaSink(StreamSink):
 
     kind = "kafka"
     Config = KafkaConfig
-    capabilities = StreamSink.capabilities | {"partitions", "tombstones"}
+    capabilities = replace(StreamSink.capabilities, partitions=True, tombstones=True)
     config: KafkaConfig
 
     def __init__(self, name: str, config: SinkConfig, context: SinkContext):

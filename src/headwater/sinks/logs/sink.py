@@ -25,19 +25,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
+from headwater.core.random import stream
+from headwater.core.spec import Spec
+from headwater.core.units import Duration, Timestamp
 from headwater.generators import parse_field
-from headwater.generators.base import FieldGen, GenContext, Spec
+from headwater.generators.base import FieldGen, GenContext
 from headwater.generators.text import Format
-from headwater.random import stream
-from headwater.scenario.types import Duration, Timestamp
 from headwater.sinks._project import project
-from headwater.sinks.base import Sink, SinkConfig, SinkContext
+from headwater.sinks.base import CheckContext, Sink, SinkConfig, SinkContext
+from headwater.sinks.capabilities import Capabilities
 from headwater.sinks.logs import formats
 from headwater.sinks.logs.rotation import RotatingWriter
 
 if TYPE_CHECKING:
     from headwater.sinks.logs.syslog_transport import SyslogSender
-from headwater.micros import epoch_us
+from headwater.core.micros import epoch_us
 from headwater.world.changes import Changes
 
 LogFormat = Literal["common", "combined", "json", "rfc5424", "rfc3164"]
@@ -142,7 +144,9 @@ class LogsConfig(SinkConfig):
 class LogsSink(Sink):
     kind = "logs"
     Config = LogsConfig
-    capabilities = frozenset({"lines", "files"})
+    capabilities = Capabilities(
+        updates=True, deletes=True, exactly_once=True, lines=True, files=True
+    )
     config: LogsConfig
 
     def __init__(self, name: str, config: SinkConfig, context: SinkContext):
@@ -152,17 +156,15 @@ class LogsSink(Sink):
 
     @classmethod
     def check(
-        cls, name: str, config: SinkConfig, scenario: Any
+        cls, config: SinkConfig, context: CheckContext
     ) -> list[tuple[tuple[str | int, ...], str]]:
         """Column mappings must name fields that every entity of the sink has."""
         assert isinstance(config, LogsConfig)
         from headwater._plugins import suggest
 
         problems: list[tuple[tuple[str | int, ...], str]] = []
-        for entity in config.entities or list(scenario.entities):
-            if entity not in scenario.entities:
-                continue  # reported by the generic entities check
-            fields = [*scenario.entities[entity].generators(), "_op", "_entity"]
+        for entity in context.entities(config):
+            fields = [*(f.name for f in context.schemas[entity].row_type), "_op", "_entity"]
             mapped: list[tuple[tuple[str | int, ...], Any]] = [
                 (("columns", column), spec) for column, spec in config.columns.items()
             ]

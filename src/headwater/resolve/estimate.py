@@ -7,15 +7,18 @@ and how to raise the limit. Figures are expectations of the random counts, not b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
+from headwater.core.micros import US
 from headwater.errors import Problem, ScenarioError
 from headwater.generators.states import State
-from headwater.micros import US
-from headwater.scenario.model import Arrivals, Limits, Scenario
+from headwater.resolve.scenario import Scenario
+from headwater.scenario.model import Arrivals, Limits
+from headwater.sinks.base import SinkConfig
 from headwater.world.engine import SNAPSHOT_BLOCK, World
 from headwater.world.rates import peak_rate, rate_at
 
@@ -58,8 +61,9 @@ class Estimate:
         ]
 
 
-def estimate(world: World) -> Estimate:
-    """The expected size of this world's run (its clock, duration override and step)."""
+def estimate(world: World, sinks: Mapping[str, SinkConfig]) -> Estimate:
+    """The expected size of this world's run (its clock, duration override and step) into
+    these sinks."""
     span_s = (world.end_us - world.start_us) / US
     step_s = world.step_us / US
     est = Estimate(span_s, step_s, -(-(world.end_us - world.start_us) // world.step_us))
@@ -110,8 +114,8 @@ def estimate(world: World) -> Estimate:
         _snapshot_chunk(world, initial)
         * max((widths[n] for n in initial if initial[n]), default=0),
     )
-    for cfg in world.scenario.sink_configs().values():
-        for e in getattr(cfg, "entities", None) or list(world.schemas):
+    for cfg in sinks.values():
+        for e in cfg.entities or list(world.schemas):
             if e in est.events:
                 est.output_bytes += est.events[e] * _width(world.schemas[e].row_type)
     for figure, items in drivers.items():
@@ -124,7 +128,7 @@ def estimate(world: World) -> Estimate:
 
 def checked(scenario: Scenario) -> Estimate:
     """The scenario's estimate, refused (ScenarioError) when it passes the limits."""
-    est = estimate(World(scenario))
+    est = estimate(World(scenario), scenario.sinks)
     check_limits(est, scenario.limits)
     return est
 

@@ -8,16 +8,17 @@ from click.testing import CliRunner
 import headwater
 from headwater.cli import main
 from headwater.errors import ScenarioError
+from headwater.resolve.estimate import estimate
 from headwater.runner import run
 from headwater.world.engine import World
-from headwater.world.estimate import estimate
 
 from tests.helpers import scenario
 
 
 def test_the_estimate_is_close_to_what_a_run_makes():
-    world = World(scenario(sinks="mem: {kind: memory}"))
-    est = estimate(world)
+    sc = scenario(sinks="mem: {kind: memory}")
+    world = World(sc)
+    est = estimate(world, sc.sinks)
     made: dict[str, int] = {}
     steps = 0
     for changes in world.steps():

@@ -1,4 +1,5 @@
-"""Strict parsers for durations ("10m", "1h30m"), rates ("5/s", "300/min") and timestamps.
+"""Strict parsers and scenario types for durations ("10m", "1h30m"), rates ("5/s", "300/min"),
+timestamps and clock speeds.
 
 Strict on purpose: "10 mins" or a timestamp without a zone are errors, not guesses, because a
 silently misread rate or time zone makes a whole simulated world wrong.
@@ -8,8 +9,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from headwater.micros import span_us
+from pydantic import BeforeValidator, WithJsonSchema
+
+from headwater.core.micros import span_us
 
 _DURATION_UNITS = {
     "us": 1,
@@ -108,3 +112,49 @@ def format_duration(td: timedelta) -> str:
             parts.append(f"{us // size}{unit}")
             us %= size
     return "".join(parts)
+
+
+# The scalar types of the scenario language: strict parsing plus a JSON Schema each.
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(\d+(\.\d+)?(us|ms|s|m|h|d|w))+$",
+            "examples": ["10m", "1h30m", "1d"],
+        }
+    ),
+]
+Rate = Annotated[
+    float,
+    BeforeValidator(parse_rate),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*\d+(\.\d+)?([eE][+-]?\d+)?\s*/\s*(\d+(\.\d+)?\s*)?(s|sec|min|m|h|hour|d|day)\s*$",
+            "examples": ["5/s", "300/min"],
+        }
+    ),
+]
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(parse_timestamp),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2026-01-01T00:00:00Z"]}),
+]
+
+_SPEED = re.compile(r"^(max|realtime|(\d+(\.\d+)?)x)$")
+
+
+def parse_speed(v: Any) -> str:
+    """A clock speed: 'max', 'realtime' or a positive factor like '60x'."""
+    if not isinstance(v, str) or not _SPEED.match(v):
+        raise ValueError(f"invalid speed {v!r}: expected 'max', 'realtime' or a factor like '60x'")
+    if v not in ("max", "realtime") and float(v[:-1]) <= 0:
+        raise ValueError("a speed factor must be positive")
+    return v
+
+
+Speed = Annotated[
+    str, BeforeValidator(parse_speed), WithJsonSchema({"type": "string", "pattern": _SPEED.pattern})
+]

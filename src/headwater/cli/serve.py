@@ -1,4 +1,4 @@
-"""The `headwater serve` and `headwater receive` commands (registered by cli.py)."""
+"""`headwater serve` and `headwater receive`: APIs over the running world, and a webhook receiver."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from headwater.cli_shared import _duration, _user_errors, err, out
+from headwater.cli.shared import duration, err, out, user_errors
 from headwater.secrets import read_secret_file, remember
 from headwater.serve.errors import ServeError
 
@@ -23,7 +23,7 @@ from headwater.serve.errors import ServeError
 @click.option("--grpc-port", type=click.IntRange(0, 65535), help="Also serve gRPC on this port.")
 @click.option("--speed", help="World speed while serving: realtime (default) or a factor like 60x.")
 @click.option("--seed", type=int, help="Override the scenario's seed.")
-@click.option("--duration", callback=_duration, help="Override the simulated duration, e.g. 6h.")
+@click.option("--duration", callback=duration, help="Override the simulated duration, e.g. 6h.")
 @click.option(
     "--out",
     "out_dir",
@@ -35,7 +35,7 @@ from headwater.serve.errors import ServeError
     "--overwrite", is_flag=True, help="Replace the output of an earlier run in the output folder."
 )
 @click.option("--exit-when-done", is_flag=True, help="Stop when the world's clock ends.")
-@_user_errors
+@user_errors
 def serve(
     scenario: Path,
     host: str | None,
@@ -65,7 +65,7 @@ def serve(
     served as the sink `_serve`: `headwater verify --ledger OUT/ledger --sink _serve --target LANDING`
     checks what a pipeline pulled from the APIs.
     """
-    from headwater.scenario.load import load
+    from headwater.resolve.load import load
     from headwater.serve.config import Serve
     from headwater.serve.runtime import Serving
 
@@ -139,13 +139,13 @@ def serve(
 )
 @click.option("--fail-first", type=click.IntRange(0), default=0, help="Answer 503 to the first N.")
 @click.option(
-    "--fail-for", callback=_duration, help="Answer 503 for this long after start, e.g. 30s."
+    "--fail-for", callback=duration, help="Answer 503 for this long after start, e.g. 30s."
 )
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Answer 503 at random.")
 @click.option(
     "--ack-lost", is_flag=True, help="Keep a delivery, then fail anyway (causes duplicates)."
 )
-@_user_errors
+@user_errors
 def receive(
     host: str,
     port: int,
@@ -208,7 +208,7 @@ def _secret(env: str | None, file: Path | None) -> bytes:
 def _clock(serving: Any) -> str:
     from datetime import UTC, datetime
 
-    from headwater.micros import US
+    from headwater.core.micros import US
 
     return datetime.fromtimestamp(serving.store.clock_us / US, UTC).strftime("%Y-%m-%d %H:%M:%S")
 

@@ -1,6 +1,6 @@
 """What every command shares: the consoles, the wrapper that turns a HeadwaterError into a
 message and exit code 2 (any other exception into a bug report, exit 70), option callbacks.
-Its own module so that `headwater.serve.commands` can use it without importing `cli` back."""
+Every command module of the package imports it; it imports no command."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 import click
 from rich.console import Console
 
+from headwater.core.units import parse_duration
 from headwater.errors import HeadwaterError
-from headwater.scenario.units import parse_duration
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -22,7 +22,7 @@ out = Console(highlight=False, soft_wrap=True)
 BUG = 70  # EX_SOFTWARE: not the user's doing (verify's exit 1 means a wrong landing)
 
 
-def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """HeadwaterError → its message on stderr, exit 2; --debug shows the traceback. Any other
     exception is a bug in headwater: its traceback and a request to report it, exit 70.
     Tracebacks are redacted too: a driver's exception chained to an error may quote a URL or
@@ -63,7 +63,7 @@ def _traceback() -> None:
     sys.stderr.write(redact(traceback.format_exc()))
 
 
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value is None:
         return None
     try:

@@ -1,4 +1,5 @@
-"""Load a scenario: YAML → typed model → generators and sinks → cross-checks, all errors at once.
+"""Load a scenario: YAML → document → generators, sinks, serve → cross-checks → the resolved
+Scenario, all errors at once.
 
 Validation is pure: it reads the file and the environment, never connects to anything.
 """
@@ -13,18 +14,23 @@ from pydantic import ValidationError
 from headwater._plugins import suggest
 from headwater.errors import HeadwaterError, Problem, ScenarioError
 from headwater.generators import GENERATORS, generator_name, parse_field
-from headwater.generators.base import FieldGen
+from headwater.generators.base import FieldGen, field_order
 from headwater.generators.identity import Seq, Uuid
 from headwater.generators.lookup import Aggregate, lookup_problems, read_edges
 from headwater.generators.ref import Ref
 from headwater.generators.text import Format
+from headwater.resolve.scenario import Scenario
+from headwater.resolve.sinkcheck import check_config
 from headwater.scenario.errors import problems as pyd_problems
 from headwater.scenario.errors import shown
-from headwater.scenario.model import Scenario
-from headwater.scenario.sinkcheck import check_config
+from headwater.scenario.model import EntityBase, ScenarioDocument
 from headwater.scenario.yamlio import Document, Loc, load_yaml, load_yaml_file
+from headwater.serve.config import Serve
+from headwater.sinks.base import SinkConfig
+from headwater.world.model import Entity
 
 if TYPE_CHECKING:
+    from headwater.sinks import Peer
     from headwater.world.schema import EntitySchema
 
 
@@ -62,7 +68,8 @@ def _mapping(value: Any) -> dict[Any, Any]:
 
 class _Checker:
     """Every stage runs on what the earlier ones could read, so one pass lists every problem:
-    the YAML, the scenario model, each field generator, each sink, then the cross-checks."""
+    the YAML, the document, the serve section, each field generator, each sink, then the
+    cross-checks, which need the resolved Scenario (built once the entities are sound)."""
 
     def __init__(self, doc: Document):
         self.doc = doc
@@ -88,11 +95,12 @@ class _Checker:
                 if isinstance(name, str) and (why := path_name_problem(name)):
                     self.add((section, name), f"the name {name!r} {why}")
         try:
-            scenario: Scenario | None = Scenario.model_validate(data)
+            document: ScenarioDocument | None = ScenarioDocument.model_validate(data)
         except ValidationError as exc:
-            self.extend(pyd_problems(exc, self.doc, (), Scenario))
-            scenario = None
-        fields = {
+            self.extend(pyd_problems(exc, self.doc, (), ScenarioDocument))
+            document = None
+        serve, serve_ok = self.serve_config(data.get("serve"))
+        gens = {
             name: {
                 f: g
                 for f, spec in _mapping(_mapping(ent).get("fields")).items()
@@ -105,28 +113,26 @@ class _Checker:
             for n, spec in _mapping(data.get("sinks")).items()
             if (c := self.sink_config(n, spec))
         }
-        if scenario is None:
+        if document is None or not serve_ok:
             return None
-        entities = {
-            name: ent.model_copy(update={"fields": fields[name]})
-            for name, ent in scenario.entities.items()
-        }
-        scenario = scenario.model_copy(update={"entities": entities})
         before = len(self.problems)
-        for name in entities:
-            self.check_entity(scenario, name)
-        self.check_parents(scenario)
+        for name in document.entities:
+            self.check_entity(document, gens, name)
+        self.check_parents(document)
         if len(self.problems) == before:
-            self.check_reads(scenario)
-        schemas = None  # types (and so sinks' checks) need every field and reference in place
+            self.check_reads(gens)
+        scenario, schemas = None, None
+        # types (and so sinks' checks) need every field and reference in place
         if not self.broken and len(self.problems) == before:
+            scenario = _resolve(data, gens, configs, serve)
             schemas = self.check_types(scenario)
+        peers = _peers(_mapping(data.get("sinks")), configs)
         for name, config in configs.items():
-            self.check_sink(scenario, name, config, schemas)
-        if scenario.serve is not None:
-            for sub, message in scenario.serve.check(scenario):
+            self.check_sink(document, name, config, schemas, peers)
+        if serve is not None:
+            for sub, message in serve.check(document):
                 self.add(("serve", *sub), message)
-        return scenario.model_copy(update={"sinks": configs})
+        return scenario
 
     def parse_field(self, entity: str, name: str, spec: Any) -> FieldGen | None:
         loc: Loc = ("entities", entity, "fields", name)
@@ -140,10 +146,26 @@ class _Checker:
         self.broken.add((entity, name))
         return None
 
-    def check_entity(self, scenario: Scenario, name: str) -> None:
+    def serve_config(self, spec: Any) -> tuple[Serve | None, bool]:
+        """The validated serve section (None when absent), and whether it is sound."""
+        if spec is None:
+            return None, True
+        try:
+            return Serve.model_validate(spec), True
+        except ValidationError as exc:
+            self.extend(pyd_problems(exc, self.doc, ("serve",), Serve))
+        except (ValueError, HeadwaterError) as exc:
+            self.add(("serve",), str(exc))
+        return None, False
+
+    def check_entity(
+        self, scenario: ScenarioDocument, parsed: dict[str, dict[str, FieldGen]], name: str
+    ) -> None:
+        """The entity's parsed fields against its own keys, updates, indexes and parent, and
+        their references against the other entities (as declared in the document)."""
         ent = scenario.entities[name]
         base: Loc = ("entities", name)
-        gens = ent.generators()
+        gens = parsed[name]
         fields = list(gens)
         broken = {f for e, f in self.broken if e == name}
         if not broken:  # else the key is not known for sure (the first field may be broken)
@@ -168,7 +190,10 @@ class _Checker:
                         f"'{ref.field}' is not the key of '{ref.entity}': reference '{ref.entity}.{key}'",
                     )
             if getattr(gen, "entity", None) not in self.broken_entities():
-                for sub, message in lookup_problems(scenario, name, gen):
+                parents = {
+                    e: d.parent.entity if d.parent else None for e, d in scenario.entities.items()
+                }
+                for sub, message in lookup_problems(parents, parsed, name, gen):
                     self.add(floc + sub, message)
         cycle = _field_cycle({f: g.depends() & set(gens) for f, g in gens.items()})
         if cycle:
@@ -211,7 +236,7 @@ class _Checker:
         elif ent.arrivals is None and ent.initial == 0:
             self.add(base, "the entity never gets rows: give initial, arrivals or parent")
 
-    def check_key(self, base: Loc, ent: Any, gens: dict[str, FieldGen]) -> None:
+    def check_key(self, base: Loc, ent: EntityBase, gens: dict[str, FieldGen]) -> None:
         if ent.key is not None and ent.key not in gens:
             self.add(base + ("key",), f"unknown field '{ent.key}'{suggest(ent.key, list(gens))}")
         elif not _unique(gens, ent.key_field):
@@ -223,7 +248,7 @@ class _Checker:
     def broken_entities(self) -> set[str]:
         return {e for e, _ in self.broken}
 
-    def check_parents(self, scenario: Scenario) -> None:
+    def check_parents(self, scenario: ScenarioDocument) -> None:
         for name in scenario.entities:
             seen, cur = [name], scenario.entities[name].parent
             while cur is not None and cur.entity in scenario.entities:
@@ -236,9 +261,9 @@ class _Checker:
                 seen.append(cur.entity)
                 cur = scenario.entities[cur.entity].parent
 
-    def check_reads(self, scenario: Scenario) -> None:
+    def check_reads(self, parsed: dict[str, dict[str, FieldGen]]) -> None:
         """Lookups and aggregates must not read, through other entities, what they compute."""
-        cycle = _field_cycle(read_edges(scenario))
+        cycle = _field_cycle(read_edges(parsed))
         if cycle:
             entity, field = cycle[0].split(".")
             self.add(
@@ -249,13 +274,13 @@ class _Checker:
     def check_types(self, scenario: Scenario) -> dict[str, EntitySchema] | None:
         """Every field's type, dependencies first (so a long chain needs no deep recursion);
         the entities' schemas when all are sound."""
-        from headwater.world.schema import _Env, entity_schema
+        from headwater.world.schema import FieldTypes, entity_schema
 
-        env = _Env(scenario, "")
+        env = FieldTypes(scenario, "")
         before = len(self.problems)
         for name, ent in scenario.entities.items():
             fenv = env.for_entity(name)
-            for fname in field_order(ent.generators()):
+            for fname in field_order(ent.fields):
                 try:
                     fenv.field_type(fname)
                 except ValueError as exc:
@@ -264,7 +289,7 @@ class _Checker:
             return None
         return {name: entity_schema(scenario, name, env) for name in scenario.entities}
 
-    def sink_config(self, name: str, spec: Any) -> Any:
+    def sink_config(self, name: str, spec: Any) -> SinkConfig | None:
         """The sink's validated configuration, or None after adding its problems."""
         from headwater.sinks import SINKS
 
@@ -295,38 +320,65 @@ class _Checker:
         except HeadwaterError as exc:  # a plug-in the configuration names (a format…)
             self.add(loc, str(exc))
             return None
-        for sub, message in check_config(config, cls.capabilities):
+        for sub, message in check_config(config, files=cls.capabilities.files):
             self.add(loc + sub, message)
         return config
 
     def check_sink(
         self,
-        scenario: Scenario,
+        document: ScenarioDocument,
         name: str,
-        config: Any,
+        config: SinkConfig,
         schemas: dict[str, EntitySchema] | None,
+        peers: dict[str, Peer | None],
     ) -> None:
         """Cross-checks of a sink against the scenario (its faults need sound entities)."""
-        from headwater.sinks import SINKS
+        from headwater.sinks import SINKS, CheckContext
 
         loc: Loc = ("sinks", name)
         cls = SINKS.get(config.kind)
         for i, e in enumerate(config.entities or []):
-            if e not in scenario.entities:
+            if e not in document.entities:
                 self.add(
-                    loc + ("entities", i), f"unknown entity '{e}'{suggest(e, scenario.entities)}"
+                    loc + ("entities", i), f"unknown entity '{e}'{suggest(e, document.entities)}"
                 )
         if schemas is None:  # a sink's own checks read the entities' types: they must be sound
             return
-        for sub, message in cls.check(name, config, scenario):
+        for sub, message in cls.check(config, CheckContext(name, schemas, peers)):
             self.add(loc + sub, message)
         if config.faults is not None:
             from headwater.faults import check_faults
 
             wanted = config.entities
             mine = {e: s for e, s in schemas.items() if not wanted or e in wanted}
-            for sub, message in check_faults(config.faults, mine, cls.capabilities, cls.kind):
+            for sub, message in check_faults(config.faults, mine, cls.capabilities.sql, cls.kind):
                 self.add(loc + ("faults", *sub), message)
+
+
+def _peers(specs: dict[Any, Any], configs: dict[str, Any]) -> dict[str, Peer | None]:
+    """Every sink of the scenario as other sinks' checks see it (None: invalid config)."""
+    from headwater.sinks import SINKS, Peer
+
+    return {
+        name: Peer(c, SINKS.get(c.kind).capabilities) if (c := configs.get(name)) else None
+        for name in specs
+        if isinstance(name, str)
+    }
+
+
+def _resolve(
+    data: dict[Any, Any],
+    gens: dict[str, dict[str, FieldGen]],
+    sinks: dict[str, SinkConfig],
+    serve: Serve | None,
+) -> Scenario:
+    """The resolved Scenario, validated from the document's data with each plug-in section
+    replaced by what its owner validated it into."""
+    entities = {
+        name: Entity.model_validate({**ent, "fields": gens[name]})
+        for name, ent in data["entities"].items()
+    }
+    return Scenario.model_validate({**data, "entities": entities, "sinks": sinks, "serve": serve})
 
 
 def path_name_problem(name: str) -> str | None:
@@ -380,26 +432,3 @@ def _field_cycle(graph: dict[str, set[str]]) -> list[str] | None:
                 path.append(nxt)
                 todo.append(iter(sorted(graph.get(nxt, ()))))
     return None
-
-
-def field_order(gens: dict[str, FieldGen]) -> list[str]:
-    """Fields in an order where every field comes after those it reads (declaration order
-    otherwise). Iterative, so a long chain of derived fields needs no deep recursion."""
-    done: list[str] = []
-    placed: set[str] = set()
-    names = set(gens)
-    for root in gens:
-        if root in placed:
-            continue
-        placed.add(root)
-        stack = [(root, iter(sorted(gens[root].depends() & names)))]
-        while stack:
-            field, deps = stack[-1]
-            dep = next(deps, None)
-            if dep is None:
-                done.append(field)
-                stack.pop()
-            elif dep not in placed:
-                placed.add(dep)
-                stack.append((dep, iter(sorted(gens[dep].depends() & names))))
-    return done

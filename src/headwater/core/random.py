@@ -23,3 +23,12 @@ def stream(seed: int, *names: object) -> np.random.Generator:
         entropy=int(seed) & (2**63 - 1), spawn_key=tuple(_name_key(n) for n in names)
     )
     return np.random.Generator(np.random.PCG64(seq))
+
+
+def mix(seed: int, seqs: np.ndarray) -> np.ndarray:
+    """splitmix64 of (seed, seq): a per-record random number independent of batching."""
+    with np.errstate(over="ignore"):
+        z = seqs.astype(np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15) & (2**64 - 1))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))

@@ -1,7 +1,8 @@
 """The JSON Schema of the scenario language, assembled from the models themselves.
 
 Field generators and sink kinds are open registries, so their schemas are gathered from every
-registered plug-in and referenced as `#/$defs/Field` and `#/$defs/Sink`.
+registered plug-in and referenced as `#/$defs/Field` and `#/$defs/Sink`; the serve section's
+comes from its model, as `#/$defs/Serve`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from headwater.generators import GENERATORS
-from headwater.scenario.model import Scenario
+from headwater.scenario.model import ScenarioDocument
+from headwater.serve.config import Serve
 from headwater.sinks import SINKS
 
 
@@ -38,7 +40,7 @@ def _link(node: Any) -> Any:
 
 def _shorthands(defs: dict[str, Any]) -> None:
     """The short forms the models accept before validation ('5/s' for {rate: 5/s}…)."""
-    from headwater.scenario.types import Duration, Rate
+    from headwater.core.units import Duration, Rate
 
     rate = TypeAdapter(Rate).json_schema()
     duration = TypeAdapter(Duration).json_schema()
@@ -69,20 +71,22 @@ def _shorthands(defs: dict[str, Any]) -> None:
             "anyOf": [{"type": "string"}, keyed, defs["ApiKey"]],
             "title": "ApiKey",
         }
-    entity = defs["Entity"]["properties"]
+    entity = defs["EntityDocument"]["properties"]
     entity["updates"] = {"anyOf": [{"$ref": "#/$defs/Update"}, entity["updates"]]}
     entity["indexes"]["items"] = {"anyOf": [{"type": "string"}, entity["indexes"]["items"]]}
 
 
 def scenario_json_schema() -> dict[str, Any]:
-    schema = Scenario.model_json_schema(ref_template="#/$defs/{model}")
+    schema = ScenarioDocument.model_json_schema(ref_template="#/$defs/{model}")
     defs = schema.setdefault("$defs", {})
     fields = _union([GENERATORS.get(n) for n in GENERATORS.names()], "Field")
     sinks = _union([SINKS.get(n).Config for n in SINKS.names()], "Sink")
-    for part in (fields, sinks):
-        defs.update(part.pop("$defs"))
+    serve = TypeAdapter(Serve).json_schema(ref_template="#/$defs/{model}")
+    for part in (fields, sinks, serve):
+        defs.update(part.pop("$defs", {}))
     defs["Field"] = fields
     defs["Sink"] = sinks
+    defs["Serve"] = serve
     _shorthands(defs)
     schema = _link(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

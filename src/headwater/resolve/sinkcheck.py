@@ -12,14 +12,15 @@ from headwater.scenario.yamlio import Loc
 from headwater.secrets import mask_url
 
 
-def check_config(config: Any, capabilities: frozenset[str]) -> list[tuple[Loc, str]]:
-    """(path under the sink, message) for every problem found."""
+def check_config(config: Any, *, files: bool) -> list[tuple[Loc, str]]:
+    """(path under the sink, message) for every problem found; `files`: the sink declares
+    the capability, so its `path` is a folder it creates."""
     problems: list[tuple[Loc, str]] = []
     url = getattr(config, "url", None)
     if isinstance(url, str):
         problems += [(("url",), m) for m in url_problems(url)]
     path = getattr(config, "path", None)
-    if "files" in capabilities and isinstance(path, str):
+    if files and isinstance(path, str):
         problems += [(("path",), m) for m in folder_problems(Path(path))]
     return problems
 
