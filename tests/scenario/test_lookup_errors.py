@@ -124,3 +124,17 @@ def test_cli_validate_exits_2(tmp_path):
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr
     assert "entities.order_items.fields.unit_price.via" in r.stderr, r.stderr
+
+
+def test_a_drift_cannot_add_a_lookup():
+    msgs = problems(
+        (
+            "      amount: {lookup: orders.total, via: order_id}\n",
+            "      amount: {lookup: orders.total, via: order_id}\n"
+            "sinks:\n  f: {kind: files, faults: {drift: {at: 2026-01-01T00:30:00Z,"
+            " add: {cost: {lookup: products.price, via: product_id}}}}}\n",
+        )
+    )
+    assert any(
+        "sinks.f.faults.drift" in m and "add.cost: lookup reads other rows" in m for m in msgs
+    ), msgs
