@@ -1,7 +1,7 @@
 """Values read from other rows: a referenced row's field, or an aggregate of a row's children.
 
-`{lookup: products.price, via: product_id}` copies the product's price as it is when the row
-is created (or updated, if the field is listed in the entity's `updates`).
+`{lookup: products.price, via: product_id}` copies the product's price as it was when the
+world step that creates the row began (read again on an update that lists the field).
 `{sum: order_items.line_total}` (and `count`, `min`, `max`) follows the children declared with
 `parent:`; the world recomputes it whenever a child is inserted, updated or deleted.
 Both are computed by the world, which knows the rows; `generate` alone cannot see them.

@@ -2,7 +2,7 @@
 
 Per step [t0, t1): new rows arrive (children with their parent, in one transaction), due
 state transitions fire, random rows are updated and deleted. A row changes at most once per
-step, so before/after images chain exactly; a transition that falls due twice in one step
+step (besides an aggregate update, which comes after), so before/after images chain exactly; a transition that falls due twice in one step
 fires again at the start of the next. References only reach rows that existed when the
 step began, and deletes spare rows still referenced, so foreign keys always hold.
 
