@@ -48,6 +48,7 @@ from headwater.runner import run
 from headwater.sinks import SINKS, Sink, SinkContext
 from headwater.sinks import _encode as enc
 from headwater.sinks._project import project
+from headwater.sinks._text import json_objects
 from headwater.testing import servers
 from headwater.world.engine import World
 
@@ -103,7 +104,7 @@ def messages_of(sc: Any, steps: list[Any]) -> Messages:
     table = pa.concat_tables([s.tables["orders"] for s in steps if "orders" in s.tables])
     records = project(table, schema, "rows")
     return Messages(
-        enc.as_bytes(enc.json_objects(records.values)),
+        enc.as_bytes(json_objects(records.values)),
         enc.as_bytes(enc.text(records.key)),
         enc.as_str(records.event_ids),
         enc.as_str(enc.iso_timestamps(records.event_time)),
@@ -497,7 +498,7 @@ def bench(broker: Broker, events: int, outage: float, repeat: int) -> dict[str, 
 
 def outage_memory(server: Any, broker: Broker, sc_text: str, out: Path, down: float) -> dict:
     """Stop the broker for `down` seconds mid-run; sample RSS meanwhile."""
-    spec = broker.sink(server, "outage").rstrip("}") + ", retry: {timeout: 5m}}"
+    spec = broker.sink(server, "outage").rstrip("}") + ", retry: {for: 5m}}"
     # One-second steps, so the outage starts early and the run goes on after it.
     sc, sink = sink_from(sc_text.replace("step: 1m", "step: 1s"), "s", spec, out)
     samples: list[float] = []

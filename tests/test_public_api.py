@@ -32,10 +32,14 @@ SUBPACKAGES = [
     "headwater.capture",
     "headwater.faults",
     "headwater.generators",
+    "headwater.init",
     "headwater.ledger",
     "headwater.sinks",
+    "headwater.sinks._stream",
     "headwater.sinks.files.formats",
+    "headwater.sinks.logs.formats",
     "headwater.verify",
+    "headwater.verify.targets",
 ]
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from headwater.errors import SinkError, SinkUnavailable
 from headwater.scenario.yamlio import interpolate
-from headwater.secrets import mask_url, redact, remember
+from headwater.secrets import mask_url, redact, remember, without_credentials
 from headwater.serve.receive import Receiver
 from headwater.testing.servers import free_port
 
@@ -200,6 +200,24 @@ def test_redact_masks_urls_pairs_and_remembered_secrets():
     text = redact("rdpostgresql://h rdpostgres_env rdpostgres.")
     assert text == "rdpostgresql://h rdpostgres_env ***."  # not inside words
     assert str(SinkError("s", "driver: rdAAA1@rd/#?:")) == "sink 's': driver: ***"
+
+
+def test_redact_masks_a_password_in_hand_even_inside_words():
+    """A parsed URL's password (never remembered when written in the YAML) is masked as is."""
+    assert redact("auth failed for pw9x (xpw9xy)", "pw9x", None) == "auth failed for *** (x***y)"
+
+
+@pytest.mark.parametrize(
+    ("url", "bare"),
+    [
+        ("nats://u:p%40w@h:4222", "nats://h:4222"),
+        ("nats://tok@h", "nats://h"),
+        ("http://u:p@[::1]:8081/x?a=1", "http://[::1]:8081/x?a=1"),
+        ("http://h:1", "http://h:1"),
+    ],
+)
+def test_without_credentials_keeps_the_rest_of_the_url(url, bare):
+    assert without_credentials(url) == bare
 
 
 # -- clients that take credentials from the URL ---------------------------------------------------

@@ -3,7 +3,8 @@
     HeadwaterError
      ├── ScenarioError        a scenario file is wrong (carries every problem, each with its YAML path)
      ├── PluginError          an unknown generator / sink / fault name
-     ├── MissingExtra         an optional client library is not installed (names the pip extra)
+     ├── MissingExtra         an optional client library is not installed (names the pip extra;
+     │                        raised by `require()`)
      ├── SinkError            a sink failed while writing (names the sink)
      │    └── SinkUnavailable a sink's system cannot be reached (names the sink and address)
      └── VerifyError          verify could not read its ledger or target
@@ -15,7 +16,9 @@ error quoted, no known secret or URL credential reaches the user.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from headwater.secrets import redact
@@ -80,6 +83,15 @@ class MissingExtra(HeadwaterError):
             f"{what} needs the Python package '{module}', which is not installed: "
             f'pip install "headwater[{extra}]"'
         )
+
+
+def require(module: str, extra: str, what: str, package: str | None = None) -> ModuleType:
+    """Import an optional client library, or raise MissingExtra naming the pip extra (and
+    `package`, the name pip knows it by: by default the module's top-level name)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(what, extra, package or module.split(".")[0]) from None
 
 
 class SinkError(HeadwaterError):

@@ -6,6 +6,7 @@ Two defences, both here so every module masks the same way:
 * `mask_url()` hides what a URL carries as credentials: the password of its userinfo and the
   values of query parameters named like a credential (token, key, secret, password,
   signature, sig, auth…), as `***`. Sinks show URLs only through it.
+* `without_credentials()` is a URL for a client given its credentials apart.
 * `redact()` is the last line: it masks every URL found in a text, `name=value` pairs whose
   name is credential-like, and every secret value headwater has seen (`remember()`), in the
   forms it may take in a URL (raw and percent-encoded) and not inside a longer word. The
@@ -27,7 +28,7 @@ import re
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 
 MASK = "***"
 MIN_LENGTH = 4
@@ -130,10 +131,20 @@ def url_secrets(url: str) -> list[str]:
     return out
 
 
-def redact(text: str) -> str:
-    """`text` with URLs masked, credential pairs masked and every remembered secret as ***."""
+def without_credentials(url: str) -> str:
+    """The URL without its userinfo, for a client that takes the credentials apart."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def redact(text: str, *also: str | None) -> str:
+    """`text` with URLs masked, credential pairs masked and every remembered secret as ***;
+    `also`: secrets in hand (a parsed URL's password), masked wherever they appear."""
     if not text:
         return text
+    for value in also:
+        if value:
+            text = text.replace(value, MASK)
     text = _URL.sub(lambda m: mask_url(m.group(0)), text)
     text = _PAIR.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
     return text if _forms is None else _forms.sub(MASK, text)

@@ -85,7 +85,7 @@ def crash(sig: int) -> Callable[[Any], None]:
 
 
 #: Stream sinks: keep retrying for long enough that a restart is outlasted.
-STREAM_RIDE_OUT = ", retry: {timeout: 60s, backoff: 50ms, max_backoff: 500ms}"
+STREAM_RIDE_OUT = ", retry: {for: 60s, initial: 50ms, max: 500ms}"
 
 
 # -- stores -----------------------------------------------------------------------------------
@@ -131,6 +131,31 @@ def _cdc_landed(server: Any, ns: str, r: Run) -> Arrived:
         image = rec["before"] if rec["op"] == "d" else rec["after"]
         out.append((rec["source"]["table"], rec["op"], canon(image)))
     return out
+
+
+def _es_landed(server: Any, ns: str, r: Run) -> Arrived:
+    from tests.sinks.test_elasticsearch import contract_landed
+
+    return list(contract_landed(r.out, "es"))
+
+
+def _es_expected(r: Run) -> Landed:
+    from tests.sinks.test_elasticsearch import contract_expected
+
+    return Counter(contract_expected(expected_events(r)))
+
+
+def _cassandra_landed(server: Any, ns: str, r: Run) -> Arrived:
+    from tests.sinks.test_cassandra import contract_landed
+
+    return list(contract_landed(r.out, "cassandra"))
+
+
+def _cassandra_expected(r: Run) -> Landed:
+    from tests.sinks.test_cassandra import contract_expected
+
+    keys = {e: s.key for e, s in r.memory.context.schemas.items()}
+    return Counter(contract_expected(expected_events(r), keys))
 
 
 VERBS = {"created": "c", "updated": "u", "deleted": "d"}
@@ -279,6 +304,22 @@ HARNESSES: dict[str, Harness] = {
             # event id to map a landed change back to its place in the world's order
             unobserved=frozenset({"acks", "ordering"}),
         ),
+        Harness(  # no server can run here: its _bulk files, read by the bulk grammar
+            "elasticsearch",
+            lambda srv, ns: f"{NAME}: {{kind: elasticsearch, path: es, every: 20s}}\n",
+            landed=_es_landed,
+            expected=_es_expected,
+            unobserved=frozenset({"ordering"}),  # an action carries no world event id
+            files="es",
+        ),
+        Harness(  # no server can run here: CSV rows and CQL tombstones, read by a CQL parser
+            "cassandra",
+            lambda srv, ns: f"{NAME}: {{kind: cassandra, every: 20s}}\n",
+            landed=_cassandra_landed,
+            expected=_cassandra_expected,
+            unobserved=frozenset({"ordering"}),  # a row carries no world event id
+            files="cassandra",
+        ),
         Harness(
             "logs",
             lambda srv, ns: f"{NAME}: {{kind: logs, format: json, path: logs}}\n",
@@ -335,7 +376,7 @@ HARNESSES: dict[str, Harness] = {
             server="kafka_server",
             driver=("confluent_kafka", "kafka"),
             stop=crash(signal.SIGKILL),
-            ride_out=", retry: {timeout: 5s, backoff: 50ms, max_backoff: 500ms}",
+            ride_out=", retry: {for: 5s, initial: 50ms, max: 500ms}",
             forgetful="kafka_server",  # memory storage: the only broker here
             landed=_kafka_landed,
             expected=event_images,

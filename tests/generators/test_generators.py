@@ -7,10 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from headwater._plugins import Registry
 from headwater.core.spec import TIMESTAMP
-from headwater.generators import parse_field
+from headwater.generators import _registry, parse_field
 from headwater.generators.base import GenContext
 from headwater.generators.derived import Expr
+from headwater.generators.numbers import Uniform
 from headwater.generators.ref import Skew, pick
 
 N = 100_000
@@ -187,3 +189,28 @@ def test_expression_matches_python(values, k):
         .to_pylist()
     )
     assert got == [x * k - x // k for x in values]
+
+
+class Jittered(Uniform):
+    """A generator with an option of its own, for the sibling-keys test."""
+
+    jitter: float = 0.0
+
+
+def test_sibling_keys_come_from_the_generators_models(monkeypatch):
+    """A key beside the generator name is known when some generator's model declares it."""
+    assert {"null_rate", "round", "skew", "locale", "name"} <= _registry.sibling_keys()
+    with pytest.raises(ValueError, match="a field needs a generator"):
+        _registry.generator_name({"null_rate": 0.1, "round": 2})
+    with pytest.raises(ValueError, match="unknown generator 'jitter'"):
+        _registry.generator_name({"jitter": 0.1})
+
+    registry = Registry("generator", {"uniform": f"{__name__}:Jittered"})
+    monkeypatch.setattr(_registry, "GENERATORS", registry)
+    _registry.sibling_keys.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="a field needs a generator"):
+            _registry.generator_name({"jitter": 0.1})
+    finally:
+        monkeypatch.undo()
+        _registry.sibling_keys.cache_clear()

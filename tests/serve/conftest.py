@@ -15,8 +15,8 @@ pytest.importorskip("httpx")
 
 from headwater.resolve.load import loads
 from headwater.resolve.scenario import Scenario
-from headwater.serve.encode import jsonable
 from headwater.serve.runtime import Serving
+from headwater.sinks._text import jsonable
 from headwater.world.engine import World
 
 SHOP = """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pyarrow as pa
@@ -13,15 +13,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from headwater.errors import ScenarioError, SinkUnavailable
+from headwater.errors import ScenarioError
 from headwater.sinks import _encode as enc
-from headwater.sinks._stream import Backoff, RetryConfig
+from headwater.sinks._text import json_objects
 
 from tests.helpers import scenario
 
 
 def rows(table: pa.Table) -> list:
-    return [json.loads(text) for text in enc.json_objects(table).to_pylist()]
+    return [json.loads(text) for text in json_objects(table).to_pylist()]
 
 
 def test_json_scalars_nulls_and_escapes():
@@ -130,7 +130,7 @@ def test_json_floats_round_trip(values):
 
 
 def test_json_of_an_empty_table():
-    assert enc.json_objects(pa.table({"a": pa.array([], pa.int64())})).to_pylist() == []
+    assert json_objects(pa.table({"a": pa.array([], pa.int64())})).to_pylist() == []
 
 
 def test_templates():
@@ -302,12 +302,3 @@ def test_valid_stream_configs():
         """
     )
     assert set(sc.sinks) == {"k", "n", "r", "q", "m"}
-
-
-def test_backoff_gives_up_after_its_timeout():
-    config = RetryConfig(timeout=timedelta(milliseconds=30), backoff=timedelta(milliseconds=10))
-    backoff = Backoff("s", "Broker at x", config)
-    with pytest.raises(SinkUnavailable) as err:
-        for _ in range(100):
-            backoff.wait(ConnectionError("refused"))
-    assert "sink 's'" in str(err.value) and "Broker at x" in str(err.value)

@@ -58,7 +58,7 @@ pytestmark = pytest.mark.server
 TOPICS = {"t.customers": 2, "t.orders": 2}
 SINK = (
     "k: {{kind: kafka, bootstrap_servers: '{servers}', topic: 't.{{entity}}', partitions: 2, "
-    "linger_ms: 2, max_in_flight: {max_in_flight}, retry: {{timeout: {timeout}}}{more}}}"
+    "linger_ms: 2, max_in_flight: {max_in_flight}, retry: {{for: {timeout}}}{more}}}"
 )
 
 

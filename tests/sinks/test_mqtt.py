@@ -122,7 +122,7 @@ def test_broker_restart_mid_run_the_sink_resumes(mosquitto_server, tmp_path, qos
     # it waits, reconnects, and everything is acknowledged by the restarted broker.
     sc = world(
         f"m: {{kind: mqtt, url: '{mosquitto_server.url}', topic: 'restart/{{entity}}', "
-        f"qos: {qos}, retry: {{timeout: 30s, backoff: 100ms, max_backoff: 1s}}}}"
+        f"qos: {qos}, retry: {{for: 30s, initial: 100ms, max: 1s}}}}"
     )
     outage = Outage(mosquitto_server, at=3, down=1.0)
     try:

@@ -91,7 +91,7 @@ def test_killed_server_that_lost_acknowledged_entries_fails_the_run(tmp_path, at
         client.close()
         sc = world(
             f"r: {{kind: redis_streams, url: '{server.url}', stream: 'kill:{{entity}}', "
-            "retry: {timeout: 30s, backoff: 50ms, max_backoff: 500ms}}"
+            "retry: {for: 30s, initial: 50ms, max: 500ms}}"
         )
         outage = Outage(server, at=at, down=0.5, sig=signal.SIGKILL)
         try:

@@ -161,7 +161,7 @@ class _Msg:
 
 
 def test_messages_apply_as_a_change_log():
-    from headwater.verify.targets import KafkaTarget
+    from headwater.verify.targets.changelog import apply_change_log
 
     dbz = [
         _Msg(0, "1", {"op": "c", "before": None, "after": {"id": 1, "v": "a"}}, "e-1"),
@@ -178,8 +178,6 @@ def test_messages_apply_as_a_change_log():
             8, "1", {"op": "u", "before": {"id": 1, "v": "a"}, "after": {"id": 1, "v": "c"}}, "e-3"
         ),
     ]
-    target = KafkaTarget("kafka://127.0.0.1:1/t")
-    target._read = lambda topic: dbz  # type: ignore[method-assign]
-    rows, columns = target._rows("t")
+    rows, columns = apply_change_log(dbz, "t")
     assert sorted((r["id"], r["v"]) for r in rows) == [(1, "c"), (1, "c"), (4, "y"), (4, "y")]
     assert columns == ["id", "v", "_op"]

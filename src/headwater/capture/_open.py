@@ -27,7 +27,7 @@ def open_capture(
 ) -> Capture:
     """Connect to the source sink's database, check it can be captured, and start (or resume).
 
-    `options`: `checkpoint` (a path), `resume`, `batch_size`, `reconnect_for`, and the
+    `options`: `checkpoint` (a path), `resume`, `batch_size`, `retry` (the source sink's by default), and the
     plug-in's own: `slot` (PostgreSQL, default `headwater_<name>`), `server_id` (MySQL, one
     derived from the name). `committed_by` names the sink writing the tables: its
     bookkeeping rows, read from the log too, prove that no transaction was skipped and

@@ -22,7 +22,6 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import pyarrow.compute as pc
 from headwater.capture.checkpoint import Checkpoint
 from headwater.core.spec import TIMESTAMP
 from headwater.errors import SinkError
+from headwater.sinks._retry import SqlRetry
 from headwater.world.changes import Changes, change_schema
 from headwater.world.schema import EntitySchema
 
@@ -177,7 +177,7 @@ class Capture(ABC):
         checkpoint: str | Path | None = None,
         resume: bool = False,
         batch_size: int = 10_000,
-        reconnect_for: timedelta | None = None,
+        retry: SqlRetry | None = None,
         committed_by: str | None = None,
         **options: Any,
     ) -> Capture:
@@ -191,7 +191,7 @@ class Capture(ABC):
             checkpoint=Checkpoint(checkpoint),
             resume=resume,
             batch_size=batch_size,
-            reconnect_for=reconnect_for,
+            retry=retry,
             committed_by=committed_by,
             **options,
         )

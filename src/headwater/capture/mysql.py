@@ -28,7 +28,6 @@ import time
 import warnings
 import zlib
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -43,8 +42,10 @@ from headwater.capture.base import (
     text_to_arrow,
 )
 from headwater.capture.checkpoint import Checkpoint
-from headwater.errors import MissingExtra, SinkError, SinkUnavailable
-from headwater.sinks._sql import MYSQL, Backoff, DbUrl
+from headwater.errors import SinkError, SinkUnavailable, require
+from headwater.secrets import redact
+from headwater.sinks._retry import Backoff, SqlRetry
+from headwater.sinks._sql import MYSQL, DbUrl
 from headwater.sinks._sql_sink import (
     BOOKKEEPING,
     BOOKKEEPING_SCHEMA,
@@ -100,7 +101,7 @@ class MysqlCapture(Capture):
         resume: bool = False,
         server_id: int | None = None,
         batch_size: int = 10_000,
-        reconnect_for: timedelta | None = None,
+        retry: SqlRetry | None = None,
         committed_by: str | None = None,
     ):
         super().__init__()
@@ -110,7 +111,7 @@ class MysqlCapture(Capture):
         self.resume = resume
         self.server_id = server_id or default_server_id(name)
         self.batch_size = batch_size
-        self.reconnect_for = reconnect_for or config.reconnect_for
+        self.retry = retry or config.retry
         self.conn: Any = None
         self.stream: Any = None
         self.seq = 0
@@ -130,7 +131,7 @@ class MysqlCapture(Capture):
             ) from None
 
     def _query(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
-        backoff = Backoff(self.reconnect_for)
+        backoff = Backoff(self.retry)
         while True:
             try:
                 if self.conn is None or not self.conn.open:
@@ -139,18 +140,20 @@ class MysqlCapture(Capture):
                     cur.execute(sql, args)
                     return list(cur.fetchall())
             except SinkUnavailable:
-                if not backoff.wait():
+                if not backoff.sleep():
                     raise
             except self.my.err.OperationalError as exc:
                 if self.conn is not None and self.conn.open:
                     raise self._fail(sql.split()[0].lower(), exc) from None
                 self.conn = None
                 self.stats.reconnects += 1
-                if not backoff.wait():
+                if not backoff.sleep():
                     raise self._fail("querying", exc) from None
 
     def _fail(self, what: str, exc: BaseException) -> SinkError:
-        return SinkError(self.name, f"{what} on {self.url.masked}: {self.url.scrub(str(exc))}")
+        return SinkError(
+            self.name, f"{what} on {self.url.masked}: {redact(str(exc), self.url.password)}"
+        )
 
     def _variables(self) -> dict[str, str]:
         rows = self._query(
@@ -162,12 +165,12 @@ class MysqlCapture(Capture):
     # -- opening ---------------------------------------------------------------------------
     def open(self) -> MysqlCapture:
         self.my = import_pymysql(self.name)
-        try:
-            import pymysqlreplication  # noqa: F401
-        except ImportError:
-            raise MissingExtra(
-                f"sink '{self.name}' (binlog capture)", "mysql", "mysql-replication"
-            ) from None
+        require(
+            "pymysqlreplication",
+            "mysql",
+            f"sink '{self.name}' (binlog capture)",
+            "mysql-replication",
+        )
         try:
             self.url = DbUrl.parse(self.config.url, password_env=self.config.password_env)
         except ValueError as exc:
@@ -401,7 +404,7 @@ class MysqlCapture(Capture):
         txn_id, txn_gtid, txns, count = 0, "", 0, 0
         thread: int | None = None
         in_txn = False
-        backoff = Backoff(self.reconnect_for)
+        backoff = Backoff(self.retry)
         while True:
             try:
                 with warnings.catch_warnings():
@@ -420,14 +423,14 @@ class MysqlCapture(Capture):
                         self.name,
                         f"user '{user}' may not read the binlog of {self.url.masked}: GRANT "
                         f"REPLICATION SLAVE ON *.* TO '{user}'@'<host>' "
-                        f"({self.url.scrub(str(exc))})",
+                        f"({redact(str(exc), self.url.password)})",
                     ) from None
                 self.stats.reconnects += 1
-                if not backoff.wait():
+                if not backoff.sleep():
                     raise SinkUnavailable(
                         self.name,
                         f"{self.url.masked} went away and did not come back within "
-                        f"{self.reconnect_for}: {self.url.scrub(str(exc))}",
+                        f"{self.retry.for_}: {redact(str(exc), self.url.password)}",
                     ) from None
                 rows, marks, in_txn = [], [], False  # it restarts after the last whole one
                 continue
@@ -552,7 +555,7 @@ class MysqlCapture(Capture):
             self.name,
             f"binlog {file} position {pos} can no longer be read from {self.url.masked} "
             f"(purged, or rotated away and removed while the capture was away: "
-            f"{self.url.scrub(str(exc))}), so changes after it may be lost; keep binlogs "
+            f"{redact(str(exc), self.url.password)}), so changes after it may be lost; keep binlogs "
             "longer (binlog_expire_logs_seconds) and start the run again",
         )
 

@@ -40,7 +40,6 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -57,7 +56,9 @@ from headwater.capture.base import (
 )
 from headwater.capture.checkpoint import Checkpoint
 from headwater.errors import SinkError, SinkUnavailable
-from headwater.sinks._sql import POSTGRES, Backoff, DbUrl
+from headwater.secrets import redact
+from headwater.sinks._retry import Backoff, SqlRetry
+from headwater.sinks._sql import POSTGRES, DbUrl
 from headwater.sinks._sql_sink import (
     BOOKKEEPING,
     BOOKKEEPING_SCHEMA,
@@ -127,7 +128,7 @@ class PostgresCapture(Capture):
         slot: str | None = None,
         resume: bool = False,
         batch_size: int = 10_000,
-        reconnect_for: timedelta | None = None,
+        retry: SqlRetry | None = None,
         committed_by: str | None = None,
     ):
         super().__init__()
@@ -143,7 +144,7 @@ class PostgresCapture(Capture):
             )
         self.resume = resume
         self.batch_size = batch_size
-        self.reconnect_for = reconnect_for or config.reconnect_for
+        self.retry = retry or config.retry
         self.ns = config.db_schema
         self.conn: Any = None
         self._repl: Any = None
@@ -196,8 +197,8 @@ class PostgresCapture(Capture):
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-        backoff, last = Backoff(self.reconnect_for), cause
-        while backoff.wait():
+        backoff, last = Backoff(self.retry), cause
+        while backoff.sleep():
             try:
                 self.conn = self._connect()
                 return
@@ -205,15 +206,17 @@ class PostgresCapture(Capture):
                 last = exc
         raise SinkUnavailable(
             self.name,
-            f"{self.url.masked} went away and did not come back within {self.reconnect_for}: "
-            f"{self.url.scrub(str(last))}",
+            f"{self.url.masked} went away and did not come back within {self.retry.for_}: "
+            f"{redact(str(last), self.url.password)}",
         )
 
     def _lost(self) -> bool:
         return self.conn is None or self.conn.closed or self.conn.broken
 
     def _fail(self, what: str, exc: BaseException) -> SinkError:
-        return SinkError(self.name, f"{what} on {self.url.masked}: {self.url.scrub(str(exc))}")
+        return SinkError(
+            self.name, f"{what} on {self.url.masked}: {redact(str(exc), self.url.password)}"
+        )
 
     # -- opening ---------------------------------------------------------------------------
     def open(self) -> PostgresCapture:
@@ -415,7 +418,7 @@ class PostgresCapture(Capture):
             return (
                 f"{where}: the user lacks the REPLICATION attribute (ALTER ROLE … WITH REPLICATION)"
             )
-        return f"{where}: {self.url.scrub(message)}"
+        return f"{where}: {redact(message, self.url.password)}"
 
     # -- snapshot --------------------------------------------------------------------------
     def snapshot(self) -> Iterator[CaptureBatch]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import click
 
+from headwater.cli.init import init
 from headwater.cli.run import run
 from headwater.cli.scenario import preview, schema, validate
 from headwater.cli.serve import receive, serve
@@ -19,5 +20,5 @@ def main(debug: bool) -> None:
     """headwater: simulate the source systems data engineers ingest from."""
 
 
-for _command in (run, validate, preview, schema, verify, serve, receive):
+for _command in (run, validate, preview, schema, verify, serve, receive, init):
     main.add_command(_command)

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from headwater.core.units import parse_duration
 from headwater.errors import HeadwaterError
@@ -36,7 +37,8 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if click.get_current_context().find_root().params.get("debug"):
                 _traceback()
             else:
-                err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+                # escaped: a message's own brackets (pip install "headwater[mysql]") are text
+                err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
             sys.exit(2)
         except KeyboardInterrupt:
             err.print("interrupted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from headwater._plugins import Registry, suggest
@@ -41,6 +42,20 @@ GENERATORS: Registry[type[FieldGen]] = Registry(
 )
 
 
+@functools.cache
+def sibling_keys() -> frozenset[str]:
+    """Keys that may sit beside a generator name (`null_rate`, `round`, `skew`…).
+
+    Read from the generators' models (a field's YAML name is its alias, if any), so a
+    generator that gains an option needs no edit here.
+    """
+    keys: set[str] = set()
+    for name in GENERATORS.names():
+        cls = GENERATORS.get(name)
+        keys |= {f.alias or k for k, f in cls.model_fields.items() if k != cls.name}
+    return frozenset(keys)
+
+
 def generator_name(spec: dict[str, Any]) -> str:
     """The one key of a field mapping that names a generator; ValueError otherwise."""
     names = [k for k in spec if k in GENERATORS]
@@ -48,7 +63,7 @@ def generator_name(spec: dict[str, Any]) -> str:
         return names[0]
     if len(names) > 1:
         raise ValueError(f"a field has exactly one generator, found {', '.join(names)}")
-    unknown = [k for k in spec if k not in ("null_rate", "round", "skew", "locale", "name")]
+    unknown = [k for k in spec if k not in sibling_keys()]
     if unknown:
         raise ValueError(
             f"unknown generator '{unknown[0]}'{suggest(str(unknown[0]), GENERATORS.names())}"

@@ -169,7 +169,7 @@ class LedgerWriter:
         return interval_counts(entity, events, self.interval_us)
 
     def record_acks(self, sink: str, acks: pa.Table | None) -> None:
-        """What the broker behind `sink` acknowledged, per message (sinks/_stream.py
+        """What the broker behind `sink` acknowledged, per message (sinks/_stream/acks.py
         ACK_SCHEMA: event_id, route, partition, offset); written with the next flush.
 
         Acknowledgements arrive when the broker sends them, so which part holds one

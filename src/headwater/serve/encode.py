@@ -1,4 +1,5 @@
-"""Rows of a snapshot as JSON-ready Python values, and their JSON Schema.
+"""Rows of a snapshot as JSON-ready Python values, and their JSON Schema (the values and
+the JSON text come from sinks/_text, which the sinks use too).
 
 Conversion is columnar: a page is taken from the Arrow table, timestamps and dates become
 ISO-8601 strings and decimals strings (no float rounding of money) with Arrow kernels, and
@@ -7,7 +8,6 @@ only then does the page become Python dicts for `json.dumps`.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headwater.core.spec import TIMESTAMP
+from headwater.sinks._text import ISO, json_text, jsonable
 
 if TYPE_CHECKING:
     from headwater.serve.store import Snapshot
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 # One timestamp format on every protocol (REST, GraphQL, /health): RFC 3339 in UTC with
 # six fractional digits, 2026-01-01T00:00:05.000000Z. gRPC carries the same instants as
 # google.protobuf.Timestamp under the same names.
-ISO = "%Y-%m-%dT%H:%M:%SZ"  # Arrow's %S of a µs timestamp includes the six digits
 ISO_PY = "%Y-%m-%dT%H:%M:%S.%fZ"
 META = ("_created_at", "_updated_at")
 
@@ -33,50 +33,6 @@ def iso_datetime(value: datetime) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
     return value.strftime(ISO_PY)
-
-
-def jsonable(arr: pa.Array) -> pa.Array:
-    """The same values in types that to_pylist turns into plain JSON values."""
-    t = arr.type
-    if pa.types.is_timestamp(t):
-        if t.tz is None or t.unit != "us":
-            arr = arr.cast(TIMESTAMP, safe=False)
-        return pc.strftime(arr, format=ISO)
-    if pa.types.is_date(t) or pa.types.is_decimal(t) or pa.types.is_time(t):
-        return arr.cast(pa.string())
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return pc.binary_join_element_wise(arr, "", "").cast(pa.string())  # pragma: no cover
-    if pa.types.is_struct(t):
-        if not any(_needs(f.type) for f in t):
-            return arr
-        children = [jsonable(arr.field(i)) for i in range(t.num_fields)]
-        return pa.StructArray.from_arrays(
-            children, names=[f.name for f in t], mask=arr.is_null() if arr.null_count else None
-        )
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        if not _needs(t.value_type):
-            return arr
-        values = jsonable(arr.values)
-        return pa.ListArray.from_arrays(
-            arr.offsets, values, mask=arr.is_null() if arr.null_count else None
-        )
-    return arr
-
-
-def _needs(t: pa.DataType) -> bool:
-    if pa.types.is_struct(t):
-        return any(_needs(f.type) for f in t)
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _needs(t.value_type)
-    return (
-        pa.types.is_timestamp(t)
-        or pa.types.is_date(t)
-        or pa.types.is_decimal(t)
-        or pa.types.is_time(t)
-    )
-
-
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def iso_array(us: np.ndarray) -> pa.Array:
@@ -89,7 +45,7 @@ def row_json(
     """Each row as its JSON item text, made once when the row changes (not per request)."""
     arrays = [jsonable(c) for c in columns] + [iso_array(created), iso_array(updated)]
     rows = pa.Table.from_arrays(arrays, names=[*names, *META]).to_pylist()
-    return pa.array([_dumps(r) for r in rows], pa.string())
+    return pa.array([json_text(r) for r in rows], pa.string())
 
 
 def page_json(snap: Snapshot, positions: np.ndarray) -> str:

@@ -54,6 +54,7 @@ from headwater.serve.query import (
     window,
 )
 from headwater.serve.store import LiveStore
+from headwater.sinks._text import json_text
 from headwater.world.schema import EntitySchema
 
 PAGING = {
@@ -365,7 +366,7 @@ class RestApi:
             at = np.array([i], dtype=np.int64)
             if version:
                 item = encode.rows(snap, at, key, cols, renames)[0]
-                raw = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+                raw = json_text(item).encode()
             else:
                 raw = encode.page_json(snap, at)[1:-1].encode()
             return _conditional(request, raw, {"ETag": f'"{int(snap.seq[i])}-{version}"'})

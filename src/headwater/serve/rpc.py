@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from headwater.errors import MissingExtra
+from headwater.errors import require
 from headwater.serve import cursors
 from headwater.serve.encode import META
 from headwater.serve.errors import ServeError
@@ -125,14 +125,11 @@ def proto_text(package: str, service: str, schemas: dict[str, EntitySchema]) -> 
 
 def compile_proto(text: str, stem: str) -> tuple[Any, Any]:
     """(pb2, pb2_grpc) modules compiled from proto text; cached by content."""
-    try:
-        from grpc_tools import protoc
-    except ImportError:
-        raise MissingExtra("gRPC serving", "api", "grpcio-tools") from None
+    protoc = require("grpc_tools.protoc", "api", "gRPC serving", "grpcio-tools")
     module = f"hw_{stem}_{hashlib.blake2b(text.encode(), digest_size=5).hexdigest()}"
     if f"{module}_pb2" in sys.modules:
         return sys.modules[f"{module}_pb2"], sys.modules[f"{module}_pb2_grpc"]
-    include = str(Path(protoc.__file__).parent / "_proto")
+    include = str(Path(str(protoc.__file__)).parent / "_proto")  # a module from a file
     with tempfile.TemporaryDirectory(prefix="headwater-proto-") as tmp:
         (Path(tmp) / f"{module}.proto").write_text(text, encoding="utf-8")
         rc = protoc.main(
@@ -158,10 +155,7 @@ def compile_proto(text: str, stem: str) -> tuple[Any, Any]:
 
 class GrpcServer:
     def __init__(self, serving: Serving, host: str, port: int):
-        try:
-            import grpc
-        except ImportError:
-            raise MissingExtra("gRPC serving", "api", "grpcio") from None
+        grpc = require("grpc", "api", "gRPC serving", "grpcio")
         self.grpc = grpc
         self.serving = serving
         self.store = serving.store
@@ -177,10 +171,9 @@ class GrpcServer:
         getattr(self.pb2_grpc, f"add_{self.service}Servicer_to_server")(
             self._servicer(), self.server
         )
-        try:
-            from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
-        except ImportError:
-            raise MissingExtra("gRPC serving", "api", "grpcio-reflection") from None
+        reflection = require(
+            "grpc_reflection.v1alpha.reflection", "api", "gRPC serving", "grpcio-reflection"
+        )
         full_name = self.pb2.DESCRIPTOR.services_by_name[self.service].full_name
         reflection.enable_server_reflection((full_name, reflection.SERVICE_NAME), self.server)
         self.statuses = {

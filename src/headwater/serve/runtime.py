@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.core.micros import span_us
-from headwater.errors import HeadwaterError, MissingExtra, Problem, ScenarioError
+from headwater.errors import HeadwaterError, Problem, ScenarioError, require
 from headwater.outdir import OutDir
 from headwater.resolve.scenario import Scenario
 from headwater.serve.config import Serve
@@ -60,10 +60,7 @@ def check_config(scenario: Scenario, config: Serve, source: str | Path | None = 
 
 def _need_api() -> None:
     for module in ("fastapi", "uvicorn"):
-        try:
-            __import__(module)
-        except ImportError:
-            raise MissingExtra("headwater serve", "api", module) from None
+        require(module, "api", "headwater serve")
 
 
 class Serving:
@@ -85,10 +82,12 @@ class Serving:
         stepped: bool = False,
         clock: Callable[[], float] = time.monotonic,
         overwrite: bool = False,
+        observer: Any = None,
     ):
-        """`stepped`: the world takes a step only when `advance` grants one, as fast as it
-        can then; `clock`: the wall clock token lifetimes and rate limits count on. Both let
-        tests pace the servers by what they control, not by the machine's speed."""
+        """`observer`: watches the world's run (runner.RunObserver). `stepped`: the world
+        takes a step only when `advance` grants one, as fast as it can then; `clock`: the
+        wall clock token lifetimes and rate limits count on. Both let tests pace the servers
+        by what they control, not by the machine's speed."""
         _need_api()
         config = config or getattr(scenario, "serve", None) or Serve()
         update: dict[str, Any] = {}
@@ -109,6 +108,7 @@ class Serving:
         self.out_dir = Path(out_dir) if out_dir is not None else Path("out") / scenario.name
         self.with_sinks = sinks
         self.overwrite = overwrite
+        self.observer = observer
         from headwater.world.engine import World
 
         self.world = World(scenario, seed=self.seed, duration=duration)
@@ -234,6 +234,7 @@ class Serving:
                 out_dir=self.folder,
                 sinks=sinks,
                 ledger=self.with_sinks,  # the served store itself needs no ledger of its own
+                observer=self.observer,
             )
         except _Stopped as exc:
             error = exc

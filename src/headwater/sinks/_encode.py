@@ -19,7 +19,6 @@ whole columns, sinks/_format.py) joined row-wise.
 
 from __future__ import annotations
 
-import json
 import string
 import struct
 from collections.abc import Callable
@@ -33,11 +32,6 @@ import pyarrow.compute as pc
 from headwater.sinks._format import check_spec, format_column
 from headwater.sinks._text import (
     iso_timestamps as iso_timestamps,
-)
-from headwater.sinks._text import (
-    join_rows,
-    json_parts,
-    merge_literals,
 )
 from headwater.sinks._text import to_text as text  # noqa: F401 - enc.text, for the sinks
 
@@ -64,20 +58,6 @@ def _is_binary(t: pa.DataType) -> bool:
         or pa.types.is_binary_view(t)
         or pa.types.is_fixed_size_binary(t)
     )
-
-
-def json_objects(table: pa.Table | pa.RecordBatch) -> pa.Array:
-    """One JSON object per row of `table` (a string array without nulls), encoded by the same
-    column encoder as the JSON Lines files."""
-    n = table.num_rows
-    if table.num_columns == 0 or n == 0:
-        return pa.repeat(pa.scalar("{}"), n) if n else pa.array([], STRING)
-    parts: list[pa.Array | str] = []
-    for i, (name, column) in enumerate(zip(table.schema.names, table.columns, strict=True)):
-        parts += [("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":"]
-        parts += json_parts(column)
-    parts.append("}")
-    return join_rows(merge_literals(parts))
 
 
 # -- binary arrays to Python -------------------------------------------------------------

@@ -10,19 +10,17 @@ import hashlib
 import json
 import os
 import re
-import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headwater.secrets import MASK, mask_url, redact, remember
+from headwater.secrets import mask_url, remember
 from headwater.sinks._text import to_text
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema, ForeignKey
@@ -303,7 +301,8 @@ class DbUrl:
     """A database URL split into connection arguments, with `${VAR}` taken from the environment.
 
     The password is only ever handed to the driver as an argument; `masked` is the URL to
-    show in messages, and `scrub()` removes the password from any text (a driver's error).
+    show in messages; `secrets.redact(text, url.password)` removes the password from any text
+    (a driver's error).
     """
 
     scheme: str
@@ -357,30 +356,6 @@ class DbUrl:
             {k: expand(v, k) or "" for k, v in parse_qsl(parts.query)},
             mask_url(url),
         )
-
-    def scrub(self, text: str) -> str:
-        """`text` with the password, URL credentials and every known secret as ***."""
-        return redact(text.replace(self.password, MASK) if self.password else text)
-
-
-class Backoff:
-    """Waits 0.05 s, doubling up to 2 s, until `limit` has passed since the first failure."""
-
-    def __init__(self, limit: timedelta):
-        self.limit = limit.total_seconds()
-        self.started: float | None = None
-        self.delay = 0.05
-
-    def wait(self) -> bool:
-        """Sleep before the next attempt; False once the time is up."""
-        now = time.monotonic()
-        if self.started is None:
-            self.started = now
-        if now - self.started >= self.limit:
-            return False
-        time.sleep(min(self.delay, self.limit - (now - self.started)))
-        self.delay = min(self.delay * 2, 2.0)
-        return True
 
 
 # -- applying one step's transactions on several connections -----------------------------------

@@ -19,11 +19,13 @@ from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from headwater.core.units import Duration
 from headwater.errors import SinkError, SinkUnavailable
-from headwater.sinks._sql import Backoff, DbUrl, PlannedTxn, TxnPlanner
+from headwater.secrets import redact
+from headwater.sinks._retry import Backoff, SqlRetry, renamed
+from headwater.sinks._sql import DbUrl, PlannedTxn, TxnPlanner
 from headwater.sinks._sql_names import NameRules, check_names
 from headwater.sinks.base import CheckContext, Sink, SinkConfig, SinkContext
 from headwater.sinks.capabilities import Capabilities
@@ -83,10 +85,15 @@ class SqlSinkConfig(SinkConfig):
         "transaction",
         description="commit every world transaction (realistic) or once per step (faster)",
     )
-    reconnect_for: Duration = Field(
-        timedelta(seconds=60), description="how long to keep reconnecting when the server is gone"
+    retry: SqlRetry = Field(
+        default_factory=SqlRetry, description="reconnecting when the server is gone"
     )
     connect_timeout: Duration = Field(timedelta(seconds=5))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return renamed(data, {"reconnect_for": "retry: {for: …}"})
 
     @field_validator("url")
     @classmethod
@@ -219,19 +226,19 @@ class SqlSink(Sink):
 
     def _describe(self, exc: BaseException) -> str:
         """A failed statement's message, scrubbed, with the table when the driver knows it."""
-        return f" failed on {self.url.masked} and was rolled back: {self.url.scrub(str(exc))}"
+        return f" failed on {self.url.masked} and was rolled back: {redact(str(exc), self.url.password)}"
 
     # -- connecting ------------------------------------------------------------------------
     def _reconnect(self, lane: Lane, cause: BaseException) -> None:
         """Reconnect with backoff after the server went away; SinkUnavailable when time is up."""
-        backoff = Backoff(self.config.reconnect_for)
+        backoff = Backoff(self.config.retry)
         with self._stats_lock:
             self.stats.extra["reconnects"] = self.stats.extra.get("reconnects", 0) + 1
         if lane.conn is not None:
             self._close_conn(lane.conn)
             lane.conn = None
         last: BaseException = cause
-        while backoff.wait():
+        while backoff.sleep():
             try:
                 lane.conn = self._connect()
                 return
@@ -240,11 +247,13 @@ class SqlSink(Sink):
         raise SinkUnavailable(
             self.name,
             f"{self.url.masked} went away and did not come back within "
-            f"{self.config.reconnect_for}: {self.url.scrub(str(last))}",
+            f"{self.config.retry.for_}: {redact(str(last), self.url.password)}",
         )
 
     def _err(self, exc: BaseException, doing: str) -> SinkError:
-        return SinkError(self.name, f"{doing} on {self.url.masked}: {self.url.scrub(str(exc))}")
+        return SinkError(
+            self.name, f"{doing} on {self.url.masked}: {redact(str(exc), self.url.password)}"
+        )
 
     def _ensure(self, lane: Lane) -> bool:
         """Reconnect a closed connection; whether it did (what it committed must be read)."""

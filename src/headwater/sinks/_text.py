@@ -5,6 +5,10 @@ pyarrow.compute and then glue the columns together row-wise with
 ``binary_join_element_wise``; the glued array's data buffer *is* the bytes of the file.
 Only values no kernel can encode (binary as base64, rare control characters in JSON)
 fall back to Python, and only for the rows that need it.
+
+This is the one JSON text module: vectorized JSON values and objects (files, messages,
+CDC keys), and `jsonable`/`json_text` for JSON made through Python dicts (the served APIs,
+webhook events); timestamps are ISO 8601 in UTC either way.
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.core.spec import TIMESTAMP
+
 STRING = pa.string()
+#: pc.strftime's ISO 8601 in UTC (Arrow's %S of a µs timestamp includes the six digits).
+ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 # RE2 patterns, tested before rewriting so clean columns cost one scan.
 _JSON_SPECIAL = r'["\\\x00-\x1f]'
@@ -314,6 +322,69 @@ def _json_map(arr: pa.MapArray, decimals: Decimals) -> pa.Array:
     joined = pc.binary_join(pa.ListArray.from_arrays(arr.offsets, pairs), ",")
     text = pc.binary_join_element_wise("{", joined, "}", "")
     return pc.if_else(arr.is_null(), pa.scalar(None, STRING), text)
+
+
+def json_objects(table: pa.Table | pa.RecordBatch) -> pa.Array:
+    """One JSON object per row of `table` (a string array without nulls): message bodies and
+    keys, with the same column encoder as the JSON Lines files."""
+    n = table.num_rows
+    if table.num_columns == 0 or n == 0:
+        return pa.repeat(pa.scalar("{}"), n) if n else pa.array([], STRING)
+    parts: Parts = []
+    for i, (name, column) in enumerate(zip(table.schema.names, table.columns, strict=True)):
+        parts += [("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":"]
+        parts += json_parts(column)
+    parts.append("}")
+    return join_rows(merge_literals(parts))
+
+
+# -- JSON through Python: values a page or an event holds as dicts -------------------------
+
+#: Compact JSON text of Python values (REST items, webhook bodies): no spaces, UTF-8 kept.
+json_text = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def jsonable(arr: pa.Array) -> pa.Array:
+    """The same values in types that to_pylist turns into plain JSON values (for json_text):
+    timestamps ISO 8601 in UTC with six digits (2026-01-01T00:00:05.000000Z), dates, times
+    and decimals as strings (no float rounding of money)."""
+    t = arr.type
+    if pa.types.is_timestamp(t):
+        if t.tz is None or t.unit != "us":
+            arr = arr.cast(TIMESTAMP, safe=False)
+        return pc.strftime(arr, format=ISO)
+    if pa.types.is_date(t) or pa.types.is_decimal(t) or pa.types.is_time(t):
+        return arr.cast(pa.string())
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return pc.binary_join_element_wise(arr, "", "").cast(pa.string())  # pragma: no cover
+    if pa.types.is_struct(t):
+        if not any(_needs(f.type) for f in t):
+            return arr
+        children = [jsonable(arr.field(i)) for i in range(t.num_fields)]
+        return pa.StructArray.from_arrays(
+            children, names=[f.name for f in t], mask=arr.is_null() if arr.null_count else None
+        )
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        if not _needs(t.value_type):
+            return arr
+        values = jsonable(arr.values)
+        return pa.ListArray.from_arrays(
+            arr.offsets, values, mask=arr.is_null() if arr.null_count else None
+        )
+    return arr
+
+
+def _needs(t: pa.DataType) -> bool:
+    if pa.types.is_struct(t):
+        return any(_needs(f.type) for f in t)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _needs(t.value_type)
+    return (
+        pa.types.is_timestamp(t)
+        or pa.types.is_date(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_time(t)
+    )
 
 
 # -- XML ------------------------------------------------------------------------------

@@ -176,5 +176,5 @@ class Sink(ABC):
 
     def take_acks(self) -> Any:
         """What a broker acknowledged since the last call, per message, for the ledger: a
-        pyarrow Table (see sinks/_stream.py ACK_SCHEMA), or None for sinks without acks."""
+        pyarrow Table (see sinks/_stream/acks.py ACK_SCHEMA), or None for sinks without acks."""
         return None

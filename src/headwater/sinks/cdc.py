@@ -53,7 +53,6 @@ from headwater.sinks._connect import (
     with_schema,
     wrap,
 )
-from headwater.sinks._encode import json_objects
 from headwater.sinks._project import (
     TRANSACTION_STREAM,
     Records,
@@ -62,6 +61,7 @@ from headwater.sinks._project import (
     transaction_events,
     transaction_order,
 )
+from headwater.sinks._text import json_objects
 from headwater.sinks.base import CheckContext, Sink, SinkConfig
 from headwater.sinks.capabilities import Capabilities, Ordering
 from headwater.world.changes import Changes

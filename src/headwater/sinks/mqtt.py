@@ -36,7 +36,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import Field
 
-from headwater.errors import SinkError
+from headwater.errors import SinkError, require
 from headwater.secrets import mask_url
 from headwater.sinks._stream import (
     Batch,
@@ -44,7 +44,6 @@ from headwater.sinks._stream import (
     StreamConfig,
     StreamSink,
     own_clock,
-    require,
 )
 from headwater.sinks.base import SinkConfig, SinkContext
 
@@ -115,8 +114,8 @@ class MqttSink(StreamSink):
         self.client.max_queued_messages_set(c.max_in_flight)
         self._receive_maximum: int | None = None
         self.client.reconnect_delay_set(
-            max(1, int(c.retry.backoff.total_seconds())),
-            max(1, int(c.retry.max_backoff.total_seconds())),
+            max(1, int(c.retry.initial.total_seconds())),
+            max(1, int(c.retry.max.total_seconds())),
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -278,7 +277,7 @@ class MqttSink(StreamSink):
             raise SinkError(self.name, f"{self.where} refused {self._failed} messages")
 
     def _wait(self, most: int) -> None:
-        """Wait until at most `most` messages are pending; give up after retry.timeout idle."""
+        """Wait until at most `most` messages are pending; give up after retry.for idle."""
         self.backoff.reset()
         while True:
             self._progress.clear()

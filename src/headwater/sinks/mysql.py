@@ -40,7 +40,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from headwater.errors import MissingExtra, SinkError, SinkUnavailable
+from headwater.errors import SinkError, SinkUnavailable, require
+from headwater.secrets import redact
 from headwater.sinks._sql import MYSQL, DbUrl, PlannedTxn, create_table
 from headwater.sinks._sql_names import MYSQL_NAMES
 from headwater.sinks._sql_sink import (
@@ -81,11 +82,7 @@ class MysqlConfig(SqlSinkConfig):
 
 
 def import_pymysql(sink: str) -> Any:
-    try:
-        import pymysql
-    except ImportError:
-        raise MissingExtra(f"sink '{sink}' (mysql)", "mysql", "pymysql") from None
-    return pymysql
+    return require("pymysql", "mysql", f"sink '{sink}' (mysql)")
 
 
 def connect_args(url: DbUrl, timeout: timedelta) -> dict[str, Any]:
@@ -105,7 +102,7 @@ def connect_args(url: DbUrl, timeout: timedelta) -> dict[str, Any]:
 
 def explain_connect_error(url: DbUrl, exc: Exception, password_hint: str) -> str:
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-    text = url.scrub(str(exc.args[1] if len(exc.args) > 1 else exc))
+    text = redact(str(exc.args[1] if len(exc.args) > 1 else exc), url.password)
     where = f"cannot connect to {url.masked}"
     if code == 1045:
         return f"{where}: the server rejected user '{url.user}' and its password; {password_hint}"

@@ -12,7 +12,7 @@ Publishing is asynchronous with up to `max_in_flight` messages awaiting their
 acknowledgement. A message not acknowledged within `ack_timeout` (the server restarted,
 the connection dropped) is sent again with the same id; the server's de-duplication makes
 that safe, and the duplicates it dropped are counted. The client reconnects by itself;
-the sink gives up after `retry.timeout` without progress. A resent message may arrive
+the sink gives up after `retry.for` without progress. A resent message may arrive
 after later messages of the same subject (ordering holds while nothing fails).
 
 nats-py is an asyncio client; the sink runs it on a private event loop thread, since the
@@ -38,13 +38,13 @@ from collections import deque
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field
 
 from headwater.core.units import Duration
-from headwater.errors import SinkError
-from headwater.secrets import mask_url, redact
+from headwater.errors import SinkError, require
+from headwater.secrets import mask_url, redact, without_credentials
 from headwater.sinks._stream import (
     AsyncLoop,
     Batch,
@@ -53,7 +53,6 @@ from headwater.sinks._stream import (
     StreamSink,
     describe,
     own_clock,
-    require,
 )
 from headwater.sinks.base import SinkConfig, SinkContext
 
@@ -154,7 +153,7 @@ class NatsSink(StreamSink):
             connect_timeout=c.connect_timeout.total_seconds(),
             allow_reconnect=True,
             max_reconnect_attempts=-1,
-            reconnect_time_wait=c.retry.backoff.total_seconds(),
+            reconnect_time_wait=c.retry.initial.total_seconds(),
             error_cb=on_error,
             **self._login,
         )
@@ -343,6 +342,6 @@ def _servers(url: str) -> tuple[list[str], dict[str, str]]:
                 login = {"token": user}
             else:
                 login = {"user": user, "password": unquote(parts.password)}
-            server = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+            server = without_credentials(server)
         servers.append(server)
     return servers, login

@@ -17,7 +17,7 @@ Exactly once: a bookkeeping table `headwater.headwater_applied` (its own schema,
 capture of the application's schema, see _sql_sink.BOOKKEEPING) holds, per sink and
 connection, the number of the last transaction committed on that connection (and its world
 transaction id), updated inside that same transaction. When the database goes away, the sink
-reconnects with backoff (for up to `reconnect_for`), reads that number and resumes after it,
+reconnects with backoff (for up to `retry.for`), reads that number and resumes after it,
 so an ambiguous commit is neither lost nor applied twice; `stats.extra` reports reconnects
 and transactions resent. Tables get REPLICA IDENTITY FULL so logical decoding (the `cdc`
 sink, headwater.capture.postgres) sees before-images.
@@ -49,7 +49,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
-from headwater.errors import MissingExtra, SinkError, SinkUnavailable
+from headwater.errors import SinkError, SinkUnavailable, require
+from headwater.secrets import redact
 from headwater.sinks._sql import (
     POSTGRES,
     DbUrl,
@@ -109,11 +110,7 @@ class PostgresConfig(SqlSinkConfig):
 
 
 def import_psycopg(sink: str) -> Any:
-    try:
-        import psycopg
-    except ImportError:
-        raise MissingExtra(f"sink '{sink}' (postgres)", "postgres", "psycopg") from None
-    return psycopg
+    return require("psycopg", "postgres", f"sink '{sink}' (postgres)")
 
 
 def connect_args(url: DbUrl, timeout: timedelta) -> dict[str, Any]:
@@ -135,7 +132,7 @@ def connect_args(url: DbUrl, timeout: timedelta) -> dict[str, Any]:
 
 def explain_connect_error(url: DbUrl, exc: Exception, password_hint: str) -> str:
     """A connection failure as what to change, with the password scrubbed."""
-    text = url.scrub(str(exc)).strip()
+    text = redact(str(exc), url.password).strip()
     where = f"cannot connect to {url.masked}"
     low = text.lower()
     if "password authentication failed" in low or "no password supplied" in low:
@@ -512,7 +509,7 @@ class PostgresSink(SqlSink):
         table = f" (table {diag.table_name})" if diag is not None and diag.table_name else ""
         return (
             f"{table} failed on {self.url.masked} and was rolled back: "
-            f"{self.url.scrub(str(exc)).strip()}"
+            f"{redact(str(exc), self.url.password).strip()}"
         )
 
 

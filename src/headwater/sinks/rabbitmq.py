@@ -42,7 +42,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from headwater.errors import SinkError
+from headwater.errors import SinkError, require
 from headwater.secrets import mask_url
 from headwater.sinks._stream import (
     AsyncLoop,
@@ -50,7 +50,6 @@ from headwater.sinks._stream import (
     StreamConfig,
     StreamSink,
     describe,
-    require,
 )
 from headwater.sinks.base import SinkConfig, SinkContext
 
@@ -127,7 +126,7 @@ class RabbitMQSink(StreamSink):
         timeout = c.connect_timeout.total_seconds()
         self.params.socket_timeout = timeout
         self.params.connection_attempts = 1
-        self.params.blocked_connection_timeout = c.retry.timeout.total_seconds()
+        self.params.blocked_connection_timeout = c.retry.for_.total_seconds()
         self.conn = None
         self.channel: Any = None
         self._connected = False

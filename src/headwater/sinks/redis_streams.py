@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from headwater.errors import SinkError
+from headwater.errors import SinkError, require
 from headwater.secrets import mask_url
 from headwater.sinks._stream import (
     Batch,
@@ -45,7 +45,6 @@ from headwater.sinks._stream import (
     StreamSink,
     describe,
     own_clock,
-    require,
 )
 from headwater.sinks.base import SinkConfig, SinkContext
 

@@ -5,7 +5,8 @@ Each change becomes a JSON event (`id`, `type` like `orders.updated`, `created`,
 `Headwater-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, signed
 anew on each attempt, and carries `Idempotency-Key` (the event id, or the batch's first and
 last ids), the same on every retry. A non-2xx answer, a timeout or a refused connection is
-retried with exponential backoff and jitter; an answer lost after the receiver acted on it
+retried with exponential backoff and jitter (`retry`, sinks/_retry: `attempts` per request,
+and `for`, a deadline, if given); an answer lost after the receiver acted on it
 therefore arrives twice with the same key (at-least-once). Deliveries are written in order,
 one request at a time, so a receiver sees each key's changes in order. The secret comes
 from an environment variable or a file, read when the sink opens, and is never logged.
@@ -39,22 +40,17 @@ from pydantic import Field, model_validator
 
 from headwater.core.micros import US
 from headwater.core.random import stream
-from headwater.core.spec import Spec
 from headwater.core.units import Duration
-from headwater.errors import MissingExtra, SinkError, SinkUnavailable
+from headwater.errors import SinkError, SinkUnavailable, require
 from headwater.secrets import mask_url, read_secret_file, redact, redact_logs, remember
+from headwater.sinks._retry import Backoff, RequestRetry
+from headwater.sinks._text import json_text, jsonable
 from headwater.sinks.base import Sink, SinkConfig, SinkContext
 from headwater.sinks.capabilities import Capabilities, Ordering
 from headwater.world.changes import Changes
 
 SIGNATURE_HEADER = "Headwater-Signature"
 TYPES = {"r": "snapshot", "c": "created", "u": "updated", "d": "deleted"}
-
-
-class Retry(Spec):
-    attempts: int = Field(8, ge=1, description="tries per request, the first included")
-    initial: Duration = Field(timedelta(milliseconds=200), description="first backoff")
-    max: Duration = Field(timedelta(seconds=10), description="longest backoff")
 
 
 class WebhookConfig(SinkConfig):
@@ -65,7 +61,7 @@ class WebhookConfig(SinkConfig):
     batch: int = Field(1, ge=1, description="events per request; >1 sends {events: [...]}")
     snapshot: bool = Field(False, description="also send the initial rows (type *.snapshot)")
     timeout: Duration = Field(timedelta(seconds=5), description="per request")
-    retry: Retry = Retry()
+    retry: RequestRetry = Field(default_factory=RequestRetry)
     on_failure: Literal["fail", "drop"] = Field(
         "fail", description="after the last attempt: stop the run, or log it and go on"
     )
@@ -141,10 +137,7 @@ class WebhookSink(Sink):
         return None if self.config.snapshot else frozenset("cud")
 
     def open(self) -> None:
-        try:
-            import httpx
-        except ImportError:
-            raise MissingExtra("the webhook sink", "api", "httpx") from None
+        httpx = require("httpx", "api", "the webhook sink")
         self.secret = self._read_secret()
         redact_logs("httpx")  # it logs every request's URL, a ?token=… included
         import socket
@@ -191,8 +184,6 @@ class WebhookSink(Sink):
     # -- events --------------------------------------------------------------------------------
     def events(self, changes: Changes) -> list[tuple[int, str, dict[str, Any]]]:
         """(seq, id, event) for every change, in seq order across entities."""
-        from headwater.serve.encode import jsonable
-
         out = []
         for entity, table in changes.tables.items():
             if table.num_rows == 0:
@@ -238,7 +229,7 @@ class WebhookSink(Sink):
             else:
                 key = f"{chunk[0][1]}..{chunk[-1][1]}"
                 body = {"events": [e[2] for e in chunk]}
-            raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            raw = json_text(body).encode()
             if self._deliver(key, raw):
                 self.stats.extra["delivered"] += len(chunk)
         self.stats.add(changes)
@@ -246,6 +237,7 @@ class WebhookSink(Sink):
     def _deliver(self, key: str, raw: bytes) -> bool:
         c = self.config
         attempt, started, status, error = 0, time.time(), None, None
+        backoff = Backoff(c.retry, jitter=lambda: float(self.rng.random()))
         while True:
             attempt += 1
             self.stats.extra["requests"] += 1
@@ -265,13 +257,9 @@ class WebhookSink(Sink):
                     return True
             except self._httpx.HTTPError as exc:
                 status, error = None, redact(f"{type(exc).__name__}: {exc}")
-            if attempt >= c.retry.attempts:
+            if not backoff.sleep():
                 break
             self.stats.extra["retries"] += 1
-            ceiling = min(
-                c.retry.max.total_seconds(), c.retry.initial.total_seconds() * 2 ** (attempt - 1)
-            )
-            time.sleep(ceiling * (0.5 + 0.5 * float(self.rng.random())))
         self.stats.extra["failed"] += 1
         self._log(key, attempt, status, started, error)
         what = f"HTTP {status}" if status is not None else error

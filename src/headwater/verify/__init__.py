@@ -7,7 +7,7 @@
 Per entity it reports rows expected vs found, missing and unexpected keys, duplicates,
 rows whose final state differs (field by field, and whether an older version landed),
 values of the wrong type, late data past a watermark, and freshness percentiles when the
-target has a processing-time column. See compare.py for the rules and targets.py for the
+target has a processing-time column. See compare.py for the rules and targets/ for the
 kinds of target.
 """
 

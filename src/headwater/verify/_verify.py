@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from headwater.errors import MissingExtra, VerifyError
+from headwater.errors import VerifyError, require
 from headwater.ledger.reader import LedgerReader
 from headwater.verify.compare import EntityCheck, EntityResult, Options
 from headwater.verify.report import VerifyReport, storage_note
@@ -29,10 +29,7 @@ def verify(
     Values are compared whatever type the target stores them as (decimals as text, …);
     `strict` also fails an entity whose columns are stored as other types than the ledger's.
     """
-    try:
-        import duckdb
-    except ImportError:
-        raise MissingExtra("verify", "verify", "duckdb") from None
+    duckdb = require("duckdb", "verify", "verify")
     book = LedgerReader(ledger)
     info = book.sink(sink)
     chosen = entities or list(info.entities)

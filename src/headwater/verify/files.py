@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, cast
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headwater.errors import MissingExtra, VerifyError
+from headwater.errors import VerifyError, require
 
 MANIFEST = "_manifest.json"
 # What headwater's CSV writer spells by default (PostgreSQL's COPY convention).
@@ -59,10 +59,7 @@ def _open(path: Path) -> BinaryIO:
     if path.name.endswith(".gz"):
         return cast(BinaryIO, gzip.open(path, "rb"))
     if path.name.endswith(".zst"):
-        try:
-            import zstandard
-        except ImportError:
-            raise MissingExtra("verify of .zst files", "files", "zstandard") from None
+        zstandard = require("zstandard", "files", "verify of .zst files")
         return zstandard.ZstdDecompressor().stream_reader(path.open("rb"))
     return path.open("rb")
 
@@ -121,10 +118,7 @@ def read_xml(path: Path) -> pa.Table:
 # -- xlsx ------------------------------------------------------------------------------------
 def read_xlsx(path: Path) -> pa.Table:
     """Every sheet, its first row the column names; an empty text cell is ''."""
-    try:
-        from openpyxl import load_workbook
-    except ImportError:
-        raise MissingExtra("verify of xlsx files", "files", "openpyxl") from None
+    load_workbook = require("openpyxl", "files", "verify of xlsx files").load_workbook
     book = load_workbook(path, read_only=True)
     try:
         parts = []
@@ -149,10 +143,7 @@ def _cell(cell: Any) -> Any:
 
 # -- Avro ------------------------------------------------------------------------------------
 def read_avro(path: Path) -> pa.Table:
-    try:
-        import fastavro
-    except ImportError:
-        raise MissingExtra("verify of avro files", "files", "fastavro") from None
+    fastavro = require("fastavro", "files", "verify of avro files")
     with path.open("rb") as f:
         reader = fastavro.reader(f)
         schema: Any = reader.writer_schema or {}

@@ -7,6 +7,8 @@ import csv as py_csv
 import datetime as dt
 import io
 import json
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -25,14 +27,14 @@ from lxml import etree
 from headwater.errors import MissingExtra, PluginError, SinkError
 from headwater.sinks.files.formats import (
     FORMATS,
-    OPTIONS,
-    CsvOptions,
+    FormatOptions,
     FormatWriter,
     _base,
     format_class,
     writer_for,
 )
 from headwater.sinks.files.formats import xlsx as xlsx_module
+from headwater.sinks.files.formats.csv import CsvOptions
 
 UTC = dt.UTC
 
@@ -117,7 +119,7 @@ def iso(value: dt.datetime) -> str:
 
 
 def test_registry_names_every_format() -> None:
-    assert set(FORMATS) == {
+    assert set(FORMATS.names()) == {
         "csv",
         "tsv",
         "json",
@@ -128,10 +130,25 @@ def test_registry_names_every_format() -> None:
         "avro",
         "fixed_width",
     }
-    assert set(OPTIONS) == set(FORMATS)
-    for name, cls in FORMATS.items():
+    for name in FORMATS.names():
+        cls = FORMATS.get(name)
         assert issubclass(cls, FormatWriter), name
+        assert issubclass(cls.options_model, FormatOptions), name
         assert cls.extension
+
+
+def test_formats_load_on_first_use() -> None:
+    """Importing the package loads no writer module; naming a format loads only its own."""
+    code = (
+        "import sys; from headwater.sinks.files.formats import FORMATS; "
+        "before = {m for m in sys.modules if m.startswith('headwater.sinks.files.formats.')}; "
+        "FORMATS.get('csv'); "
+        "after = {m for m in sys.modules if m.startswith('headwater.sinks.files.formats.')}; "
+        "print(sorted(before), sorted(after - before))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before = "['headwater.sinks.files.formats._base', 'headwater.sinks.files.formats._registry']"
+    assert done.stdout.strip() == before + " ['headwater.sinks.files.formats.csv']"
 
 
 def test_unknown_format_suggests_the_closest_name() -> None:
@@ -141,7 +158,7 @@ def test_unknown_format_suggests_the_closest_name() -> None:
         format_class("jsonlines")
 
 
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("fmt", FORMATS.names())
 def test_unknown_option_is_rejected_naming_it(fmt: str) -> None:
     with pytest.raises(SinkError, match="delimeter"):
         writer_for(fmt, io.BytesIO(), SCHEMA, {"delimeter": ";"})
@@ -171,14 +188,14 @@ def test_options_models_are_accepted_as_is_and_forbid_extras() -> None:
         CsvOptions.model_validate({"nope": 1})
 
 
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("fmt", FORMATS.names())
 def test_batches_must_match_the_schema(fmt: str) -> None:
     w = writer_for(fmt, io.BytesIO(), SCHEMA, {})
     with pytest.raises(SinkError, match="columns"):
         w.write(TABLE.select(["name", "id"]))
 
 
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("fmt", FORMATS.names())
 def test_write_after_close_is_an_error(fmt: str) -> None:
     w = writer_for(fmt, io.BytesIO(), SCHEMA, {})
     w.write(TABLE)
@@ -216,7 +233,7 @@ def test_text_formats_stream_the_same_bytes_whatever_the_batching(
     assert as_batches.getvalue() == whole
 
 
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("fmt", FORMATS.names())
 def test_empty_file_is_a_valid_document(fmt: str) -> None:
     data, w = write(fmt, TABLE.slice(0, 0))
     assert w.rows == 0

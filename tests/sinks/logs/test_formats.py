@@ -4,6 +4,7 @@ exactly the values it was given (checked against a per-row Python reference)."""
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 import re
 from zoneinfo import ZoneInfo
@@ -15,6 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from headwater.sinks.logs import formats as f
+from headwater.sinks.logs.formats import access, rfc3164, rfc5424
+from headwater.sinks.logs.formats import json as json_format
 
 UTC = dt.UTC
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -102,7 +105,7 @@ def access_fields(**overrides: object) -> dict[str, object]:
 
 
 def test_combined_matches_the_apache_documentation_example() -> None:
-    lines = f.format_access(access_fields(), tz="-07:00").to_pylist()
+    lines = access.format_access(access_fields(), tz="-07:00").to_pylist()
     assert lines[0] == (
         '127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.1" 200 2326 '
         '"http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)"'
@@ -115,25 +118,25 @@ def test_combined_matches_the_apache_documentation_example() -> None:
 
 
 def test_common_and_request_time() -> None:
-    common = f.format_access(access_fields(), style="common").to_pylist()
+    common = access.format_access(access_fields(), style="common").to_pylist()
     assert common[0] == (
         '127.0.0.1 - frank [10/Oct/2000:20:55:36 +0000] "GET /apache_pb.gif HTTP/1.1" 200 2326'
     )
     assert all(COMMON.match(line) for line in common)
-    timed = f.format_access(access_fields(), style="common", request_time=True).to_pylist()
+    timed = access.format_access(access_fields(), style="common", request_time=True).to_pylist()
     assert [line.rsplit(" ", 1)[1] for line in timed] == ["0.046", "12.300"]
     durations = pa.array([45_600, None], pa.duration("us"))
-    timed = f.format_access(access_fields(request_time=durations), request_time=True)
+    timed = access.format_access(access_fields(request_time=durations), request_time=True)
     assert [line.rsplit(" ", 1)[1] for line in timed.to_pylist()] == ["0.046", "-"]
 
 
 def test_access_time_zones_follow_daylight_saving() -> None:
     summer = dt.datetime(2026, 7, 1, 12, tzinfo=UTC)
     fields = access_fields(time=ts(summer, T1))
-    lines = f.format_access(fields, tz="Europe/Paris").to_pylist()
+    lines = access.format_access(fields, tz="Europe/Paris").to_pylist()
     assert "[01/Jul/2026:14:00:00 +0200]" in lines[0]
     assert "[01/Jan/2026:01:00:00 +0100]" in lines[1]
-    lines = f.format_access(fields, tz=dt.timedelta(hours=5, minutes=30)).to_pylist()
+    lines = access.format_access(fields, tz=dt.timedelta(hours=5, minutes=30)).to_pylist()
     assert "[01/Jul/2026:17:30:00 +0530]" in lines[0]
 
 
@@ -146,7 +149,7 @@ def test_access_optional_columns_and_scalars() -> None:
         "status": 200,
         "protocol": "HTTP/2.0",
     }
-    assert f.format_access(fields).to_pylist() == [
+    assert access.format_access(fields).to_pylist() == [
         '10.0.0.1 - - [10/Oct/2000:20:55:36 +0000] "GET /a HTTP/2.0" 200 - "-" "-"',
         '192.168.1.1 - - [01/Jan/2026:00:00:00 +0000] "GET /b HTTP/2.0" 200 - "-" "-"',
     ]
@@ -154,7 +157,7 @@ def test_access_optional_columns_and_scalars() -> None:
 
 def test_access_escapes_like_nginx() -> None:
     ua = 'say "hi" \\ to\tbob\x7f é'
-    lines = f.format_access(access_fields(user_agent=pa.array([ua, None]))).to_pylist()
+    lines = access.format_access(access_fields(user_agent=pa.array([ua, None]))).to_pylist()
     assert lines[0].endswith(r'"say \x22hi\x22 \x5C to\x09bob\x7F \xC3\xA9"')
     m = COMBINED.match(lines[0])
     assert m and nginx_unescape(m.group(11)) == ua
@@ -195,7 +198,7 @@ def test_access_lines_parse_and_round_trip(
         request_time=None,
     )
     zone = dt.timezone(-dt.timedelta(hours=7)) if tz == "-07:00" else ZoneInfo(tz)
-    for line, row in zip(f.format_access(fields, tz=tz).to_pylist(), rows, strict=True):
+    for line, row in zip(access.format_access(fields, tz=tz).to_pylist(), rows, strict=True):
         m = COMBINED.match(line)
         assert m, line
         when, user, ref, agent, size, status = row
@@ -236,13 +239,13 @@ def json_fields(**overrides: object) -> dict[str, object]:
 
 def test_json_detail_levels() -> None:
     fields = json_fields()
-    minimal = [json.loads(x) for x in f.format_json(fields, detail="minimal").to_pylist()]
+    minimal = [json.loads(x) for x in json_format.format_json(fields, detail="minimal").to_pylist()]
     assert minimal[0] == {
         "timestamp": "2000-10-10T20:55:36.123Z",
         "level": "INFO",
         "message": 'order "7" placed',
     }
-    standard = [json.loads(x) for x in f.format_json(fields).to_pylist()]
+    standard = [json.loads(x) for x in json_format.format_json(fields).to_pylist()]
     assert standard[0] == {
         **minimal[0],
         "logger": "shop.orders",
@@ -252,7 +255,7 @@ def test_json_detail_levels() -> None:
     assert "trace_id" not in standard[1]  # null omits the key
     assert standard[1]["stack_trace"] == f.STACK_TRACES[3]
     assert "stack_trace" not in standard[0]  # INFO lines carry no trace
-    full = [json.loads(x) for x in f.format_json(fields, detail="full").to_pylist()]
+    full = [json.loads(x) for x in json_format.format_json(fields, detail="full").to_pylist()]
     assert full[0] == {
         **standard[0],
         "customer_id": 42,
@@ -266,11 +269,11 @@ def test_json_detail_levels() -> None:
 
 
 def test_json_key_order_and_renames() -> None:
-    line = f.format_json(
+    line = json_format.format_json(
         json_fields(), keys={"time": "@timestamp", "level": "log.level"}
     ).to_pylist()[0]
     assert line.startswith('{"@timestamp":"2000-10-10T20:55:36.123Z","log.level":"INFO","logger":')
-    line = f.format_json(json_fields(), detail="full", extras=["paid"]).to_pylist()[0]
+    line = json_format.format_json(json_fields(), detail="full", extras=["paid"]).to_pylist()[0]
     assert list(json.loads(line))[-1] == "paid"
 
 
@@ -288,7 +291,7 @@ def test_json_key_order_and_renames() -> None:
         min_size=1,
         max_size=15,
     ),
-    key=TEXT.filter(lambda k: k not in f.JSON_KEYS.values()),
+    key=TEXT.filter(lambda k: k not in json_format.JSON_KEYS.values()),
     encode=st.booleans(),
 )
 def test_json_lines_are_exact_json_for_any_text(
@@ -307,7 +310,7 @@ def test_json_lines_are_exact_json_for_any_text(
         "n": pa.array(ints, pa.int64()),
         "x": pa.array(floats, pa.float64()),
     }
-    lines = f.format_json(fields, detail="full").to_pylist()
+    lines = json_format.format_json(fields, detail="full").to_pylist()
     for line, (when, level, message, extra, n, x) in zip(lines, rows, strict=True):
         assert "\n" not in line
         doc = json.loads(line)
@@ -328,20 +331,22 @@ def test_json_lines_are_exact_json_for_any_text(
 
 def test_json_escapes_every_control_character() -> None:
     every = "".join(chr(c) for c in range(32)) + '"\\\x7f\u2028é😀'
-    lines = f.format_json(json_fields(message=pa.array([every, "plain"]))).to_pylist()
+    lines = json_format.format_json(json_fields(message=pa.array([every, "plain"]))).to_pylist()
     assert json.loads(lines[0])["message"] == every
     assert "\\u001f" in lines[0] and "\\n" in lines[0] and "é😀" in lines[0]
 
 
 def test_json_rejects_bad_options() -> None:
     with pytest.raises(ValueError, match="detail"):
-        f.format_json(json_fields(), detail="verbose")  # type: ignore[arg-type]
+        json_format.format_json(json_fields(), detail="verbose")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="extras are written with detail='full'"):
-        f.format_json(json_fields(), extras=["paid"])
+        json_format.format_json(json_fields(), extras=["paid"])
     with pytest.raises(ValueError, match="repeat a standard JSON key"):
-        f.format_json(json_fields(), detail="full", extras=["paid"], keys={"message": "paid"})
+        json_format.format_json(
+            json_fields(), detail="full", extras=["paid"], keys={"message": "paid"}
+        )
     with pytest.raises(ValueError, match=r"needs column\(s\) \['message'\]"):
-        f.format_json({"time": ts(T0), "level": pa.array(["INFO"])})
+        json_format.format_json({"time": ts(T0), "level": pa.array(["INFO"])})
 
 
 # --------------------------------------------------------------------------------------
@@ -366,7 +371,7 @@ def syslog_fields(**overrides: object) -> dict[str, object]:
 
 
 def test_rfc5424_lines_follow_the_abnf() -> None:
-    lines = f.format_rfc5424(
+    lines = rfc5424.format_rfc5424(
         syslog_fields(),
         facility="local0",
         structured_data={"origin@32473": ["ip"], "trace@32473": {"id": "trace_id"}},
@@ -390,7 +395,7 @@ def test_rfc5424_nil_values_offsets_and_bom() -> None:
         "hostname": pa.array(["has space\tand\u00e9", ""]),
         "message": pa.array([None, "x"]),
     }
-    lines = f.format_rfc5424(fields, tz="+05:30", bom=True).to_pylist()
+    lines = rfc5424.format_rfc5424(fields, tz="+05:30", bom=True).to_pylist()
     assert lines == [
         "<184>1 2000-10-11T02:25:36.123456+05:30 has_space_and_ - - - -",
         "<7>1 - - - - - - \ufeffx",
@@ -401,7 +406,7 @@ def test_rfc5424_nil_values_offsets_and_bom() -> None:
 
 def test_rfc5424_header_fields_are_cut_to_their_length() -> None:
     fields = syslog_fields(hostname="h" * 300, app_name="a" * 60, msgid="m" * 40)
-    m = RFC5424.match(f.format_rfc5424(fields).to_pylist()[0])
+    m = RFC5424.match(rfc5424.format_rfc5424(fields).to_pylist()[0])
     assert m
     assert (len(m["hostname"]), len(m["app_name"]), len(m["msgid"])) == (255, 48, 32)
 
@@ -428,7 +433,7 @@ def test_rfc5424_parses_and_round_trips(
         "v": pa.array(params),
         "message": pa.array(messages),
     }
-    lines = f.format_rfc5424(fields, tz=tz, structured_data={"x@1": ["v"]}).to_pylist()
+    lines = rfc5424.format_rfc5424(fields, tz=tz, structured_data={"x@1": ["v"]}).to_pylist()
     zone = dt.timezone(-dt.timedelta(hours=3)) if tz == "-03:00" else ZoneInfo(tz)
     for line, (when, sev, fac, host, param, message) in zip(lines, rows, strict=True):
         m = RFC5424.match(line)
@@ -450,32 +455,32 @@ def rsyslog_escape(text: str) -> str:
 
 
 def test_rfc3164_lines() -> None:
-    lines = f.format_rfc3164(syslog_fields(), tz="America/New_York").to_pylist()
+    lines = rfc3164.format_rfc3164(syslog_fields(), tz="America/New_York").to_pylist()
     assert lines == [
         "<14>Oct 10 16:55:36 web-01.example.com shop[4242]: order 7 placed",
         "<11>Dec 31 19:00:00 web-01.example.com shop: payment failed#012retrying",
     ]
-    day = f.format_rfc3164(syslog_fields(time=ts(T1, T1))).to_pylist()[0]
+    day = rfc3164.format_rfc3164(syslog_fields(time=ts(T1, T1))).to_pylist()[0]
     assert day.startswith("<14>Jan  1 00:00:00 ")
     for line in [*lines, day]:
         assert RFC3164.match(line), line
 
 
 def test_rfc3164_tag_is_sanitized() -> None:
-    line = f.format_rfc3164(syslog_fields(app_name="my app[x]:" + "y" * 40)).to_pylist()[0]
+    line = rfc3164.format_rfc3164(syslog_fields(app_name="my app[x]:" + "y" * 40)).to_pylist()[0]
     m = RFC3164.match(line)
     assert m and m["tag"] == "my_app_x__" + "y" * 22 and m["pid"] == "4242"
 
 
 def test_syslog_needs_a_severity_and_known_facility() -> None:
     with pytest.raises(ValueError, match="'severity' or a 'level'"):
-        f.format_rfc5424({"time": ts(T0)})
+        rfc5424.format_rfc5424({"time": ts(T0)})
     with pytest.raises(ValueError, match="unknown syslog facility"):
-        f.format_rfc5424(syslog_fields(), facility="local9")
+        rfc5424.format_rfc5424(syslog_fields(), facility="local9")
     with pytest.raises(ValueError, match=r"within 0\.\.7"):
-        f.format_rfc5424(syslog_fields(severity=pa.array([8, 1])))
+        rfc5424.format_rfc5424(syslog_fields(severity=pa.array([8, 1])))
     with pytest.raises(ValueError, match="invalid RFC 5424 PARAM-NAME"):
-        f.format_rfc5424(syslog_fields(), structured_data={"a@1": {"bad name": "ip"}})
+        rfc5424.format_rfc5424(syslog_fields(), structured_data={"a@1": {"bad name": "ip"}})
 
 
 # --------------------------------------------------------------------------------------
@@ -536,27 +541,29 @@ def test_inputs_table_chunks_units_and_dictionaries() -> None:
             "logger": pa.array(["x", None]).dictionary_encode(),
         }
     )
-    docs = [json.loads(x) for x in f.format_json(table).to_pylist()]
+    docs = [json.loads(x) for x in json_format.format_json(table).to_pylist()]
     assert docs == [
         {"timestamp": "1970-01-01T00:16:40.000Z", "level": "INFO", "logger": "x", "message": "a"},
         {"timestamp": "1970-01-01T00:33:20.000Z", "level": "WARN", "message": None},
     ]
     with pytest.raises(ValueError, match="different lengths"):
-        f.format_json({"time": ts(T0), "level": pa.array(["INFO", "INFO"]), "message": "m"})
+        json_format.format_json(
+            {"time": ts(T0), "level": pa.array(["INFO", "INFO"]), "message": "m"}
+        )
     with pytest.raises(ValueError, match="null value"):
-        f.format_json(
+        json_format.format_json(
             {"time": pa.array([None], pa.timestamp("us")), "level": "INFO", "message": "m"}
         )
     with pytest.raises(ValueError, match="unknown time zone"):
-        f.format_access(access_fields(), tz="Mars/Olympus")
+        access.format_access(access_fields(), tz="Mars/Olympus")
 
 
 def test_empty_batch() -> None:
     empty = {name: value[:0] for name, value in access_fields().items()}
-    assert len(f.format_access(empty)) == 0
+    assert len(access.format_access(empty)) == 0
     assert (
         len(
-            f.format_rfc5424(
+            rfc5424.format_rfc5424(
                 syslog_fields(
                     time=ts(),
                     level=pa.array([], pa.string()),
@@ -572,11 +579,31 @@ def test_empty_batch() -> None:
     )
 
 
-def test_formatters_registry_and_columns() -> None:
-    assert (
-        set(f.FORMATTERS) == set(f.COLUMNS) == {"common", "combined", "json", "rfc5424", "rfc3164"}
-    )
-    line = f.FORMATTERS["common"](access_fields()).to_pylist()[0]
+def test_formats_registry_and_columns() -> None:
+    assert f.FORMATS.names() == ["combined", "common", "json", "rfc3164", "rfc5424"]
+    line = f.FORMATS.get("common").format(access_fields()).to_pylist()[0]
     assert COMMON.match(line)
-    for fields in f.COLUMNS.values():
-        assert fields[0].name == "time" and fields[0].required
+    for name in f.FORMATS.names():
+        fmt = f.FORMATS.get(name)
+        assert fmt.name == name
+        assert fmt.fields[0].name == "time" and fmt.fields[0].required
+
+
+@pytest.mark.parametrize("name", ["combined", "common", "json", "rfc3164", "rfc5424"])
+def test_format_options_are_the_formatters_keywords(name: str) -> None:
+    """A format's options model has its formatter's keyword arguments, with their defaults."""
+    fmt = f.FORMATS.get(name)
+    params = inspect.signature(fmt.formatter).parameters
+    keywords = {
+        k: p.default for k, p in params.items() if p.kind is p.KEYWORD_ONLY and k != "style"
+    }
+    assert {k: v.default for k, v in fmt.options.model_fields.items()} == keywords
+
+
+def test_format_options_are_validated() -> None:
+    fmt = f.FORMATS.get("rfc5424")
+    with pytest.raises(ValueError, match="bomb"):
+        fmt.options.model_validate({"bomb": True})
+    opts = fmt.options.model_validate({"tz": "+02:00", "structured_data": {"x@1": ["user"]}})
+    line = fmt.format(syslog_fields(user="ana"), opts).to_pylist()[0]
+    assert '[x@1 user="ana"]' in line and "+02:00" in line

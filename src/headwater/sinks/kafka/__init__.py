@@ -57,8 +57,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from headwater.errors import SinkError, SinkUnavailable
-from headwater.sinks._stream import Batch, StreamConfig, StreamSink, describe, require
+from headwater.errors import SinkError, SinkUnavailable, require
+from headwater.sinks._stream import Batch, StreamConfig, StreamSink, describe
 from headwater.sinks.base import SinkConfig, SinkContext
 from headwater.sinks.kafka import _partition
 from headwater.sinks.kafka._producer import InProcessProducer, ProducerProcess
@@ -136,8 +136,8 @@ class KafkaSink(StreamSink):
             "bootstrap.servers": c.bootstrap_servers,
             "client.id": f"headwater-{self.name}",
             "socket.connection.setup.timeout.ms": int(c.connect_timeout.total_seconds() * 1000),
-            "reconnect.backoff.ms": int(retry.backoff.total_seconds() * 1000),
-            "reconnect.backoff.max.ms": int(retry.max_backoff.total_seconds() * 1000),
+            "reconnect.backoff.ms": int(retry.initial.total_seconds() * 1000),
+            "reconnect.backoff.max.ms": int(retry.max.total_seconds() * 1000),
         }
         settings.update(c.producer)
         return settings
@@ -191,9 +191,9 @@ class KafkaSink(StreamSink):
                 "compression.type": c.compression,
                 "partitioner": "murmur2_random",
                 "queue.buffering.max.messages": c.max_in_flight,
-                "message.timeout.ms": int(retry.timeout.total_seconds() * 1000),
-                "retry.backoff.ms": int(retry.backoff.total_seconds() * 1000),
-                "retry.backoff.max.ms": int(retry.max_backoff.total_seconds() * 1000),
+                "message.timeout.ms": int(retry.for_.total_seconds() * 1000),
+                "retry.backoff.ms": int(retry.initial.total_seconds() * 1000),
+                "retry.backoff.max.ms": int(retry.max.total_seconds() * 1000),
             }
         )
         settings.update(c.producer)
@@ -367,7 +367,7 @@ class KafkaSink(StreamSink):
             raise SinkError(
                 self.name,
                 f"{self._failed} messages were not acknowledged by {self.where} within "
-                f"{self.config.retry.timeout.total_seconds():g} s: {self._first_failure}",
+                f"{self.config.retry.for_.total_seconds():g} s: {self._first_failure}",
             )
         if self._exited:
             raise self._gone()

@@ -21,7 +21,7 @@ producer answers with what librdkafka reported:
                                              each under its delete's event id
     ("failed", count, first_error)           messages librdkafka gave up on
     ("fatal", text)                          the producer cannot go on
-    ("unavailable", text)                    the broker was away longer than retry.timeout
+    ("unavailable", text)                    the broker was away longer than retry.for
     ("flushed", left, retries)               answer to ("flush",): messages still unacknowledged
     ("closed",)                              answer to ("close", seconds)
 
@@ -47,7 +47,7 @@ import numpy as np
 import pyarrow as pa
 
 from headwater.errors import SinkUnavailable
-from headwater.sinks._stream import Backoff, Batch, header_pairs
+from headwater.sinks._stream import Batch, BrokerBackoff, header_pairs
 
 POLL_EVERY = 1000  # produce calls between serving delivery reports
 QUEUE_FULL_WAIT = 0.05  # seconds to serve delivery reports when the producer queue is full
@@ -260,8 +260,7 @@ class _Producer:
         self.in_order = _InOrderReports(self._on_failure)
         self.order: deque[int] = deque()
         self.tombstones: list[tuple[str, str, int, int | None]] = []
-        self.backoff = Backoff(sink, where, options["retry"])
-        self.retries = 0
+        self.backoff = BrokerBackoff(sink, where, options["retry"])
         log = logging.getLogger("headwater.sinks.kafka.producer")
         log.addHandler(logging.NullHandler())  # connection errors come back as last_error
         log.propagate = False
@@ -292,9 +291,7 @@ class _Producer:
             self.tombstones.append((event_id, msg.topic(), msg.partition(), msg.offset()))
 
     def _delay(self, reason: str) -> float:
-        wait = self.backoff.delay(self.last_error or reason)
-        self.retries += 1
-        return wait
+        return self.backoff.delay(self.last_error or reason)
 
     def produce_batch(self, batch_id: int, batch: Batch, chosen: pa.Array | None) -> None:
         """Produce every message; to the `chosen` partitions when the sink chose them."""
@@ -429,7 +426,7 @@ class _Producer:
                 except SinkUnavailable as exc:
                     self.unavailable(exc)
             self.report()
-            self.out(("flushed", left, self.retries))
+            self.out(("flushed", left, self.backoff.retries))
         elif kind == "close":
             self.producer.flush(command[1])  # after a failure: a moment for in-flight messages
             self.report()
@@ -446,7 +443,7 @@ class _Producer:
         while self.order and self.inflight[self.order[0]].done(self.in_order):
             batch_id = self.order.popleft()
             partitions, offsets = self.inflight.pop(batch_id).result(self.in_order)
-            self.out(("acked", batch_id, partitions, offsets, self.retries))
+            self.out(("acked", batch_id, partitions, offsets, self.backoff.retries))
         if self.tombstones:  # the last ones may come after their batch is complete
             ids, topics, parts, offs = zip(*self.tombstones, strict=True)
             self.tombstones = []

@@ -12,10 +12,10 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from headwater.errors import SinkError, SinkUnavailable
-from headwater.secrets import mask_url
+from headwater.secrets import mask_url, without_credentials
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
@@ -31,10 +31,7 @@ class SchemaRegistry:
             # decoded: ${VAR} in a URL's userinfo arrives percent-encoded
             token = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
             self._auth = "Basic " + base64.b64encode(token).decode("ascii")
-        netloc = parts.hostname or ""
-        if parts.port:
-            netloc += f":{parts.port}"
-        self.base = urlunsplit(parts._replace(netloc=netloc)).rstrip("/")
+        self.base = without_credentials(url).rstrip("/")
         self._ids: dict[tuple[str, str], int] = {}
 
     def register(self, subject: str, schema: dict[str, Any]) -> int:

@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from headwater.core.random import stream
 from headwater.core.spec import Spec
 from headwater.core.units import Duration, Timestamp
+from headwater.errors import PluginError
 from headwater.generators import parse_field
 from headwater.generators.base import FieldGen, GenContext
 from headwater.generators.text import Format
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 from headwater.core.micros import epoch_us
 from headwater.world.changes import Changes
 
-LogFormat = Literal["common", "combined", "json", "rfc5424", "rfc3164"]
 # log column → entity field names tried in order when no mapping is given
 ALIASES = {
     "client_ip": ("client_ip", "ip", "ip_address", "remote_addr"),
@@ -72,13 +72,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "user_agent": {"fake": "user_agent"},
     "hostname": {"choice": ["web-1", "web-2", "web-3"]},
 }
-REQUIRED = {
-    "common": ("client_ip", "method", "path", "status", "bytes"),
-    "combined": ("client_ip", "method", "path", "status", "bytes", "user_agent"),
-    "json": (),
-    "rfc5424": ("hostname",),
-    "rfc3164": ("hostname",),
-}
 
 
 class Rotate(Spec):
@@ -103,9 +96,16 @@ class SyslogTarget(Spec):
     protocol: Literal["udp", "tcp"] = "udp"
 
 
+_FORMAT_NAMES: list[Any] = formats.FORMATS.names()  # for the JSON schema: a list of JSON values
+
+
 class LogsConfig(SinkConfig):
     kind: Literal["logs"] = "logs"
-    format: LogFormat = "combined"
+    format: str = Field(
+        "combined",
+        description="log format: " + ", ".join(_FORMAT_NAMES),
+        json_schema_extra={"enum": _FORMAT_NAMES},
+    )
     path: str = Field(
         "logs", description="folder of the log files; relative to the run's output folder"
     )
@@ -128,6 +128,15 @@ class LogsConfig(SinkConfig):
     syslog: SyslogTarget | None = Field(
         None, description="also send every line to this syslog receiver"
     )
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, v: str) -> str:
+        try:
+            formats.FORMATS.get(v)
+        except PluginError as exc:
+            raise ValueError(str(exc)) from None
+        return v
 
     @model_validator(mode="after")
     def _parse(self) -> LogsConfig:
@@ -153,6 +162,16 @@ class LogsSink(Sink):
         super().__init__(name, config, context)
         self.writers: dict[str, RotatingWriter] = {}  # set by open(), closed by close()
         self.sender: SyslogSender | None = None
+        self.log_format = formats.FORMATS.get(self.config.format)
+        # the format's options that the sink's configuration sets (tz, facility, detail)
+        options = self.log_format.options
+        self.log_options = options.model_validate(
+            {
+                k: getattr(self.config, k)
+                for k in options.model_fields
+                if k in LogsConfig.model_fields
+            }
+        )
 
     @classmethod
     def check(
@@ -219,7 +238,7 @@ class LogsSink(Sink):
         for alias in ALIASES.get(name, (name,)):
             if alias in rows.column_names:
                 return rows[alias].combine_chunks()
-        if name in DEFAULTS and name in REQUIRED[self.config.format]:
+        if name in DEFAULTS and name in self.log_format.defaults:
             gen = self.defaults[name]
             return gen.column(
                 replace(ctx, rng=stream(self.context.seed, self.name, name, "default", step))
@@ -241,7 +260,7 @@ class LogsSink(Sink):
             self.context.seed,
         )
         fields: dict[str, Any] = {"time": times}
-        wanted = {f.name for f in formats.COLUMNS[self.config.format] if not f.name.startswith("<")}
+        wanted = {f.name for f in self.log_format.fields if not f.name.startswith("<")}
         wanted |= set(self.config.columns) | {
             "status"
         }  # an entity's status drives levels and incidents
@@ -254,7 +273,7 @@ class LogsSink(Sink):
         if "status" in fields:
             fields["status"] = pc.cast(fields["status"], pa.int64())
         self._incidents(fields, times, step)
-        if self.config.format in ("json", "rfc5424", "rfc3164"):
+        if self.log_format.application:
             self._app_fields(fields, ctx, entity, n, step)
         if "bytes" in fields:
             fields["bytes"] = pc.cast(pc.round(pc.cast(fields["bytes"], pa.float64())), pa.int64())
@@ -314,18 +333,6 @@ class LogsSink(Sink):
             is_error, pc.cast(traces, pa.string()), pa.scalar(None, pa.string())
         )
 
-    def _lines(self, fields: Mapping[str, Any]) -> pa.Array:
-        fmt = self.config.format
-        if fmt in ("common", "combined"):
-            return formats.format_access(fields, style=fmt, tz=self.config.tz)
-        if fmt == "json":
-            known = {f.name for f in formats.JSON_FIELDS}
-            extras = [k for k in fields if k not in known] if self.config.detail == "full" else None
-            return formats.format_json(fields, detail=self.config.detail, extras=extras)
-        if fmt == "rfc5424":
-            return formats.format_rfc5424(fields, facility=self.config.facility, tz=self.config.tz)
-        return formats.format_rfc3164(fields, facility=self.config.facility, tz=self.config.tz)
-
     @property
     def ops(self) -> frozenset[str]:
         return frozenset(self.config.ops)
@@ -341,7 +348,7 @@ class LogsSink(Sink):
             )
             if self.config.min_level != "DEBUG" and "level" in fields:
                 fields = formats.filter_level(fields, self.config.min_level)
-            lines = self._lines(fields)
+            lines = self.log_format.format(fields, self.log_options)
             times = fields["time"]
             self.writers[entity].write_lines(lines, times)
             if self.sender is not None:

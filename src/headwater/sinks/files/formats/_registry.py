@@ -1,4 +1,4 @@
-"""File formats by name: their writer classes and options models."""
+"""File formats by name: writer classes loaded on first use, each bringing its options model."""
 
 from __future__ import annotations
 
@@ -7,39 +7,28 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
-from headwater._plugins import suggest
-from headwater.errors import PluginError
+from headwater._plugins import Registry
 from headwater.sinks.files.formats._base import FormatOptions, FormatWriter
-from headwater.sinks.files.formats.avro import AvroWriter
-from headwater.sinks.files.formats.csv import CsvWriter, TsvWriter
-from headwater.sinks.files.formats.fixed_width import FixedWidthWriter
-from headwater.sinks.files.formats.json import JsonLinesWriter, JsonWriter
-from headwater.sinks.files.formats.parquet import ParquetWriter
-from headwater.sinks.files.formats.xlsx import XlsxWriter
-from headwater.sinks.files.formats.xml import XmlWriter
 
-FORMATS: dict[str, type[FormatWriter]] = {
-    "avro": AvroWriter,
-    "csv": CsvWriter,
-    "fixed_width": FixedWidthWriter,
-    "json": JsonWriter,
-    "jsonl": JsonLinesWriter,
-    "parquet": ParquetWriter,
-    "tsv": TsvWriter,
-    "xlsx": XlsxWriter,
-    "xml": XmlWriter,
-}
-
-# The options model of each format, for the sink's configuration to embed.
-OPTIONS: dict[str, type[FormatOptions]] = {name: cls.options_model for name, cls in FORMATS.items()}
+FORMATS: Registry[type[FormatWriter]] = Registry(
+    "file format",
+    {
+        "avro": "headwater.sinks.files.formats.avro:AvroWriter",
+        "csv": "headwater.sinks.files.formats.csv:CsvWriter",
+        "fixed_width": "headwater.sinks.files.formats.fixed_width:FixedWidthWriter",
+        "json": "headwater.sinks.files.formats.json:JsonWriter",
+        "jsonl": "headwater.sinks.files.formats.json:JsonLinesWriter",
+        "parquet": "headwater.sinks.files.formats.parquet:ParquetWriter",
+        "tsv": "headwater.sinks.files.formats.csv:TsvWriter",
+        "xlsx": "headwater.sinks.files.formats.xlsx:XlsxWriter",
+        "xml": "headwater.sinks.files.formats.xml:XmlWriter",
+    },
+)
 
 
 def format_class(format: str) -> type[FormatWriter]:
     """The writer class of a format name; an unknown name suggests the closest one."""
-    try:
-        return FORMATS[format]
-    except KeyError:
-        raise PluginError(f"unknown file format '{format}'{suggest(format, FORMATS)}") from None
+    return FORMATS.get(format)
 
 
 def writer_for(

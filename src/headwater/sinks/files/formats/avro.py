@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
-from headwater.errors import MissingExtra
+from headwater.errors import MissingExtra, require
 from headwater.sinks._text import decode
 from headwater.sinks.files.formats import _base
 from headwater.sinks.files.formats._base import FormatOptions, FormatWriter, chunks
@@ -69,11 +69,8 @@ class AvroWriter(FormatWriter):
         sink: str = "files",
     ):
         super().__init__(stream, schema, options, sink=sink)
-        try:
-            from fastavro import parse_schema
-            from fastavro.write import Writer
-        except ImportError:
-            raise MissingExtra("avro files", "files", "fastavro") from None
+        fastavro = require("fastavro", "files", "avro files")
+        parse_schema, Writer = fastavro.parse_schema, fastavro.write.Writer
         o: AvroOptions = self.options
         _check_codec(o.codec)
         self._schema = avro_schema(schema, o.name, o.namespace, error=self.error)

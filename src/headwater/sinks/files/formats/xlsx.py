@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from headwater.errors import MissingExtra
+from headwater.errors import require
 from headwater.sinks._text import (
     decode,
     is_nested,
@@ -64,12 +64,9 @@ class XlsxWriter(FormatWriter):
         sink: str = "files",
     ):
         super().__init__(stream, schema, options, sink=sink)
-        try:
-            from openpyxl import Workbook
-            from openpyxl.cell import WriteOnlyCell
-            from openpyxl.styles import Font
-        except ImportError:
-            raise MissingExtra("xlsx files", "files", "openpyxl") from None
+        openpyxl = require("openpyxl", "files", "xlsx files")
+        Workbook, WriteOnlyCell = openpyxl.Workbook, openpyxl.cell.WriteOnlyCell
+        Font = openpyxl.styles.Font
         self._cell = WriteOnlyCell
         self._bold = Font(bold=True)
         self._book = Workbook(write_only=True)
