@@ -88,6 +88,7 @@ class DriftRule(Spec):
     def _generators(cls, v: dict[str, Any]) -> dict[str, Any]:
         from headwater.generators import parse_field
         from headwater.generators.choice import Const
+        from headwater.generators.lookup import Aggregate, Lookup
 
         out: dict[str, Any] = {}
         for name, spec in v.items():
@@ -95,6 +96,10 @@ class DriftRule(Spec):
                 out[name] = parse_field(spec) if isinstance(spec, dict) else Const(const=spec)
             except (ValueError, HeadwaterError) as exc:  # ValidationError is a ValueError
                 raise ValueError(f"add.{name}: {exc}") from None
+            if isinstance(out[name], Lookup | Aggregate):
+                raise ValueError(
+                    f"add.{name}: {out[name].name} reads other rows; an added column cannot"
+                )
         return out
 
     @field_validator("type", mode="after")

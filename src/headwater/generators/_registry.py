@@ -33,6 +33,11 @@ GENERATORS: Registry[type[FieldGen]] = Registry(
         "expr": "headwater.generators.derived:Expr",
         "object": "headwater.generators.nested:Object",
         "list": "headwater.generators.nested:List",
+        "lookup": "headwater.generators.lookup:Lookup",
+        "sum": "headwater.generators.lookup:Sum",
+        "count": "headwater.generators.lookup:Count",
+        "min": "headwater.generators.lookup:Min",
+        "max": "headwater.generators.lookup:Max",
     },
 )
 

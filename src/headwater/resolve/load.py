@@ -16,6 +16,7 @@ from headwater.errors import HeadwaterError, Problem, ScenarioError
 from headwater.generators import GENERATORS, generator_name, parse_field
 from headwater.generators.base import FieldGen, field_order
 from headwater.generators.identity import Seq, Uuid
+from headwater.generators.lookup import Aggregate, lookup_problems, read_edges
 from headwater.generators.ref import Ref
 from headwater.generators.text import Format
 from headwater.resolve.scenario import Scenario
@@ -118,6 +119,8 @@ class _Checker:
         for name in document.entities:
             self.check_entity(document, gens, name)
         self.check_parents(document)
+        if len(self.problems) == before:
+            self.check_reads(gens)
         scenario, schemas = None, None
         # types (and so sinks' checks) need every field and reference in place
         if not self.broken and len(self.problems) == before:
@@ -186,6 +189,12 @@ class _Checker:
                         floc + ("ref",),
                         f"'{ref.field}' is not the key of '{ref.entity}': reference '{ref.entity}.{key}'",
                     )
+            if getattr(gen, "entity", None) not in self.broken_entities():
+                parents = {
+                    e: d.parent.entity if d.parent else None for e, d in scenario.entities.items()
+                }
+                for sub, message in lookup_problems(parents, parsed, name, gen):
+                    self.add(floc + sub, message)
         cycle = _field_cycle({f: g.depends() & set(gens) for f, g in gens.items()})
         if cycle:
             self.add(base + ("fields", cycle[0]), f"cycle in derived fields: {' → '.join(cycle)}")
@@ -200,6 +209,11 @@ class _Checker:
                     )
                 elif f == ent.key_field:
                     self.add(base + ("updates", i, "fields", j), "the key cannot be updated")
+                elif isinstance(gens[f], Aggregate):
+                    self.add(
+                        base + ("updates", i, "fields", j),
+                        f"'{f}' follows its children and cannot be updated",
+                    )
         for i, index in enumerate(ent.indexes):
             for j, f in enumerate(index):
                 if f not in gens and f not in broken:
@@ -246,6 +260,16 @@ class _Checker:
                     break
                 seen.append(cur.entity)
                 cur = scenario.entities[cur.entity].parent
+
+    def check_reads(self, parsed: dict[str, dict[str, FieldGen]]) -> None:
+        """Lookups and aggregates must not read, through other entities, what they compute."""
+        cycle = _field_cycle(read_edges(parsed))
+        if cycle:
+            entity, field = cycle[0].split(".")
+            self.add(
+                ("entities", entity, "fields", field),
+                f"cycle across entities: {' → '.join(cycle)}",
+            )
 
     def check_types(self, scenario: Scenario) -> dict[str, EntitySchema] | None:
         """Every field's type, dependencies first (so a long chain needs no deep recursion);

@@ -2,9 +2,14 @@
 
 Per step [t0, t1): new rows arrive (children with their parent, in one transaction), due
 state transitions fire, random rows are updated and deleted. A row changes at most once per
-step, so before/after images chain exactly; a transition that falls due twice in one step
+step (besides an aggregate update, which comes after), so before/after images chain exactly; a transition that falls due twice in one step
 fires again at the start of the next. References only reach rows that existed when the
 step began, and deletes spare rows still referenced, so foreign keys always hold.
+
+Lookups read a referenced row as it was when the step began (or, for a parent created with
+the row, as just created). A parent's aggregates are computed with its children; when
+children change later, the parent gets one update at the end of the step, ordered after
+those changes and the parent's own, in the transaction of the latest of them.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import pyarrow.compute as pc
 from headwater.core.micros import US, epoch_us, span_us
 from headwater.core.random import stream
 from headwater.core.spec import TIMESTAMP
-from headwater.generators.base import FieldGen, GenContext, field_order
+from headwater.generators.base import FieldGen, GenContext, field_order, with_nulls
+from headwater.generators.lookup import Aggregate, Lookup, aggregate
 from headwater.generators.ref import Ref, Skew, pick
 from headwater.generators.states import State
 from headwater.generators.times import EventTime
@@ -59,6 +65,8 @@ class _Plan:
         self.gens: dict[str, FieldGen] = ent.fields
         self.order = field_order(self.gens)
         self.refs = {f: g for f, g in self.gens.items() if isinstance(g, Ref)}
+        self.aggs = {f: g for f, g in self.gens.items() if isinstance(g, Aggregate)}
+        self.agg_deps = [f for f in _dependents(self, set(self.aggs)) if f not in self.aggs]
         self.states = {f: g for f, g in self.gens.items() if isinstance(g, State)}
         self.state_values = {f: pa.array(g.states()) for f, g in self.states.items()}
         self.on_update = [
@@ -67,7 +75,8 @@ class _Plan:
         self.parent = ent.parent.entity if ent.parent else None
         self.deletable = ent.deletes is not None
         self.children: list[str] = []
-        self.targeted = False  # another entity references its keys
+        self.targeted = False  # another entity references its keys or reads its rows
+        self.feeds = False  # its parent aggregates it: its changes update the parent
         self.insert_only = ent.write == "insert_only"
 
 
@@ -99,6 +108,7 @@ class World:
             for g in p.refs.values():
                 if g.entity != p.parent:
                     self.plans[g.entity].targeted = True
+        self._link_reads()
         self.order = self._creation_order()
         self.states = {
             n: EntityState(self.schemas[n].row_type, self._side(p)) for n, p in self.plans.items()
@@ -108,8 +118,42 @@ class World:
         self.txn = 0
         self._candidates: dict[str, np.ndarray] = {}
         self._touched: dict[str, np.ndarray] = {}
+        self._inflight: dict[str, tuple[int, dict[str, pa.Array]]] = {}
+        self._frozen: dict[tuple[str, str], pa.Array] = {}  # looked-up columns as a step began
+        self._looked_up = {
+            (g.entity, g.field)
+            for p in self.plans.values()
+            for g in p.gens.values()
+            if isinstance(g, Lookup)
+        }
+        self._dirty: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        self._own: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
 
     # -- set-up -----------------------------------------------------------------------------
+    def _link_reads(self) -> None:
+        """Lookups and aggregates: their rows are kept, and a parent's children are created
+        aggregated ones first, so a child that looks up the parent sees the aggregates."""
+        for p in self.plans.values():
+            reread = {f for u in p.ent.updates for f in _dependents(p, set(u.fields))}
+            for f, g in p.gens.items():  # a child reads a parent created with it as it is made
+                if isinstance(g, Lookup) and (g.entity != p.parent or f in reread):
+                    self.plans[g.entity].targeted = True
+            fed = [self.plans[g.entity] for g in p.aggs.values()]
+            for c in fed:
+                c.feeds = True
+            if any(c.ent.updates or c.deletable or c.states for c in fed):
+                for c in fed:  # a change of one recomputes all the parent's aggregates
+                    c.targeted = True
+            looks = {
+                c
+                for c in p.children
+                if any(
+                    isinstance(g, Lookup) and g.entity == p.name
+                    for g in self.plans[c].gens.values()
+                )
+            }
+            p.children.sort(key=lambda c: c in looks)
+
     def _creation_order(self) -> list[str]:
         """Parents before children, referenced entities before referencing ones (when acyclic)."""
         done: list[str] = []
@@ -189,10 +233,13 @@ class World:
         columns: dict[str, pa.Array],
         parent_keys: pa.Array | None = None,
         parent_rowids: np.ndarray | None = None,
+        slots: np.ndarray | None = None,
     ) -> tuple[dict[str, pa.Array], dict[str, np.ndarray]]:
-        """Generate `names` for n rows, in dependency order, reading `columns` for the rest."""
+        """Generate `names` for n rows, in dependency order, reading `columns` for the rest
+        (and, for lookups of existing rows, the references those `slots` hold)."""
         cols = dict(columns)
         side: dict[str, np.ndarray] = {}
+        targets: dict[str, np.ndarray] = {}  # rowids each ref field points at
         event_time = pa.array(times, pa.int64()).cast(TIMESTAMP)
         wanted = set(names)
         for f in p.order:
@@ -202,6 +249,21 @@ class World:
             rng = self._rng(p.name, f, *tag)
             if isinstance(gen, Ref) and gen.entity == p.parent and parent_keys is not None:
                 cols[f] = parent_keys
+                if parent_rowids is not None:
+                    targets[f] = parent_rowids
+                continue
+            if isinstance(gen, Lookup):
+                rowids = targets.get(gen.via)
+                if rowids is None:
+                    assert slots is not None
+                    held = "parent" if gen.entity == p.parent else f"ref:{gen.via}"
+                    rowids = self.states[p.name].side[held][slots]
+                cols[f] = self._lookup(gen.entity, gen.field, rowids)
+                if gen.null_rate > 0:
+                    cols[f] = with_nulls(cols[f], rng.random(n) < gen.null_rate)
+                continue
+            if isinstance(gen, Aggregate):  # no children yet; `_create` fills it in
+                cols[f] = self._aggregate(p, f, np.zeros(0, np.int64), None, n)
                 continue
             if isinstance(gen, Ref):
                 keys, rowids = self._sample_refs(gen.entity, n, rng, gen.skew)
@@ -210,6 +272,7 @@ class World:
                     keys = pc.if_else(pa.array(mask), pa.scalar(None, keys.type), keys)
                     rowids = np.where(mask, -1, rowids)
                 cols[f] = keys
+                targets[f] = rowids
                 if f"ref:{f}" in self.states[p.name].side_names:
                     side[f"ref:{f}"] = rowids
                 continue
@@ -228,6 +291,42 @@ class World:
         if parent_rowids is not None and "parent" in self.states[p.name].side_names:
             side["parent"] = parent_rowids
         return cols, side
+
+    def _lookup(self, entity: str, field: str, rowids: np.ndarray) -> pa.Array:
+        """A field of the rows with these rowids (-1: null): rows being created right now are
+        read from their new columns, the others from the state."""
+        state, pending = self.states[entity], self._inflight.get(entity)
+        base = pending[0] if pending is not None else state.created
+        new, old = rowids >= base, (rowids >= 0) & (rowids < base)
+        where = np.full(len(rowids), -1, dtype=np.int64)
+        parts = []
+        if old.any():
+            column = self._frozen.get((entity, field))
+            if column is None:
+                column = state.column(field)
+            parts.append(column.take(pa.array(state.slots_of(rowids[old]))))
+            where[old] = np.arange(int(old.sum()))
+        if pending is not None and new.any():
+            parts.append(pending[1][field])
+            where[new] = int(old.sum()) + rowids[new] - base
+        source = (
+            pa.concat_arrays(parts)
+            if parts
+            else pa.nulls(0, self.schemas[entity].row_type.field(field).type)
+        )
+        return source.take(pa.array(where, mask=where < 0))
+
+    def _aggregate(
+        self, p: _Plan, f: str, groups: np.ndarray, children: pa.StructArray | None, n: int
+    ) -> pa.Array:
+        """Aggregate field f of n rows of p from children in groups 0..n-1."""
+        gen = p.aggs[f]
+        out_type = p.schema.row_type.field(f).type
+        values = None
+        if gen.field is not None:
+            child_type = self.schemas[gen.entity].row_type.field(gen.field).type
+            values = children.field(gen.field) if children is not None else pa.array([], child_type)
+        return aggregate(gen.kind, groups, values, n).cast(out_type)
 
     def _create(
         self,
@@ -259,17 +358,9 @@ class World:
                 self._rng(name, f, "delay", *tag), n
             )
         state.created += n
-        if self.retained(p):
-            state.append(cols, side, rowids)
-        after = pa.StructArray.from_arrays(
-            [cols[f.name] for f in p.schema.row_type], fields=list(p.schema.row_type)
-        )
         key = cols[p.schema.key]
-        pieces = [
-            _Piece(
-                name, np.full(n, op), times, groups, np.zeros(n, dtype=np.int64), key, None, after
-            )
-        ]
+        pieces: list[_Piece] = []
+        self._inflight[name] = (int(rowids[0]), cols)  # children may look these rows up
         for child in p.children:
             cp = self.plans[child]
             assert cp.ent.parent is not None
@@ -288,6 +379,26 @@ class World:
             for piece in sub:
                 piece.intra = piece.intra + 1
             pieces += sub
+            fed = [f for f, g in p.aggs.items() if g.entity == child]
+            if fed:
+                children = sub[0].after if sub else None
+                for f in fed:
+                    cols[f] = self._aggregate(p, f, owner, children, n)
+                if p.agg_deps:
+                    cols, _ = self._fields(p, p.agg_deps, n, times, tag, cols)
+                self._inflight[name] = (int(rowids[0]), cols)
+        del self._inflight[name]
+        if self.retained(p):
+            state.append(cols, side, rowids)
+        after = pa.StructArray.from_arrays(
+            [cols[f.name] for f in p.schema.row_type], fields=list(p.schema.row_type)
+        )
+        pieces.insert(
+            0,
+            _Piece(
+                name, np.full(n, op), times, groups, np.zeros(n, dtype=np.int64), key, None, after
+            ),
+        )
         return pieces
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -335,6 +446,12 @@ class World:
         state.replace(slots, values)
         for k, v in side.items():
             state.side[k][slots] = v
+        if p.aggs:
+            self._own.setdefault(name, []).append((slots, times, groups))
+        if p.feeds and p.parent is not None:
+            self._dirty.setdefault(p.parent, []).append(
+                (state.side["parent"][slots], times, groups)
+            )
         return pieces
 
     def _transitions(
@@ -392,7 +509,9 @@ class World:
                 for f, c in zip(p.schema.row_type, state.rows(slots).flatten(), strict=True)
             }
             fields = _dependents(p, set(upd.fields))
-            cols, _ = self._fields(p, fields, len(slots), times, ("update", i, step), current)
+            cols, _ = self._fields(
+                p, fields, len(slots), times, ("update", i, step), current, slots=slots
+            )
             pieces += self._change(
                 name, slots, times, self._groups(len(slots)), {f: cols[f] for f in fields}, {}
             )
@@ -404,7 +523,7 @@ class World:
         if p.ent.deletes is None:
             return []
         rng = self._rng(name, "delete", step)
-        ok = state.live & ~touched & (state.side["refcount"] == 0)
+        ok = state.live & ~self._busy(name, touched) & (state.side["refcount"] == 0)
         cands = np.flatnonzero(ok)
         n = min(rng.poisson(p.ent.deletes.rate * (t1 - t0) / US), len(cands))
         if n == 0:
@@ -412,6 +531,20 @@ class World:
         slots = np.unique(cands[rng.integers(0, len(cands), n)])
         times = rng.integers(t0, t1, len(slots))
         return self._delete(name, slots, times, self._groups(len(slots)), 0)
+
+    def _busy(self, name: str, touched: np.ndarray) -> np.ndarray:
+        """Rows changed this step or with a descendant that was: a cascade must not delete a
+        child before the change it already had in this step."""
+        busy = touched.copy()
+        state = self.states[name]
+        for child in self.plans[name].children:
+            cs = self.states[child]
+            mark = self._touched.get(child)
+            if mark is None:
+                continue
+            held = cs.side["parent"][self._busy(child, mark) & cs.live]
+            busy[state.slots_of(held)] = True
+        return busy
 
     def _delete(
         self, name: str, slots: np.ndarray, times: np.ndarray, groups: np.ndarray, depth: int
@@ -437,6 +570,10 @@ class World:
                 self._hold(g.entity, held)
         if depth == 0 and p.parent is not None and self.plans[p.parent].deletable:
             self._hold(p.parent, state.side["parent"][slots])
+        if depth == 0 and p.feeds and p.parent is not None:
+            self._dirty.setdefault(p.parent, []).append(
+                (state.side["parent"][slots], times, groups)
+            )
         before = state.rows(slots)
         key = before.field(p.schema.key)
         intra = np.full(len(slots), -depth, dtype=np.int64)
@@ -469,6 +606,73 @@ class World:
             )
         state.kill(slots)
         return pieces
+
+    def _refresh(self, name: str, step: int) -> list[_Piece]:
+        """Recompute the aggregates of rows whose children changed in this step; rows whose
+        values moved get one update, after every change of the row and its children this
+        step, in the transaction of the latest of them."""
+        causes = self._dirty.pop(name, [])
+        p, state = self.plans[name], self.states[name]
+        if not causes:
+            return []
+        rowids = np.concatenate([c[0] for c in causes])
+        at = np.minimum(state.slots_of(rowids), state.slots - 1)
+        ok = (state.rowid[at] == rowids) & state.live[at]  # the parent may be gone
+        dirty = np.unique(at[ok])
+        if len(dirty) == 0:
+            return []
+        own = self._own.get(name, [])
+        every = [(at[ok], *(np.concatenate([c[i] for c in causes])[ok] for i in (1, 2))), *own]
+        slot_, time_, group_ = (np.concatenate([e[i] for e in every]) for i in range(3))
+        order = np.lexsort((group_, time_, slot_))
+        slot_s = slot_[order]
+        last = order[np.r_[slot_s[1:] != slot_s[:-1], True]]  # latest change per slot
+        last = last[np.isin(slot_[last], dirty)]
+        slots, times, groups = slot_[last], time_[last], group_[last]
+        values = self._recompute(p, slots)
+        current = {
+            f.name: c for f, c in zip(p.schema.row_type, state.rows(slots).flatten(), strict=True)
+        }
+        moved = np.zeros(len(slots), dtype=bool)
+        for f, new in values.items():
+            same = pc.fill_null(pc.equal(current[f], new), False)
+            both_null = pc.and_(pc.is_null(current[f]), pc.is_null(new))
+            moved |= ~pc.or_(same, both_null).to_numpy(zero_copy_only=False)
+        if not moved.any():
+            return []
+        keep = pa.array(np.flatnonzero(moved))
+        slots, times, groups = slots[moved], times[moved], groups[moved]
+        cols = {f: c.take(keep) for f, c in current.items()}
+        cols.update({f: v.take(keep) for f, v in values.items()})
+        if p.agg_deps:
+            cols, _ = self._fields(
+                p, p.agg_deps, len(slots), times, ("aggregate", step), cols, slots=slots
+            )
+        changed = {f: cols[f] for f in [*p.aggs, *p.agg_deps]}
+        pieces = self._change(name, slots, times, groups, changed, {})
+        for piece in pieces:
+            piece.intra = piece.intra + 2  # after the changes that caused it, in their group
+        return pieces
+
+    def _recompute(self, p: _Plan, slots: np.ndarray) -> dict[str, pa.Array]:
+        """Every aggregate of these rows, from the live children in the state."""
+        parents = self.states[p.name].rowid[slots]
+        out = {}
+        for f, g in p.aggs.items():
+            cs = self.states[g.entity]
+            live = np.flatnonzero(cs.live)
+            pos = np.searchsorted(parents, cs.side["parent"][live])
+            mine = (pos < len(parents)) & (
+                parents[np.minimum(pos, len(parents) - 1)] == cs.side["parent"][live]
+            )
+            rows = pa.array(live[mine])
+            children = (
+                pa.StructArray.from_arrays([cs.column(g.field).take(rows)], [g.field])
+                if g.field is not None
+                else None
+            )
+            out[f] = self._aggregate(p, f, pos[mine], children, len(slots))
+        return out
 
     def _hold(self, entity: str, rowids: np.ndarray) -> None:
         """Rows whose referrers were deleted this step wait for the next step to be deleted,
@@ -586,6 +790,7 @@ class World:
 
     def _step(self, step: int, t0: int, t1: int) -> Changes:
         self._candidates = {k: np.flatnonzero(s.live) for k, s in self.states.items()}
+        self._frozen = {(e, f): self.states[e].column(f) for e, f in self._looked_up}
         existing = {k: s.slots for k, s in self.states.items()}
         pieces: list[_Piece] = []
         for name in self.order:
@@ -613,7 +818,11 @@ class World:
         for name in reversed(self.order):  # children first: their deletes free parent rows
             if name in touched and self.plans[name].deletable:
                 pieces += self._deletes(name, t0, t1, touched[name], step)
+        for name in reversed(self.order):  # children first: a parent's update feeds its own
+            pieces += self._refresh(name, step)
+        self._own.clear()
         changes = self._assemble(step, t0, t1, pieces, snapshot=False)
+        self._frozen = {}
         self._compact()
         return changes
 

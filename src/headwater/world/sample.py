@@ -1,5 +1,7 @@
 """An entity's rows without running the world: for previews, bulk files and benchmarks.
 
+Values read from other rows (lookups, aggregates of children) are null here.
+
 Rows come in fixed-size chunks, each with its own random streams, so the output is the same
 whatever chunk of it is asked for and however the work is split across workers.
 """
@@ -16,6 +18,7 @@ from headwater.core.micros import US, epoch_us
 from headwater.core.random import stream
 from headwater.core.spec import TIMESTAMP
 from headwater.generators.base import GenContext, field_order
+from headwater.generators.lookup import Aggregate, Lookup
 from headwater.generators.ref import Ref, Skew, pick
 from headwater.world.model import WorldSpec
 from headwater.world.rates import peak_rate
@@ -95,6 +98,9 @@ def sample_chunks(
             rng = stream(seed, entity, f, "sample", chunk)
             if isinstance(gen, Ref) and gen.entity == (ent.parent.entity if ent.parent else None):
                 cols[f] = parent_keys
+                continue
+            if isinstance(gen, Lookup | Aggregate):  # other rows' values: only the world has them
+                cols[f] = pa.nulls(m, schema.row_type.field(f).type)
                 continue
             ctx = GenContext(m, rng, event_time, cols, keys, seed, scenario.locale, parent_keys, lo)
             cols[f] = gen.column(ctx)

@@ -81,6 +81,9 @@ class FieldTypes:
         target = self.scenario.entities[entity]
         return self.for_entity(entity).field_type(target.key_field)
 
+    def entity_field_type(self, entity: str, name: str) -> pa.DataType:
+        return self.for_entity(entity).field_type(name)
+
 
 def entity_schema(scenario: WorldSpec, name: str, env: FieldTypes | None = None) -> EntitySchema:
     ent: Entity = scenario.entities[name]
