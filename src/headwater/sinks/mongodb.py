@@ -6,8 +6,8 @@ Each entity's rows become documents of its collection (`collection:`, a template
 application writes them: a create is `InsertOne`, an update `ReplaceOne` (or `UpdateOne`
 with `$set` of every field, `update: set`), a delete `DeleteOne`, in one ordered
 `bulk_write` per world transaction and collection (`batch: step`: one per step and
-collection, faster). Decimals are stored as Decimal128, times as BSON dates (UTC), dates as
-dates at midnight UTC. An ingester reads the collections, or their change streams
+collection, faster). Decimals are stored as Decimal128, times as BSON dates (UTC, truncated
+to the millisecond: MongoDB's precision), dates as dates at midnight UTC. An ingester reads the collections, or their change streams
 (`watch()`), which carry every insert, replace, update and delete with resume tokens.
 
 The report counts what the server acknowledged (`inserted`, `matched`, `modified`,
