@@ -14,7 +14,9 @@ The report counts what the server acknowledged (`inserted`, `matched`, `modified
 `deleted`, `upserted` from the bulk results). When the connection drops the sink backs off
 (`retry:`) and sends the unacknowledged bulk again as upserts and deletes, which lands the
 same final state; changes already applied before the drop land twice in the change stream
-(`resent` counts them). The collections are dropped at `open()` unless `if_exists: keep`.
+(`resent` counts them). Faults: a `duplicate` create is written as an upsert (the copy
+replaces the original, as a retrying application's write does); late and reordered changes
+land out of order, as they would from such an application. The collections are dropped at `open()` unless `if_exists: keep`.
 
 Tested against SecantusDB (a MongoDB-wire server from PyPI, `secantusdb`), which stands in
 for MongoDB in tests: it is a re-implementation, and the sink only uses what MongoDB has.
@@ -61,6 +63,8 @@ COUNTS = {
     "deleted": "deleted_count",
     "upserted": "upserted_count",
 }
+#: The results that say a write changed a document.
+CHANGED = ("inserted_count", "modified_count", "deleted_count", "upserted_count")
 
 
 class MongoConfig(SinkConfig):
@@ -81,6 +85,11 @@ class MongoConfig(SinkConfig):
     )
     if_exists: Literal["replace", "keep"] = Field(
         "replace", description="drop the sink's collections at open, or keep their documents"
+    )
+    journal: bool = Field(
+        True,
+        description="ask for journaled acknowledgements (write concern j), so what the "
+        "server acknowledged survives its crash",
     )
     connect_timeout: Duration = Field(timedelta(seconds=5), description="server selection timeout")
     retry: Retry = Field(default_factory=Retry, description="reconnecting to a server gone away")
@@ -137,6 +146,14 @@ def _nested(v: Any, decimal: Callable[[Decimal], Any]) -> Any:
     return v
 
 
+def _duplicated(table: pa.Table) -> list[bool]:
+    """Per change, whether the `duplicate` fault delivers it twice: its create is then an
+    upsert, as an application retrying a write sends it, so the copy replaces the original."""
+    if "fault" not in table.column_names:
+        return [False] * table.num_rows
+    return [f is not None and "duplicate" in f for f in table["fault"].to_pylist()]
+
+
 class Documents:
     """One entity's change rows as pymongo write models."""
 
@@ -165,19 +182,37 @@ class Documents:
         m, ops = self.m, table["op"].to_pylist()
         after = table["after"].to_pylist()
         before = table["before"].to_pylist()
+        again = _duplicated(table)
         out: list[Any] = []
-        for op, a, b in zip(ops, after, before, strict=True):
+        for op, a, b, copy in zip(ops, after, before, again, strict=True):
             if op == "d":
                 out.append(m.DeleteOne({"_id": self._id(b)}))
                 continue
             doc = self._doc(a)
-            if op in "rc" and not idempotent:
+            if op in "rc" and not (idempotent or copy):
                 out.append(m.InsertOne(doc))
             elif self.update == "set" and op == "u":
                 out.append(m.UpdateOne({"_id": doc["_id"]}, {"$set": doc}, upsert=idempotent))
             else:
                 out.append(m.ReplaceOne({"_id": doc["_id"]}, doc, upsert=idempotent))
         return out
+
+
+def _reconnects(monitoring: Any, extra: dict[str, Any]) -> Any:
+    """A pool listener counting `reconnects`: pymongo clears a server's connections when it
+    finds it gone, and the next write waits (server selection) for it to come back."""
+
+    class Pools(monitoring.ConnectionPoolListener):  # type: ignore[misc]
+        def pool_cleared(self, event: Any) -> None:
+            extra["reconnects"] += 1
+
+    for name in (
+        "pool_created", "pool_ready", "pool_closed", "connection_created",
+        "connection_ready", "connection_closed", "connection_check_out_started",
+        "connection_check_out_failed", "connection_checked_out", "connection_checked_in",
+    ):  # fmt: skip
+        setattr(Pools, name, lambda self, event: None)
+    return Pools()
 
 
 class MongoSink(Sink):
@@ -233,17 +268,20 @@ class MongoSink(Sink):
                 connectTimeoutMS=timeout_ms,
                 retryWrites=False,  # retries are ours: we know what a resend may double
                 tz_aware=True,
+                event_listeners=[_reconnects(pymongo.monitoring, self.stats.extra)],
             )
         except (pymongo.errors.ConfigurationError, ValueError) as exc:
             raise SinkError(self.name, f"invalid url {mask_url(c.url)}: {self._clean(exc)}") from None
         self.backoff = Backoff(c.retry)
-        self.db = self.client[c.database]
+        concern = pymongo.WriteConcern(w=1, j=True) if c.journal else pymongo.WriteConcern(w=1)
+        self.db = self.client.get_database(c.database, write_concern=concern)
         self.collections = {e: self.db[c.collection.format(entity=e)] for e in self.entities}
         decimal = require("bson", "mongodb", f"sink '{self.name}'", "pymongo").Decimal128
         self.docs = {
             e: Documents(s, c.update, pymongo, decimal) for e, s in self.schemas().items()
         }
-        self.stats.extra.update({k: 0 for k in COUNTS} | {"retries": 0, "resent": 0})
+        extra = self.stats.extra
+        extra.update(dict.fromkeys([*COUNTS, "retries", "resent", "reconnects", "duplicates"], 0))
         self._retrying(self._prepare, "connecting")
 
     def _prepare(self) -> None:
@@ -291,6 +329,21 @@ class MongoSink(Sink):
         return [(e, changes.tables[e].slice(a, b - a)) for e, a, b in ranges]
 
     def _bulk(self, entity: str, table: pa.Table) -> None:
+        """One ordered bulk_write, with each `duplicate` copy sent on its own so its result
+        says whether the store absorbed it (nothing changed: counted in `duplicates`)."""
+        copies = [i for i, copy in enumerate(_duplicated(table)) if copy]
+        start = 0
+        for i in copies:
+            if i > start:
+                self._send(entity, table.slice(start, i - start))
+            result = self._send(entity, table.slice(i, 1))
+            if not any(getattr(result, attr) for attr in CHANGED):
+                self.stats.extra["duplicates"] += 1
+            start = i + 1
+        if start < table.num_rows:
+            self._send(entity, table.slice(start))
+
+    def _send(self, entity: str, table: pa.Table) -> Any:
         coll, docs = self.collections[entity], self.docs[entity]
         attempt = {"again": False}
 
@@ -317,6 +370,7 @@ class MongoSink(Sink):
             ) from None
         for name, attr in COUNTS.items():
             self.stats.extra[name] += getattr(result, attr)
+        return result
 
     def close(self) -> None:
         if self.client is not None:

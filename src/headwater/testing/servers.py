@@ -894,7 +894,8 @@ class MongoServer(Server):
     """A MongoDB-wire server: SecantusDB (PyPI `secantusdb`), storing in the private folder.
 
     Not MongoDB: a re-implementation that stands in for it in tests (change streams with
-    resume tokens work). `url` is `mongodb://127.0.0.1:PORT/?directConnection=true`.
+    resume tokens work). Each commit is synced (`--sync-on-commit`), so what it acknowledged
+    survives a kill -9. `url` is `mongodb://127.0.0.1:PORT/?directConnection=true`.
     """
 
     name = "mongodb"
@@ -910,7 +911,7 @@ class MongoServer(Server):
     def _launch(self) -> None:
         self._spawn(
             [sys.executable, "-m", "secantus", "--host", self.host, "--port", str(self.port),
-             "--storage-path", str(self._dir / "data")]
+             "--storage-path", str(self._dir / "data"), "--sync-on-commit"]
         )  # fmt: skip
 
     def _probe(self) -> bool:
