@@ -249,9 +249,9 @@ def test_without_pymongo_open_names_the_extra(
 
 
 def test_decimal_converter_keeps_every_digit() -> None:
-    from headwater.sinks.mongodb import _converter
-
     import pyarrow as pa
+
+    from headwater.sinks.mongodb import _converter
 
     convert = _converter(pa.decimal128(12, 4), Decimal128)
     assert convert is not None and convert(Decimal("-12.3400")) == Decimal128("-12.3400")

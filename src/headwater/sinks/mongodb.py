@@ -202,7 +202,7 @@ def _reconnects(monitoring: Any, extra: dict[str, Any]) -> Any:
     """A pool listener counting `reconnects`: pymongo clears a server's connections when it
     finds it gone, and the next write waits (server selection) for it to come back."""
 
-    class Pools(monitoring.ConnectionPoolListener):  # type: ignore[misc]
+    class Pools(monitoring.ConnectionPoolListener):
         def pool_cleared(self, event: Any) -> None:
             extra["reconnects"] += 1
 
@@ -271,15 +271,15 @@ class MongoSink(Sink):
                 event_listeners=[_reconnects(pymongo.monitoring, self.stats.extra)],
             )
         except (pymongo.errors.ConfigurationError, ValueError) as exc:
-            raise SinkError(self.name, f"invalid url {mask_url(c.url)}: {self._clean(exc)}") from None
+            raise SinkError(
+                self.name, f"invalid url {mask_url(c.url)}: {self._clean(exc)}"
+            ) from None
         self.backoff = Backoff(c.retry)
         concern = pymongo.WriteConcern(w=1, j=True) if c.journal else pymongo.WriteConcern(w=1)
         self.db = self.client.get_database(c.database, write_concern=concern)
         self.collections = {e: self.db[c.collection.format(entity=e)] for e in self.entities}
         decimal = require("bson", "mongodb", f"sink '{self.name}'", "pymongo").Decimal128
-        self.docs = {
-            e: Documents(s, c.update, pymongo, decimal) for e, s in self.schemas().items()
-        }
+        self.docs = {e: Documents(s, c.update, pymongo, decimal) for e, s in self.schemas().items()}
         extra = self.stats.extra
         extra.update(dict.fromkeys([*COUNTS, "retries", "resent", "reconnects", "duplicates"], 0))
         self._retrying(self._prepare, "connecting")

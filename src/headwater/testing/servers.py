@@ -39,8 +39,8 @@ from typing import ClassVar, NamedTuple, Self
 
 __all__ = [
     "KafkaServer",
-    "MongoServer",
     "MariaDBServer",
+    "MongoServer",
     "MosquittoServer",
     "NatsServer",
     "PostgresServer",
