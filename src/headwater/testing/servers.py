@@ -895,10 +895,15 @@ class MongoServer(Server):
 
     Not MongoDB: a re-implementation that stands in for it in tests (change streams with
     resume tokens work). Each commit is synced (`--sync-on-commit`), so what it acknowledged
-    survives a kill -9. `url` is `mongodb://127.0.0.1:PORT/?directConnection=true`.
+    survives a kill -9; `sync=False` is faster (benchmarks) and may lose the last writes.
+    `url` is `mongodb://127.0.0.1:PORT/?directConnection=true`.
     """
 
     name = "mongodb"
+
+    def __init__(self, port: int | None = None, *, sync: bool = True) -> None:
+        super().__init__(port)
+        self._sync = ["--sync-on-commit"] if sync else []
 
     @property
     def url(self) -> str:
@@ -911,7 +916,7 @@ class MongoServer(Server):
     def _launch(self) -> None:
         self._spawn(
             [sys.executable, "-m", "secantus", "--host", self.host, "--port", str(self.port),
-             "--storage-path", str(self._dir / "data"), "--sync-on-commit"]
+             "--storage-path", str(self._dir / "data"), *self._sync]
         )  # fmt: skip
 
     def _probe(self) -> bool:
