@@ -257,3 +257,37 @@ def test_decimal_converter_keeps_every_digit() -> None:
     assert convert is not None and convert(Decimal("-12.3400")) == Decimal128("-12.3400")
     nested = _converter(pa.list_(pa.decimal128(5, 2)), Decimal128)
     assert nested is not None and nested([Decimal("1.50"), None]) == [Decimal128("1.50"), None]
+
+
+EMBED = "embed: {order_items: {into: orders, as: items}}"
+
+
+def test_embedded_children_are_their_parents_array(
+    mongo_server: Any, db: Any, tmp_path: Path
+) -> None:
+    sc = shop(f"{{kind: mongodb, url: '{mongo_server.url}', database: {db.name}, {EMBED}}}")
+    run_world(sc, tmp_path)
+    cols = columns(sc)
+    want = world_rows(sc)
+    assert "order_items" not in db.list_collection_names()
+    orders = {d["_id"]: d for d in db.orders.find()}
+    assert as_rows(orders, cols["orders"]) == want["orders"]
+    items = {(d["_id"], i["item_id"]): i for d in orders.values() for i in d["items"]}
+    assert as_rows(items, cols["order_items"]) == want["order_items"]
+    assert all(i["order_id"] == o for (o, _), i in items.items())
+    assert any(len(d["items"]) > 1 for d in orders.values())
+
+
+@pytest.mark.parametrize(
+    ("embed", "path", "says"),
+    [
+        ("{nope: {into: orders, as: items}}", "sinks.s.embed.nope", "not an entity"),
+        ("{orders: {into: products, as: orders}}", "sinks.s.embed.orders.into", "ref"),
+        ("{order_items: {into: orders, as: status}}", "sinks.s.embed.order_items.as", "taken"),
+        ("{order_items: {into: orders}}", "sinks.s.embed.order_items.as", "required"),
+    ],
+)
+def test_embed_validation_names_the_yaml_path(embed: str, path: str, says: str) -> None:
+    with pytest.raises(ScenarioError) as err:
+        shop(f"{{kind: mongodb, embed: {embed}}}")
+    assert path in str(err.value) and says in str(err.value), str(err.value)

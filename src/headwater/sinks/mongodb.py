@@ -10,6 +10,12 @@ collection, faster). Decimals are stored as Decimal128, times as BSON dates (UTC
 to the millisecond: MongoDB's precision), dates as dates at midnight UTC. An ingester reads the collections, or their change streams
 (`watch()`), which carry every insert, replace, update and delete with resume tokens.
 
+`embed:` puts a child entity into its parent's documents instead of a collection of its own
+(`{order_items: {into: orders, as: items}}`: each order holds its items as an array): a
+created child is `$push`ed, an updated one `$set` in place (positional `items.$`), a deleted
+one `$pull`ed; the parent starts with an empty array and its updates are `$set` of its own
+fields, never a replacement, so its children stay.
+
 The report counts what the server acknowledged (`inserted`, `matched`, `modified`,
 `deleted`, `upserted` from the bulk results). When the connection drops the sink backs off
 (`retry:`) and sends the unacknowledged bulk again as upserts and deletes, which lands the
@@ -29,7 +35,8 @@ sinks:
     database: shop
     collection: "{entity}"
     update: replace
-    entities: [customers, orders]
+    embed: {order_items: {into: orders, as: items}}
+    entities: [customers, orders, order_items]
 ```
 """
 
@@ -46,6 +53,7 @@ from urllib.parse import unquote, urlsplit
 import pyarrow as pa
 from pydantic import Field, field_validator
 
+from headwater.core.spec import Spec
 from headwater.core.units import Duration
 from headwater.errors import SinkError, SinkUnavailable, require
 from headwater.secrets import mask_url, redact
@@ -67,6 +75,13 @@ COUNTS = {
 CHANGED = ("inserted_count", "modified_count", "deleted_count", "upserted_count")
 
 
+class Embed(Spec):
+    """Where a child entity's documents go: an array field of its parent's document."""
+
+    into: str = Field(description="the parent entity (the child references its key)")
+    as_: str = Field(alias="as", description="the array field of the parent document")
+
+
 class MongoConfig(SinkConfig):
     kind: Literal["mongodb"] = "mongodb"
     url: str = Field(
@@ -82,6 +97,11 @@ class MongoConfig(SinkConfig):
         "transaction",
         description="one bulk_write per world transaction and collection (realistic) or per "
         "step and collection (faster)",
+    )
+    embed: dict[str, Embed] = Field(
+        {},
+        description="child entity → {into: parent, as: field}: children as an array in "
+        "their parent's document instead of a collection of their own",
     )
     if_exists: Literal["replace", "keep"] = Field(
         "replace", description="drop the sink's collections at open, or keep their documents"
@@ -165,6 +185,7 @@ class Documents:
             f.name: c for f in schema.row_type if (c := _converter(f.type, decimal)) is not None
         }
         self.id_fields = schema.primary_key
+        self.arrays: list[str] = []  # fields holding embedded children (`embed:`)
 
     def _doc(self, row: dict[str, Any]) -> dict[str, Any]:
         for name, convert in self.convert.items():
@@ -189,13 +210,99 @@ class Documents:
                 out.append(m.DeleteOne({"_id": self._id(b)}))
                 continue
             doc = self._doc(a)
-            if op in "rc" and not (idempotent or copy):
+            if self.arrays:  # never replaced: that would drop the embedded children
+                out.append(self._keeping_arrays(op, doc, idempotent or copy))
+            elif op in "rc" and not (idempotent or copy):
                 out.append(m.InsertOne(doc))
             elif self.update == "set" and op == "u":
                 out.append(m.UpdateOne({"_id": doc["_id"]}, {"$set": doc}, upsert=idempotent))
             else:
                 out.append(m.ReplaceOne({"_id": doc["_id"]}, doc, upsert=idempotent))
         return out
+
+    def _keeping_arrays(self, op: str, doc: dict[str, Any], upsert: bool) -> Any:
+        """A parent's write that leaves its children's arrays as they are: an insert starts
+        them empty, an update sets the parent's own fields."""
+        empty: dict[str, list[Any]] = {name: [] for name in self.arrays}
+        if op in "rc" and not upsert:
+            return self.m.InsertOne({**doc, **empty})
+        change: dict[str, Any] = {"$set": {k: v for k, v in doc.items() if k != "_id"}}
+        if upsert:
+            change["$setOnInsert"] = empty
+        return self.m.UpdateOne({"_id": doc["_id"]}, change, upsert=upsert)
+
+
+class Embedded(Documents):
+    """A child entity's changes as updates of the array `field` in its parent's document:
+    `$push` a created child, positional `$set` an updated one, `$pull` a deleted one."""
+
+    def __init__(self, schema: EntitySchema, parent_field: str, field: str, *args: Any):
+        super().__init__(schema, *args)
+        self.parent_field, self.field = parent_field, field
+
+    def models(self, table: pa.Table, idempotent: bool = False) -> list[Any]:
+        m, key = self.m, self.schema.key
+        out: list[Any] = []
+        rows = zip(
+            table["op"].to_pylist(),
+            table["after"].to_pylist(),
+            table["before"].to_pylist(),
+            _duplicated(table),
+            strict=True,
+        )
+        for op, a, b, copy in rows:
+            row = a if op != "d" else b
+            parent = {"_id": row[self.parent_field]}
+            pull = m.UpdateOne(parent, {"$pull": {self.field: {key: row[key]}}})
+            if op == "d":
+                out.append(pull)
+                continue
+            doc = self._doc(a)
+            del doc["_id"]
+            if op in "rc":
+                if idempotent or copy:  # sent again: the child once, not twice
+                    out.append(pull)
+                out.append(m.UpdateOne(parent, {"$push": {self.field: doc}}))
+            else:
+                match = {**parent, f"{self.field}.{key}": row[key]}
+                out.append(m.UpdateOne(match, {"$set": {f"{self.field}.$": doc}}))
+        return out
+
+
+def parent_field(child: EntitySchema, parent: EntitySchema) -> str | None:
+    """The child's field holding its parent's key, if it has one."""
+    for fk in child.foreign_keys:
+        if fk.entity == parent.name and fk.target_field == parent.key:
+            return fk.field
+    return None
+
+
+def _embed_problems(
+    config: MongoConfig, context: CheckContext
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Embedded children: entities of this sink, referencing a parent that is not itself
+    embedded, into an array field the parent does not have."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    mine = context.entities(config)
+    for child, e in config.embed.items():
+        if child not in mine:
+            problems.append((("embed", child), f"'{child}' is not an entity of this sink"))
+            continue
+        if e.into not in mine or e.into in config.embed:
+            why = "is embedded itself" if e.into in config.embed else "is not an entity here"
+            problems.append((("embed", child, "into"), f"'{e.into}' {why}"))
+            continue
+        parent = context.schemas[e.into]
+        if parent_field(context.schemas[child], parent) is None:
+            problems.append(
+                (("embed", child, "into"), f"'{child}' has no ref to {e.into}.{parent.key}")
+            )
+        fields = {f.name for f in parent.row_type} | {"_id"}
+        if e.as_ in fields or "." in e.as_ or e.as_.startswith("$"):
+            problems.append(
+                (("embed", child, "as"), f"'{e.as_}' is taken or not a field name in {e.into}")
+            )
+    return problems
 
 
 def _reconnects(monitoring: Any, extra: dict[str, Any]) -> Any:
@@ -233,9 +340,11 @@ class MongoSink(Sink):
     ) -> list[tuple[tuple[str | int, ...], str]]:
         """Two entities may not share a collection: their keys would collide."""
         assert isinstance(config, MongoConfig)
+        problems = _embed_problems(config, context)
         seen: dict[str, str] = {}
-        problems: list[tuple[tuple[str | int, ...], str]] = []
         for entity in context.entities(config):
+            if entity in config.embed:
+                continue
             name = config.collection.format(entity=entity)
             if name in seen:
                 problems.append(
@@ -277,9 +386,16 @@ class MongoSink(Sink):
         self.backoff = Backoff(c.retry)
         concern = pymongo.WriteConcern(w=1, j=True) if c.journal else pymongo.WriteConcern(w=1)
         self.db = self.client.get_database(c.database, write_concern=concern)
-        self.collections = {e: self.db[c.collection.format(entity=e)] for e in self.entities}
+        owner = {e: c.embed[e].into if e in c.embed else e for e in self.entities}
+        self.collections = {e: self.db[c.collection.format(entity=owner[e])] for e in owner}
         decimal = require("bson", "mongodb", f"sink '{self.name}'", "pymongo").Decimal128
-        self.docs = {e: Documents(s, c.update, pymongo, decimal) for e, s in self.schemas().items()}
+        schemas = self.schemas()
+        self.docs = {e: Documents(s, c.update, pymongo, decimal) for e, s in schemas.items()}
+        for child, e in c.embed.items():
+            field = parent_field(schemas[child], schemas[e.into])
+            assert field is not None, "checked at validation"
+            self.docs[child] = Embedded(schemas[child], field, e.as_, c.update, pymongo, decimal)
+            self.docs[e.into].arrays.append(e.as_)
         extra = self.stats.extra
         extra.update(dict.fromkeys([*COUNTS, "retries", "resent", "reconnects", "duplicates"], 0))
         self._retrying(self._prepare, "connecting")
@@ -287,7 +403,7 @@ class MongoSink(Sink):
     def _prepare(self) -> None:
         self.client.admin.command("ping")
         if self.config.if_exists == "replace":
-            for coll in self.collections.values():
+            for coll in {c.name: c for c in self.collections.values()}.values():
                 coll.drop()
 
     def _clean(self, exc: BaseException) -> str:
