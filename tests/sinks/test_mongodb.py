@@ -224,6 +224,7 @@ def test_change_stream_resumed_from_a_saved_token_replays_the_final_state(
     ("sink", "path", "says"),
     [
         ("{kind: mongodb, collection: '{table}'}", "sinks.s.collection", "{entity}"),
+        ("{kind: mongodb, collection: '{entity.x}'}", "sinks.s.collection", "{entity}"),
         ("{kind: mongodb, collection: 'system.{entity}'}", "sinks.s.collection", "collection"),
         ("{kind: mongodb, database: 'a.b'}", "sinks.s.database", "database name"),
         ("{kind: mongodb, update: merge}", "sinks.s.update", "replace"),

@@ -119,7 +119,7 @@ class MongoConfig(SinkConfig):
     def _collection_template(cls, value: str) -> str:
         try:
             name = value.format(entity="e")
-        except (KeyError, IndexError, ValueError):
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError):
             raise ValueError(
                 f"'{value}' may name only {{entity}} (braces of a literal are doubled)"
             ) from None
