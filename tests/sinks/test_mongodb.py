@@ -292,3 +292,43 @@ def test_embed_validation_names_the_yaml_path(embed: str, path: str, says: str) 
     with pytest.raises(ScenarioError) as err:
         shop(f"{{kind: mongodb, embed: {embed}}}")
     assert path in str(err.value) and says in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("embed", ["", f", {EMBED}"], ids=["collections", "embedded"])
+def test_a_bulk_whose_acknowledgement_is_lost_is_resent_as_upserts(
+    mongo_server: Any, db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embed: str
+) -> None:
+    """The server applied the bulk but the connection dropped before its answer: the resend
+    must land the same state (no duplicate key error, no child twice)."""
+    from pymongo.collection import Collection
+    from pymongo.errors import AutoReconnect
+
+    real = Collection.bulk_write
+    lost = {"n": 0}
+
+    def drop_every_fifth_answer(self: Any, requests: Any, **kw: Any) -> Any:
+        result = real(self, requests, **kw)
+        lost["n"] += 1
+        if lost["n"] % 5 == 0:
+            raise AutoReconnect("connection closed")
+        return result
+
+    monkeypatch.setattr(Collection, "bulk_write", drop_every_fifth_answer)
+    url = mongo_server.url
+    sc = shop(
+        f"{{kind: mongodb, url: '{url}', database: {db.name}, "
+        f"retry: {{initial: 1ms, max: 1ms}}{embed}}}"
+    )
+    r = run_world(sc, tmp_path)
+    monkeypatch.setattr(Collection, "bulk_write", real)
+    stats = r.stats("s")
+    assert stats["retries"] > 0 and stats["resent"] > 0
+    cols, want = columns(sc), world_rows(sc)
+    orders = {d["_id"]: d for d in db.orders.find()}
+    assert as_rows(orders, cols["orders"]) == want["orders"]
+    if embed:
+        items = {(d["_id"], i["item_id"]): i for d in orders.values() for i in d["items"]}
+        assert sum(len(d["items"]) for d in orders.values()) == len(items)
+    else:
+        items = {d["_id"]: d for d in db.order_items.find()}
+    assert as_rows(items, cols["order_items"]) == want["order_items"]
