@@ -370,6 +370,8 @@ class MongoSink(Sink):
         self._errors = (pymongo.errors.ConnectionFailure,)
         self._pymongo = pymongo
         timeout_ms = int(c.connect_timeout.total_seconds() * 1000)
+        extra = self.stats.extra  # before the client: its pool listener counts reconnects
+        extra.update(dict.fromkeys([*COUNTS, "retries", "resent", "reconnects", "duplicates"], 0))
         try:
             self.client = pymongo.MongoClient(
                 c.url,
@@ -396,8 +398,6 @@ class MongoSink(Sink):
             assert field is not None, "checked at validation"
             self.docs[child] = Embedded(schemas[child], field, e.as_, c.update, pymongo, decimal)
             self.docs[e.into].arrays.append(e.as_)
-        extra = self.stats.extra
-        extra.update(dict.fromkeys([*COUNTS, "retries", "resent", "reconnects", "duplicates"], 0))
         self._retrying(self._prepare, "connecting")
 
     def _prepare(self) -> None:
