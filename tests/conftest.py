@@ -15,6 +15,7 @@ import pytest
 from headwater.testing.servers import (
     KafkaServer,
     MariaDBServer,
+    MongoServer,
     MosquittoServer,
     NatsServer,
     PostgresServer,
@@ -35,6 +36,7 @@ SERVER_FIXTURES = frozenset(
         "mosquitto_server",
         "rabbitmq_server",
         "kafka_server",
+        "mongo_server",
     }
 )
 
@@ -96,3 +98,8 @@ def rabbitmq_server() -> Iterator[RabbitMQServer]:
 @pytest.fixture(scope="session")
 def kafka_server() -> Iterator[KafkaServer]:
     yield from served(KafkaServer())
+
+
+@pytest.fixture(scope="session")
+def mongo_server() -> Iterator[MongoServer]:
+    yield from served(MongoServer())

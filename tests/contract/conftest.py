@@ -38,6 +38,12 @@ KNOWN: dict[tuple[str, str], str] = {
         "not say what was not delivered; a per-entity published prefix cannot say 'the first "
         "entries were lost, the later ones landed'"
     ),
+    ("test_the_ledger_marks_every_faulted_record", "mongodb"): (
+        "a keyed store applies what arrives: a `late` update delivered after its document's "
+        "delete matches nothing, so MongoDB changes nothing and its change stream shows "
+        "nothing, as with a real application; the check lets only `malformed` changes go "
+        "missing (seen: 17 missing, 15 malformed, the other 2 late customer updates)"
+    ),
 }
 
 

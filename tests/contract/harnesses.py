@@ -193,6 +193,37 @@ def _redis_landed(server: Any, ns: str, r: Run) -> Arrived:
     return received_images([m for s in read(server, f"{ns}:*").values() for m in s])
 
 
+def _mongo_listen(server: Any, ns: str) -> Any:
+    from tests.sinks.test_mongodb import Feed
+
+    return Feed(server.url, ns)
+
+
+def _mongo_landed(feed: Any, ns: str, r: Run) -> Arrived:
+    """What the database's change stream carried, resumed from before the run."""
+    return [(coll, op, canon(image)) for coll, op, image in feed.events()]
+
+
+def _mongo_expected(r: Run) -> Landed:
+    """Each change as a change stream shows it: inserts and replacements with the whole
+    document, deletes with the key only."""
+    out: Landed = Counter()
+    for e in expected_events(r):
+        image = {k: _millis(v) for k, v in e.row.items() if k != "_op"}
+        if e.op == "d":
+            out[(e.entity, "d", canon({"_id": e.key}))] += 1
+        else:
+            out[(e.entity, "u" if e.op == "u" else "c", canon(image))] += 1
+    return out
+
+
+def _millis(value: Any) -> Any:
+    """An ISO time ("…00.117527Z") as a BSON date holds it: truncated to milliseconds."""
+    if isinstance(value, str) and len(value) == 27 and value[19] == "." and value[-1] == "Z":
+        return value[:23] + "000Z"
+    return value
+
+
 def _rabbitmq_landed(server: Any, ns: str, r: Run) -> Arrived:
     from tests.sinks.test_rabbitmq import drain
 
@@ -421,6 +452,24 @@ HARNESSES: dict[str, Harness] = {
             acks=ledger_acks,
             dead=lambda port: _stream(
                 "redis_streams", f"url: 'redis://:{PASSWORD}@127.0.0.1:{port}/0'"
+            ),
+        ),
+        Harness(
+            "mongodb",
+            lambda srv, ns: (
+                f"{NAME}: {{kind: mongodb, url: '{srv.url}', database: {ns}, "
+                "connect_timeout: 2s}\n"
+            ),
+            server="mongo_server",
+            driver=("pymongo", "mongodb"),
+            stop=crash(signal.SIGKILL),
+            ride_out=STREAM_RIDE_OUT,
+            listen=_mongo_listen,
+            landed=_mongo_landed,
+            expected=_mongo_expected,
+            dead=lambda port: (
+                f"{NAME}: {{kind: mongodb, url: 'mongodb://app:{PASSWORD}@127.0.0.1:{port}/"
+                "?directConnection=true', connect_timeout: 1s, retry: {for: 1s}}\n"
             ),
         ),
         Harness(

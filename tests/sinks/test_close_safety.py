@@ -48,6 +48,10 @@ CONFIGS = {
     "rabbitmq": "{kind: rabbitmq, url: 'amqp://guest:guest@{dead}/%2F'}",
     "nats": "{kind: nats, url: 'nats://{dead}', connect_timeout: 1s}",
     "redis_streams": "{kind: redis_streams, url: 'redis://{dead}/0'}",
+    "mongodb": (
+        "{kind: mongodb, url: 'mongodb://{dead}/?directConnection=true', connect_timeout: 1s, "
+        "retry: {for: 1s}}"
+    ),
 }
 CANNOT_FAIL_OPEN = {"memory"}  # nothing to connect to or create
 

@@ -24,6 +24,7 @@ SINKS: _plugins.Registry[type[Sink]] = _plugins.Registry(
         "redis_streams": "headwater.sinks.redis_streams:RedisStreamsSink",
         "elasticsearch": "headwater.sinks.elasticsearch:ElasticsearchSink",
         "cassandra": "headwater.sinks.cassandra:CassandraSink",
+        "mongodb": "headwater.sinks.mongodb:MongoSink",
     },
 )
 

