@@ -67,12 +67,12 @@ class FaultsConfig(Spec):
 
 
 def check_faults(
-    config: FaultsConfig, schemas: dict[str, Any], sql: bool, kind: str
+    config: FaultsConfig, schemas: dict[str, Any], store: bool, kind: str
 ) -> list[tuple[Loc, str]]:
-    """Problems of a sink's faults against its entities (paths under `faults`); `sql`: the
+    """Problems of a sink's faults against its entities (paths under `faults`); `store`: the
     sink declares the capability (a store of state, which stream faults would break)."""
     problems: list[tuple[Loc, str]] = []
-    if sql:
+    if store:
         for name in config.declared():
             if name in STREAM_ONLY:
                 problems.append(
