@@ -315,7 +315,9 @@ class RedisKvSink(Sink):
     def _expiry(opts: EntityOptions, values: pa.Table, n: int) -> list[tuple[Any, ...]]:
         """SET's expiry arguments per row (PX ms, PXAT epoch ms, or none)."""
         if opts.expire_at is not None:
-            col = values[opts.expire_at].combine_chunks().cast(pa.timestamp("ms", "UTC"))
+            col = (
+                values[opts.expire_at].combine_chunks().cast(pa.timestamp("ms", "UTC"), safe=False)
+            )
             ms = pc.cast(col, pa.int64()).to_pylist()
             return [() if m is None else ("PXAT", m) for m in ms]
         if opts.ttl is not None:
