@@ -6,7 +6,8 @@ any other name a field). A row is a hash (`as: hash`: a field per column, values
 formats' shared text, nulls left out) or a JSON string (`as: json`). A create or update
 writes the full image (HSET, dropping fields that became null, or SET), a delete is DEL.
 `ttl: 1h` expires keys that long after each write; `expire_at: <field>` expires a key at the
-time that field holds (Redis's own clock: a time already past removes the key at once).
+time that field holds (Redis's own clock: a time already past removes the key at once; a
+null time keeps the key). Without either, a hash keeps whatever expiry its key already had.
 `per_entity` overrides `key`, `as`, `ttl`, `expire_at` and `fields` for one entity.
 
 Each world transaction is one MULTI/EXEC, so a reader never sees half of one; up to
