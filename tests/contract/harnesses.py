@@ -397,6 +397,7 @@ HARNESSES: dict[str, Harness] = {
             server="durable_redis_server",
             driver=("redis", "redis"),
             rows=_redis_kv_rows,
+            acks=ledger_acks,
             stop=crash(signal.SIGKILL),
             ride_out=", retry: {for: 60s, initial: 50ms, max: 500ms}",
             forgetful="redis_server",  # no persistence: the sink finds the loss and fails

@@ -203,7 +203,11 @@ def test_server_killed_mid_run_the_sink_reconnects_and_ends_with_the_worlds_stat
     for entity in ("customers", "orders"):
         got = rows_of(durable_redis.url, f"{entity}:*", run_schema(sc, entity))
         assert got == final(sc, entity), entity
-    assert LedgerReader(tmp_path / "ledger").complete
+    ledger = LedgerReader(tmp_path / "ledger")
+    assert ledger.complete
+    acked = ledger.acks("r")["event_id"].to_pylist()  # EXEC replies, or the bookkeeping key
+    changes = sum(sum(ops.values()) for ops in r.stats("r")["counts"].values())
+    assert len(acked) == len(set(acked)) == changes == r.stats("r")["acknowledged"]
 
 
 def test_a_server_that_lost_applied_transactions_fails_the_run_naming_the_sink(

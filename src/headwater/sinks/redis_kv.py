@@ -13,7 +13,8 @@ null time keeps the key). Without either, a hash keeps whatever expiry its key a
 Each world transaction is one MULTI/EXEC, so a reader never sees half of one; up to
 `batch` transactions go in one pipeline round trip. Every EXEC also sets the sink's
 bookkeeping key (`headwater:applied:<sink>`) to that transaction's number: the ledger counts
-as published the rows of transactions whose EXEC Redis answered. When the connection drops
+as published, and acknowledged one by one (`take_acks`: route the key, offset the world
+transaction), the changes of transactions whose EXEC Redis answered. When the connection drops
 the sink backs off (`retry:`), reconnects, reads the bookkeeping key and sends only the
 transactions after it, so none is applied twice; a key behind what Redis answered (it
 restarted without persisting them) fails the run naming the sink.
@@ -41,7 +42,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -56,6 +57,7 @@ from headwater.secrets import mask_url
 from headwater.sinks._encode import Template
 from headwater.sinks._project import project, template_problems, types_of
 from headwater.sinks._retry import Backoff, Retry
+from headwater.sinks._stream.acks import ACK_SCHEMA
 from headwater.sinks._text import json_objects, to_text
 from headwater.sinks.base import CheckContext, Sink, SinkConfig, SinkContext
 from headwater.sinks.capabilities import Capabilities
@@ -65,7 +67,6 @@ from headwater.world.schema import EntitySchema
 Layout = Literal["hash", "json"]
 Command = tuple[Any, ...]
 Packed = tuple[bytes, int]  # commands in Redis's wire format, and how many
-Block = tuple[int, bytes, int]  # a world transaction: its number, its MULTI…EXEC packed
 MULTI, EXEC = b"*1\r\n$5\r\nMULTI\r\n", b"*1\r\n$4\r\nEXEC\r\n"
 
 
@@ -134,12 +135,24 @@ class RedisConfig(SinkConfig):
         )
 
 
+class Block(NamedTuple):
+    """One world transaction as sent: MULTI, its rows' commands, the bookkeeping SET, EXEC."""
+
+    txn: int
+    payload: bytes
+    replies: int  # how many replies Redis gives for it (the EXEC's is the last)
+    event_ids: list[str]  # its changes ('orders-12'), acknowledged by the EXEC's reply
+    keys: list[str]  # the key each change wrote
+
+
 @dataclass
 class _Rows:
     """One entity's changes of a step as Redis commands, packed per row."""
 
     txn: np.ndarray
     commands: list[Packed]
+    event_ids: list[str]
+    keys: list[str]
 
 
 class RedisKvSink(Sink):
@@ -148,13 +161,14 @@ class RedisKvSink(Sink):
     kind = "redis"
     Config = RedisConfig
     capabilities = Capabilities(
-        updates=True, deletes=True, transactions=True, exactly_once=True, store=True
+        updates=True, deletes=True, transactions=True, exactly_once=True, acks=True, store=True
     )
     config: RedisConfig
 
     def __init__(self, name: str, config: SinkConfig, context: SinkContext):
         super().__init__(name, config, context)
         self.client: Any = None  # set by open(), released by close()
+        self._acks: list[pa.Table] = []  # what Redis applied, not yet taken by the ledger
 
     @classmethod
     def check(
@@ -245,7 +259,7 @@ class RedisKvSink(Sink):
         self.templates = {
             e: Template.parse(self.config.options(e).key or "") for e in self.entities
         }
-        self.stats.extra.update(retries=0, reconnects=0, transactions=0)
+        self.stats.extra.update(retries=0, reconnects=0, transactions=0, acknowledged=0)
 
     def close(self) -> None:
         if self.client is not None:
@@ -291,12 +305,17 @@ class RedisKvSink(Sink):
             entity, first, _ = txn[0]
             number = int(rows[entity].txn[first])
             parts, n = [MULTI], 3
+            ids: list[str] = []
+            keys: list[str] = []
             for e, start, stop in txn:
-                for payload, count in rows[e].commands[start:stop]:
+                r = rows[e]
+                for payload, count in r.commands[start:stop]:
                     parts.append(payload)
                     n += count
+                ids += r.event_ids[start:stop]
+                keys += r.keys[start:stop]
             parts += (pack(("SET", self.bookkeeping, number))[0], EXEC)
-            yield number, b"".join(parts), n
+            yield Block(number, b"".join(parts), n, ids, keys)
 
     def _commands(self, entity: str, table: pa.Table) -> _Rows:
         """Per row the commands that make its key hold the row (or remove it)."""
@@ -325,7 +344,8 @@ class RedisKvSink(Sink):
         commands = [
             pack(("DEL", k)) if op == "d" else w for k, op, w in zip(keys, ops, writes, strict=True)
         ]
-        return _Rows(table["txn"].to_numpy(), commands)
+        ids = [f"{entity}-{seq}" for seq in table["seq"].to_pylist()]
+        return _Rows(table["txn"].to_numpy(), commands, ids, keys)
 
     @staticmethod
     def _expiry(opts: EntityOptions, values: pa.Table, n: int) -> list[tuple[Any, ...]]:
@@ -377,9 +397,8 @@ class RedisKvSink(Sink):
         self.backoff.reset()
         while blocks:
             try:
-                replies = self._exchange(
-                    b"".join(b for _, b, _ in blocks), sum(n for *_, n in blocks)
-                )
+                payload = b"".join(b.payload for b in blocks)
+                replies = self._exchange(payload, sum(b.replies for b in blocks))
             except self._errors as exc:
                 blocks = self._resume(blocks, exc)
                 continue
@@ -409,9 +428,9 @@ class RedisKvSink(Sink):
     def _answered(self, blocks: list[Block], replies: list[Any]) -> None:
         """Check every EXEC's reply; the last transaction answered is `applied`."""
         at = 0
-        for txn, _, n in blocks:
-            at += n
-            reply = replies[at - 1]
+        for block in blocks:
+            at += block.replies
+            txn, reply = block.txn, replies[at - 1]
             failed = (
                 reply
                 if isinstance(reply, Exception)
@@ -422,8 +441,7 @@ class RedisKvSink(Sink):
                     self.name,
                     f"{self.where} refused world transaction {txn}: {failed or 'EXEC aborted'}",
                 )
-            self.applied = txn
-            self.stats.extra["transactions"] += 1
+            self._applied([block])
 
     def _resume(self, blocks: list[Block], exc: BaseException) -> list[Block]:
         """Wait, reconnect, and drop the blocks Redis applied (its bookkeeping key says)."""
@@ -435,11 +453,36 @@ class RedisKvSink(Sink):
         self.stats.extra["reconnects"] += 1
         last = -1 if raw is None else int(raw)
         self._check_kept(last)
-        done = [txn for txn, *_ in blocks if txn <= last]
-        if done:
-            self.applied = done[-1]
-            self.stats.extra["transactions"] += len(done)
-        return [block for block in blocks if block[0] > last]
+        self._applied([b for b in blocks if b.txn <= last])
+        return [b for b in blocks if b.txn > last]
+
+    def _applied(self, blocks: list[Block]) -> None:
+        """Redis applied these transactions (an EXEC reply, or the bookkeeping key says so):
+        their changes are acknowledged, once."""
+        if not blocks:
+            return
+        self.applied = blocks[-1].txn
+        self.stats.extra["transactions"] += len(blocks)
+        ids = [i for b in blocks for i in b.event_ids]
+        self.stats.extra["acknowledged"] += len(ids)
+        n = len(ids)
+        self._acks.append(
+            pa.table(
+                {
+                    "event_id": pa.array(ids, pa.string()),
+                    "route": pa.array([k for b in blocks for k in b.keys], pa.string()),
+                    "partition": pa.nulls(n, pa.int32()),
+                    "offset": pa.array([b.txn for b in blocks for _ in b.event_ids], pa.int64()),
+                },
+                schema=ACK_SCHEMA,
+            )
+        )
+
+    def take_acks(self) -> pa.Table | None:
+        """The changes of every transaction Redis applied since the last call (route: the
+        key written; offset: the world transaction)."""
+        acks, self._acks = self._acks, []
+        return pa.concat_tables(acks) if acks else None
 
     def _wait(self, exc: BaseException) -> None:
         """Sleep before the next try (counted), or give up once `retry.for` has passed."""
