@@ -26,7 +26,11 @@ from tests.sinks._streams import Outage, Run, run_world, world
 
 redis = pytest.importorskip("redis")
 
-TWO_MINUTES = {"duration: 10m, step: 1m": "duration: 2m, step: 30s", "initial: 200": "initial: 60"}
+TWO_MINUTES = {
+    "duration: 10m, step: 1m": "duration: 2m, step: 30s",
+    "initial: 200": "initial: 60",
+    "email: {fake: email}": "email: {fake: email, null_rate: 0.3}",  # updates null it, or not
+}
 DURATION = dt.timedelta(minutes=2)
 #: A world in the future: `expire_at` a field keeps keys alive on Redis's clock.
 LATER = {"start: 2026-01-01T00:00:00Z": "start: 2036-01-01T00:00:00Z"}
@@ -96,6 +100,8 @@ def test_final_state_as_hashes_equals_the_worlds(redis_server: RedisServer, tmp_
         assert got == final(sc, entity), entity
     counts = r.stats("r")["counts"]
     assert counts["customers"]["d"] > 0 and counts["customers"]["u"] > 0
+    hashes = read_keys(redis_server.url, "h:customers:*").values()
+    assert any("email" not in h for h in hashes) and any("email" in h for h in hashes)
     ledger = LedgerReader(tmp_path / "ledger")
     assert ledger.complete
     assert ledger.published("r") == {e: sum(ops.values()) for e, ops in counts.items()}
