@@ -151,6 +151,13 @@ def test_json_with_a_field_subset_ttl_and_expire_at(redis_server: RedisServer, t
         ("expire_at: country", "sinks.r.expire_at", "not a timestamp"),
         ("per_entity: {users: {as: json}}", "sinks.r.per_entity.users", "no entity 'users'"),
         ("as: list", "sinks.r.as", "hash"),
+        (
+            "ttl: 1h, per_entity: {orders: {expire_at: placed_at}}",
+            "sinks.r.per_entity.orders.expire_at",
+            "one of the two",
+        ),
+        ("ttl: 0s", "sinks.r.ttl", "at least 1ms"),
+        ("fields: []", "sinks.r.fields", "at least 1"),
         ("key: '{entity'", "sinks.r.key", "bad template"),
     ],
 )

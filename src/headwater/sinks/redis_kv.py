@@ -95,7 +95,9 @@ class EntityOptions(Spec):
     as_: Layout | None = Field(None, alias="as", description="hash or json")
     ttl: Duration | None = Field(None, description="expire each key this long after its write")
     expire_at: str | None = Field(None, description="a timestamp field: expire the key then")
-    fields: list[str] | None = Field(None, description="the fields stored; default: all")
+    fields: list[str] | None = Field(
+        None, min_length=1, description="the fields stored; default: all"
+    )
 
     _key = field_validator("key")(_template)
 
@@ -109,7 +111,9 @@ class RedisConfig(SinkConfig):
     as_: Layout = Field("hash", alias="as", description="each row as a hash or a JSON string")
     ttl: Duration | None = Field(None, description="expire each key this long after its write")
     expire_at: str | None = Field(None, description="a timestamp field: expire the key then")
-    fields: list[str] | None = Field(None, description="the fields stored; default: all")
+    fields: list[str] | None = Field(
+        None, min_length=1, description="the fields stored; default: all"
+    )
     per_entity: dict[str, EntityOptions] = Field(
         {}, description="entity → key, as, ttl, expire_at, fields for that entity"
     )
@@ -200,6 +204,12 @@ class RedisKvSink(Sink):
             for i, f in enumerate(opts.fields or []):
                 if f not in known:
                     problems.append(((*at, "fields", i), _no_field(entity, f, known)))
+            if opts.ttl is not None and opts.ttl.total_seconds() < 0.001:
+                at = where if own is not None and own.ttl is not None else ()
+                problems.append(((*at, "ttl"), "a ttl is at least 1ms (leave it out: no expiry)"))
+            if opts.expire_at is not None and opts.ttl is not None:
+                at = where if own is not None and own.expire_at else ()
+                problems.append(((*at, "expire_at"), f"'{entity}' has a ttl: set one of the two"))
             if opts.expire_at is not None:
                 at = where if own is not None and own.expire_at else ()
                 t = types_of(schema).get(opts.expire_at)
