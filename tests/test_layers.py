@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, ...]] = [
         "headwater._api",
         "headwater.init",  # a scenario from existing schemas
     ),
-    ("headwater.serve",),  # L10
+    ("headwater.serve", "headwater.observe"),  # L10 servers beside a run
     (  # L11 entry points
         "headwater.cli",
         "headwater.testing",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from headwater.core.micros import US
 from headwater.faults.base import FaultContext
@@ -62,6 +62,20 @@ class RunReport:
         }
 
 
+class RunObserver(Protocol):
+    """Watches a run from the runner's thread (headwater.observe.probe.RunProbe): `begin`
+    once its sinks and faults exist, `step` after each step, `end` with the final report
+    (also after a failure)."""
+
+    def begin(
+        self, world: World, sinks: dict[str, Sink], pipes: dict[str, FaultPipeline]
+    ) -> None: ...
+
+    def step(self, changes: Changes, report: RunReport) -> None: ...
+
+    def end(self, report: RunReport) -> None: ...
+
+
 def build_sinks(scenario: Scenario, world: World, out_dir: Path) -> dict[str, Sink]:
     """Instantiate the scenario's sinks (no I/O yet)."""
     context = SinkContext(world.schemas, out_dir, world.seed, scenario.name, dict(scenario.sinks))
@@ -79,6 +93,7 @@ def run(
     on_step: Callable[[Changes, RunReport], None] | None = None,
     ledger: bool = True,
     overwrite: bool = False,
+    observer: RunObserver | None = None,
 ) -> RunReport:
     """Run the world to the end of its clock, writing every step into every sink.
 
@@ -86,6 +101,7 @@ def run(
     is handed and what it published are appended to <out>/ledger as the run goes (see
     headwater.ledger). The output folder must be new or empty; `overwrite` replaces the
     output of an earlier run there (headwater.outdir); an OutDir is a folder already claimed.
+    An `observer` sees every step before `on_step` does (headwater.observe).
     """
     if speed is not None:
         scenario = scenario.model_copy(
@@ -126,6 +142,8 @@ def run(
         )
         for name, sink in sinks.items():
             sink.announcer = partial(book.announce, name)
+    if observer is not None:
+        observer.begin(world, sinks, pipes)
 
     def ahead(window: list[dict[str, list[Delivery]]]) -> None:
         """The ledger gets every delivery of a window of steps before any sink does."""
@@ -193,6 +211,8 @@ def run(
                     for op, n in ops.items():
                         report.entities[entity][op] += n
                 report.steps += 1
+                if observer is not None:
+                    observer.step(changes, report)
                 if on_step is not None:
                     on_step(changes, report)
         late = {name: pipes[name].drain() for name in sinks}  # late beyond the end of the world
@@ -234,6 +254,8 @@ def run(
                 }
                 if name in faults:
                     report.sinks[name]["faults"] = redact_data(faults[name])
+            if observer is not None:
+                observer.end(report)
     closing.check()  # a run whose sinks did not close cleanly did not succeed
     return report
 

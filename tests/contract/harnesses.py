@@ -140,6 +140,31 @@ def _cdc_landed(server: Any, ns: str, r: Run) -> Arrived:
     return out
 
 
+def _es_landed(server: Any, ns: str, r: Run) -> Arrived:
+    from tests.sinks.test_elasticsearch import contract_landed
+
+    return list(contract_landed(r.out, "es"))
+
+
+def _es_expected(r: Run) -> Landed:
+    from tests.sinks.test_elasticsearch import contract_expected
+
+    return Counter(contract_expected(expected_events(r)))
+
+
+def _cassandra_landed(server: Any, ns: str, r: Run) -> Arrived:
+    from tests.sinks.test_cassandra import contract_landed
+
+    return list(contract_landed(r.out, "cassandra"))
+
+
+def _cassandra_expected(r: Run) -> Landed:
+    from tests.sinks.test_cassandra import contract_expected
+
+    keys = {e: s.key for e, s in r.memory.context.schemas.items()}
+    return Counter(contract_expected(expected_events(r), keys))
+
+
 VERBS = {"created": "c", "updated": "u", "deleted": "d"}
 
 
@@ -285,6 +310,22 @@ HARNESSES: dict[str, Harness] = {
             # acks are the transport's (none into files); the envelope carries no world
             # event id to map a landed change back to its place in the world's order
             unobserved=frozenset({"acks", "ordering"}),
+        ),
+        Harness(  # no server can run here: its _bulk files, read by the bulk grammar
+            "elasticsearch",
+            lambda srv, ns: f"{NAME}: {{kind: elasticsearch, path: es, every: 20s}}\n",
+            landed=_es_landed,
+            expected=_es_expected,
+            unobserved=frozenset({"ordering"}),  # an action carries no world event id
+            files="es",
+        ),
+        Harness(  # no server can run here: CSV rows and CQL tombstones, read by a CQL parser
+            "cassandra",
+            lambda srv, ns: f"{NAME}: {{kind: cassandra, every: 20s}}\n",
+            landed=_cassandra_landed,
+            expected=_cassandra_expected,
+            unobserved=frozenset({"ordering"}),  # a row carries no world event id
+            files="cassandra",
         ),
         Harness(
             "logs",

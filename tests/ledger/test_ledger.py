@@ -226,7 +226,7 @@ def test_a_finished_run_whose_sink_kept_rows_back_is_a_bug(tmp_path):
 
     class Forgetful(FilesSink):
         def flush(self) -> None:  # the bug: the files still open are never published
-            self._flush_manifests()
+            self.publisher.write_manifests()
 
     text = SCENARIO.split("sinks:")[0] + "sinks:\n  f: {kind: files, every: 1h}\n"
     sc = loads(text)

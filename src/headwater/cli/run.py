@@ -10,6 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from headwater.cli.observe import Observe, observe_options
 from headwater.cli.shared import duration, err, out, user_errors
 from headwater.core.units import format_duration
 
@@ -31,6 +32,7 @@ from headwater.core.units import format_duration
     help="Replace the output of an earlier run in the output folder (only what it wrote).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@observe_options
 @user_errors
 def run(
     scenario: Path,
@@ -40,6 +42,7 @@ def run(
     out_dir: Path | None,
     overwrite: bool,
     as_json: bool,
+    observe: Observe,
 ) -> None:
     """Run SCENARIO on its simulated clock and write into its sinks."""
     from headwater.core.units import parse_speed
@@ -52,7 +55,7 @@ def run(
             parse_speed(speed)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--speed") from None
-    with _progress(as_json) as on_step:
+    with observe.running() as observer, _progress(as_json) as on_step:
         report = run_world(
             sc,
             seed=seed,
@@ -61,6 +64,7 @@ def run(
             out_dir=out_dir,
             on_step=on_step,
             overwrite=overwrite,
+            observer=observer,
         )
     if as_json:
         out.print_json(json.dumps(report.as_dict()))

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from headwater.cli.observe import Observe, observe_options
 from headwater.cli.shared import duration, err, out, user_errors
 from headwater.secrets import read_secret_file, remember
 from headwater.serve.errors import ServeError
@@ -35,6 +36,7 @@ from headwater.serve.errors import ServeError
     "--overwrite", is_flag=True, help="Replace the output of an earlier run in the output folder."
 )
 @click.option("--exit-when-done", is_flag=True, help="Stop when the world's clock ends.")
+@observe_options
 @user_errors
 def serve(
     scenario: Path,
@@ -48,6 +50,7 @@ def serve(
     no_sinks: bool,
     overwrite: bool,
     exit_when_done: bool,
+    observe: Observe,
 ) -> None:
     """Run SCENARIO's world and serve its live state as REST, GraphQL and gRPC APIs.
 
@@ -90,6 +93,7 @@ def serve(
         sinks=not no_sinks,
         source=scenario,
         overwrite=overwrite,
+        observer=click.get_current_context().with_resource(observe.running()),
     )
     serving.start()
     try:

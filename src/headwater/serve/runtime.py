@@ -82,10 +82,12 @@ class Serving:
         stepped: bool = False,
         clock: Callable[[], float] = time.monotonic,
         overwrite: bool = False,
+        observer: Any = None,
     ):
-        """`stepped`: the world takes a step only when `advance` grants one, as fast as it
-        can then; `clock`: the wall clock token lifetimes and rate limits count on. Both let
-        tests pace the servers by what they control, not by the machine's speed."""
+        """`observer`: watches the world's run (runner.RunObserver). `stepped`: the world
+        takes a step only when `advance` grants one, as fast as it can then; `clock`: the
+        wall clock token lifetimes and rate limits count on. Both let tests pace the servers
+        by what they control, not by the machine's speed."""
         _need_api()
         config = config or getattr(scenario, "serve", None) or Serve()
         update: dict[str, Any] = {}
@@ -106,6 +108,7 @@ class Serving:
         self.out_dir = Path(out_dir) if out_dir is not None else Path("out") / scenario.name
         self.with_sinks = sinks
         self.overwrite = overwrite
+        self.observer = observer
         from headwater.world.engine import World
 
         self.world = World(scenario, seed=self.seed, duration=duration)
@@ -231,6 +234,7 @@ class Serving:
                 out_dir=self.folder,
                 sinks=sinks,
                 ledger=self.with_sinks,  # the served store itself needs no ledger of its own
+                observer=self.observer,
             )
         except _Stopped as exc:
             error = exc

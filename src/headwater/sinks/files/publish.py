@@ -35,7 +35,7 @@ from typing import Any, BinaryIO, Literal, cast
 import pyarrow as pa
 
 from headwater.errors import SinkError, require
-from headwater.sinks.files.formats import FORMATS, FormatOptions, FormatWriter, writer_for
+from headwater.sinks.files.formats import FormatOptions, FormatWriter, writer_for
 
 Compression = Literal["gzip", "zstd"]
 SUFFIXES: dict[str, str] = {"gzip": ".gz", "zstd": ".zst"}
@@ -314,6 +314,8 @@ class FileInfo:
 class PublishedFile:
     """One data file being written: a format writer on an AtomicFile.
 
+    `format` names a registered format, or is a writer class of a sink's own (a bulk format).
+
     ``publish`` ends the document, renames the file into place and writes the writer's
     sidecars (an .xsd, an .avsc) beside it; ``abort`` leaves nothing behind.
     """
@@ -321,7 +323,7 @@ class PublishedFile:
     def __init__(
         self,
         path: str | os.PathLike[str],
-        format: str,
+        format: str | type[FormatWriter],
         schema: pa.Schema,
         options: FormatOptions | Mapping[str, Any] | None = None,
         *,
@@ -340,7 +342,11 @@ class PublishedFile:
         )
         stream = self._file.open()
         try:
-            self.writer: FormatWriter = writer_for(format, stream, schema, options, sink=sink)
+            self.writer: FormatWriter = (
+                writer_for(format, stream, schema, options, sink=sink)
+                if isinstance(format, str)
+                else format(stream, schema, options, sink=sink)
+            )
         except BaseException:
             self._file.abort()
             raise
@@ -401,7 +407,7 @@ class PublishedFile:
         name = self.path.name
         for ending in SUFFIXES.values():
             name = name.removesuffix(ending)
-        name = name.removesuffix("." + FORMATS.get(self.format).extension)
+        name = name.removesuffix("." + self.writer.extension)
         return self.path.with_name(name + suffix)
 
 

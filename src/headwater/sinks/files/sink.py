@@ -24,7 +24,7 @@ sinks:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,18 +33,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
-from headwater.core.micros import US, span_us
+from headwater.core.micros import span_us
 from headwater.core.units import Duration
 from headwater.errors import SinkError
 from headwater.sinks._live import LiveTable, last_per_key
 from headwater.sinks._project import Projection, Records, Shape, ShapeOptions, project
 from headwater.sinks.base import CheckContext, Sink, SinkConfig, SinkContext
 from headwater.sinks.capabilities import Capabilities, Ordering
+from headwater.sinks.files.drops import DEFAULT_NAMING, Publisher, drop_name, runs
 from headwater.sinks.files.formats import FORMATS, format_class
-from headwater.sinks.files.publish import Manifest, PublishedFile, clean_stale_temp
+from headwater.sinks.files.publish import PublishedFile, clean_stale_temp
 from headwater.world.changes import Changes
 
-DEFAULT_NAMING = "{stream}/dt={date}/hour={hour}/{stream}-{index:05d}.{ext}"
 # what _name() fills a file name template with, as sample values
 _NAMING_SAMPLE: dict[str, Any] = {
     "stream": "orders",
@@ -156,7 +156,7 @@ class FilesSink(Sink):
         clean_stale_temp(self.root)
         self.every_us = span_us(self.config.every)
         self.streams = {}
-        self.manifests: dict[Path, Manifest] = {}
+        self.publisher = Publisher(self, manifest=self.config.manifest)
         self.index: dict[str, int] = {}  # per stream: names never depend on interleaving
         self.live = (
             {e: LiveTable(s.schema, s.key) for e, s in self.schemas().items()}
@@ -166,31 +166,24 @@ class FilesSink(Sink):
         self.pending: dict[str, list[pa.Table]] = {}
         self.interval: int | None = None
         self.reached_us = 0  # simulated time the sink has seen, µs
-        self.taken: dict[str, int] = {}  # rows per stream put into files (open or to come)
-        self.shown: dict[str, int] = {}  # … of which in files under their final name
 
     def published(self) -> dict[str, int]:
-        return dict(self.shown)
-
-    def _take(self, stream: str, rows: int) -> None:
-        self.taken[stream] = self.taken.get(stream, 0) + rows
+        return self.publisher.published()
 
     # -- naming and publication --------------------------------------------------------------
     def _name(self, stream: str, interval: int) -> Path:
-        start = datetime.fromtimestamp(interval * self.every_us / US, UTC)
         self.index[stream] = self.index.get(stream, 0) + 1
         ext = (
             FORMATS.get(self.config.format).extension
             + {"none": "", "gzip": ".gz", "zstd": ".zst"}[self.config.compression]
         )
-        name = self.config.naming.format(
+        name = drop_name(
+            self.config.naming,
             stream=stream,
-            date=start.strftime("%Y-%m-%d"),
-            hour=start.strftime("%H"),
-            minute=start.strftime("%M"),
+            interval=interval,
+            every_us=self.every_us,
             index=self.index[stream],
             ext=ext,
-            interval=interval,
         )
         return self.root / name
 
@@ -207,15 +200,7 @@ class FilesSink(Sink):
 
     def _publish(self, f: PublishedFile, stream: str) -> None:
         """Rename the file into place; its rows (all taken so far) are then published."""
-        rows = self.taken.get(stream, 0)
-        self.announce({"file": f.path, "inode": f.inode, "rows": {stream: rows}})
-        info = f.publish()
-        self.shown[stream] = rows
-        self.stats.bytes += info.bytes
-        self.stats.extra["files"] = self.stats.extra.get("files", 0) + 1
-        if self.config.manifest:
-            folder = info.path.parent
-            self.manifests.setdefault(folder, Manifest(folder)).add(info)
+        self.publisher.publish([f], stream)
 
     def _write_file(self, stream: str, interval: int, table: pa.Table) -> None:
         f = self._open_file(stream, interval, table.schema)
@@ -239,14 +224,7 @@ class FilesSink(Sink):
         )
         values = records.values
         malformed = records.malformed
-        start = 0
-        while start < len(intervals):
-            k = int(intervals[start])
-            stop = (
-                start + int((intervals[start:] == k).argmin())
-                if (intervals[start:] != k).any()
-                else len(intervals)
-            )
+        for k, start, stop in runs(intervals):
             drifted = st.file is not None and not st.file.writer.schema.equals(values.schema)
             if st.file is not None and (
                 st.interval != k or drifted
@@ -261,8 +239,7 @@ class FilesSink(Sink):
                 st.file.write(part)
             else:
                 self._write_malformed(st.file, part, kinds, records.seq.slice(start, len(kinds)))
-            self._take(records.stream, stop - start)
-            start = stop
+            self.publisher.take(records.stream, stop - start)
 
     def _write_malformed(
         self, f: PublishedFile, part: pa.Table, kinds: pa.Array, seqs: pa.Array
@@ -287,7 +264,7 @@ class FilesSink(Sink):
             ):
                 self._publish(st.file, stream)
                 st.file = None
-        self._flush_manifests()
+        self.publisher.write_manifests()
 
     # -- all modes ------------------------------------------------------------------------------
     def write(self, changes: Changes) -> None:
@@ -330,7 +307,7 @@ class FilesSink(Sink):
                     self.live[entity].apply(table)
                 else:
                     self.pending.setdefault(entity, []).append(table)
-                self._take(entity, table.num_rows)
+                self.publisher.take(entity, table.num_rows)
             if self.interval >= k:
                 break
             self._cut(self.interval)
@@ -351,10 +328,6 @@ class FilesSink(Sink):
             image = project(last, self.context.schemas[entity], "rows").values
             self._write_file(entity, interval, self.shape.table(image, entity))
 
-    def _flush_manifests(self) -> None:
-        for m in self.manifests.values():
-            m.write()
-
     def flush(self) -> None:
         if (
             self.config.mode != "events"
@@ -367,7 +340,7 @@ class FilesSink(Sink):
             if st.file is not None:
                 self._publish(st.file, stream)
                 st.file = None
-        self._flush_manifests()
+        self.publisher.write_manifests()
 
     def close(self) -> None:
         for st in self.streams.values():
