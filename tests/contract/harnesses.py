@@ -108,6 +108,13 @@ def _pg_url(server: Any, ns: str) -> str:
     return server.url.rsplit("/", 1)[0] + f"/{ns}"
 
 
+def _redis_kv_rows(server: Any, ns: str, r: Run) -> Rows:
+    from tests.sinks.test_redis_kv import rows_of
+
+    schemas = World(scenario("")).schemas
+    return {e: rows_of(server.url, f"{ns}:{e}:*", s.row_type) for e, s in schemas.items()}
+
+
 def _my_url(server: Any, ns: str) -> str:
     return f"mysql://root@{server.host}:{server.port}/{ns}"
 
@@ -470,6 +477,23 @@ HARNESSES: dict[str, Harness] = {
             dead=lambda port: (
                 f"{NAME}: {{kind: mongodb, url: 'mongodb://app:{PASSWORD}@127.0.0.1:{port}/"
                 "?directConnection=true', connect_timeout: 1s, retry: {for: 1s}}\n"
+            ),
+        ),
+        Harness(
+            "redis",
+            lambda srv, ns: (
+                f"{NAME}: {{kind: redis, url: '{srv.url}', key: '{ns}:{{entity}}:{{key}}'}}\n"
+            ),
+            server="durable_redis_server",
+            driver=("redis", "redis"),
+            rows=_redis_kv_rows,
+            acks=ledger_acks,
+            stop=crash(signal.SIGKILL),
+            ride_out=", retry: {for: 60s, initial: 50ms, max: 500ms}",
+            forgetful="redis_server",  # no persistence: the sink finds the loss and fails
+            dead=lambda port: (
+                f"{NAME}: {{kind: redis, url: 'redis://:{PASSWORD}@127.0.0.1:{port}/0', "
+                "connect_timeout: 2s}\n"
             ),
         ),
         Harness(

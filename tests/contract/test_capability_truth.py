@@ -56,7 +56,7 @@ OBSERVED: dict[str, Callable[[Harness, Landing], bool]] = {
     "tombstones": lambda h, landing: landing.run.stats(NAME).get("tombstones", 0) > 0,
     "files": lambda h, landing: folder(landing),
     "lines": lambda h, landing: landing.run.stats(NAME).get("lines", 0) > 0,
-    "sql": lambda h, landing: landing.rows is not None,
+    "store": lambda h, landing: landing.rows is not None,
     "carries_records": overrides("write_records"),
 }
 

@@ -42,7 +42,7 @@ def with_faults(sink_yaml: str, faults: dict[str, str]) -> str:
 
 
 @pytest.mark.parametrize("fault", sorted(CHANGE_STREAM))
-@pytest.mark.parametrize("h", harnesses(lambda h: declares(h, "sql")))
+@pytest.mark.parametrize("h", harnesses(lambda h: declares(h, "store")))
 def test_stream_faults_on_a_store_are_rejected_at_validation(h: Harness, fault: str) -> None:
     offline = h.dead(free_port()) if h.dead else h.sink(None, "offline")
     text = with_faults(offline, {fault: CHANGE_STREAM[fault]})
@@ -64,7 +64,7 @@ def test_faults_on_log_based_cdc_are_rejected_at_validation(h: Harness) -> None:
     assert f"sinks.{NAME}.faults" in message and "'to'" in message, message
 
 
-@pytest.mark.parametrize("h", harnesses(lambda h: not declares(h, "sql")))
+@pytest.mark.parametrize("h", harnesses(lambda h: not declares(h, "store")))
 def test_the_ledger_marks_every_faulted_record(
     h: Harness, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:

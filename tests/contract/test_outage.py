@@ -128,6 +128,8 @@ def resumed(h: Harness, sc: Scenario, r: Run, reader: Any, ns: str) -> None:
     check_report_is_ledger(r)
     if h.rows is not None:
         check_final_state(sc, h.rows(reader, ns, r))
+        if h.acks is not None:  # a store acknowledges each change once, reconnects or not
+            check_acks(h, r, None)
         return
     assert h.landed is not None
     arrived = h.landed(reader, ns, r)

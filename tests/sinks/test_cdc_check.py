@@ -24,8 +24,7 @@ def test_a_source_without_transactions_is_refused_naming_the_sinks_that_have_the
         "  out: {kind: files, path: out}\n"
         "  cdc: {kind: cdc, from: out, to: {kind: files, path: cdc}}\n"
     )
-    listed = either(kinds(lambda c: c.transactions))
-    assert listed == "memory, mysql, postgres or sqlite"
+    listed = "memory, mysql, postgres or sqlite"  # transactional, with a change log
     assert any(
         f"sinks.cdc.from: sink 'out' is a files sink; CDC captures {listed}" in m for m in msgs
     ), msgs
@@ -56,3 +55,10 @@ def test_an_unknown_source_suggests_the_other_sinks():
         "  cdc: {kind: cdc, from: app_bd, to: {kind: files, path: cdc}}\n"
     )
     assert any("sinks.cdc.from: unknown sink 'app_bd' — did you mean 'app_db'?" in m for m in msgs)
+
+
+def test_a_key_value_store_is_no_cdc_source():
+    msgs = problems(
+        "  kv: {kind: redis}\n  cdc: {kind: cdc, from: kv, to: {kind: files, path: cdc}}\n"
+    )
+    assert any("sinks.cdc.from: sink 'kv' is a redis sink; CDC captures" in m for m in msgs), msgs

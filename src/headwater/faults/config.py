@@ -77,12 +77,12 @@ Faults = Annotated[FaultsConfig | None, GetPydanticSchema(_built_schema)]
 
 
 def check_faults(
-    config: FaultsConfig, schemas: dict[str, Any], sql: bool, kind: str
+    config: FaultsConfig, schemas: dict[str, Any], store: bool, kind: str
 ) -> list[tuple[Loc, str]]:
-    """Problems of a sink's faults against its entities (paths under `faults`); `sql`: the
+    """Problems of a sink's faults against its entities (paths under `faults`); `store`: the
     sink declares the capability (a store of state, which stream faults would break)."""
     problems: list[tuple[Loc, str]] = []
-    if sql:
+    if store:
         for name in config.declared():
             if FAULTS.get(name).stream_only:
                 problems.append(

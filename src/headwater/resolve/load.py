@@ -351,7 +351,7 @@ class _Checker:
 
             wanted = config.entities
             mine = {e: s for e, s in schemas.items() if not wanted or e in wanted}
-            for sub, message in check_faults(config.faults, mine, cls.capabilities.sql, cls.kind):
+            for sub, message in check_faults(config.faults, mine, cls.capabilities.store, cls.kind):
                 self.add(loc + ("faults", *sub), message)
 
 

@@ -22,6 +22,7 @@ SINKS: _plugins.Registry[type[Sink]] = _plugins.Registry(
         "rabbitmq": "headwater.sinks.rabbitmq:RabbitMQSink",
         "nats": "headwater.sinks.nats:NatsSink",
         "redis_streams": "headwater.sinks.redis_streams:RedisStreamsSink",
+        "redis": "headwater.sinks.redis_kv:RedisKvSink",
         "elasticsearch": "headwater.sinks.elasticsearch:ElasticsearchSink",
         "cassandra": "headwater.sinks.cassandra:CassandraSink",
         "mongodb": "headwater.sinks.mongodb:MongoSink",

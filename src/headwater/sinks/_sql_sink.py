@@ -154,6 +154,7 @@ class SqlSink(Sink):
         updates=True,
         deletes=True,
         exactly_once=True,
+        store=True,
         sql=True,
         foreign_keys=True,
     )

@@ -44,7 +44,10 @@ class Capabilities:
     lines: bool = False
     #: groups records into batches (a file per interval)
     batches: bool = False
-    #: a SQL database whose tables hold the world's final state
+    #: holds the world's final state by key (a database's tables, a key-value store's keys):
+    #: a later change overwrites an earlier one, so stream faults would break it
+    store: bool = False
+    #: a SQL database whose tables hold the world's final state (a store)
     sql: bool = False
     #: declares the entities' references as foreign keys
     foreign_keys: bool = False
@@ -64,3 +67,5 @@ class Capabilities:
     def __post_init__(self) -> None:
         if self.exactly_once and self.at_least_once:
             raise ValueError("a sink delivers exactly once or at least once, not both")
+        if self.sql and not self.store:
+            raise ValueError("a SQL database is a store: declare store too")

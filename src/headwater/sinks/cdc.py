@@ -146,12 +146,12 @@ class CdcSink(Sink):
             problems.append(
                 (("from",), f"unknown sink '{config.from_}'{suggest(config.from_, others)}")
             )
-        elif source is not None and not source.capabilities.transactions:
+        elif source is not None and not _has_change_log(source.capabilities):
             problems.append(
                 (
                     ("from",),
                     f"sink '{config.from_}' is a {source.config.kind} sink; CDC captures "
-                    + either(kinds(lambda c: c.transactions)),
+                    + either(kinds(_has_change_log)),
                 )
             )
         if source is not None and source.capabilities.log_capture and config.faults is not None:
@@ -415,3 +415,9 @@ class CdcSink(Sink):
                 self.reader.close()
                 self.reader = None  # closed once: a second close() has nothing to drop
         self.transport.close()
+
+
+def _has_change_log(c: Capabilities) -> bool:
+    """A sink CDC can capture: it applies the world's transactions and is a database with a
+    change log, not a key-value store (whose keyspace notifications carry no rows)."""
+    return c.transactions and (c.sql or not c.store)

@@ -63,6 +63,7 @@ class SqliteSink(Sink):
         updates=True,
         deletes=True,
         exactly_once=True,
+        store=True,
         sql=True,
         foreign_keys=True,
     )

@@ -616,13 +616,15 @@ class MariaDBServer(Server):
 
 
 class RedisServer(Server):
-    """Redis without persistence; `url` is `redis://127.0.0.1:PORT/0`."""
+    """Redis without persistence; `url` is `redis://127.0.0.1:PORT/0`. `options` are more
+    command-line settings, e.g. `["--notify-keyspace-events", "KEA"]` (later ones win)."""
 
     name = "redis"
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, options: Sequence[str] = ()) -> None:
         super().__init__(port)
         self._binary = ""
+        self.options = list(options)
 
     @property
     def url(self) -> str:
@@ -649,6 +651,7 @@ class RedisServer(Server):
                 "no",
                 "--logfile",
                 "",
+                *self.options,
             ]
         )
 
