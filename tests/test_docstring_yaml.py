@@ -78,6 +78,9 @@ def _scenario(block: str) -> str:
         return _world() + entity + "      example_id: {seq: {}}\n" + textwrap.indent(fields, "    ")
     if top == "faults":
         return _world() + "sinks:\n  s:\n    kind: memory\n" + textwrap.indent(body, "    ")
+    if top == "entities":  # a world of its own, under the shop's clock
+        header = (EXAMPLES / "shop.yaml").read_text().split("\nentities:")[0]
+        return header + "\n" + body
     raise AssertionError(f"no scenario wraps a block starting with {top}:")
 
 

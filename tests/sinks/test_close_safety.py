@@ -48,6 +48,9 @@ CONFIGS = {
     "rabbitmq": "{kind: rabbitmq, url: 'amqp://guest:guest@{dead}/%2F'}",
     "nats": "{kind: nats, url: 'nats://{dead}', connect_timeout: 1s}",
     "redis_streams": "{kind: redis_streams, url: 'redis://{dead}/0'}",
+    "elasticsearch": "{kind: elasticsearch, path: '{blocked}/es'}",
+    "cassandra": "{kind: cassandra, path: '{blocked}/cql'}",
+    "redis": "{kind: redis, url: 'redis://{dead}/0', retry: {for: 1s}}",
     "mongodb": (
         "{kind: mongodb, url: 'mongodb://{dead}/?directConnection=true', connect_timeout: 1s, "
         "retry: {for: 1s}}"

@@ -5,6 +5,34 @@ world step that creates the row began (read again on an update that lists the fi
 `{sum: order_items.line_total}` (and `count`, `min`, `max`) follows the children declared with
 `parent:`; the world recomputes it whenever a child is inserted, updated or deleted.
 Both are computed by the world, which knows the rows; `generate` alone cannot see them.
+
+```yaml
+entities:
+  products:
+    key: id
+    initial: 50
+    fields:
+      id: {seq: {}}
+      price: {uniform: {min: 1, max: 100}, round: 2}
+  orders:
+    key: id
+    arrivals: 1/s
+    fields:
+      id: {seq: {}}
+      items: {count: order_items}
+      total: {sum: order_items.line_total}
+      smallest: {min: order_items.line_total}
+      largest: {max: order_items.line_total}
+  order_items:
+    key: id
+    parent: {entity: orders, count: {min: 1, max: 4}}
+    fields:
+      id: {seq: {}}
+      order_id: {ref: orders.id}
+      product_id: {ref: products.id}
+      unit_price: {lookup: products.price, via: product_id}
+      line_total: {expr: unit_price * 2}
+```
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ to the millisecond: MongoDB's precision), dates as dates at midnight UTC. An ing
 (`watch()`), which carry every insert, replace, update and delete with resume tokens.
 
 `embed:` puts a child entity into its parent's documents instead of a collection of its own
-(`{order_items: {into: orders, as: items}}`: each order holds its items as an array): a
+(`{order_items: {into: orders, as: lines}}`: each order holds its items as an array): a
 created child is `$push`ed, an updated one `$set` in place (positional `items.$`), a deleted
 one `$pull`ed; the parent starts with an empty array and its updates are `$set` of its own
 fields, never a replacement, so its children stay.
@@ -35,7 +35,7 @@ sinks:
     database: shop
     collection: "{entity}"
     update: replace
-    embed: {order_items: {into: orders, as: items}}
+    embed: {order_items: {into: orders, as: lines}}
     entities: [customers, orders, order_items]
 ```
 """
