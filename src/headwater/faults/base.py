@@ -133,6 +133,15 @@ class Fault(ABC):
         role is to version the schema (drift); None for the others."""
         return None
 
+    def down(self, start_us: int, end_us: int) -> bool:
+        """Whether the source is down for the whole of [start, end), for a fault whose role is
+        to take it away (outage); False for the others."""
+        return False
+
+    def down_spans(self) -> list[tuple[int, int]]:
+        """The [start, end) µs windows in which this fault takes the source away."""
+        return []
+
     def summary(self) -> dict[str, Any]:
         return dict(self.counts)
 

@@ -100,6 +100,9 @@ class Outage(Fault):
         i = np.searchsorted(self.spans[:, 0], start_us, side="right") - 1
         return bool(i >= 0 and self.spans[i, 1] >= end_us)
 
+    def down_spans(self) -> list[tuple[int, int]]:
+        return [(int(s), int(e)) for s, e in self.spans]
+
     def arrive(self, entity: str, frame: pa.Table, step: int) -> pa.Table:
         if frame.num_rows == 0 or len(self.spans) == 0:
             return frame

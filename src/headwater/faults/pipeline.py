@@ -26,7 +26,6 @@ import pyarrow.compute as pc
 from headwater.core.spec import TIMESTAMP
 from headwater.faults.base import Fault, FaultContext, Part, enter, image, labels
 from headwater.faults.config import FaultsConfig
-from headwater.faults.outage import Outage
 from headwater.world.changes import Changes
 
 VERSION_KEY = b"headwater.schema_version"
@@ -90,7 +89,6 @@ class FaultPipeline:
         self.faults = faults
         self.pending: dict[str, list[pa.Table]] = {}
         self.cuts = sorted({b for f in faults for b in f.boundaries()})
-        self.outage = next((f for f in faults if isinstance(f, Outage)), None)
         self.delivered = 0
         self.last_step = 0
 
@@ -185,7 +183,7 @@ class FaultPipeline:
                 tables[entity], events[entity] = self._emit(entity, sub, part, version)
                 versions[entity] = version
                 self.delivered += hi - lo
-            down = self.outage is not None and self.outage.down(ps, pe)
+            down = any(f.down(ps, pe) for f in self.faults)
             out.append(Delivery(step, ps, pe, tables, versions, down, events))
         return out
 

@@ -77,10 +77,10 @@ class RunProbe:
         self._wall0 = self.clock()
         self._series = {"t": [], **{name: [] for name in sinks}}
         windows = [
-            {"sink": name, "fault": "outage", "start_s": int(s) / US, "end_s": int(e) / US}
+            {"sink": name, "fault": f.name, "start_s": s / US, "end_s": e / US}
             for name, pipe in pipes.items()
-            if pipe.outage is not None
-            for s, e in pipe.outage.spans
+            for f in pipe.faults
+            for s, e in f.down_spans()
         ]
         with self._lock:
             self._state = {
