@@ -19,6 +19,10 @@ offset (<out>/ledger/<sink>/_acks), and `headwater run` shows per topic and part
 the acknowledged count and the last offset, so hot partitions show. More messages
 acknowledged on a partition than offsets up to the last one mean the broker handed out
 offsets again (it lost its log, e.g. a restart without durable storage): the run fails.
+When the run fails, the sink asks the broker what it still has of what it acknowledged:
+a topic or partition gone, or one that now ends before the last acknowledged offset, is
+written to the ledger as lost (ledger/lost.py), so it does not count it published; where
+offsets were handed out again it cannot tell which are gone and says so.
 The producer runs in a process of its own on machines with enough CPUs
 (`producer_process`, kafka/_producer.py).
 
@@ -161,6 +165,8 @@ class KafkaSink(StreamSink):
         self._offsets: dict[tuple[str, int], int] = {}
         self._placed: defaultdict[tuple[str, int], int] = defaultdict(int)  # known offsets
         self._reused: str | None = None  # offsets handed out twice: the broker lost messages
+        self._reused_at: set[tuple[str, int]] = set()
+        self._audited = False
         # per batch in the producer, until acknowledged: its routes and event ids
         self._sent: dict[int, tuple[pa.Array | str, pa.Array]] = {}
         self._next_id = 0
@@ -307,6 +313,7 @@ class KafkaSink(StreamSink):
             self._check()
         self._sync()
         if self._flushed:
+            self._audit()
             raise SinkError(self.name, f"{self._flushed} messages not acknowledged by {self.where}")
 
     def _collect(self, block: bool = False) -> None:
@@ -357,20 +364,57 @@ class KafkaSink(StreamSink):
         return SinkError(self.name, f"the producer process for {self.where} exited unexpectedly")
 
     def _check(self) -> None:
+        error = self._error()
+        if error is not None:
+            self._audit()
+            raise error
+
+    def _error(self) -> SinkError | None:
         if self._reused:
-            raise SinkError(self.name, self._reused)
+            return SinkError(self.name, self._reused)
         if self._fatal:
-            raise SinkError(self.name, f"producer failed on {self.where}: {self._fatal}")
+            return SinkError(self.name, f"producer failed on {self.where}: {self._fatal}")
         if self._unavailable:
-            raise SinkUnavailable(self.name, self._unavailable)
+            return SinkUnavailable(self.name, self._unavailable)
         if self._failed:
-            raise SinkError(
+            return SinkError(
                 self.name,
                 f"{self._failed} messages were not acknowledged by {self.where} within "
                 f"{self.config.retry.for_.total_seconds():g} s: {self._first_failure}",
             )
         if self._exited:
-            raise self._gone()
+            return self._gone()
+        return None
+
+    def _audit(self) -> None:
+        """The run fails: which messages the broker acknowledged and no longer has, for the
+        ledger (StreamSink.lose). A broker that cannot be asked may still have them all:
+        then the acknowledgements stand."""
+        if self._audited or not self._acked:
+            return
+        self._audited = True
+        kafka = self._kafka
+        timeout = min(self.config.connect_timeout.total_seconds(), 5.0)
+        try:
+            topics = self.admin.list_topics(timeout=timeout).topics
+            there = [w for w in self._acked if w[1] in getattr(topics.get(w[0]), "partitions", {})]
+            latest = kafka.admin.OffsetSpec.latest()
+            asked = {kafka.TopicPartition(t, p): latest for t, p in there}
+            futures = self.admin.list_offsets(asked, request_timeout=timeout) if asked else {}
+            ends = {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+        except kafka.KafkaException:
+            return
+        for where in sorted(self._acked):
+            topic, partition = where
+            if where in self._reused_at:
+                why = "it gave acknowledged offsets out again: which messages are gone is unknown"
+                self.lose(topic, f"{self.where}: {why}", partition=partition, known=False)
+            elif where not in ends:
+                why = f"{self.where}: the partition is gone"
+                self.lose(topic, why, partition=partition)
+            elif ends[where] <= self._offsets.get(where, -1):
+                why = f"{self.where}: the partition ends at offset {ends[where]}"
+                self.lose(topic, why, partition=partition, from_offset=ends[where])
 
     def _sync(self) -> None:
         """Acknowledgements → stats: per topic and partition, counts and the last offset."""
@@ -418,6 +462,8 @@ class KafkaSink(StreamSink):
         """Distinct messages need distinct offsets: more of them than offsets up to the last
         one means the broker gave offsets out again, having lost the first ones."""
         placed, last = self._placed[where], self._offsets.get(where, -1)
+        if placed > last + 1:
+            self._reused_at.add(where)
         if self._reused is None and placed > last + 1:
             self._reused = (
                 f"{self.where} lost messages it had acknowledged: partition {where[1]} of "
