@@ -71,6 +71,8 @@ log = logging.getLogger(__name__)
 
 # How long a broker's answer may take before close() stops waiting for the producer.
 CLOSE_WAIT = 10.0
+# How long a failed run waits for the broker to say what it still has (_audit).
+AUDIT_WAIT = 2.0
 # producer_process: auto puts the producer in its own process from this many CPUs: on 2,
 # with the broker on the same machine, benchmarks/streams.py measured 0.57-0.63 of the
 # plain loop in two processes against 0.68-0.71 in one.
@@ -394,7 +396,7 @@ class KafkaSink(StreamSink):
             return
         self._audited = True
         kafka = self._kafka
-        timeout = min(self.config.connect_timeout.total_seconds(), 5.0)
+        timeout = min(self.config.connect_timeout.total_seconds(), AUDIT_WAIT)
         try:
             topics = self.admin.list_topics(timeout=timeout).topics
             there = [w for w in self._acked if w[1] in getattr(topics.get(w[0]), "partitions", {})]
