@@ -6,10 +6,9 @@ one record per route (topic, stream…) and partition, as JSON in `committed`:
 
     {"route": R, "partition": P | null,    the acknowledged messages of this run on R (and
      "after": EVENT_ID | null,              partition P) are gone: those acknowledged after
-     "from_offset": N | null,               EVENT_ID (the last one still there), or those at
-     "known": true | false,                 offset N and beyond, or (both null) all of them;
-     "why": TEXT}                           known: false when the sink cannot tell which are
-                                            gone: those are not counted published either
+     "known": true | false,                 EVENT_ID (the last one still there), or (null)
+     "why": TEXT}                           all of them; known: false when the sink cannot
+                                            tell which are gone: none is counted published
 
 An `after` that is not among this run's acknowledgements on R means the route ends before
 this run's first message: all of them are gone. Acknowledgements are in the order the
@@ -32,15 +31,11 @@ def lost_mask(acks: pa.Table, records: list[dict[str, Any]]) -> np.ndarray:
         return gone
     routes = acks["route"].to_numpy(zero_copy_only=False)
     partitions = pc.fill_null(acks["partition"], -1).to_numpy()
-    offsets = acks["offset"]
     for record in records:
         on = routes == record["route"]
         if record.get("partition") is not None:
             on &= partitions == record["partition"]
-        if record.get("from_offset") is not None:
-            beyond = pc.fill_null(pc.greater_equal(offsets, record["from_offset"]), True)
-            on &= beyond.to_numpy(zero_copy_only=False)
-        elif record.get("after") is not None:
+        if record.get("after") is not None:
             kept = np.flatnonzero(
                 on & (acks["event_id"].to_numpy(zero_copy_only=False) == record["after"])
             )

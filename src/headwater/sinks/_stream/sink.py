@@ -156,18 +156,16 @@ class StreamSink(Sink):
         *,
         partition: int | None = None,
         after: str | None = None,
-        from_offset: int | None = None,
         known: bool = True,
     ) -> None:
         """The broker no longer has messages it acknowledged on `route` (and `partition`):
-        those after event id `after`, from offset `from_offset`, or all (ledger/lost.py);
+        those after event id `after`, or all (ledger/lost.py);
         `known: False` when which ones cannot be told. Call before raising the error."""
         self.lost.append(
             {
                 "route": route,
                 "partition": partition,
                 "after": after,
-                "from_offset": from_offset,
                 "known": known,
                 "why": why,
             }
