@@ -19,7 +19,7 @@ offset (<out>/ledger/<sink>/_acks), and `headwater run` shows per topic and part
 the acknowledged count and the last offset, so hot partitions show. More messages
 acknowledged on a partition than offsets up to the last one mean the broker handed out
 offsets again (it lost its log, e.g. a restart without durable storage): the run fails.
-When the run fails, or ends after the broker was away, the sink asks the broker whether it
+When the run fails or ends, the sink asks the broker whether it
 still has what it acknowledged: per partition, that the topic and partition exist and that
 the last acknowledged message is at its offset (read back with a consumer; its event_id
 header with `headers` on). What is gone fails the run and is written to the ledger as lost
@@ -325,7 +325,8 @@ class KafkaSink(StreamSink):
         if self._flushed:
             self._audit()
             raise SinkError(self.name, f"{self._flushed} messages not acknowledged by {self.where}")
-        if self.acks.retries and self._audit():  # after trouble: does the broker still have them?
+        if self._audit():  # all acknowledged: does the broker still have them? (a restart
+            # between messages can go unnoticed by the producer: librdkafka reconnects)
             raise SinkError(self.name, self._lost_message(self.lost[0]))
 
     def _collect(self, block: bool = False) -> None:
