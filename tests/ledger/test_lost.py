@@ -94,6 +94,7 @@ def test_the_reader_counts_what_was_acknowledged_and_kept(failed: Path):
     assert book.published("m") == {"orders": 7}
     assert book.unpublished("m") == {"orders": handed.num_rows - 7}
     assert book.lost("m")[0]["after"] == "orders-6"
+    assert "unpublished" not in book.manifest  # as the run left it: m took everything
     intervals = book.intervals("m")
     assert intervals is not None and sum(intervals["events"].to_pylist()) == 7
 

@@ -230,8 +230,9 @@ class LedgerWriter:
         """Flush and mark the ledger complete (a run that failed leaves complete: false).
 
         `totals` is what each sink was handed; where that is more than it published,
-        `unpublished` says how much (a reader settles the proofs left, ledger/proof.py, and
-        for an `acked` sink counts what its broker acknowledged and did not lose)."""
+        `unpublished` says how much (a reader settles the proofs left, ledger/proof.py); for
+        an `acked` sink after a failure it is what its broker did not acknowledge or lost,
+        as the reader counts it."""
         self.flush()
         self.manifest["complete"] = complete
         self.manifest["totals"] = self.totals
@@ -245,6 +246,17 @@ class LedgerWriter:
         if summary:
             self.manifest["summary"] = summary
         write_json(self.root / "manifest.json", self.manifest)
+        acked = [s for s, info in self.manifest["sinks"].items() if info.get("acked")]
+        if acked and (self.lost or not complete):
+            from headwater.ledger.reader import LedgerReader  # it reads this module's layout
+
+            reader = LedgerReader(self.root)
+            left = {s: n for s, n in unpublished.items() if s not in acked}
+            left.update({s: n for s in acked if (n := reader.unpublished(s))})
+            self.manifest.pop("unpublished", None)
+            if left:
+                self.manifest["unpublished"] = left
+            write_json(self.root / "manifest.json", self.manifest)
 
 
 INTERVAL_TS = pa.timestamp("us", tz="UTC")
