@@ -163,3 +163,5 @@ def failed_cleanly(h: Harness, r: Run, reader: Any, ns: str, error: HeadwaterErr
     assert copies <= r.stats(NAME).get("resent", 0), f"{copies} copies landed, not counted"
     claimed = sorted(published_ids(r) - set(arrived))
     assert not claimed, f"the ledger says {len(claimed)} published that never landed: {claimed[:3]}"
+    if ledger.sinks[NAME].acked:  # the manifest says so too
+        assert ledger.manifest.get("unpublished", {}).get(NAME, {}) == ledger.unpublished(NAME)
