@@ -172,10 +172,11 @@ def run(
             book.published(name, taken[name] if rows is None else rows)
 
     def acknowledged() -> None:
-        """What brokers acknowledged meanwhile goes to the ledger."""
+        """What brokers acknowledged meanwhile goes to the ledger, and what they lost."""
         if book is not None:
             for name, sink in sinks.items():
                 book.record_acks(name, sink.take_acks())
+                book.record_lost(name, sink.take_lost())
 
     wall0 = time.perf_counter()
     opened: list[Sink] = []

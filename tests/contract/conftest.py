@@ -23,21 +23,6 @@ SECRET = "whsec-contract"
 
 #: (check, sink kind) → a bug the check finds outside this suite's area, until it is fixed.
 KNOWN: dict[tuple[str, str], str] = {
-    ("test_a_server_that_forgets_in_a_crash_fails_the_run_cleanly", "kafka"): (
-        "Tansu (memory storage) restarted after kill -9 has lost every topic; the run fails "
-        "naming the sink (N messages not acknowledged ... Message timed out), but the ledger "
-        "counts the messages Kafka acknowledged before the crash as published though none is "
-        "there (the same gap as redis_streams). Seen once instead: confluent_kafka's "
-        "Producer.flush raised SystemError ('returned NULL without setting an exception') out "
-        "of the sink (sinks/kafka/_producer.py:389 in _Producer.flush), not a HeadwaterError"
-    ),
-    ("test_a_server_that_forgets_in_a_crash_fails_the_run_cleanly", "redis_streams"): (
-        "Redis killed without persistence loses entries it acknowledged; the sink sees it and "
-        "fails naming the streams (sinks/redis_streams.py _check_kept), but the ledger still "
-        "counts them published (StreamSink.published() is None: all write() took), so it does "
-        "not say what was not delivered; a per-entity published prefix cannot say 'the first "
-        "entries were lost, the later ones landed'"
-    ),
     ("test_the_ledger_marks_every_faulted_record", "mongodb"): (
         "a keyed store applies what arrives: a `late` update delivered after its document's "
         "delete matches nothing, so MongoDB changes nothing and its change stream shows "

@@ -229,7 +229,7 @@ def test_restarted_broker_that_lost_acknowledged_messages_fails_the_run(broker, 
     were, or auto-created by Tansu with 4 partitions), but the broker lost everything it had
     acknowledged and hands the same offsets out again: the run fails naming the partition.
     The ledger keeps what the broker acknowledged; what is missing from the broker was made
-    before the restart."""
+    before the restart, and the ledger does not count it published (lost records)."""
     more = ", idempotent: false"
     if recreate:
         more += ", producer: {allow.auto.create.topics: false}"
@@ -247,6 +247,15 @@ def test_restarted_broker_that_lost_acknowledged_messages_fails_the_run(broker, 
     held = {m.event_id for m in received(read_all(broker, topics, 1))}
     lost = acked - held
     assert lost and lost <= before  # only what the broker had before the restart is gone
+    book = LedgerReader(tmp_path / "ledger")
+    assert book.lost("k"), "the ledger does not say the broker lost messages"
+    published = {
+        f"{entity}-{seq}"
+        for entity in book.sinks["k"].entities
+        if (events := book.events("k", entity)) is not None
+        for seq in events["seq"].to_pylist()
+    }
+    assert published <= held, f"published per the ledger, not held: {sorted(published - held)[:3]}"
 
 
 @pytest.mark.xfail(

@@ -8,7 +8,9 @@ Layout under the run's output folder:
                                            totals handed and, after a failure, unpublished
       committed                            JSON: `part`, the last flush whose files are all
                                            written; `published`, rows per sink and entity made
-                                           visible; `proofs` of publications under way
+                                           visible; `proofs` of publications under way; `lost`,
+                                           what brokers lost after acknowledging it
+                                           (ledger/lost.py)
       <sink>/<entity>/part-000001.parquet  every delivery: seq, txn, op, key, event_time,
                                            ingest_time, fault, copy, version, row (the image)
       <sink>/_intervals/part-000001.parquet  per ingest-time interval, entity and op: events,
@@ -26,6 +28,12 @@ what was published, whatever the point of a `kill -9` or a sink error.
 Parts are written whole under a temporary name and renamed; a flush counts once
 `committed` names it. After a crash readers see every flush up to the last committed one,
 whole, and nothing of a flush cut short.
+
+A message sink (`acked` in the manifest) published what its broker acknowledged: after
+a failed run, or when the broker lost acknowledged messages in a crash, readers count the
+rows whose event id ('<entity>-<seq>') is among the acknowledgements and not in a `lost`
+record, not the prefix the sink was handed. Format 3 (`headwater-ledger/3`) added `lost`
+and `acked`; a format 2 ledger is read as one where nothing was lost.
 """
 
 from headwater.ledger.reader import LedgerReader, SinkInfo

@@ -2,7 +2,9 @@
 
 Parts hold everything a sink was handed, in order; what it published is a prefix of
 that: the counts committed with the parts, extended by the proofs a run killed or failed
-mid-publication left behind (settled against the files and databases, ledger/proof.py)."""
+mid-publication left behind (settled against the files and databases, ledger/proof.py).
+For an `acked` message sink after a failure, or once its broker lost messages, the
+rows of that prefix its broker acknowledged and did not lose (ledger/lost.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +15,21 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from headwater._plugins import suggest
 from headwater.core.micros import US
 from headwater.errors import VerifyError
+from headwater.ledger.lost import lost_mask
 from headwater.ledger.proof import settle
-from headwater.ledger.writer import ACKS, COMMITTED, FORMAT, INTERVALS, interval_counts
+from headwater.ledger.writer import (
+    ACKS,
+    COMMITTED,
+    INTERVALS,
+    READABLE,
+    interval_counts,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,7 @@ class SinkInfo:
     kind: str
     entities: dict[str, EntityInfo]
     faults: dict[str, Any] = field(default_factory=dict)
+    acked: bool = False  # published: what its broker acknowledged (Sink.publishes_acked)
 
 
 class LedgerReader:
@@ -54,8 +65,12 @@ class LedgerReader:
             data = json.loads(manifest.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise VerifyError(f"--ledger: cannot read {manifest}: {exc}") from None
-        if data.get("format") != FORMAT:
-            raise VerifyError(f"--ledger: {manifest} is not a headwater ledger ({FORMAT})")
+        if data.get("format") not in READABLE:
+            found = data.get("format")
+            what = f"format {found!r}, this version reads {', '.join(READABLE)}"
+            raise VerifyError(
+                f"--ledger: {manifest} is not a headwater ledger this version reads ({what})"
+            )
         self.root = root
         self.manifest = data
         marker = root / COMMITTED
@@ -66,6 +81,9 @@ class LedgerReader:
         self.committed: int = commit.get("part", 0)
         self._marks: dict[str, dict[str, int]] = commit.get("published", {})
         self._proofs: dict[str, list[dict[str, Any]]] = commit.get("proofs", {})
+        self._lost: dict[str, list[dict[str, Any]]] = commit.get("lost", {})
+        self._kept: dict[str, pa.Array | None] = {}
+        self._prefixes: dict[str, dict[str, int]] = {}
         self._published: dict[str, dict[str, int]] = {}
         self.complete = bool(data.get("complete"))
         self.sinks = {
@@ -77,6 +95,8 @@ class LedgerReader:
                     for e, v in s["entities"].items()
                 },
                 s.get("faults") or {},
+                # format 2 has no flag: a sink that logged acknowledgements is one
+                s.get("acked", (root / name / ACKS).is_dir()),
             )
             for name, s in data["sinks"].items()
         }
@@ -113,14 +133,57 @@ class LedgerReader:
 
     def published(self, sink: str) -> dict[str, int]:
         """Rows per entity the sink published: the committed counts, extended by what the
-        proofs left by a killed or failed run show."""
+        proofs left by a killed or failed run show; of an acked sink's, those its broker
+        acknowledged and kept (`events()`)."""
         if sink not in self._published:
+            rows = dict(self._prefix(sink))
+            if self._confirmed(sink) is not None:
+                rows = {}
+                for entity in self.sinks[sink].entities:
+                    handed = self.handed(sink, entity, ["seq"])
+                    if handed is not None and (n := self._keep(sink, entity, handed).num_rows):
+                        rows[entity] = n
+            self._published[sink] = rows
+        return self._published[sink]
+
+    def _prefix(self, sink: str) -> dict[str, int]:
+        """Rows per entity: the committed counts, extended by the proofs left."""
+        if sink not in self._prefixes:
             rows = dict(self._marks.get(sink, {}))
             for proof in self._proofs.get(sink, []):
                 for entity, n in settle(proof, self.root.parent, self._txns(sink)).items():
                     rows[entity] = max(rows.get(entity, 0), n)
-            self._published[sink] = rows
-        return self._published[sink]
+            self._prefixes[sink] = rows
+        return self._prefixes[sink]
+
+    def lost(self, sink: str) -> list[dict[str, Any]]:
+        """What the broker behind the sink lost after acknowledging it (ledger/lost.py)."""
+        return self._lost.get(sink, [])
+
+    def _confirmed(self, sink: str) -> pa.Array | None:
+        """The event ids an acked sink's broker acknowledged and kept, when they say what
+        was published (a failed run, or one whose broker lost messages); None otherwise."""
+        if sink not in self._kept:
+            kept = None
+            lost = self.lost(sink)
+            if self.sinks[sink].acked and (lost or not self.complete):
+                acks = self.acks(sink)
+                if acks is None:
+                    kept = pa.array([], pa.string())
+                else:
+                    gone = pa.array(lost_mask(acks, lost))
+                    kept = pc.unique(acks["event_id"].filter(pc.invert(gone)).combine_chunks())
+            self._kept[sink] = kept
+        return self._kept[sink]
+
+    def _keep(self, sink: str, entity: str, handed: pa.Table) -> pa.Table:
+        """The rows of the published prefix of `handed` that count as published."""
+        published = handed.slice(0, self._prefix(sink).get(entity, 0))
+        kept = self._confirmed(sink)
+        if kept is None:
+            return published
+        ids = pc.binary_join_element_wise(f"{entity}-", pc.cast(published["seq"], pa.string()), "")
+        return published.filter(pc.is_in(ids, value_set=kept))
 
     def _txns(self, sink: str) -> Any:
         def txns(entity: str) -> np.ndarray | None:
@@ -132,10 +195,9 @@ class LedgerReader:
     def events(self, sink: str, entity: str) -> pa.Table | None:
         """What the sink published of an entity, or None when nothing."""
         handed = self.handed(sink, entity)
-        n = self.published(sink).get(entity, 0)
-        if handed is None or n == 0:
+        if handed is None or not self.published(sink).get(entity, 0):
             return None
-        return handed.slice(0, n)
+        return self._keep(sink, entity, handed)
 
     def unpublished(self, sink: str) -> dict[str, int]:
         """Rows per entity the sink was handed but did not publish (a killed or failed run)."""

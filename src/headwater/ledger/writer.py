@@ -20,7 +20,8 @@ from headwater.faults.pipeline import Delivery
 from headwater.ledger.proof import covered, portable
 from headwater.secrets import redact_data
 
-FORMAT = "headwater-ledger/2"
+FORMAT = "headwater-ledger/3"  # 3: `lost` records, sinks `acked`
+READABLE = ("headwater-ledger/2", FORMAT)  # 2 has neither: nothing lost, read as before
 INTERVALS = "_intervals"
 ACKS = "_acks"
 COMMITTED = "committed"  # JSON: the last part whose files are all written; what is published
@@ -80,7 +81,8 @@ class LedgerWriter:
         self.totals: dict[str, dict[str, int]] = {}
         self.marks: dict[str, dict[str, int]] = {}  # rows published, per sink and entity
         self.proofs: dict[str, list[dict[str, Any]]] = {}
-        self.changed = False  # marks or proofs changed since the last flush
+        self.lost: dict[str, list[dict[str, Any]]] = {}  # ledger/lost.py records, per sink
+        self.changed = False  # marks, proofs or lost changed since the last flush
         self.acknowledged: dict[str, int] = {}
 
     @classmethod
@@ -111,6 +113,8 @@ class LedgerWriter:
                     for e, s in sink.schemas().items()
                 },
                 "faults": faults.model_dump(mode="json", exclude_defaults=True) if faults else {},
+                # published: what the broker acknowledged (ledger/reader.py), not all handed
+                "acked": sink.publishes_acked,
             }
         manifest = {
             "scenario": scenario,
@@ -155,6 +159,13 @@ class LedgerWriter:
             self.marks[sink], self.proofs[sink] = mark, left
             self.changed = True
 
+    def record_lost(self, sink: str, records: list[dict[str, Any]] | None) -> None:
+        """What the broker behind `sink` lost after acknowledging it (ledger/lost.py);
+        written with the next flush, so a reader no longer counts it published."""
+        if records:
+            self.lost.setdefault(sink, []).extend(records)
+            self.changed = True
+
     def unpublished(self) -> dict[str, dict[str, int]]:
         """Rows per sink and entity handed but not (yet) reported published."""
         out = {}
@@ -192,6 +203,7 @@ class LedgerWriter:
             "part": self.part,
             "published": {s: m for s, m in self.marks.items() if m},
             "proofs": {s: p for s, p in self.proofs.items() if p},
+            "lost": self.lost,
         }
         write_json(self.root / COMMITTED, marker)
         self.changed = False
@@ -218,7 +230,9 @@ class LedgerWriter:
         """Flush and mark the ledger complete (a run that failed leaves complete: false).
 
         `totals` is what each sink was handed; where that is more than it published,
-        `unpublished` says how much (a reader settles the proofs left, ledger/proof.py)."""
+        `unpublished` says how much (a reader settles the proofs left, ledger/proof.py); for
+        an `acked` sink after a failure it is what its broker did not acknowledge or lost,
+        as the reader counts it."""
         self.flush()
         self.manifest["complete"] = complete
         self.manifest["totals"] = self.totals
@@ -227,9 +241,22 @@ class LedgerWriter:
             self.manifest["unpublished"] = unpublished
         if self.acknowledged:
             self.manifest["acknowledged"] = self.acknowledged
+        if self.lost:
+            self.manifest["lost"] = self.lost
         if summary:
             self.manifest["summary"] = summary
         write_json(self.root / "manifest.json", self.manifest)
+        acked = [s for s, info in self.manifest["sinks"].items() if info.get("acked")]
+        if acked and (self.lost or not complete):
+            from headwater.ledger.reader import LedgerReader  # it reads this module's layout
+
+            reader = LedgerReader(self.root)
+            left = {s: n for s, n in unpublished.items() if s not in acked}
+            left.update({s: n for s in acked if (n := reader.unpublished(s))})
+            self.manifest.pop("unpublished", None)
+            if left:
+                self.manifest["unpublished"] = left
+            write_json(self.root / "manifest.json", self.manifest)
 
 
 INTERVAL_TS = pa.timestamp("us", tz="UTC")

@@ -110,6 +110,10 @@ class Sink(ABC):
     #: The Capture plug-in ('module:Class') reading this sink's database log, for sinks that
     #: declare `log_capture` (headwater.capture); imported only when a CDC sink captures it.
     capture: ClassVar[str | None] = None
+    #: What it published is what its broker acknowledged (take_acks(), by event id
+    #: '<entity>-<seq>') less what the broker lost (take_lost()): after a failure the ledger
+    #: counts those, not every row write() took.
+    publishes_acked: ClassVar[bool] = False
 
     def __init__(self, name: str, config: SinkConfig, context: SinkContext):
         self.name = name
@@ -176,6 +180,11 @@ class Sink(ABC):
         with `proof` (a file about to be renamed into place, a database's bookkeeping row)."""
         if self.announcer is not None:
             self.announcer(proof)
+
+    def take_lost(self) -> list[dict[str, Any]] | None:
+        """What the broker lost after acknowledging it, noticed since the last call: records
+        for the ledger (ledger/lost.py), or None."""
+        return None
 
     def take_acks(self) -> Any:
         """What a broker acknowledged since the last call, per message, for the ledger: a

@@ -208,13 +208,16 @@ class RedisStreamsSink(StreamSink):
         for stream in streams:
             pipe.xrevrange(stream, count=1)
         lost = [
-            (stream, tail[0][0] if tail else None)
+            (stream, tail[0] if tail else None)
             for stream, tail in zip(streams, pipe.execute(), strict=True)
             if tail == [] or _entry(tail[0][0]) < _entry(self._last[stream])
         ]
+        for stream, end in lost:
+            self._lose(stream, end)
         if lost:
             shown = ", ".join(
-                f"'{s}' ends at {(end or b'nothing').decode()} instead of {self._last[s].decode()}"
+                f"'{s}' ends at {end[0].decode() if end else 'nothing'} "
+                f"instead of {self._last[s].decode()}"
                 for s, end in lost[:5]
             )
             more = f" and {len(lost) - 5} more" if len(lost) > 5 else ""
@@ -225,6 +228,21 @@ class RedisStreamsSink(StreamSink):
                 "messages this run published; make Redis durable (appendonly yes, "
                 "appendfsync always) and run again",
             )
+
+    def _lose(self, stream: str, end: tuple[bytes, dict[bytes, bytes]] | None) -> None:
+        """For the ledger: what of this run `stream` no longer holds. Entries are kept in the
+        order Redis acknowledged them, so what is gone follows the last one still there, its
+        `end` entry, by event_id (no entry: all are gone); without headers it cannot be told
+        where the stream ends among this run's entries."""
+        why = f"{self.where}: the stream ends before the entry it acknowledged last"
+        if end is None:
+            self.lose(stream, why)
+            return
+        last = end[1].get(b"event_id")
+        if last is None:
+            self.lose(stream, why, known=False)
+        else:
+            self.lose(stream, why, after=last.decode())
 
     def drain(self) -> None:
         """Every pipeline is acknowledged before send() returns: check nothing was lost since."""

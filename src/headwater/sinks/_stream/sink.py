@@ -51,6 +51,7 @@ class StreamSink(Sink):
         keys=True,
         headers=True,
     )
+    publishes_acked = True
     Config: ClassVar[type[StreamConfig]]
     config: StreamConfig
     #: The broker's address for messages (`location()`, no password), set by open().
@@ -59,6 +60,7 @@ class StreamSink(Sink):
     def __init__(self, name: str, config: SinkConfig, context: SinkContext):
         super().__init__(name, config, context)
         self.acks = Acks(self.stats.extra)  # take_acks() and close() work before open()
+        self.lost: list[dict[str, Any]] = []  # ledger/lost.py records not yet taken
 
     # -- pure checks ---------------------------------------------------------------------
 
@@ -142,6 +144,32 @@ class StreamSink(Sink):
 
     def take_acks(self) -> pa.Table | None:
         return self.acks.take()
+
+    def take_lost(self) -> list[dict[str, Any]] | None:
+        lost, self.lost = self.lost, []
+        return lost or None
+
+    def lose(
+        self,
+        route: str,
+        why: str,
+        *,
+        partition: int | None = None,
+        after: str | None = None,
+        known: bool = True,
+    ) -> None:
+        """The broker no longer has messages it acknowledged on `route` (and `partition`):
+        those after event id `after`, or all (ledger/lost.py);
+        `known: False` when which ones cannot be told. Call before raising the error."""
+        self.lost.append(
+            {
+                "route": route,
+                "partition": partition,
+                "after": after,
+                "known": known,
+                "why": why,
+            }
+        )
 
     # -- for subclasses ----------------------------------------------------------------------
 

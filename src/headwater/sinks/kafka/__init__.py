@@ -19,6 +19,14 @@ offset (<out>/ledger/<sink>/_acks), and `headwater run` shows per topic and part
 the acknowledged count and the last offset, so hot partitions show. More messages
 acknowledged on a partition than offsets up to the last one mean the broker handed out
 offsets again (it lost its log, e.g. a restart without durable storage): the run fails.
+When the run fails or ends, the sink asks the broker whether it
+still has what it acknowledged: per partition, that the topic and partition exist and that
+the last acknowledged message is at its offset (read back with a consumer; its event_id
+header with `headers` on). What is gone fails the run and is written to the ledger as lost
+(ledger/lost.py), so the ledger does not count it published: all of a partition that is
+gone, or, when only its last message is, all of it as "unknown" (which earlier ones
+survived is not read). End offsets are not compared: Tansu's ListOffsets does not give
+the log's end.
 The producer runs in a process of its own on machines with enough CPUs
 (`producer_process`, kafka/_producer.py).
 
@@ -55,6 +63,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field
 
 from headwater.errors import SinkError, SinkUnavailable, require
@@ -67,6 +76,10 @@ log = logging.getLogger(__name__)
 
 # How long a broker's answer may take before close() stops waiting for the producer.
 CLOSE_WAIT = 10.0
+# How long a failed run waits for the broker's metadata (_audit), then for it to hand back
+# the last message acknowledged on each partition: one it does not have by then is gone.
+AUDIT_WAIT = 2.0
+READ_BACK_WAIT = 5.0
 # producer_process: auto puts the producer in its own process from this many CPUs: on 2,
 # with the broker on the same machine, benchmarks/streams.py measured 0.57-0.63 of the
 # plain loop in two processes against 0.68-0.71 in one.
@@ -161,6 +174,9 @@ class KafkaSink(StreamSink):
         self._offsets: dict[tuple[str, int], int] = {}
         self._placed: defaultdict[tuple[str, int], int] = defaultdict(int)  # known offsets
         self._reused: str | None = None  # offsets handed out twice: the broker lost messages
+        self._reused_at: set[tuple[str, int]] = set()
+        self._audited = False
+        self._tails: dict[tuple[str, int], tuple[int, str]] = {}  # last acked: offset, event id
         # per batch in the producer, until acknowledged: its routes and event ids
         self._sent: dict[int, tuple[pa.Array | str, pa.Array]] = {}
         self._next_id = 0
@@ -307,7 +323,11 @@ class KafkaSink(StreamSink):
             self._check()
         self._sync()
         if self._flushed:
+            self._audit()
             raise SinkError(self.name, f"{self._flushed} messages not acknowledged by {self.where}")
+        if self._audit():  # all acknowledged: does the broker still have them? (a restart
+            # between messages can go unnoticed by the producer: librdkafka reconnects)
+            raise SinkError(self.name, self._lost_message(self.lost[0]))
 
     def _collect(self, block: bool = False) -> None:
         """Take the producer process's answers (see kafka/_producer.py)."""
@@ -329,12 +349,12 @@ class KafkaSink(StreamSink):
                 _, batch_id, partitions, offsets, retries = answer
                 routes, event_ids = self._sent.pop(batch_id)
                 self.acks.ack_batch(routes, event_ids, partitions, offsets)
-                self._count(routes, partitions, offsets)
+                self._count(routes, partitions, offsets, event_ids)
                 self.acks.retries = retries
             elif kind == "tombstones":  # logged too: the ledger says what was published
                 _, event_ids, topics, parts, offs = answer
                 self.acks.ack_batch(topics, event_ids, parts, offs)
-                self._count(pa.array(topics), pa.array(parts, pa.int32()), offs)
+                self._count(pa.array(topics), pa.array(parts, pa.int32()), offs, event_ids)
             elif kind == "failed":
                 self._failed, self._first_failure = answer[1], answer[2]
             elif kind == "fatal":
@@ -357,20 +377,105 @@ class KafkaSink(StreamSink):
         return SinkError(self.name, f"the producer process for {self.where} exited unexpectedly")
 
     def _check(self) -> None:
+        error = self._error()
+        if error is not None:
+            self._audit()
+            raise error
+
+    def _error(self) -> SinkError | None:
         if self._reused:
-            raise SinkError(self.name, self._reused)
+            return SinkError(self.name, self._reused)
         if self._fatal:
-            raise SinkError(self.name, f"producer failed on {self.where}: {self._fatal}")
+            return SinkError(self.name, f"producer failed on {self.where}: {self._fatal}")
         if self._unavailable:
-            raise SinkUnavailable(self.name, self._unavailable)
+            return SinkUnavailable(self.name, self._unavailable)
         if self._failed:
-            raise SinkError(
+            return SinkError(
                 self.name,
                 f"{self._failed} messages were not acknowledged by {self.where} within "
                 f"{self.config.retry.for_.total_seconds():g} s: {self._first_failure}",
             )
         if self._exited:
-            raise self._gone()
+            return self._gone()
+        return None
+
+    def _audit(self) -> int:
+        """The run fails or ends: which messages the broker acknowledged and no longer has,
+        for the ledger (StreamSink.lose); how many lost records that makes. A broker that
+        cannot be asked may still have them all: then the acknowledgements stand. (A broker
+        that lost its log in a restart may have given none of their offsets out again.)"""
+        if self._audited or not self._acked:
+            return 0
+        self._audited = True
+        kafka = self._kafka
+        timeout = min(self.config.connect_timeout.total_seconds(), AUDIT_WAIT)
+        try:
+            topics = self.admin.list_topics(timeout=timeout).topics
+        except kafka.KafkaException:
+            return 0
+        before = len(self.lost)
+        there = {w for w in self._acked if w[1] in getattr(topics.get(w[0]), "partitions", {})}
+        missing = self._read_back(there, READ_BACK_WAIT)
+        for where in sorted(self._acked):
+            topic, partition = where
+            if where not in there:
+                self.lose(topic, f"{self.where}: the partition is gone", partition=partition)
+            elif where in self._reused_at or where in missing:
+                why = (
+                    "its last acknowledged message is gone or another one is at its offset: "
+                    "which earlier ones are gone is unknown"
+                )
+                self.lose(topic, f"{self.where}: {why}", partition=partition, known=False)
+        return len(self.lost) - before
+
+    def _read_back(self, partitions: set[tuple[str, int]], timeout: float) -> set[tuple[str, int]]:
+        """The partitions whose last acknowledged message is not at its offset any more
+        (the broker lost its log and maybe gave the offset out again), read back with a
+        consumer. The broker answered for the partition (it exists): one whose message does
+        not come in `timeout` is counted too (Tansu answers an offset past the end with
+        nothing, not OFFSET_OUT_OF_RANGE)."""
+        kafka = self._kafka
+        tails = {w: t for w, t in self._tails.items() if w in partitions}
+        if not tails:
+            return set()
+        consumer = kafka.Consumer(
+            {
+                **self._settings(),
+                "group.id": f"headwater-audit-{self.name}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "error",  # an offset past the end is an answer
+                "logger": log,
+            }
+        )
+        seen: set[tuple[str, int]] = set()
+        kept: set[tuple[str, int]] = set()
+        try:
+            consumer.assign([kafka.TopicPartition(t, p, o) for (t, p), (o, _) in tails.items()])
+            deadline = time.monotonic() + timeout
+            while len(seen) < len(tails) and time.monotonic() < deadline:
+                for m in consumer.consume(100, 0.1):
+                    where = (m.topic(), m.partition())
+                    if where not in tails or where in seen:
+                        continue
+                    seen.add(where)
+                    offset, event_id = tails[where]
+                    headers = dict(m.headers() or []) if m.error() is None else {}
+                    same = not self.config.headers or headers.get("event_id") == event_id.encode()
+                    if m.error() is None and m.offset() == offset and same:
+                        kept.add(where)
+        except kafka.KafkaException:
+            return set()  # the broker cannot be asked: the acknowledgements stand
+        finally:
+            consumer.close()
+        return set(tails) - kept
+
+    def _lost_message(self, record: dict[str, Any]) -> str:
+        return (
+            f"{self.where} lost messages it had acknowledged: partition {record['partition']} "
+            f"of topic '{record['route']}' ({record['why']}). The "
+            "topics miss messages this run published: keep the broker's data across restarts "
+            "(durable, replicated storage) and run again"
+        )
 
     def _sync(self) -> None:
         """Acknowledgements → stats: per topic and partition, counts and the last offset."""
@@ -392,7 +497,13 @@ class KafkaSink(StreamSink):
         if self.config.tombstones:
             d.extra["tombstones"] = self._tombstones
 
-    def _count(self, topics: pa.Array | str, partitions: pa.Array, offsets: pa.Array) -> None:
+    def _count(
+        self,
+        topics: pa.Array | str,
+        partitions: pa.Array,
+        offsets: pa.Array,
+        event_ids: pa.Array | list[str],
+    ) -> None:
         """Acknowledged messages per (topic, partition), and the last offset of each."""
         n = len(partitions)
         table = pa.table(
@@ -400,8 +511,21 @@ class KafkaSink(StreamSink):
                 "topic": pa.repeat(pa.scalar(topics), n) if isinstance(topics, str) else topics,
                 "partition": partitions,
                 "offset": offsets,
+                "event_id": pa.array(event_ids, pa.string())
+                if isinstance(event_ids, list)
+                else event_ids.cast(pa.string()),
             }
         )
+        last = (
+            table.filter(pc.is_valid(table["offset"]))
+            .sort_by([("offset", "descending")])
+            .group_by(["topic", "partition"], use_threads=False)
+            .aggregate([("offset", "first"), ("event_id", "first")])
+        )
+        for row in last.to_pylist():
+            where = (row["topic"], row["partition"])
+            if row["offset_first"] > self._tails.get(where, (-1, ""))[0]:
+                self._tails[where] = (row["offset_first"], row["event_id_first"])
         grouped = table.group_by(["topic", "partition"]).aggregate(
             [("partition", "count"), ("offset", "count"), ("offset", "max")]
         )
@@ -418,6 +542,8 @@ class KafkaSink(StreamSink):
         """Distinct messages need distinct offsets: more of them than offsets up to the last
         one means the broker gave offsets out again, having lost the first ones."""
         placed, last = self._placed[where], self._offsets.get(where, -1)
+        if placed > last + 1:
+            self._reused_at.add(where)
         if self._reused is None and placed > last + 1:
             self._reused = (
                 f"{self.where} lost messages it had acknowledged: partition {where[1]} of "

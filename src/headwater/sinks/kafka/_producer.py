@@ -47,7 +47,7 @@ import numpy as np
 import pyarrow as pa
 
 from headwater.errors import SinkUnavailable
-from headwater.sinks._stream import Batch, BrokerBackoff, header_pairs
+from headwater.sinks._stream import Batch, BrokerBackoff, describe, header_pairs
 
 POLL_EVERY = 1000  # produce calls between serving delivery reports
 QUEUE_FULL_WAIT = 0.05  # seconds to serve delivery reports when the producer queue is full
@@ -402,7 +402,23 @@ class _Producer:
         return p
 
     def handle(self, command: tuple[Any, ...]) -> bool:
-        """Carry out one command of the sink; False after ("close", …)."""
+        """Carry out one command of the sink; False after ("close", …).
+
+        The client library failing underneath (a KafkaException, or a SystemError out of
+        its C code, seen from flush() while the broker crashed) is the producer's fatal
+        error: the sink fails naming itself. A bug in a callback of ours comes out of
+        flush() or poll() as itself (TypeError, …) and stays one."""
+        try:
+            return self._handle(command)
+        except (SystemError, self.kafka.KafkaException) as exc:
+            self.fatal = self.fatal or f"confluent_kafka failed: {describe(exc)}"
+            self.report()
+            if command[0] == "close":
+                self.out(("closed",))
+                return False
+            return True
+
+    def _handle(self, command: tuple[Any, ...]) -> bool:
         kind = command[0]
         if kind == "batch":
             if self.gone:
@@ -427,6 +443,9 @@ class _Producer:
                     self.unavailable(exc)
             self.report()
             self.out(("flushed", left, self.backoff.retries))
+        elif kind == "poll":  # the child's own, between commands: delivery reports
+            self.producer.poll(0)
+            self.report()
         elif kind == "close":
             self.producer.flush(command[1])  # after a failure: a moment for in-flight messages
             self.report()
@@ -469,8 +488,7 @@ def serve(inbox: Connection, out: Connection) -> None:
         return
     while True:
         if not inbox.poll(IDLE_WAIT if len(p.producer) else None):
-            p.producer.poll(0)
-            p.report()
+            p.handle(("poll",))
             continue
         if not p.handle(inbox.recv()):
             return
