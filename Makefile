@@ -53,6 +53,7 @@ bench: $(STAMP_BENCH) servers
 	$(BIN)/python benchmarks/oltp.py --connections 2 --pgbench-seconds 2 --load-rows 50000 --minutes 1
 	$(BIN)/python benchmarks/streams.py --events 20000 --repeat 1
 	$(BIN)/python benchmarks/nosql.py --changes 20000 --repeat 1
+	$(BIN)/python benchmarks/nosql_mongodb.py --events 5000 --repeat 1
 	$(BIN)/python benchmarks/api.py --seconds 2 --connections 4
 
 clean:

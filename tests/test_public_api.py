@@ -13,11 +13,14 @@ from headwater.sinks import SINKS
 
 
 def _public(package: ModuleType) -> list[str]:
-    """The names a package shows, but its own submodules (bound by importing them)."""
+    """The names a package shows, but its own submodules (bound by importing them) and the
+    helpers pytest's assertion rewriting adds (`@py_builtins`): the installed package
+    carries a pytest11 plugin, so pytest rewrites its modules."""
     return sorted(
         name
         for name, value in vars(package).items()
-        if not name.startswith("_")
+        if name.isidentifier()
+        and not name.startswith("_")
         and not (isinstance(value, ModuleType) and value.__name__ == f"{package.__name__}.{name}")
     )
 
