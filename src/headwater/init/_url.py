@@ -1,56 +1,27 @@
-"""A server database's URL: connection arguments for the driver, the password from the URL
-or an environment variable (never shown), and the masked URL for messages."""
+"""A server database's URL for `init --from`, parsed as the sinks parse theirs
+(`sinks._sql.DbUrl`: `${VAR}` expanded, the password never shown), with the user's errors
+named after the command's options."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit
-
 from headwater.errors import HeadwaterError
-from headwater.secrets import mask_url, remember
+from headwater.secrets import redact, remember
+from headwater.sinks._sql import DbUrl
 
 
-@dataclass(frozen=True)
-class ServerUrl:
-    host: str
-    port: int | None
-    user: str | None
-    password: str | None = field(repr=False)
-    database: str | None
-    params: dict[str, str]
-    masked: str
+def server_url(url: str, password_env: str | None) -> DbUrl:
+    try:
+        parsed = DbUrl.parse(url, password_env=password_env)
+    except ValueError as exc:
+        option = "--password-env" if password_env and password_env in str(exc) else "--from"
+        raise HeadwaterError(f"{option}: {exc}") from None
+    remember(parsed.password)
+    return parsed
 
-    @classmethod
-    def parse(cls, url: str, password_env: str | None) -> ServerUrl:
-        parts = urlsplit(url)
-        masked = mask_url(url)
-        try:
-            port = parts.port
-        except ValueError:
-            raise HeadwaterError(f"--from: invalid port in {masked}") from None
-        password = unquote(parts.password) if parts.password is not None else None
-        if password_env is not None:
-            if password_env not in os.environ:
-                raise HeadwaterError(
-                    f"--password-env: environment variable {password_env} is not set"
-                )
-            password = os.environ[password_env]
-        remember(password)
-        database = unquote(parts.path.lstrip("/")) or None
-        return cls(
-            parts.hostname or "localhost",
-            port,
-            unquote(parts.username) if parts.username else None,
-            password,
-            database,
-            dict(parse_qsl(parts.query)),
-            masked,
-        )
 
-    def failed(self, exc: Exception) -> HeadwaterError:
-        """A connection error as the user's message: where, and the driver's reason, without the password."""
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if self.password:
-            reason = reason.replace(self.password, "***")
-        return HeadwaterError(f"--from: cannot connect to {self.masked}: {reason}")
+def connect_failed(url: DbUrl, exc: Exception) -> HeadwaterError:
+    """A connection error as the user's message: where, and the driver's first line of
+    reason, without the password."""
+    text = str(exc).strip()
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    return HeadwaterError(f"--from: cannot connect to {url.masked}: {redact(reason, url.password)}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from headwater.errors import HeadwaterError, require
 from headwater.init._sql import OWN_TABLES, apply_check, column
-from headwater.init._url import ServerUrl
+from headwater.init._url import connect_failed, server_url
 from headwater.init.database import Database
 from headwater.init.model import ForeignKey, Schema, Table
 
@@ -42,7 +42,7 @@ class Mysql(Database):
 
     def __init__(self, url: str, password_env: str | None):
         pymysql = require("pymysql", "mysql", "init --from mysql://…")
-        self.url = ServerUrl.parse(url, password_env)
+        self.url = server_url(url, password_env)
         self.label = self.url.masked
         if not self.url.database:
             raise HeadwaterError(f"--from: name the database in the URL: {self.label}/DATABASE")
@@ -58,7 +58,7 @@ class Mysql(Database):
         try:
             self.conn = pymysql.connect(**args)
         except Exception as exc:
-            raise self.url.failed(exc) from None
+            raise connect_failed(self.url, exc) from None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[Any]]:
         with self.conn.cursor() as cur:

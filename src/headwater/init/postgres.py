@@ -8,7 +8,7 @@ from typing import Any
 
 from headwater.errors import require
 from headwater.init._sql import OWN_TABLES, apply_check, column
-from headwater.init._url import ServerUrl
+from headwater.init._url import connect_failed, server_url
 from headwater.init.database import Database
 from headwater.init.model import ForeignKey, Schema, Table
 
@@ -41,7 +41,7 @@ class Postgres(Database):
 
     def __init__(self, url: str, password_env: str | None):
         psycopg = require("psycopg", "postgres", "init --from postgresql://…")
-        self.url = ServerUrl.parse(url, password_env)
+        self.url = server_url(url, password_env)
         self.label = self.url.masked
         self.namespace = self.url.params.get("schema", "public")
         args: dict[str, Any] = {
@@ -58,7 +58,7 @@ class Postgres(Database):
         try:
             self.conn = psycopg.connect(**args)
         except Exception as exc:
-            raise self.url.failed(exc) from None
+            raise connect_failed(self.url, exc) from None
         self.conn.execute("SET default_transaction_read_only = on")
         self.conn.execute(f"SET search_path TO {self.quote(self.namespace)}")
 

@@ -28,7 +28,7 @@ from headwater.sinks._retry import Backoff, SqlRetry, renamed
 from headwater.sinks._sql import DbUrl, PlannedTxn, TxnPlanner
 from headwater.sinks._sql_names import NameRules, check_names
 from headwater.sinks.base import CheckContext, Sink, SinkConfig, SinkContext
-from headwater.sinks.capabilities import Capabilities
+from headwater.sinks.capabilities import SQL_DATABASE
 from headwater.world.changes import Changes
 from headwater.world.schema import EntitySchema
 
@@ -149,15 +149,7 @@ class Lane:
 class SqlSink(Sink):
     """The shared lifecycle; subclasses set `driver` (the DB-API module) in `_import`."""
 
-    capabilities = Capabilities(
-        transactions=True,
-        updates=True,
-        deletes=True,
-        exactly_once=True,
-        store=True,
-        sql=True,
-        foreign_keys=True,
-    )
+    capabilities = SQL_DATABASE
     config: SqlSinkConfig
     driver: Any
     #: The server settings that keep confirmed commits through a crash (for messages).

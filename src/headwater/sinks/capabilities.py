@@ -69,3 +69,15 @@ class Capabilities:
             raise ValueError("a sink delivers exactly once or at least once, not both")
         if self.sql and not self.store:
             raise ValueError("a SQL database is a store: declare store too")
+
+
+#: a SQL database holding the world's tables: sqlite and the server databases (_sql_sink.py)
+SQL_DATABASE = Capabilities(
+    transactions=True,
+    updates=True,
+    deletes=True,
+    exactly_once=True,
+    store=True,
+    sql=True,
+    foreign_keys=True,
+)

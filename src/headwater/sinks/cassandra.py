@@ -51,7 +51,6 @@ from pydantic import Field
 
 from headwater.core.micros import US
 from headwater.sinks.base import CheckContext, SinkConfig, SinkContext
-from headwater.sinks.capabilities import Capabilities, Ordering
 from headwater.sinks.files.bulk import BulkConfig, BulkSink, LinesWriter
 from headwater.sinks.files.formats import FormatWriter
 from headwater.world.schema import EntitySchema
@@ -141,14 +140,6 @@ def text_value(v: Any) -> str:
 class CassandraSink(BulkSink):
     kind = "cassandra"
     Config = CassandraConfig
-    capabilities = Capabilities(
-        updates=True,
-        deletes=True,
-        ordering=Ordering.PER_KEY,
-        exactly_once=True,
-        files=True,
-        batches=True,
-    )
     roles: ClassVar[dict[str, str]] = {"rows": "csv", "tombstones": "cql"}
     writers: ClassVar[dict[str, type[FormatWriter]]] = {
         "rows": CsvRows,

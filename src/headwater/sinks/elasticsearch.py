@@ -33,7 +33,6 @@ import pyarrow as pa
 from pydantic import Field, field_validator
 
 from headwater.sinks.base import CheckContext, SinkConfig, SinkContext
-from headwater.sinks.capabilities import Capabilities, Ordering
 from headwater.sinks.files.bulk import BulkConfig, BulkSink, LinesWriter
 from headwater.sinks.files.formats import FormatWriter
 
@@ -114,14 +113,6 @@ def mappings(row_type: pa.StructType, config: ElasticsearchConfig) -> dict[str, 
 class ElasticsearchSink(BulkSink):
     kind = "elasticsearch"
     Config = ElasticsearchConfig
-    capabilities = Capabilities(
-        updates=True,
-        deletes=True,
-        ordering=Ordering.PER_KEY,
-        exactly_once=True,
-        files=True,
-        batches=True,
-    )
     roles: ClassVar[dict[str, str]] = {"actions": "ndjson"}
     writers: ClassVar[dict[str, type[FormatWriter]]] = {"actions": NdjsonWriter}
     config: ElasticsearchConfig

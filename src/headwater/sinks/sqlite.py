@@ -31,7 +31,7 @@ from headwater.sinks._sql import SQLITE, Statements, change_params, create_table
 from headwater.sinks._sql_names import SQLITE_NAMES, check_names
 from headwater.sinks._sql_sink import bookkeeping_ddl
 from headwater.sinks.base import CheckContext, Sink, SinkConfig, SinkContext
-from headwater.sinks.capabilities import Capabilities
+from headwater.sinks.capabilities import SQL_DATABASE
 from headwater.world.changes import Changes
 
 APPLICATION_ID = int.from_bytes(b"hwtr", "big")  # PRAGMA application_id of our databases
@@ -58,15 +58,7 @@ class SqliteConfig(SinkConfig):
 class SqliteSink(Sink):
     kind = "sqlite"
     Config = SqliteConfig
-    capabilities = Capabilities(
-        transactions=True,
-        updates=True,
-        deletes=True,
-        exactly_once=True,
-        store=True,
-        sql=True,
-        foreign_keys=True,
-    )
+    capabilities = SQL_DATABASE
     config: SqliteConfig
 
     def __init__(self, name: str, config: SinkConfig, context: SinkContext):

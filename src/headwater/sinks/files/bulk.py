@@ -27,6 +27,7 @@ from pydantic import Field, field_validator
 from headwater.core.micros import span_us
 from headwater.core.units import Duration
 from headwater.sinks.base import Sink, SinkConfig
+from headwater.sinks.capabilities import Capabilities, Ordering
 from headwater.sinks.files.drops import DEFAULT_NAMING, Intervals, Publisher, runs
 from headwater.sinks.files.formats import FormatOptions, FormatWriter
 from headwater.sinks.files.publish import PublishedFile, clean_stale_temp, write_atomic
@@ -83,6 +84,15 @@ TEXT = pa.schema([("text", pa.string())])
 class BulkSink(Sink):
     """One entity's changes of one interval at a time through `encode`, into drops."""
 
+    # files of keyed actions a loader replays in order: every change once, per key in order
+    capabilities = Capabilities(
+        updates=True,
+        deletes=True,
+        ordering=Ordering.PER_KEY,
+        exactly_once=True,
+        files=True,
+        batches=True,
+    )
     config: Any
     #: file extension per role of the files of one drop, in the order a drop opens them
     roles: ClassVar[dict[str, str]]
